@@ -1,0 +1,282 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/studiohq/studio/redisconn"
+)
+
+// Config is every setting of serve and up, after parsing and validation.
+type Config struct {
+	Addr        string
+	AdminToken  string
+	Redis       redisconn.Config
+	DatabaseURL string
+	L1TTL       time.Duration
+	CacheTTL    time.Duration
+	LogLevel    slog.Level
+}
+
+// setting is one flag with its environment variable. Raw values are kept
+// as text and checked by Validate, so every bad value gets one line naming
+// the setting.
+type setting struct {
+	env, flag, def, help string
+	secret               bool // never echo the value in an error
+	value                string
+}
+
+func (s *setting) name() string { return s.env + " (--" + s.flag + ")" }
+
+// settings is the raw, unvalidated configuration of one command.
+type settings struct {
+	fs   *flag.FlagSet
+	list []*setting
+	by   map[string]*setting
+}
+
+// newSettings declares the shared settings on a new flag set named cmd;
+// defaults come from getenv, then from defs (keyed by env name), then
+// from the built-in default.
+func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs map[string]string) *settings {
+	st := &settings{fs: flag.NewFlagSet("studio "+cmd, flag.ContinueOnError), by: map[string]*setting{}}
+	st.fs.SetOutput(stderr)
+	add := func(env, fl, def, help string, secret bool) {
+		if d, ok := defs[env]; ok {
+			def = d
+		}
+		s := &setting{env: env, flag: fl, def: def, help: help, secret: secret}
+		s.value = def
+		if v, ok := lookupEnv(getenv, env); ok {
+			s.value = v
+		}
+		shown := ""
+		if !secret {
+			shown = def
+		}
+		st.fs.Func(fl, fmt.Sprintf("%s (env %s, default %q)", help, env, shown), func(v string) error {
+			s.value = v
+			return nil
+		})
+		st.list = append(st.list, s)
+		st.by[env] = s
+	}
+	add("STUDIO_ADDR", "addr", ":8080", "HTTP listen address", false)
+	add("STUDIO_ADMIN_TOKEN", "admin-token", "", "bearer token for admin routes (at least 16 characters; empty disables them)", true)
+	add("REDIS_URL", "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, redis:// or rediss://", true)
+	add("REDIS_SENTINELS", "redis-sentinels", "", "comma-separated Sentinel host:port list (needs REDIS_MASTER_NAME)", false)
+	add("REDIS_MASTER_NAME", "redis-master-name", "", "master name known to the Sentinels", false)
+	add("REDIS_CLUSTER", "redis-cluster", "", "comma-separated Redis Cluster seed host:port list", false)
+	add("REDIS_TLS_CA_FILE", "redis-tls-ca-file", "", "PEM CA bundle that verifies Redis", false)
+	add("REDIS_TLS_CERT_FILE", "redis-tls-cert-file", "", "PEM client certificate for mutual TLS", false)
+	add("REDIS_TLS_KEY_FILE", "redis-tls-key-file", "", "PEM client key for mutual TLS", false)
+	add("DATABASE_URL", "database-url", "sqlite:studio.db", "session store: postgres://… or sqlite:PATH", true)
+	add("STUDIO_L1_TTL", "l1-ttl", "5s", "longest life of an in-process cache entry (100ms-60s)", false)
+	add("STUDIO_CACHE_TTL", "cache-ttl", "10m", "longest life of a session copy in Redis (1s-24h)", false)
+	add("STUDIO_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error", false)
+	return st
+}
+
+// lookupEnv treats an empty variable as unset.
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// parse reads the flags. A flag error is returned as a usageError; -h as
+// flag.ErrHelp.
+func (st *settings) parse(args []string) error {
+	if err := st.fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return usageErrorf("%v", err)
+	}
+	if st.fs.NArg() > 0 {
+		return usageErrorf("unexpected argument %q", st.fs.Arg(0))
+	}
+	return nil
+}
+
+func (st *settings) get(env string) string { return strings.TrimSpace(st.by[env].value) }
+
+// bad formats the one-line error for a setting.
+func (st *settings) bad(env, format string, args ...any) error {
+	s := st.by[env]
+	shown := ""
+	if !s.secret && s.value != "" {
+		shown = fmt.Sprintf(" %q", s.value)
+	}
+	return usageErrorf("invalid %s%s: %s", s.name(), shown, fmt.Sprintf(format, args...))
+}
+
+// Config validates the settings and returns the Config; the error names
+// the first bad setting.
+func (st *settings) Config() (Config, error) {
+	var c Config
+	var err error
+
+	c.Addr = st.get("STUDIO_ADDR")
+	if err := checkHostPort(c.Addr, true); err != nil {
+		return c, st.bad("STUDIO_ADDR", "%v", err)
+	}
+
+	c.AdminToken = st.get("STUDIO_ADMIN_TOKEN")
+	if c.AdminToken != "" {
+		if len(c.AdminToken) < 16 {
+			return c, st.bad("STUDIO_ADMIN_TOKEN", "must be at least 16 characters")
+		}
+		if strings.ContainsFunc(c.AdminToken, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return c, st.bad("STUDIO_ADMIN_TOKEN", "must not contain spaces or control characters")
+		}
+	}
+
+	c.Redis.Sentinels, err = hostPortList(st.get("REDIS_SENTINELS"))
+	if err != nil {
+		return c, st.bad("REDIS_SENTINELS", "%v", err)
+	}
+	c.Redis.MasterName = st.get("REDIS_MASTER_NAME")
+	c.Redis.Cluster, err = hostPortList(st.get("REDIS_CLUSTER"))
+	if err != nil {
+		return c, st.bad("REDIS_CLUSTER", "%v", err)
+	}
+	switch {
+	case len(c.Redis.Sentinels) > 0 && len(c.Redis.Cluster) > 0:
+		return c, st.bad("REDIS_CLUSTER", "cannot be combined with REDIS_SENTINELS")
+	case len(c.Redis.Sentinels) > 0 && c.Redis.MasterName == "":
+		return c, st.bad("REDIS_MASTER_NAME", "is required with REDIS_SENTINELS")
+	case len(c.Redis.Sentinels) == 0 && c.Redis.MasterName != "":
+		return c, st.bad("REDIS_MASTER_NAME", "is only used with REDIS_SENTINELS, which is empty")
+	}
+	c.Redis.URL = st.get("REDIS_URL")
+	if err := checkRedisURL(c.Redis.URL); err != nil {
+		return c, st.bad("REDIS_URL", "%v", err)
+	}
+	for _, env := range []string{"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE"} {
+		if p := st.get(env); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return c, st.bad(env, "cannot read the file: %v", err)
+			}
+		}
+	}
+	c.Redis.CAFile = st.get("REDIS_TLS_CA_FILE")
+	c.Redis.CertFile = st.get("REDIS_TLS_CERT_FILE")
+	c.Redis.KeyFile = st.get("REDIS_TLS_KEY_FILE")
+	if (c.Redis.CertFile == "") != (c.Redis.KeyFile == "") {
+		return c, st.bad("REDIS_TLS_KEY_FILE", "client certificate and key must be given together")
+	}
+
+	c.DatabaseURL = st.get("DATABASE_URL")
+	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+		return c, st.bad("DATABASE_URL", "%v", err)
+	}
+
+	if c.L1TTL, err = durationIn(st.get("STUDIO_L1_TTL"), 100*time.Millisecond, time.Minute); err != nil {
+		return c, st.bad("STUDIO_L1_TTL", "%v", err)
+	}
+	if c.CacheTTL, err = durationIn(st.get("STUDIO_CACHE_TTL"), time.Second, 24*time.Hour); err != nil {
+		return c, st.bad("STUDIO_CACHE_TTL", "%v", err)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(st.get("STUDIO_LOG_LEVEL"))); err != nil {
+		return c, st.bad("STUDIO_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	return c, nil
+}
+
+func durationIn(s string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("not a duration (examples: 500ms, 5s, 10m)")
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("must be between %s and %s", lo, hi)
+	}
+	return d, nil
+}
+
+// checkHostPort accepts host:port with a numeric port; the host may be
+// empty when emptyHost is set (listen on every interface).
+func checkHostPort(s string, emptyHost bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want host:port")
+	}
+	if host == "" && !emptyHost {
+		return fmt.Errorf("the host is empty")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+func hostPortList(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if err := checkHostPort(part, false); err != nil {
+			return nil, fmt.Errorf("entry %q: %v", part, err)
+		}
+		if p, _ := strconv.Atoi(part[strings.LastIndexByte(part, ':')+1:]); p == 0 {
+			return nil, fmt.Errorf("entry %q: port must not be 0", part)
+		}
+		out = append(out, part)
+	}
+	return out, nil
+}
+
+// checkRedisURL never includes the URL in its errors: it can hold a
+// password.
+func checkRedisURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return fmt.Errorf("scheme must be redis:// or rediss://")
+	}
+	if u.Host == "" {
+		return fmt.Errorf("the host is missing")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port must be a number from 1 to 65535")
+		}
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Errorf("the path must be a database number like /0")
+		}
+	}
+	return nil
+}
+
+// checkDatabaseURL never includes the URL in its errors.
+func checkDatabaseURL(s string) error {
+	switch {
+	case strings.HasPrefix(s, "sqlite:"):
+		if strings.TrimPrefix(s, "sqlite:") == "" {
+			return fmt.Errorf("sqlite: needs a file path, as in sqlite:studio.db")
+		}
+		return nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("malformed postgres URL (expected postgres://user@host:port/db)")
+		}
+		return nil
+	}
+	return fmt.Errorf("must start with postgres://, postgresql:// or sqlite:")
+}

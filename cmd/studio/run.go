@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `Usage: studio <command> [flags]
+
+Commands:
+  serve     run the session service
+  up        run everything on this machine for a first look: a local Redis,
+            SQLite, demo sessions, and the service
+  version   print the version
+
+Run "studio <command> -h" for the flags of a command. Every flag defaults
+from the environment variable named in its help.
+`
+
+// run is the whole program: main only calls it. It returns the exit status:
+// 0 on success, 1 on a runtime failure, 2 on bad usage or configuration.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[1], args[2:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = runServe(ctx, rest, getenv, stdout, stderr)
+	case "up":
+		err = runUp(ctx, rest, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "studio %s (%s %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, vcsRevision())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "studio: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(*usageError)):
+		fmt.Fprintf(stderr, "studio %s: %v\n", cmd, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "studio %s: %v\n", cmd, err)
+		return 1
+	}
+}
+
+// usageError is a bad flag or setting: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func vcsRevision() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return ", " + s.Value[:12]
+		}
+	}
+	return ""
+}

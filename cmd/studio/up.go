@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/redisconn"
+	"github.com/studiohq/studio/session"
+)
+
+// upFlags are the settings only `studio up` has.
+type upFlags struct {
+	stateDir  string
+	demoLoad  bool
+	demoRate  int
+	demoUsers int
+}
+
+func runUp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	stateDefault := getenv("STUDIO_STATE_DIR")
+	if stateDefault == "" {
+		stateDefault = ".studio"
+	}
+	st := newSettings("up", getenv, stderr, map[string]string{
+		"STUDIO_ADDR":  "127.0.0.1:8080",
+		"DATABASE_URL": "",
+	})
+	var uf upFlags
+	st.fs.StringVar(&uf.stateDir, "state-dir", stateDefault, "directory for the local Redis, the SQLite file and logs (env STUDIO_STATE_DIR)")
+	st.fs.BoolVar(&uf.demoLoad, "demo-load", false, "send demo validation traffic to the service")
+	st.fs.IntVar(&uf.demoRate, "demo-rate", 200, "requests per second of demo traffic")
+	st.fs.IntVar(&uf.demoUsers, "demo-users", 50, "number of demo users (each gets a few sessions)")
+	if err := st.parse(args); err != nil {
+		return err
+	}
+	if st.get("DATABASE_URL") == "" {
+		st.by["DATABASE_URL"].value = "sqlite:" + filepath.Join(uf.stateDir, "studio.db")
+	}
+	cfg, err := st.Config()
+	if err != nil {
+		return err
+	}
+	if uf.demoRate < 1 || uf.demoRate > 100_000 {
+		return usageErrorf("invalid --demo-rate %d: must be between 1 and 100000", uf.demoRate)
+	}
+	if uf.demoUsers < 1 || uf.demoUsers > 100_000 {
+		return usageErrorf("invalid --demo-users %d: must be between 1 and 100000", uf.demoUsers)
+	}
+	if err := os.MkdirAll(uf.stateDir, 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = randomHex(16)
+	}
+
+	logPath := filepath.Join(uf.stateDir, "studio.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	defer logFile.Close()
+	log := newLogger(logFile, cfg.LogLevel)
+
+	// A Redis left behind by a crashed run would hold the state dir.
+	redisDir := filepath.Join(uf.stateDir, "redis")
+	if err := redistest.KillStale(redisDir); err != nil {
+		return err
+	}
+	rs, err := redistest.Launch(ctx, redistest.Config{Dir: redisDir})
+	if err != nil {
+		return fmt.Errorf("start local redis: %w", err)
+	}
+	defer rs.Stop()
+	cfg.Redis = redisconn.Config{URL: rs.URL()}
+
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set STUDIO_ADDR or --addr to use another port): %w", cfg.Addr, err)
+	}
+	base := "http://" + ln.Addr().String()
+
+	demo, err := seedDemo(ctx, a.sessions, uf.demoUsers)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("create demo sessions: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if uf.demoLoad {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			demoLoad(ctx, base, demo, uf.demoRate, log)
+		}()
+	}
+	fmt.Fprintf(stdout, `Studio is up.
+
+  API          %s
+  Admin token  %s
+  Redis        %s  (pid %d, data in %s)
+  Store        %s  (%d demo sessions for %d users)
+  Logs         %s
+  Demo load    %s
+
+Try it:
+  curl -s -H 'Authorization: Bearer %s' %s/v1/session
+  curl -s -X POST -H 'Authorization: Bearer %s' -d '{"user_id":"alice","ttl":"1h"}' %s/v1/sessions
+  curl -s %s/readyz
+
+Press Ctrl-C to stop; every process started here stops with it.
+`, base, cfg.AdminToken, rs.URL(), rs.PID(), redisDir, cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
+		demoLine(uf), demo[0].Reveal(), base, cfg.AdminToken, base, base)
+
+	err = a.serve(ctx, ln)
+	cancel()
+	wg.Wait()
+	fmt.Fprintln(stdout, "Studio stopped.")
+	return err
+}
+
+func demoLine(uf upFlags) string {
+	if !uf.demoLoad {
+		return "off (--demo-load to turn on)"
+	}
+	return strconv.Itoa(uf.demoRate) + " requests/s"
+}
+
+// randomHex returns n bytes from the system's secure random source as hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = crand.Read(b) // never fails on Linux (Go 1.24+ crashes instead)
+	return hex.EncodeToString(b)
+}
+
+// seedDemo creates three sessions for each of users demo users.
+func seedDemo(ctx context.Context, svc *session.Service, users int) ([]session.Token, error) {
+	var toks []session.Token
+	for u := range users {
+		for range 3 {
+			tok, _, err := svc.Create(ctx, session.CreateParams{
+				UserID:   fmt.Sprintf("demo-user-%03d", u),
+				TTL:      12 * time.Hour,
+				Metadata: map[string]string{"source": "studio up"},
+			})
+			if err != nil {
+				return nil, err
+			}
+			toks = append(toks, tok)
+		}
+	}
+	return toks, nil
+}
+
+// demoLoad validates demo tokens over HTTP at rate requests per second,
+// popular sessions more often (Zipf), until ctx ends.
+func demoLoad(ctx context.Context, base string, toks []session.Token, rate int, log *slog.Logger) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	zipf := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, uint64(len(toks)-1))
+	interval := time.Second / time.Duration(rate)
+	tick := time.NewTicker(max(interval, time.Millisecond))
+	defer tick.Stop()
+	perTick := max(1, rate/1000)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for range perTick {
+			req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/session", nil)
+			req.Header.Set("Authorization", "Bearer "+toks[zipf.Uint64()].Reveal())
+			resp, err := client.Do(req)
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					log.Warn("demo load request failed", "error", err)
+				}
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+}

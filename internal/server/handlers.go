@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/studiohq/studio/session"
+)
+
+// sessionView is the JSON shape of a session in every response.
+type sessionView struct {
+	ID          string            `json:"id"`
+	UserID      string            `json:"user_id"`
+	CreatedAt   time.Time         `json:"created_at"`
+	LastSeenAt  time.Time         `json:"last_seen_at"`
+	ExpiresAt   time.Time         `json:"expires_at"`
+	IdleTimeout int64             `json:"idle_timeout,omitempty"` // seconds
+	Metadata    map[string]string `json:"metadata,omitempty"`
+}
+
+func viewOf(s session.Session) sessionView {
+	return sessionView{
+		ID:          s.ID,
+		UserID:      s.UserID,
+		CreatedAt:   s.CreatedAt,
+		LastSeenAt:  s.LastSeenAt,
+		ExpiresAt:   s.ExpiresAt,
+		IdleTimeout: int64(s.IdleTimeout / time.Second),
+		Metadata:    s.Metadata,
+	}
+}
+
+func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+	req, code, msg := decodeCreate(w, r, s.maxBody)
+	if code != "" {
+		status := http.StatusBadRequest
+		switch code {
+		case "body_too_large":
+			status = http.StatusRequestEntityTooLarge
+		case "unsupported_media_type":
+			status = http.StatusUnsupportedMediaType
+		}
+		writeError(w, status, code, msg)
+		return
+	}
+	tok, sess, err := s.sessions.Create(r.Context(), session.CreateParams{
+		UserID:      req.UserID,
+		TTL:         time.Duration(req.TTL),
+		IdleTimeout: time.Duration(req.IdleTimeout),
+		Metadata:    req.Metadata,
+	})
+	if err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		Token   string      `json:"token"`
+		Session sessionView `json:"session"`
+	}{tok.Reveal(), viewOf(sess)})
+}
+
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	tok, code, msg := bearer(r)
+	if code != "" {
+		unauthorized(w, code, msg)
+		return
+	}
+	sess, err := s.sessions.Validate(r.Context(), tok)
+	if err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Session sessionView `json:"session"`
+	}{viewOf(sess)})
+}
+
+func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
+	tok, code, msg := bearer(r)
+	if code != "" {
+		unauthorized(w, code, msg)
+		return
+	}
+	if err := s.sessions.Revoke(r.Context(), tok); err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleRevokeUser(w http.ResponseWriter, r *http.Request) {
+	n, err := s.sessions.RevokeUser(r.Context(), r.PathValue("user_id"))
+	if err != nil {
+		s.sessionError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Revoked int `json:"revoked"`
+	}{n})
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type check struct {
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+func checkOf(err error, okWord string) check {
+	if err != nil {
+		return check{Status: "down", Error: err.Error()}
+	}
+	return check{Status: okWord}
+}
+
+// handleReadyz answers 200 while sessions can be validated: "ok" with every
+// dependency up, "degraded" when Redis is down (validation then runs from
+// the store), and 503 "down" when the store is unreachable.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.readyWait)
+	defer cancel()
+	h := s.sessions.Health(ctx)
+	status, code := "ok", http.StatusOK
+	if h.Redis != nil || !h.Subscribed {
+		status = "degraded"
+	}
+	if h.Store != nil {
+		status, code = "down", http.StatusServiceUnavailable
+	}
+	inval := check{Status: "subscribed"}
+	if !h.Subscribed {
+		inval = check{Status: "down"}
+	}
+	writeJSON(w, code, map[string]any{
+		"status": status,
+		"checks": map[string]check{
+			"redis":        checkOf(h.Redis, "ok"),
+			"store":        checkOf(h.Store, "ok"),
+			"invalidation": inval,
+		},
+	})
+}

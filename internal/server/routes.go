@@ -1,0 +1,56 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// route is one entry of the API. Every route Studio serves is listed in
+// routes, so the whole surface can be read in one place.
+type route struct {
+	method  string
+	path    string
+	handler http.HandlerFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{"POST", "/v1/sessions", s.requireAdmin(s.handleCreateSession)},
+		{"GET", "/v1/session", s.handleGetSession},
+		{"DELETE", "/v1/session", s.handleDeleteSession},
+		{"DELETE", "/v1/users/{user_id}/sessions", s.requireAdmin(s.handleRevokeUser)},
+		{"GET", "/healthz", s.handleHealthz},
+		{"GET", "/readyz", s.handleReadyz},
+	}
+}
+
+// newMux registers the routes, a JSON 405 (with Allow) for every known path
+// under another method, and a JSON 404 for everything else.
+func (s *Server) newMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
+		if _, ok := allowed[rt.path]; !ok {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
+	for _, p := range paths {
+		methods := allowed[p]
+		if slices.Contains(methods, "GET") {
+			methods = append(methods, "HEAD")
+		}
+		allow := strings.Join(methods, ", ")
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here; allowed: "+allow)
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+	})
+	return mux
+}

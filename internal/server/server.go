@@ -1,0 +1,150 @@
+// Package server is Studio's HTTP API: routes, handlers and middleware.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/studiohq/studio/session"
+)
+
+// Sessions is what the API needs from the session layer.
+type Sessions interface {
+	Create(ctx context.Context, p session.CreateParams) (session.Token, session.Session, error)
+	Validate(ctx context.Context, token string) (session.Session, error)
+	Revoke(ctx context.Context, token string) error
+	RevokeUser(ctx context.Context, userID string) (int, error)
+	Health(ctx context.Context) session.Health
+}
+
+var _ Sessions = (*session.Service)(nil)
+
+// Options configures a Server. Sessions is required.
+type Options struct {
+	Sessions Sessions
+	// AdminToken guards the admin routes. Empty disables them: they answer
+	// 403 admin_disabled.
+	AdminToken string
+	// Logger receives the access log and errors; nil discards.
+	Logger *slog.Logger
+	// MaxBodyBytes caps request bodies. Default 64 KiB.
+	MaxBodyBytes int64
+	// ReadyTimeout bounds the dependency checks of /readyz. Default 1s.
+	ReadyTimeout time.Duration
+}
+
+// Server serves the HTTP API. It is safe for concurrent use.
+type Server struct {
+	sessions  Sessions
+	adminHash [sha256.Size]byte
+	adminSet  bool
+	log       *slog.Logger
+	maxBody   int64
+	readyWait time.Duration
+	handler   http.Handler
+}
+
+// New returns a Server; its routes are fixed at construction.
+func New(opts Options) *Server {
+	s := &Server{
+		sessions:  opts.Sessions,
+		log:       opts.Logger,
+		maxBody:   opts.MaxBodyBytes,
+		readyWait: opts.ReadyTimeout,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 64 << 10
+	}
+	if s.readyWait <= 0 {
+		s.readyWait = time.Second
+	}
+	if opts.AdminToken != "" {
+		s.adminHash = sha256.Sum256([]byte(opts.AdminToken))
+		s.adminSet = true
+	}
+	s.handler = s.middleware(s.newMux())
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header.
+// On failure it returns the error code and message to send.
+func bearer(r *http.Request) (token, code, msg string) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", "missing_token", "an Authorization: Bearer token is required"
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", "invalid_auth_scheme", "the Authorization scheme must be Bearer"
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", "missing_token", "the Bearer token is empty"
+	}
+	return tok, "", ""
+}
+
+func unauthorized(w http.ResponseWriter, code, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, code, msg)
+}
+
+// requireAdmin lets the request through only with the admin bearer token,
+// compared in constant time.
+func (s *Server) requireAdmin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.adminSet {
+			writeError(w, http.StatusForbidden, "admin_disabled", "admin routes are disabled: set STUDIO_ADMIN_TOKEN")
+			return
+		}
+		tok, code, msg := bearer(r)
+		if code != "" {
+			unauthorized(w, code, msg)
+			return
+		}
+		got := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(got[:], s.adminHash[:]) != 1 {
+			unauthorized(w, "invalid_admin_token", "the admin token is not valid")
+			return
+		}
+		next(w, r)
+	}
+}
+
+// sessionError maps a session-layer error to an HTTP answer.
+func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, session.ErrMalformedToken):
+		unauthorized(w, "invalid_token", "the session token is malformed")
+	case errors.Is(err, session.ErrNotFound):
+		unauthorized(w, "invalid_session", "no session has this token")
+	case errors.Is(err, session.ErrRevoked):
+		unauthorized(w, "invalid_session", "the session was revoked")
+	case errors.Is(err, session.ErrExpired):
+		unauthorized(w, "invalid_session", "the session has expired")
+	case errors.Is(err, session.ErrIdle):
+		unauthorized(w, "invalid_session", "the session timed out after inactivity")
+	case errors.Is(err, session.ErrInvalidInput):
+		writeError(w, http.StatusBadRequest, "invalid_request", strings.TrimPrefix(err.Error(), session.ErrInvalidInput.Error()+": "))
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+		writeError(w, 499, "client_closed", "request cancelled")
+	case errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "timeout", "the session store did not answer in time")
+	default:
+		s.log.ErrorContext(r.Context(), "session operation failed", "route", r.Pattern, "error", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the session store is unavailable; try again")
+	}
+}

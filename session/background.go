@@ -1,0 +1,367 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// subscribeLoop keeps the invalidation subscription alive until ctx ends.
+// Every drop and every (re)subscribe flushes the whole L1: a message missed
+// while the subscription was down can never keep a revoked session alive
+// for longer than one L1 lifetime.
+func (s *Service) subscribeLoop(ctx context.Context) {
+	defer s.wg.Done()
+	const (
+		receiveTimeout = time.Second
+		// With no message or pong for this long, the connection is taken
+		// for dead even if the socket never errors (a frozen server).
+		silenceLimit = 3 * receiveTimeout
+	)
+	backoff := newBackoff(50*time.Millisecond, time.Second)
+	for ctx.Err() == nil {
+		ps := s.rdb.Subscribe(ctx, s.channel)
+		s.psMu.Lock()
+		s.ps = ps // so Close can interrupt a blocked receive
+		s.psMu.Unlock()
+		if ctx.Err() != nil { // Close ran before s.ps was set
+			_ = ps.Close()
+			break
+		}
+		lastHeard := time.Now()
+		pinged := false
+		for ctx.Err() == nil {
+			msg, err := ps.ReceiveTimeout(ctx, receiveTimeout)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() && time.Since(lastHeard) < silenceLimit {
+					if !pinged {
+						pinged = ps.Ping(ctx) == nil
+					}
+					continue
+				}
+				s.subscriptionLost(err)
+				break
+			}
+			lastHeard, pinged = time.Now(), false
+			switch m := msg.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					s.flushL1()
+					if !s.subUp.Swap(true) {
+						s.log.Info("invalidation subscription up; L1 flushed", "channel", s.channel)
+					}
+					backoff.reset()
+				}
+			case *redis.Message:
+				s.handleInvalidation(m.Payload)
+			}
+		}
+		_ = ps.Close()
+		if ctx.Err() == nil {
+			backoff.sleep(ctx)
+		}
+	}
+	s.subUp.Store(false)
+}
+
+func (s *Service) subscriptionLost(err error) {
+	s.flushL1()
+	if s.subUp.Swap(false) {
+		s.log.Warn("invalidation subscription lost; L1 flushed", "channel", s.channel, "error", err)
+	}
+}
+
+// backoff is a capped exponential delay. Not safe for concurrent use.
+type backoff struct{ min, max, cur time.Duration }
+
+func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max, cur: min} }
+
+func (b *backoff) reset() { b.cur = b.min }
+
+// sleep waits the current delay (or until ctx ends) and doubles it.
+func (b *backoff) sleep(ctx context.Context) {
+	t := time.NewTimer(b.cur)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	b.cur = min(2*b.cur, b.max)
+}
+
+// toucher records session uses and hands them to the store in batches, at
+// most one per session per TouchInterval on this instance. Safe for
+// concurrent use.
+type toucher struct {
+	shards [64]touchShard
+}
+
+type touchShard struct {
+	mu      sync.Mutex
+	last    map[TokenHash]int64 // unix ms of the last recorded use
+	pending map[TokenHash]int64 // recorded, not yet written
+	_       [40]byte            // keep shards on separate cache lines
+}
+
+func (t *toucher) init() {
+	for i := range t.shards {
+		t.shards[i].last = make(map[TokenHash]int64)
+		t.shards[i].pending = make(map[TokenHash]int64)
+	}
+}
+
+// record notes a use at nowMs unless one was recorded less than interval
+// before, and returns the last recorded use.
+func (t *toucher) record(h TokenHash, nowMs, interval int64) int64 {
+	sh := &t.shards[h[1]&63]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if l := sh.last[h]; nowMs-l < interval {
+		return l
+	}
+	sh.last[h] = nowMs
+	sh.pending[h] = nowMs
+	return nowMs
+}
+
+// last returns the last use recorded for h, or 0.
+func (t *toucher) last(h TokenHash) int64 {
+	sh := &t.shards[h[1]&63]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.last[h]
+}
+
+// drain takes the pending uses and forgets recorded uses older than
+// interval.
+func (t *toucher) drain(nowMs, interval int64) []Touch {
+	var out []Touch
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for h, at := range sh.pending {
+			out = append(out, Touch{Hash: h, At: time.UnixMilli(at).UTC()})
+		}
+		clear(sh.pending)
+		for h, at := range sh.last {
+			if nowMs-at >= interval {
+				delete(sh.last, h)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// requeue puts back uses whose write failed, unless a newer one is pending.
+func (t *toucher) requeue(ts []Touch) {
+	for _, tc := range ts {
+		sh := &t.shards[tc.Hash[1]&63]
+		sh.mu.Lock()
+		if ms := tc.At.UnixMilli(); sh.pending[tc.Hash] < ms {
+			sh.pending[tc.Hash] = ms
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// touch records a use of the session, cheaply skipping sessions whose use
+// was recorded within the interval.
+func (s *Service) touch(h TokenHash, e *l1Entry, now time.Time) {
+	ms := now.UnixMilli()
+	interval := s.opts.TouchInterval.Milliseconds()
+	if e != nil && ms-e.touched.Load() < interval {
+		return
+	}
+	last := s.touches.record(h, ms, interval)
+	if e != nil {
+		e.touched.Store(last)
+	}
+}
+
+// touchBatch bounds one Store.Touch call.
+const touchBatch = 500
+
+func (s *Service) flushLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+			if err := s.flushTouches(fctx); err != nil {
+				s.log.Warn("writing last_seen_at failed; will retry", "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// flushTouches writes pending uses to the store; what fails is requeued.
+func (s *Service) flushTouches(ctx context.Context) error {
+	all := s.touches.drain(s.now().UnixMilli(), s.opts.TouchInterval.Milliseconds())
+	for start := 0; start < len(all); start += touchBatch {
+		batch := all[start:min(start+touchBatch, len(all))]
+		if err := s.store.Touch(ctx, batch); err != nil {
+			s.touches.requeue(all[start:])
+			return err
+		}
+		s.stats.touchesWritten.Add(uint64(len(batch)))
+	}
+	return nil
+}
+
+// revokeRetrier re-applies revocations whose Redis steps failed until they
+// succeed or the sessions expire. Safe for concurrent use.
+type revokeRetrier struct {
+	s       *Service
+	mu      sync.Mutex
+	pending map[TokenHash]Revocation
+	wake    chan struct{}
+	queued  atomic.Int64
+}
+
+func (r *revokeRetrier) init(s *Service) {
+	r.s = s
+	r.pending = make(map[TokenHash]Revocation)
+	r.wake = make(chan struct{}, 1)
+}
+
+func (r *revokeRetrier) add(revs []Revocation) {
+	r.mu.Lock()
+	for _, rv := range revs {
+		r.pending[rv.Hash] = rv
+	}
+	r.queued.Store(int64(len(r.pending)))
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *revokeRetrier) loop(ctx context.Context) {
+	defer r.s.wg.Done()
+	b := newBackoff(100*time.Millisecond, 2*time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		for ctx.Err() == nil && r.attempt(ctx) {
+			b.sleep(ctx)
+		}
+		b.reset()
+	}
+}
+
+// attempt tries every pending revocation once and reports whether some
+// are still pending.
+func (r *revokeRetrier) attempt(ctx context.Context) bool {
+	now := r.s.now()
+	r.mu.Lock()
+	revs := make([]Revocation, 0, len(r.pending))
+	for h, rv := range r.pending {
+		if !rv.ExpiresAt.After(now) {
+			delete(r.pending, h) // expired: nothing left to protect
+			continue
+		}
+		revs = append(revs, rv)
+	}
+	r.mu.Unlock()
+	if len(revs) == 0 {
+		r.queued.Store(0)
+		return false
+	}
+	actx, cancel := context.WithTimeout(ctx, r.s.opts.RedisTimeout)
+	err := r.s.applyRevocations(actx, revs)
+	cancel()
+	if err != nil {
+		return true
+	}
+	r.mu.Lock()
+	for _, rv := range revs {
+		if cur, ok := r.pending[rv.Hash]; ok && cur == rv {
+			delete(r.pending, rv.Hash)
+		}
+	}
+	left := len(r.pending)
+	r.queued.Store(int64(left))
+	r.mu.Unlock()
+	r.s.log.Info("queued revocations reached redis", "sessions", len(revs))
+	return left > 0
+}
+
+// counters are the Service's running totals. All fields are updated
+// atomically.
+type counters struct {
+	hits           [4]atomic.Uint64 // valid sessions, by Tier
+	refused        [4]atomic.Uint64 // revoked/expired/idle/not found, by Tier
+	failed         atomic.Uint64    // lookups that could not be answered
+	malformed      atomic.Uint64
+	redisErrors    atomic.Uint64
+	storeErrors    atomic.Uint64
+	l1Flushes      atomic.Uint64
+	touchesWritten atomic.Uint64
+}
+
+func (c *counters) count(t Tier, err error) {
+	switch {
+	case err == nil:
+		c.hits[t].Add(1)
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrRevoked), errors.Is(err, ErrExpired), errors.Is(err, ErrIdle):
+		c.refused[t].Add(1)
+	default:
+		c.failed.Add(1)
+	}
+}
+
+// Stats are running totals since the Service started.
+type Stats struct {
+	// Hits counts validations that found a live session, by answering tier
+	// (index with Tier).
+	Hits [4]uint64
+	// Refused counts validations that found no live session (not found,
+	// revoked, expired, idle), by answering tier.
+	Refused [4]uint64
+	// Failed counts validations that got no answer (store unreachable, or
+	// the caller gave up).
+	Failed         uint64
+	Malformed      uint64
+	RedisErrors    uint64
+	StoreErrors    uint64
+	L1Flushes      uint64
+	TouchesWritten uint64
+	// RevocationsQueued is the number of revocations waiting to reach Redis.
+	RevocationsQueued int64
+}
+
+// Stats returns the running totals.
+func (s *Service) Stats() Stats {
+	var st Stats
+	for i := range st.Hits {
+		st.Hits[i] = s.stats.hits[i].Load()
+		st.Refused[i] = s.stats.refused[i].Load()
+	}
+	st.Failed = s.stats.failed.Load()
+	st.Malformed = s.stats.malformed.Load()
+	st.RedisErrors = s.stats.redisErrors.Load()
+	st.StoreErrors = s.stats.storeErrors.Load()
+	st.L1Flushes = s.stats.l1Flushes.Load()
+	st.TouchesWritten = s.stats.touchesWritten.Load()
+	st.RevocationsQueued = s.retry.queued.Load()
+	return st
+}

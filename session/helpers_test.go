@@ -1,0 +1,136 @@
+package session_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/session/sqlstore"
+)
+
+// env is one real Redis and one real SQLite store shared by the Services
+// of a test.
+type env struct {
+	t     *testing.T
+	redis *redistest.Server
+	rdb   *redis.Client // for the test's own inspection
+	store *countingStore
+	clock *clock
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv := redistest.Start(t)
+	st, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &env{t: t, redis: srv, rdb: srv.Client(t), store: &countingStore{Store: st}, clock: &clock{}}
+}
+
+// service starts a Service on the env with test-friendly defaults; mod
+// can change its options.
+func (e *env) service(mod ...func(*session.Options)) *session.Service {
+	e.t.Helper()
+	rdb := redis.NewClient(&redis.Options{
+		Addr:         e.redis.Addr(),
+		DialTimeout:  300 * time.Millisecond,
+		ReadTimeout:  300 * time.Millisecond,
+		WriteTimeout: 300 * time.Millisecond,
+		MaxRetries:   -1,
+	})
+	e.t.Cleanup(func() { rdb.Close() })
+	opts := session.Options{Store: e.store, Redis: rdb, Now: e.clock.Now}
+	for _, m := range mod {
+		m(&opts)
+	}
+	svc, err := session.NewService(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { svc.Close() })
+	waitFor(e.t, 5*time.Second, "invalidation subscription", svc.Subscribed)
+	return svc
+}
+
+func (e *env) create(svc *session.Service, p session.CreateParams) (string, session.Session) {
+	e.t.Helper()
+	if p.UserID == "" {
+		p.UserID = "u1"
+	}
+	tok, sess, err := svc.Create(context.Background(), p)
+	if err != nil {
+		e.t.Fatalf("Create: %v", err)
+	}
+	return tok.Reveal(), sess
+}
+
+func (e *env) redisValue(tok string) (string, time.Duration) {
+	e.t.Helper()
+	h, err := session.ParseToken(tok)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	key := "studio:s:" + h.Hex()
+	v, err := e.rdb.Get(context.Background(), key).Result()
+	if err == redis.Nil {
+		return "", 0
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v, e.rdb.PTTL(context.Background(), key).Val()
+}
+
+// clock is an adjustable clock: real time plus an offset.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// countingStore is the real store, counting calls so tests can see how
+// often each tier reached it. Lookup can be slowed down.
+type countingStore struct {
+	session.Store
+	lookups, creates, touches, touched atomic.Int64
+	lookupDelay                        atomic.Int64
+	mu                                 sync.Mutex
+}
+
+func (s *countingStore) Lookup(ctx context.Context, h session.TokenHash) (session.Session, error) {
+	s.lookups.Add(1)
+	if d := time.Duration(s.lookupDelay.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	return s.Store.Lookup(ctx, h)
+}
+
+func (s *countingStore) Create(ctx context.Context, r session.Record) error {
+	s.creates.Add(1)
+	return s.Store.Create(ctx, r)
+}
+
+func (s *countingStore) Touch(ctx context.Context, ts []session.Touch) error {
+	s.touches.Add(1)
+	s.touched.Add(int64(len(ts)))
+	return s.Store.Touch(ctx, ts)
+}
+
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

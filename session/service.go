@@ -1,0 +1,750 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// Options configures a Service. Store and Redis are required; every other
+// field has a default.
+type Options struct {
+	// Store is the system of record. The Service does not close it.
+	Store Store
+	// Redis is the shared cache and invalidation bus. The Service does not
+	// close it.
+	Redis redis.UniversalClient
+
+	// KeyPrefix starts every Redis key and channel name. Default "studio:".
+	KeyPrefix string
+	// L1TTL bounds how long an entry lives in the in-process cache; it is
+	// also the longest a missed invalidation could keep a revoked session
+	// alive on one instance. Default 5s; negative disables the L1.
+	L1TTL time.Duration
+	// L1Size is the L1's maximum number of entries. Default 100 000.
+	L1Size int
+	// CacheTTL bounds how long a session lives in Redis (never past its
+	// expiry). Default 10m.
+	CacheTTL time.Duration
+	// NegativeTTL is how long Redis remembers that a well-formed token has
+	// no session. Default 30s.
+	NegativeTTL time.Duration
+	// TouchInterval is the finest granularity of last_seen_at: a session's
+	// use is written back at most once per interval per instance.
+	// Default 1m.
+	TouchInterval time.Duration
+	// FlushInterval is how often recorded uses are written to the store in
+	// one batch. Default 10s.
+	FlushInterval time.Duration
+	// DefaultTTL is the lifetime of a session created without one.
+	// Default 24h.
+	DefaultTTL time.Duration
+	// MaxTTL is the longest lifetime Create accepts. Default 366 days.
+	MaxTTL time.Duration
+	// RedisTimeout bounds each background Redis step (fills, tombstones).
+	// Default 500ms.
+	RedisTimeout time.Duration
+	// StoreTimeout bounds each store lookup made on behalf of callers.
+	// Default 2s.
+	StoreTimeout time.Duration
+
+	// Logger receives warnings and errors; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = "studio:"
+	}
+	def(&o.L1TTL, 5*time.Second)
+	if o.L1Size <= 0 {
+		o.L1Size = 100_000
+	}
+	def(&o.CacheTTL, 10*time.Minute)
+	def(&o.NegativeTTL, 30*time.Second)
+	def(&o.TouchInterval, time.Minute)
+	def(&o.FlushInterval, 10*time.Second)
+	def(&o.DefaultTTL, 24*time.Hour)
+	def(&o.MaxTTL, 366*24*time.Hour)
+	def(&o.RedisTimeout, 500*time.Millisecond)
+	def(&o.StoreTimeout, 2*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Tier names the layer that answered a validation.
+type Tier uint8
+
+// Tiers, fastest first.
+const (
+	TierNone  Tier = iota // refused before any lookup (malformed token)
+	TierL1                // in-process cache
+	TierRedis             // Redis
+	TierStore             // SQL store
+)
+
+func (t Tier) String() string {
+	switch t {
+	case TierL1:
+		return "l1"
+	case TierRedis:
+		return "redis"
+	case TierStore:
+		return "store"
+	}
+	return "none"
+}
+
+// Service creates, validates and revokes sessions. It is safe for
+// concurrent use. NewService starts background goroutines (the invalidation
+// subscriber, the last-seen flusher and the revocation retrier); Close stops
+// them.
+type Service struct {
+	opts  Options
+	store Store
+	rdb   redis.UniversalClient
+	log   *slog.Logger
+	now   func() time.Time
+
+	l1 *otter.Cache[TokenHash, *l1Entry] // nil when disabled
+	// gens holds one invalidation generation per first hash byte. A fill
+	// snapshots its key's generation before reading Redis or the store and
+	// withdraws its L1 insert if the generation moved meanwhile, so a fill
+	// that raced an invalidation never stays in the L1.
+	gens [256]atomic.Uint64
+
+	sf       singleflight.Group
+	touches  toucher
+	retry    revokeRetrier
+	channel  string
+	subUp    atomic.Bool
+	psMu     sync.Mutex
+	ps       *redis.PubSub // the live subscription, closed by Close
+	stats    counters
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closeOne sync.Once
+}
+
+type l1Entry struct {
+	sess  Session
+	err   error // non-nil: a cached refusal (ErrRevoked, ErrNotFound, …)
+	until int64 // unix nanoseconds; the entry is not used at or after it
+	ttl   time.Duration
+	// touched is the unix-millisecond time of the last use recorded for
+	// this session, so most hits skip the toucher entirely.
+	touched atomic.Int64
+}
+
+// NewService checks opts, starts the background goroutines and returns a
+// running Service.
+func NewService(opts Options) (*Service, error) {
+	if opts.Store == nil {
+		return nil, errors.New("session: Options.Store is required")
+	}
+	if opts.Redis == nil {
+		return nil, errors.New("session: Options.Redis is required")
+	}
+	opts.setDefaults()
+	s := &Service{
+		opts:    opts,
+		store:   opts.Store,
+		rdb:     opts.Redis,
+		log:     opts.Logger,
+		now:     opts.Now,
+		channel: opts.KeyPrefix + "invalidate",
+	}
+	s.touches.init()
+	if opts.L1TTL > 0 {
+		c, err := otter.New(&otter.Options[TokenHash, *l1Entry]{
+			MaximumSize: opts.L1Size,
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[TokenHash, *l1Entry]) time.Duration {
+				return e.Value.ttl
+			}),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("session: create L1 cache: %w", err)
+		}
+		s.l1 = c
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.retry.init(s)
+	s.wg.Add(3)
+	go s.subscribeLoop(ctx)
+	go s.flushLoop(ctx)
+	go s.retry.loop(ctx)
+	return s, nil
+}
+
+// Close stops the background goroutines and writes pending last-seen times
+// to the store. It does not close the store or the Redis client. Calls after
+// the first return nil.
+func (s *Service) Close() error {
+	var err error
+	s.closeOne.Do(func() {
+		s.cancel()
+		s.psMu.Lock()
+		if s.ps != nil {
+			_ = s.ps.Close()
+		}
+		s.psMu.Unlock()
+		s.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.StoreTimeout)
+		defer cancel()
+		err = s.flushTouches(ctx)
+		if s.l1 != nil {
+			s.l1.StopAllGoroutines()
+		}
+	})
+	return err
+}
+
+// Key returns the Redis key of the session with this token hash.
+func (s *Service) Key(h TokenHash) string {
+	var b strings.Builder
+	b.Grow(len(s.opts.KeyPrefix) + 2 + 64)
+	b.WriteString(s.opts.KeyPrefix)
+	b.WriteString("s:")
+	b.WriteString(h.Hex())
+	return b.String()
+}
+
+// Channel returns the Redis pub/sub channel that carries invalidations.
+func (s *Service) Channel() string { return s.channel }
+
+// Subscribed reports whether the invalidation subscription is live.
+func (s *Service) Subscribed() bool { return s.subUp.Load() }
+
+// Validate returns the live session the token names. It refuses a
+// malformed token with ErrMalformedToken before any I/O, and a known but
+// dead session with ErrRevoked, ErrExpired or ErrIdle; ErrNotFound means no
+// session has the token. Any other error means the store could not be
+// reached and Redis could not answer either.
+//
+// The returned Session's Metadata map is shared and must not be modified.
+func (s *Service) Validate(ctx context.Context, token string) (Session, error) {
+	sess, _, err := s.ValidateTier(ctx, token)
+	return sess, err
+}
+
+// ValidateTier is Validate that also reports which tier answered.
+func (s *Service) ValidateTier(ctx context.Context, token string) (Session, Tier, error) {
+	h, err := ParseToken(token)
+	if err != nil {
+		s.stats.malformed.Add(1)
+		return Session{}, TierNone, err
+	}
+	now := s.now()
+	if s.l1 != nil {
+		if e, ok := s.l1.GetIfPresent(h); ok && now.UnixNano() < e.until {
+			if e.err != nil {
+				s.stats.count(TierL1, e.err)
+				return Session{}, TierL1, e.err
+			}
+			if err := e.sess.check(now); err == nil {
+				s.touch(h, e, now)
+				s.stats.count(TierL1, nil)
+				return e.sess, TierL1, nil
+			}
+			// The cached copy looks idle or expired; the slow path
+			// decides with fresher data.
+		}
+	}
+	sess, tier, err := s.validateSlow(ctx, h, now)
+	s.stats.count(tier, err)
+	return sess, tier, err
+}
+
+// fillMode says how a store result is written back to Redis.
+type fillMode uint8
+
+const (
+	fillNone    fillMode = iota // Redis is failing: do not try
+	fillNX                      // the key was absent: SET … NX
+	fillReplace                 // the key held a stale copy: replace unless it is a tombstone
+)
+
+func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) (Session, Tier, error) {
+	gen := s.gens[h[0]].Load()
+	mode := fillNone
+	v, err := s.rdb.Get(ctx, s.Key(h)).Result()
+	switch {
+	case err == nil:
+		sess, derr := decodeCached(v)
+		switch {
+		case derr == nil:
+			cerr := s.checkLocal(h, &sess, now)
+			if cerr == nil {
+				e := s.l1Put(h, gen, sess, nil, now)
+				s.touch(h, e, now)
+				return sess, TierRedis, nil
+			}
+			if !errors.Is(cerr, ErrIdle) {
+				s.l1Put(h, gen, Session{}, cerr, now)
+				return Session{}, TierRedis, cerr
+			}
+			// Other instances' uses reach Redis only through the store:
+			// ask it before calling the session idle.
+			mode = fillReplace
+		case errors.Is(derr, ErrRevoked), errors.Is(derr, ErrNotFound):
+			s.l1Put(h, gen, Session{}, derr, now)
+			return Session{}, TierRedis, derr
+		default:
+			s.log.Warn("unreadable session value in redis; reading the store", "session_key_hash", h.Hex()[:12], "error", derr)
+			mode = fillReplace
+		}
+	case errors.Is(err, redis.Nil):
+		mode = fillNX
+	case ctx.Err() != nil:
+		return Session{}, TierRedis, ctx.Err()
+	default:
+		s.stats.redisErrors.Add(1)
+		s.log.Debug("redis get failed; reading the store", "error", err)
+	}
+
+	res, err := s.loadFromStore(ctx, h, mode, now)
+	if err != nil {
+		return Session{}, TierStore, err
+	}
+	if res.err != nil {
+		s.l1Put(h, gen, Session{}, res.err, now)
+		return Session{}, TierStore, res.err
+	}
+	sess := res.sess
+	if cerr := s.checkLocal(h, &sess, now); cerr != nil {
+		s.l1Put(h, gen, Session{}, cerr, now)
+		return Session{}, TierStore, cerr
+	}
+	e := s.l1Put(h, gen, sess, nil, now)
+	s.touch(h, e, now)
+	return sess, TierStore, nil
+}
+
+type storeResult struct {
+	sess Session
+	err  error // ErrNotFound or ErrRevoked: a definite answer
+}
+
+// loadFromStore reads the store once per token however many callers ask at
+// the same time, and fills Redis with the answer. A caller that gives up
+// does not cancel the read for the others.
+func (s *Service) loadFromStore(ctx context.Context, h TokenHash, mode fillMode, now time.Time) (storeResult, error) {
+	ch := s.sf.DoChan(string(h[:]), func() (any, error) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StoreTimeout)
+		defer cancel()
+		sess, err := s.store.Lookup(sctx, h)
+		var res storeResult
+		switch {
+		case err == nil && sess.Revoked():
+			res.err = ErrRevoked
+		case err == nil:
+			res.sess = sess
+		case errors.Is(err, ErrNotFound):
+			res.err = ErrNotFound
+		default:
+			s.stats.storeErrors.Add(1)
+			return nil, fmt.Errorf("session lookup: %w", err)
+		}
+		if mode != fillNone {
+			s.fill(sctx, h, res, mode, now)
+		}
+		return res, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return storeResult{}, r.Err
+		}
+		return r.Val.(storeResult), nil
+	case <-ctx.Done():
+		return storeResult{}, ctx.Err()
+	}
+}
+
+// replaceUnlessTombstone sets KEYS[1] to ARGV[1] expiring at ARGV[2] (unix
+// ms) unless it holds a revocation tombstone.
+var replaceUnlessTombstone = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == '` + tombstone + `' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+return 1`)
+
+// fill writes a store answer to Redis. Failures are logged and otherwise
+// ignored: the answer is already correct, Redis only makes the next one
+// faster.
+func (s *Service) fill(ctx context.Context, h TokenHash, res storeResult, mode fillMode, now time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RedisTimeout)
+	defer cancel()
+	key := s.Key(h)
+	var err error
+	switch {
+	case res.err == ErrNotFound:
+		err = s.rdb.SetNX(ctx, key, absent, s.opts.NegativeTTL).Err()
+	case res.err == ErrRevoked:
+		// Revoke writes tombstones itself; a fill never needs to. The
+		// session may have been revoked long ago, so remember it briefly.
+		err = s.rdb.SetNX(ctx, key, tombstone, s.opts.NegativeTTL).Err()
+	default:
+		until := s.redisDeadline(&res.sess, now)
+		if !until.After(now) {
+			return
+		}
+		var val []byte
+		if val, err = encodeSession(&res.sess); err != nil {
+			break
+		}
+		if mode == fillReplace {
+			err = replaceUnlessTombstone.Run(ctx, s.rdb, []string{key}, val, until.UnixMilli()).Err()
+		} else {
+			err = s.rdb.Do(ctx, "set", key, val, "pxat", until.UnixMilli(), "nx").Err()
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		s.stats.redisErrors.Add(1)
+		s.log.Debug("redis fill failed", "error", err)
+	}
+}
+
+// redisDeadline is when a cached copy of sess must leave Redis: CacheTTL
+// from now, but never past the session's own deadline.
+func (s *Service) redisDeadline(sess *Session, now time.Time) time.Time {
+	until := now.Add(s.opts.CacheTTL)
+	if d := sess.deadline(); d.Before(until) {
+		until = d
+	}
+	return until
+}
+
+// checkLocal checks the session, counting uses this instance has recorded
+// but not yet written to the store.
+func (s *Service) checkLocal(h TokenHash, sess *Session, now time.Time) error {
+	if sess.IdleTimeout > 0 {
+		if ms := s.touches.last(h); ms > sess.LastSeenAt.UnixMilli() {
+			sess.LastSeenAt = time.UnixMilli(ms).UTC()
+		}
+	}
+	return sess.check(now)
+}
+
+// l1Put caches an answer unless an invalidation of the key happened since
+// gen was read. It returns the entry (nil when nothing is cached).
+func (s *Service) l1Put(h TokenHash, gen uint64, sess Session, err error, now time.Time) *l1Entry {
+	if s.l1 == nil {
+		return nil
+	}
+	ttl := s.opts.L1TTL
+	if err == nil {
+		if left := sess.deadline().Sub(now); left < ttl {
+			ttl = left
+		}
+		if ttl <= 0 {
+			return nil
+		}
+	}
+	e := &l1Entry{sess: sess, err: err, until: now.Add(ttl).UnixNano(), ttl: ttl}
+	e.touched.Store(sess.LastSeenAt.UnixMilli())
+	if s.gens[h[0]].Load() != gen {
+		return e
+	}
+	s.l1.Set(h, e)
+	// An invalidation that bumped the generation after the check above
+	// either removes this entry itself or is seen here.
+	if s.gens[h[0]].Load() != gen {
+		s.l1.Invalidate(h)
+	}
+	return e
+}
+
+// invalidateLocal drops one session from this instance's L1.
+func (s *Service) invalidateLocal(h TokenHash) {
+	s.gens[h[0]].Add(1)
+	if s.l1 != nil {
+		s.l1.Invalidate(h)
+	}
+}
+
+// flushL1 drops every L1 entry, as when invalidations may have been missed.
+func (s *Service) flushL1() {
+	for i := range s.gens {
+		s.gens[i].Add(1)
+	}
+	if s.l1 != nil {
+		s.l1.InvalidateAll()
+	}
+	s.stats.l1Flushes.Add(1)
+}
+
+// CreateParams describes a session to create.
+type CreateParams struct {
+	UserID string
+	// TTL is the session's lifetime; zero means Options.DefaultTTL.
+	TTL time.Duration
+	// IdleTimeout, when positive, ends the session after that long unused.
+	// It must be at least twice Options.TouchInterval (the precision of
+	// last_seen_at) and no longer than TTL.
+	IdleTimeout time.Duration
+	Metadata    map[string]string
+}
+
+// Limits on CreateParams.
+const (
+	MaxUserIDLen        = 256
+	MaxMetadataEntries  = 64
+	MaxMetadataKeyLen   = 128
+	MaxMetadataValueLen = 1024
+)
+
+// CheckParams returns an error wrapping ErrInvalidInput that says what is
+// wrong with p, or nil.
+func (s *Service) CheckParams(p CreateParams) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidInput, fmt.Sprintf(format, args...))
+	}
+	if p.UserID == "" {
+		return bad("user_id is required")
+	}
+	if len(p.UserID) > MaxUserIDLen {
+		return bad("user_id is longer than %d bytes", MaxUserIDLen)
+	}
+	if !printable(p.UserID) {
+		return bad("user_id must be valid UTF-8 without control characters")
+	}
+	ttl := p.TTL
+	if ttl == 0 {
+		ttl = s.opts.DefaultTTL
+	}
+	if ttl < time.Second {
+		return bad("ttl must be at least 1s")
+	}
+	if ttl > s.opts.MaxTTL {
+		return bad("ttl must be at most %s", s.opts.MaxTTL)
+	}
+	if p.IdleTimeout < 0 {
+		return bad("idle_timeout must not be negative")
+	}
+	if p.IdleTimeout > 0 && p.IdleTimeout < 2*s.opts.TouchInterval {
+		return bad("idle_timeout must be 0 (none) or at least %s", 2*s.opts.TouchInterval)
+	}
+	if p.IdleTimeout > ttl {
+		return bad("idle_timeout must not exceed ttl")
+	}
+	if len(p.Metadata) > MaxMetadataEntries {
+		return bad("metadata has more than %d entries", MaxMetadataEntries)
+	}
+	for k, v := range p.Metadata {
+		if k == "" || len(k) > MaxMetadataKeyLen || !printable(k) {
+			return bad("metadata keys must be 1-%d printable bytes", MaxMetadataKeyLen)
+		}
+		if len(v) > MaxMetadataValueLen || !printable(v) {
+			return bad("metadata values must be at most %d printable bytes", MaxMetadataValueLen)
+		}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r == '\uFFFD' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Create stores a new session and returns its token. The store is written
+// first, then Redis, so the first validation anywhere is a Redis hit; a
+// Redis failure is logged and never fails a create the store accepted.
+// Invalid params return an error wrapping ErrInvalidInput and write nothing.
+func (s *Service) Create(ctx context.Context, p CreateParams) (Token, Session, error) {
+	if err := s.CheckParams(p); err != nil {
+		return "", Session{}, err
+	}
+	if p.TTL == 0 {
+		p.TTL = s.opts.DefaultTTL
+	}
+	tok, err := NewToken()
+	if err != nil {
+		return "", Session{}, err
+	}
+	id, err := newSessionID()
+	if err != nil {
+		return "", Session{}, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	var md map[string]string
+	if len(p.Metadata) > 0 {
+		md = make(map[string]string, len(p.Metadata))
+		for k, v := range p.Metadata {
+			md[k] = v
+		}
+	}
+	sess := Session{
+		ID:          id,
+		UserID:      p.UserID,
+		CreatedAt:   now,
+		LastSeenAt:  now,
+		ExpiresAt:   now.Add(p.TTL),
+		IdleTimeout: p.IdleTimeout,
+		Metadata:    md,
+	}
+	h, _ := ParseToken(string(tok))
+	if err := s.store.Create(ctx, Record{Hash: h, Session: sess}); err != nil {
+		return "", Session{}, fmt.Errorf("create session: %w", err)
+	}
+	s.writeCreated(ctx, h, &sess, now)
+	return tok, sess, nil
+}
+
+func (s *Service) writeCreated(ctx context.Context, h TokenHash, sess *Session, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RedisTimeout)
+	defer cancel()
+	val, err := encodeSession(sess)
+	if err == nil {
+		// A plain SET: it replaces an "absent" marker left by a guess.
+		err = s.rdb.Do(ctx, "set", s.Key(h), val, "pxat", s.redisDeadline(sess, now).UnixMilli()).Err()
+	}
+	if err != nil {
+		s.stats.redisErrors.Add(1)
+		s.log.Warn("redis write after create failed; the session will be read from the store", "session_id", sess.ID, "error", err)
+	}
+}
+
+func newSessionID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("read random session id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Revoke ends the session the token names, everywhere. It writes the store
+// first (an error there is returned and nothing else happens), then a
+// tombstone in Redis for the rest of the session's life, then publishes an
+// invalidation to every instance. If the Redis steps fail they are retried
+// in the background until they succeed; Revoke still returns nil. A
+// malformed token gets ErrMalformedToken, an unknown one ErrNotFound.
+func (s *Service) Revoke(ctx context.Context, token string) error {
+	h, err := ParseToken(token)
+	if err != nil {
+		return err
+	}
+	sess, err := s.store.Revoke(ctx, h, s.now().UTC())
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	s.propagate(ctx, []Revocation{{Hash: h, SessionID: sess.ID, ExpiresAt: sess.ExpiresAt}})
+	return nil
+}
+
+// RevokeUser revokes every live session of the user and returns how many
+// it revoked, with the same ordering and retry guarantees as Revoke.
+func (s *Service) RevokeUser(ctx context.Context, userID string) (int, error) {
+	if userID == "" || len(userID) > MaxUserIDLen {
+		return 0, fmt.Errorf("%w: user_id must be 1-%d bytes", ErrInvalidInput, MaxUserIDLen)
+	}
+	revs, err := s.store.RevokeUser(ctx, userID, s.now().UTC())
+	if err != nil {
+		return 0, fmt.Errorf("revoke user sessions: %w", err)
+	}
+	if len(revs) > 0 {
+		s.propagate(ctx, revs)
+	}
+	return len(revs), nil
+}
+
+// propagate applies revocations to Redis (tombstones, then one
+// invalidation message) and to this instance's L1; what Redis refuses is
+// queued for retry.
+func (s *Service) propagate(ctx context.Context, revs []Revocation) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RedisTimeout)
+	defer cancel()
+	if err := s.applyRevocations(ctx, revs); err != nil {
+		s.stats.redisErrors.Add(1)
+		s.log.Warn("revocation not yet in redis; retrying in the background", "sessions", len(revs), "error", err)
+		s.retry.add(revs)
+	}
+	for _, r := range revs {
+		s.invalidateLocal(r.Hash)
+	}
+}
+
+// invalidationBatch bounds the hashes carried by one message.
+const invalidationBatch = 256
+
+func (s *Service) applyRevocations(ctx context.Context, revs []Revocation) error {
+	now := s.now()
+	for start := 0; start < len(revs); start += invalidationBatch {
+		batch := revs[start:min(start+invalidationBatch, len(revs))]
+		var msg strings.Builder
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, r := range batch {
+				if r.ExpiresAt.After(now) {
+					p.Do(ctx, "set", s.Key(r.Hash), tombstone, "pxat", r.ExpiresAt.UnixMilli())
+				}
+				if i > 0 {
+					msg.WriteByte(',')
+				}
+				msg.WriteString(r.Hash.Hex())
+			}
+			p.Publish(ctx, s.channel, msg.String())
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("write tombstones: %w", err)
+		}
+	}
+	return nil
+}
+
+// handleInvalidation applies one invalidation message.
+func (s *Service) handleInvalidation(payload string) {
+	for part := range strings.SplitSeq(payload, ",") {
+		h, err := ParseTokenHash(part)
+		if err != nil {
+			s.log.Warn("ignoring malformed invalidation message", "error", err)
+			continue
+		}
+		s.invalidateLocal(h)
+	}
+}
+
+// Health is a point-in-time view of the Service's dependencies.
+type Health struct {
+	Redis      error // nil when Redis answered PING
+	Store      error // nil when the store answered
+	Subscribed bool  // the invalidation subscription is live
+}
+
+// Health pings Redis and the store.
+func (s *Service) Health(ctx context.Context) Health {
+	var h Health
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); h.Redis = s.rdb.Ping(ctx).Err() }()
+	go func() { defer wg.Done(); h.Store = s.store.Ping(ctx) }()
+	wg.Wait()
+	h.Subscribed = s.subUp.Load()
+	return h
+}

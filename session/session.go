@@ -1,0 +1,121 @@
+// Package session validates opaque session tokens through three tiers: an
+// in-process cache (L1), Redis (L2) and a SQL store (L3).
+//
+// Only the SHA-256 of a token is ever stored or used as a key; the raw token
+// lives only in the caller's hands and in the response to Create.
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Session is one login. The zero value is not a valid session.
+type Session struct {
+	// ID is a random, non-secret identifier safe to show in logs and pages.
+	ID     string `json:"id"`
+	UserID string `json:"user_id"`
+
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	// ExpiresAt is the absolute expiry; a session is never valid at or after it.
+	ExpiresAt time.Time `json:"expires_at"`
+	// IdleTimeout, when positive, ends the session once it has not been used
+	// for that long. Zero means no idle timeout.
+	IdleTimeout time.Duration `json:"-"`
+	// RevokedAt is set once the session is revoked; nil while it is live.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// Revoked reports whether the session has been revoked.
+func (s *Session) Revoked() bool { return s.RevokedAt != nil }
+
+// deadline is the instant after which the session is no longer valid when
+// nothing else touches it: the earlier of its absolute expiry and its idle
+// deadline.
+func (s *Session) deadline() time.Time {
+	d := s.ExpiresAt
+	if s.IdleTimeout > 0 {
+		if idle := s.LastSeenAt.Add(s.IdleTimeout); idle.Before(d) {
+			d = idle
+		}
+	}
+	return d
+}
+
+// check returns nil if the session is valid at now, or the error that says
+// why it is not.
+func (s *Session) check(now time.Time) error {
+	switch {
+	case s.RevokedAt != nil:
+		return ErrRevoked
+	case !now.Before(s.ExpiresAt):
+		return ErrExpired
+	case s.IdleTimeout > 0 && !now.Before(s.LastSeenAt.Add(s.IdleTimeout)):
+		return ErrIdle
+	}
+	return nil
+}
+
+// Errors returned by Service and Store. Callers branch with errors.Is.
+var (
+	// ErrMalformedToken: the token is not one Studio issued (wrong prefix,
+	// length, alphabet or checksum). No I/O was done.
+	ErrMalformedToken = errors.New("malformed session token")
+	// ErrNotFound: no session has this token.
+	ErrNotFound = errors.New("session not found")
+	// ErrRevoked: the session was revoked.
+	ErrRevoked = errors.New("session revoked")
+	// ErrExpired: the session passed its absolute expiry.
+	ErrExpired = errors.New("session expired")
+	// ErrIdle: the session was unused for longer than its idle timeout.
+	ErrIdle = errors.New("session idle timeout")
+	// ErrInvalidInput: a Create request was refused before any write.
+	ErrInvalidInput = errors.New("invalid session input")
+)
+
+// Record is what a Store keeps: a session and the SHA-256 of its token.
+type Record struct {
+	Hash    TokenHash
+	Session Session
+}
+
+// Touch records that the session with this token hash was used at At.
+type Touch struct {
+	Hash TokenHash
+	At   time.Time
+}
+
+// Revocation names a session that a Store revoked, with what Redis needs to
+// keep a tombstone for the rest of the session's life.
+type Revocation struct {
+	Hash      TokenHash
+	SessionID string
+	ExpiresAt time.Time
+}
+
+// Store is the system of record for sessions. Implementations must be safe
+// for concurrent use and must apply their own schema when opened.
+type Store interface {
+	// Create inserts a new session. The hash and the session ID are unique.
+	Create(ctx context.Context, rec Record) error
+	// Lookup returns the session whose token hashes to h, revoked or expired
+	// ones included, or ErrNotFound.
+	Lookup(ctx context.Context, h TokenHash) (Session, error)
+	// Revoke marks the session revoked at at (keeping an earlier revocation
+	// time if already revoked) and returns it, or ErrNotFound.
+	Revoke(ctx context.Context, h TokenHash, at time.Time) (Session, error)
+	// RevokeUser revokes every live (unrevoked, unexpired at at) session of
+	// the user and returns them. Zero sessions is not an error.
+	RevokeUser(ctx context.Context, userID string, at time.Time) ([]Revocation, error)
+	// Touch moves last_seen_at forward (never backward) for each entry in one
+	// batch. Unknown hashes are ignored.
+	Touch(ctx context.Context, touches []Touch) error
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}

@@ -1,0 +1,318 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/studiohq/studio/session"
+)
+
+// pgMigrations are applied in order; migration i brings the schema to
+// version i+1. Never edit one that has shipped: append a new one.
+var pgMigrations = []string{
+	`CREATE TABLE sessions (
+		token_hash      bytea       NOT NULL,
+		id              text        NOT NULL,
+		user_id         text        NOT NULL,
+		created_at      timestamptz NOT NULL,
+		last_seen_at    timestamptz NOT NULL,
+		expires_at      timestamptz NOT NULL,
+		idle_timeout_ms bigint      NOT NULL DEFAULT 0,
+		revoked_at      timestamptz,
+		metadata        jsonb,
+		CONSTRAINT sessions_pkey PRIMARY KEY (token_hash),
+		CONSTRAINT sessions_id_key UNIQUE (id),
+		CONSTRAINT sessions_token_hash_len CHECK (octet_length(token_hash) = 32)
+	);
+	CREATE INDEX sessions_user_id_idx ON sessions (user_id);
+	CREATE INDEX sessions_last_seen_at_idx ON sessions (last_seen_at);`,
+}
+
+// pgMigrationLock is the pg_advisory_xact_lock key that serialises schema
+// migrations between processes starting at the same time.
+const pgMigrationLock = 0x53747564696f // "Studio" in ASCII
+
+const pgSessionCols = `id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, revoked_at, metadata`
+
+const (
+	pgInsert = `INSERT INTO sessions (token_hash, ` + pgSessionCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	pgLookup = `SELECT ` + pgSessionCols + ` FROM sessions WHERE token_hash = $1`
+	pgRevoke = `UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2)
+		WHERE token_hash = $1 RETURNING ` + pgSessionCols
+	// Rows are locked in token_hash order (LockRows runs above the Sort), the
+	// same order pgTouch uses, so concurrent batches cannot deadlock.
+	pgRevokeUser = `WITH locked AS MATERIALIZED (
+			SELECT token_hash FROM sessions
+			WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+			ORDER BY token_hash
+			FOR UPDATE
+		)
+		UPDATE sessions s SET revoked_at = $2
+		FROM locked
+		WHERE s.token_hash = locked.token_hash AND s.revoked_at IS NULL
+		RETURNING s.token_hash, s.id, s.expires_at`
+	pgTouch = `WITH t AS (
+			SELECT u.h, max(u.at) AS at
+			FROM unnest($1::bytea[], $2::timestamptz[]) AS u(h, at)
+			GROUP BY u.h
+		), locked AS MATERIALIZED (
+			SELECT s.token_hash, t.at
+			FROM sessions s JOIN t ON s.token_hash = t.h
+			WHERE s.last_seen_at < t.at
+			ORDER BY s.token_hash
+			FOR UPDATE OF s
+		)
+		UPDATE sessions s SET last_seen_at = GREATEST(s.last_seen_at, locked.at)
+		FROM locked
+		WHERE s.token_hash = locked.token_hash`
+	pgRecent = `SELECT token_hash, ` + pgSessionCols + ` FROM sessions
+		WHERE revoked_at IS NULL AND expires_at > $1
+		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms * interval '1 millisecond' > $1)
+		ORDER BY last_seen_at DESC
+		LIMIT $2`
+)
+
+type pgBackend struct {
+	pool *pgxpool.Pool
+}
+
+func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logger) (*pgBackend, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, pgParseError(err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = int32(min(opts.MaxConns, 1<<20))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	b := &pgBackend{pool: pool}
+	v, err := b.migrate(ctx, log)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	log.Debug("sqlstore opened", "system", "postgresql",
+		"host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database, "schema_version", v)
+	return b, nil
+}
+
+// pgParseError turns a pgx config error into one that never quotes the DSN:
+// pgx masks passwords only on a best-effort basis.
+func pgParseError(err error) error {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return errors.New("invalid postgres dsn")
+	}
+	// ParseConfigError reads "cannot parse `<dsn>`: <reason>"; keep the reason.
+	msg := pe.Error()
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		return fmt.Errorf("invalid postgres dsn: %s", msg[i+3:])
+	}
+	return errors.New("invalid postgres dsn")
+}
+
+func (b *pgBackend) migrate(ctx context.Context, log *slog.Logger) (int, error) {
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgMigrationLock)); err != nil {
+		return 0, fmt.Errorf("migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version    integer     NOT NULL PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	var v int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("migrate: read version: %w", err)
+	}
+	if v > len(pgMigrations) {
+		return 0, fmt.Errorf("migrate: database schema version %d is newer than this program's %d", v, len(pgMigrations))
+	}
+	for i := v; i < len(pgMigrations); i++ {
+		if _, err := tx.Exec(ctx, pgMigrations[i]); err != nil {
+			return 0, fmt.Errorf("migrate: to version %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, i+1); err != nil {
+			return 0, fmt.Errorf("migrate: record version %d: %w", i+1, err)
+		}
+		log.Info("sqlstore schema migrated", "system", "postgresql", "version", i+1)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("migrate: commit: %w", err)
+	}
+	return len(pgMigrations), nil
+}
+
+func (b *pgBackend) system() string { return "postgresql" }
+
+func (b *pgBackend) create(ctx context.Context, rec *session.Record) error {
+	s := &rec.Session
+	md, err := encodeMetadata(s.Metadata)
+	if err != nil {
+		return err
+	}
+	var revoked *time.Time
+	if s.RevokedAt != nil {
+		r := ms(*s.RevokedAt)
+		revoked = &r
+	}
+	_, err = b.pool.Exec(ctx, pgInsert, rec.Hash[:], s.ID, s.UserID,
+		ms(s.CreatedAt), ms(s.LastSeenAt), ms(s.ExpiresAt), s.IdleTimeout.Milliseconds(), revoked, nullJSON(md))
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
+			switch pe.ConstraintName {
+			case "sessions_pkey":
+				return fmt.Errorf("%w: token hash exists", ErrDuplicate)
+			case "sessions_id_key":
+				return fmt.Errorf("%w: id exists", ErrDuplicate)
+			}
+			return ErrDuplicate
+		}
+		return err
+	}
+	return nil
+}
+
+// nullJSON passes JSON text to a jsonb parameter, or SQL NULL for nil.
+func nullJSON(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// pgScanSession scans pgSessionCols after any leading destinations.
+func pgScanSession(row pgx.Row, lead ...any) (session.Session, error) {
+	var (
+		s       session.Session
+		idleMS  int64
+		revoked *time.Time
+		md      []byte
+	)
+	dest := append(lead, &s.ID, &s.UserID, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &idleMS, &revoked, &md)
+	if err := row.Scan(dest...); err != nil {
+		return session.Session{}, err
+	}
+	s.CreatedAt = s.CreatedAt.UTC()
+	s.LastSeenAt = s.LastSeenAt.UTC()
+	s.ExpiresAt = s.ExpiresAt.UTC()
+	s.IdleTimeout = time.Duration(idleMS) * time.Millisecond
+	if revoked != nil {
+		r := revoked.UTC()
+		s.RevokedAt = &r
+	}
+	m, err := decodeMetadata(md)
+	if err != nil {
+		return session.Session{}, err
+	}
+	s.Metadata = m
+	return s, nil
+}
+
+func (b *pgBackend) lookup(ctx context.Context, h session.TokenHash) (session.Session, error) {
+	s, err := pgScanSession(b.pool.QueryRow(ctx, pgLookup, h[:]))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return session.Session{}, session.ErrNotFound
+	}
+	return s, err
+}
+
+func (b *pgBackend) revoke(ctx context.Context, h session.TokenHash, at time.Time) (session.Session, error) {
+	s, err := pgScanSession(b.pool.QueryRow(ctx, pgRevoke, h[:], ms(at)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return session.Session{}, session.ErrNotFound
+	}
+	return s, err
+}
+
+func (b *pgBackend) revokeUser(ctx context.Context, userID string, at time.Time) ([]session.Revocation, error) {
+	rows, err := b.pool.Query(ctx, pgRevokeUser, userID, ms(at))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []session.Revocation
+	for rows.Next() {
+		var (
+			r    session.Revocation
+			hash []byte
+		)
+		if err := rows.Scan(&hash, &r.SessionID, &r.ExpiresAt); err != nil {
+			return nil, err
+		}
+		if len(hash) != len(r.Hash) {
+			return nil, fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(r.Hash))
+		}
+		copy(r.Hash[:], hash)
+		r.ExpiresAt = r.ExpiresAt.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (b *pgBackend) touch(ctx context.Context, touches []session.Touch) error {
+	hashes := make([][]byte, len(touches))
+	ats := make([]time.Time, len(touches))
+	for i := range touches {
+		hashes[i] = touches[i].Hash[:]
+		ats[i] = ms(touches[i].At)
+	}
+	_, err := b.pool.Exec(ctx, pgTouch, hashes, ats)
+	return err
+}
+
+func (b *pgBackend) recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error {
+	rows, err := b.pool.Query(ctx, pgRecent, ms(now), int64(limit))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var hash []byte
+		s, err := pgScanSession(rows, &hash)
+		if err != nil {
+			return err
+		}
+		var rec session.Record
+		if len(hash) != len(rec.Hash) {
+			return fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(rec.Hash))
+		}
+		copy(rec.Hash[:], hash)
+		rec.Session = s
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (b *pgBackend) ping(ctx context.Context) error {
+	var one int
+	return b.pool.QueryRow(ctx, `SELECT 1`).Scan(&one)
+}
+
+func (b *pgBackend) close() error {
+	b.pool.Close()
+	return nil
+}

@@ -1,0 +1,396 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/studiohq/studio/session"
+)
+
+// memoryPath is the SQLite path of a private in-memory database.
+const memoryPath = ":memory:"
+
+// sqliteBusyTimeoutMS is how long a SQLite connection waits for a lock held
+// by another connection (in this process or another) before SQLITE_BUSY.
+const sqliteBusyTimeoutMS = 10000
+
+// sqliteMigrations are applied in order; migration i brings the schema to
+// version i+1. Never edit one that has shipped: append a new one. Times are
+// INTEGER Unix milliseconds (UTC).
+var sqliteMigrations = []string{
+	`CREATE TABLE sessions (
+		token_hash      BLOB    NOT NULL PRIMARY KEY CHECK (length(token_hash) = 32),
+		id              TEXT    NOT NULL UNIQUE,
+		user_id         TEXT    NOT NULL,
+		created_at      INTEGER NOT NULL,
+		last_seen_at    INTEGER NOT NULL,
+		expires_at      INTEGER NOT NULL,
+		idle_timeout_ms INTEGER NOT NULL DEFAULT 0,
+		revoked_at      INTEGER,
+		metadata        TEXT
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX sessions_user_id_idx ON sessions (user_id);
+	CREATE INDEX sessions_last_seen_at_idx ON sessions (last_seen_at);`,
+}
+
+const liteSessionCols = `id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, revoked_at, metadata`
+
+const (
+	liteInsert = `INSERT INTO sessions (token_hash, ` + liteSessionCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	liteLookup = `SELECT ` + liteSessionCols + ` FROM sessions WHERE token_hash = ?`
+	liteRevoke = `UPDATE sessions SET revoked_at = coalesce(revoked_at, ?)
+		WHERE token_hash = ? RETURNING ` + liteSessionCols
+	liteRevokeUser = `UPDATE sessions SET revoked_at = ?
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+		RETURNING token_hash, id, expires_at`
+	liteTouch = `UPDATE sessions SET last_seen_at = ?
+		WHERE token_hash = ? AND last_seen_at < ?`
+	liteRecent = `SELECT token_hash, ` + liteSessionCols + ` FROM sessions
+		WHERE revoked_at IS NULL AND expires_at > ?
+		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms > ?)
+		ORDER BY last_seen_at DESC
+		LIMIT ?`
+)
+
+// liteBackend keeps two pools on a database file: read, several
+// connections that may only read (WAL lets them run beside the writer), and
+// write, one connection whose transactions begin IMMEDIATE, so writers in
+// this process queue in database/sql instead of failing with SQLITE_BUSY.
+// For an in-memory database both are the same one-connection pool.
+type liteBackend struct {
+	read, write *sql.DB
+	memory      bool
+
+	lookupStmt, insertStmt, touchStmt *sql.Stmt
+}
+
+func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger) (_ *liteBackend, err error) {
+	b := &liteBackend{memory: path == memoryPath}
+	defer func() {
+		if err != nil {
+			b.close() //nolint:errcheck // already failing
+		}
+	}()
+	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_txlock=immediate", sqliteBusyTimeoutMS)
+	if b.memory {
+		db, err := sql.Open("sqlite", memoryPath+"?"+common)
+		if err != nil {
+			return nil, err
+		}
+		// The connection is the database: keep exactly one, forever.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		b.read, b.write = db, db
+	} else {
+		w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+		if err != nil {
+			return nil, err
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxLifetime(0)
+		w.SetConnMaxIdleTime(0)
+		b.write = w
+	}
+	v, err := b.migrate(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	if !b.memory {
+		// Opened after migrate so the file is already in WAL mode.
+		r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=synchronous(NORMAL)&_pragma=query_only(1)")
+		if err != nil {
+			return nil, err
+		}
+		n := opts.MaxConns
+		if n <= 0 {
+			n = max(4, 2*runtime.GOMAXPROCS(0))
+		}
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		r.SetConnMaxLifetime(0)
+		r.SetConnMaxIdleTime(5 * time.Minute)
+		b.read = r
+	}
+	if b.lookupStmt, err = b.read.PrepareContext(ctx, liteLookup); err != nil {
+		return nil, fmt.Errorf("prepare lookup: %w", err)
+	}
+	if b.insertStmt, err = b.write.PrepareContext(ctx, liteInsert); err != nil {
+		return nil, fmt.Errorf("prepare insert: %w", err)
+	}
+	if b.touchStmt, err = b.write.PrepareContext(ctx, liteTouch); err != nil {
+		return nil, fmt.Errorf("prepare touch: %w", err)
+	}
+	if err := b.ping(ctx); err != nil {
+		return nil, err
+	}
+	log.Debug("sqlstore opened", "system", "sqlite", "path", path, "schema_version", v)
+	return b, nil
+}
+
+func (b *liteBackend) migrate(ctx context.Context, log *slog.Logger) (int, error) {
+	// BEGIN IMMEDIATE (from _txlock) takes the write lock first, so two
+	// processes opening the same file migrate one after the other.
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("migrate: read version: %w", err)
+	}
+	if v > len(sqliteMigrations) {
+		return 0, fmt.Errorf("migrate: database schema version %d is newer than this program's %d", v, len(sqliteMigrations))
+	}
+	for i := v; i < len(sqliteMigrations); i++ {
+		if _, err := tx.ExecContext(ctx, sqliteMigrations[i]); err != nil {
+			return 0, fmt.Errorf("migrate: to version %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`,
+			i+1, time.Now().UnixMilli()); err != nil {
+			return 0, fmt.Errorf("migrate: record version %d: %w", i+1, err)
+		}
+		log.Info("sqlstore schema migrated", "system", "sqlite", "version", i+1)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("migrate: commit: %w", err)
+	}
+	return len(sqliteMigrations), nil
+}
+
+func (b *liteBackend) system() string { return "sqlite" }
+
+func unixMS(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func (b *liteBackend) create(ctx context.Context, rec *session.Record) error {
+	s := &rec.Session
+	md, err := encodeMetadata(s.Metadata)
+	if err != nil {
+		return err
+	}
+	var revoked, metadata any
+	if s.RevokedAt != nil {
+		revoked = unixMS(*s.RevokedAt)
+	}
+	if md != nil {
+		metadata = string(md)
+	}
+	_, err = b.insertStmt.ExecContext(ctx, rec.Hash[:], s.ID, s.UserID,
+		unixMS(s.CreatedAt), unixMS(s.LastSeenAt), unixMS(s.ExpiresAt), s.IdleTimeout.Milliseconds(), revoked, metadata)
+	if err != nil {
+		var se *sqlite.Error
+		if errors.As(err, &se) {
+			switch se.Code() {
+			case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+				return fmt.Errorf("%w: token hash exists", ErrDuplicate)
+			case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+				if strings.Contains(se.Error(), "sessions.id") {
+					return fmt.Errorf("%w: id exists", ErrDuplicate)
+				}
+				return ErrDuplicate
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// liteScanSession scans liteSessionCols after any leading destinations.
+func liteScanSession(scan func(...any) error, lead ...any) (session.Session, error) {
+	var (
+		s                                  session.Session
+		created, lastSeen, expires, idleMS int64
+		revoked                            sql.NullInt64
+		md                                 []byte
+	)
+	dest := append(lead, &s.ID, &s.UserID, &created, &lastSeen, &expires, &idleMS, &revoked, &md)
+	if err := scan(dest...); err != nil {
+		return session.Session{}, err
+	}
+	s.CreatedAt = fromMS(created)
+	s.LastSeenAt = fromMS(lastSeen)
+	s.ExpiresAt = fromMS(expires)
+	s.IdleTimeout = time.Duration(idleMS) * time.Millisecond
+	if revoked.Valid {
+		r := fromMS(revoked.Int64)
+		s.RevokedAt = &r
+	}
+	m, err := decodeMetadata(md)
+	if err != nil {
+		return session.Session{}, err
+	}
+	s.Metadata = m
+	return s, nil
+}
+
+func (b *liteBackend) lookup(ctx context.Context, h session.TokenHash) (session.Session, error) {
+	s, err := liteScanSession(b.lookupStmt.QueryRowContext(ctx, h[:]).Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return session.Session{}, session.ErrNotFound
+	}
+	return s, err
+}
+
+func (b *liteBackend) revoke(ctx context.Context, h session.TokenHash, at time.Time) (session.Session, error) {
+	// Read every row of a RETURNING statement, so it runs to completion.
+	rows, err := b.write.QueryContext(ctx, liteRevoke, unixMS(at), h[:])
+	if err != nil {
+		return session.Session{}, err
+	}
+	defer rows.Close()
+	var (
+		s     session.Session
+		found bool
+	)
+	for rows.Next() {
+		if s, err = liteScanSession(rows.Scan); err != nil {
+			return session.Session{}, err
+		}
+		found = true
+	}
+	if err := rows.Err(); err != nil {
+		return session.Session{}, err
+	}
+	if !found {
+		return session.Session{}, session.ErrNotFound
+	}
+	return s, nil
+}
+
+func (b *liteBackend) revokeUser(ctx context.Context, userID string, at time.Time) ([]session.Revocation, error) {
+	rows, err := b.write.QueryContext(ctx, liteRevokeUser, unixMS(at), userID, unixMS(at))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []session.Revocation
+	for rows.Next() {
+		var (
+			r       session.Revocation
+			hash    []byte
+			expires int64
+		)
+		if err := rows.Scan(&hash, &r.SessionID, &expires); err != nil {
+			return nil, err
+		}
+		if len(hash) != len(r.Hash) {
+			return nil, fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(r.Hash))
+		}
+		copy(r.Hash[:], hash)
+		r.ExpiresAt = fromMS(expires)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (b *liteBackend) touch(ctx context.Context, touches []session.Touch) error {
+	if len(touches) == 1 { // one statement is its own transaction
+		at := unixMS(touches[0].At)
+		_, err := b.touchStmt.ExecContext(ctx, at, touches[0].Hash[:], at)
+		return err
+	}
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	stmt := tx.StmtContext(ctx, b.touchStmt)
+	for i := range touches {
+		at := unixMS(touches[i].At)
+		if _, err := stmt.ExecContext(ctx, at, touches[i].Hash[:], at); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (b *liteBackend) recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error {
+	n := unixMS(now)
+	rows, err := b.read.QueryContext(ctx, liteRecent, n, n, int64(limit))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var buf []session.Record // in-memory database only: see below
+	for rows.Next() {
+		var (
+			rec  session.Record
+			hash []byte
+		)
+		s, err := liteScanSession(rows.Scan, &hash)
+		if err != nil {
+			return err
+		}
+		if len(hash) != len(rec.Hash) {
+			return fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(rec.Hash))
+		}
+		copy(rec.Hash[:], hash)
+		rec.Session = s
+		if b.memory {
+			// The only connection is busy with this query: buffer, so fn
+			// may call the Store without deadlocking.
+			buf = append(buf, rec)
+			continue
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, rec := range buf {
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *liteBackend) ping(ctx context.Context) error {
+	var one int
+	return b.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+func (b *liteBackend) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{b.lookupStmt, b.insertStmt, b.touchStmt} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if b.read != nil && b.read != b.write {
+		errs = append(errs, b.read.Close())
+	}
+	if b.write != nil {
+		errs = append(errs, b.write.Close())
+	}
+	return errors.Join(errs...)
+}

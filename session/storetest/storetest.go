@@ -1,0 +1,682 @@
+// Package storetest is the conformance suite for session.Store
+// implementations. Every Store runs it from its own tests:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) session.Store {
+//			s, err := mystore.Open(…)
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			t.Cleanup(func() { s.Close() })
+//			return s
+//		})
+//	}
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/studiohq/studio/session"
+)
+
+// Run runs the conformance suite as subtests of t.
+//
+// open is called once per subtest (with the subtest's t) and returns a Store
+// that stays usable until that subtest ends; the opener should close it in
+// t.Cleanup. Stores from different calls may share one database: the suite
+// uses fresh tokens, session IDs and user IDs in every subtest and never
+// assumes the store is empty. The Close subtest closes its store itself, so
+// the opener's cleanup may call Close a second time.
+func Run(t *testing.T, open func(t *testing.T) session.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s session.Store)
+	}{
+		{"CreateLookup", testCreateLookup},
+		{"LookupNotFound", testLookupNotFound},
+		{"CreateDuplicate", testCreateDuplicate},
+		{"Revoke", testRevoke},
+		{"RevokeNotFound", testRevokeNotFound},
+		{"RevokeUser", testRevokeUser},
+		{"Touch", testTouch},
+		{"TouchEmpty", testTouchEmpty},
+		{"Concurrent", testConcurrent},
+		{"CanceledContext", testCanceledContext},
+		{"Ping", testPing},
+		{"Close", testClose},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			if s == nil {
+				t.Fatal("open returned a nil Store")
+			}
+			tc.fn(t, s)
+		})
+	}
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// now is the suite's clock: the current time in UTC at millisecond
+// precision, as the service hands times to a Store.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// newHash returns the hash of a fresh token, made the way the service does.
+func newHash(t testing.TB) session.TokenHash {
+	t.Helper()
+	tok, err := session.NewToken()
+	if err != nil {
+		t.Fatalf("NewToken: %v", err)
+	}
+	h, err := session.ParseToken(tok.Reveal())
+	if err != nil {
+		t.Fatalf("ParseToken(NewToken()): %v", err)
+	}
+	return h
+}
+
+func newUser() string { return "user_" + randHex(8) }
+
+// newRecord returns a live session of user created at base, valid for an hour.
+func newRecord(t testing.TB, user string, base time.Time) session.Record {
+	t.Helper()
+	return session.Record{
+		Hash: newHash(t),
+		Session: session.Session{
+			ID:         "sess_" + randHex(12),
+			UserID:     user,
+			CreatedAt:  base,
+			LastSeenAt: base,
+			ExpiresAt:  base.Add(time.Hour),
+		},
+	}
+}
+
+func mustCreate(t testing.TB, ctx context.Context, s session.Store, rec session.Record) {
+	t.Helper()
+	if err := s.Create(ctx, rec); err != nil {
+		t.Fatalf("Create(%s): %v", rec.Session.ID, err)
+	}
+}
+
+func mustLookup(t testing.TB, ctx context.Context, s session.Store, h session.TokenHash) session.Session {
+	t.Helper()
+	got, err := s.Lookup(ctx, h)
+	if err != nil {
+		t.Fatalf("Lookup: %v", err)
+	}
+	return got
+}
+
+// checkUTC fails unless every time in sess is in UTC.
+func checkUTC(t testing.TB, sess session.Session) {
+	t.Helper()
+	for name, tm := range map[string]time.Time{
+		"CreatedAt": sess.CreatedAt, "LastSeenAt": sess.LastSeenAt, "ExpiresAt": sess.ExpiresAt,
+	} {
+		if tm.Location() != time.UTC {
+			t.Errorf("%s location = %v, want UTC", name, tm.Location())
+		}
+	}
+	if sess.RevokedAt != nil && sess.RevokedAt.Location() != time.UTC {
+		t.Errorf("RevokedAt location = %v, want UTC", sess.RevokedAt.Location())
+	}
+}
+
+// checkSame fails unless got equals want field by field (times compared as
+// values, so location and instant both count).
+func checkSame(t testing.TB, got, want session.Session) {
+	t.Helper()
+	checkUTC(t, got)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("session mismatch:\n got  %s\n want %s", describe(got), describe(want))
+	}
+}
+
+func describe(s session.Session) string {
+	rev := "<nil>"
+	if s.RevokedAt != nil {
+		rev = s.RevokedAt.Format(time.RFC3339Nano) + " " + s.RevokedAt.Location().String()
+	}
+	f := func(t time.Time) string { return t.Format(time.RFC3339Nano) + " " + t.Location().String() }
+	return fmt.Sprintf("{ID:%s UserID:%s CreatedAt:%s LastSeenAt:%s ExpiresAt:%s IdleTimeout:%v RevokedAt:%s Metadata:%#v}",
+		s.ID, s.UserID, f(s.CreatedAt), f(s.LastSeenAt), f(s.ExpiresAt), s.IdleTimeout, rev, s.Metadata)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func testCreateLookup(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	base := now()
+	user := newUser()
+
+	full := newRecord(t, user, base.Add(-time.Minute))
+	full.Session.LastSeenAt = base.Add(-1500 * time.Millisecond)
+	full.Session.ExpiresAt = base.Add(30*24*time.Hour + 7*time.Millisecond)
+	full.Session.IdleTimeout = 90 * time.Minute
+	full.Session.Metadata = map[string]string{"ip": "192.0.2.7", "ua": "curl/8 \"quoted\" ünïcødé", "empty": ""}
+
+	revoked := newRecord(t, user, base)
+	revoked.Session.RevokedAt = ptr(base.Add(time.Second))
+
+	emptyMeta := newRecord(t, user, base)
+	emptyMeta.Session.Metadata = map[string]string{}
+
+	// Times in another zone come back as the same instant in UTC.
+	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
+	zoned := newRecord(t, user, base.In(zone))
+	zoned.Session.ExpiresAt = base.Add(time.Hour).In(zone)
+
+	// Times before 1970 and far in the future survive too.
+	far := newRecord(t, user, time.Date(1969, 12, 31, 23, 59, 59, 999_000_000, time.UTC))
+	far.Session.ExpiresAt = time.Date(2999, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+
+	for _, rec := range []session.Record{full, revoked, emptyMeta, zoned, far} {
+		mustCreate(t, ctx, s, rec)
+	}
+
+	checkSame(t, mustLookup(t, ctx, s, full.Hash), full.Session)
+	checkSame(t, mustLookup(t, ctx, s, revoked.Hash), revoked.Session)
+
+	want := emptyMeta.Session
+	want.Metadata = nil // an empty map is normalised to nil
+	checkSame(t, mustLookup(t, ctx, s, emptyMeta.Hash), want)
+
+	want = zoned.Session
+	want.CreatedAt, want.LastSeenAt, want.ExpiresAt = want.CreatedAt.UTC(), want.LastSeenAt.UTC(), want.ExpiresAt.UTC()
+	checkSame(t, mustLookup(t, ctx, s, zoned.Hash), want)
+
+	checkSame(t, mustLookup(t, ctx, s, far.Hash), far.Session)
+
+	// The returned metadata belongs to the caller.
+	got := mustLookup(t, ctx, s, full.Hash)
+	got.Metadata["ip"] = "changed"
+	checkSame(t, mustLookup(t, ctx, s, full.Hash), full.Session)
+}
+
+func testLookupNotFound(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	h := newHash(t)
+	_, err := s.Lookup(ctx, h)
+	if !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Lookup(unknown) error = %v, want ErrNotFound", err)
+	}
+	checkNoSecret(t, err, h)
+	var zero session.TokenHash
+	if _, err := s.Lookup(ctx, zero); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Lookup(zero hash) error = %v, want ErrNotFound", err)
+	}
+}
+
+// checkNoSecret fails if err's text contains the hash in any common form.
+func checkNoSecret(t testing.TB, err error, h session.TokenHash) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if strings.Contains(strings.ToLower(msg), h.Hex()) || strings.Contains(msg, string(h[:])) ||
+		strings.Contains(msg, fmt.Sprint(h[:])) || strings.Contains(strings.ToLower(msg), fmt.Sprintf("%x", h[:8])) {
+		t.Errorf("error text contains the token hash: %q", msg)
+	}
+}
+
+func testCreateDuplicate(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	base := now()
+	orig := newRecord(t, newUser(), base)
+	mustCreate(t, ctx, s, orig)
+
+	sameHash := newRecord(t, newUser(), base.Add(time.Second))
+	sameHash.Hash = orig.Hash
+	err := s.Create(ctx, sameHash)
+	if err == nil {
+		t.Fatal("Create with a duplicate hash succeeded")
+	}
+	checkNoSecret(t, err, orig.Hash)
+	if _, err := s.Lookup(ctx, sameHash.Hash); err != nil {
+		t.Fatalf("Lookup after duplicate: %v", err)
+	}
+
+	sameID := newRecord(t, newUser(), base.Add(time.Second))
+	sameID.Session.ID = orig.Session.ID
+	if err := s.Create(ctx, sameID); err == nil {
+		t.Fatal("Create with a duplicate session ID succeeded")
+	}
+	if _, err := s.Lookup(ctx, sameID.Hash); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("the refused record was stored: Lookup error = %v, want ErrNotFound", err)
+	}
+
+	checkSame(t, mustLookup(t, ctx, s, orig.Hash), orig.Session)
+}
+
+func testRevoke(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	base := now()
+	rec := newRecord(t, newUser(), base)
+	rec.Session.Metadata = map[string]string{"k": "v"}
+	rec.Session.IdleTimeout = time.Minute
+	other := newRecord(t, rec.Session.UserID, base)
+	mustCreate(t, ctx, s, rec)
+	mustCreate(t, ctx, s, other)
+
+	at := base.Add(2 * time.Second)
+	want := rec.Session
+	want.RevokedAt = ptr(at)
+	got, err := s.Revoke(ctx, rec.Hash, at)
+	if err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	checkSame(t, got, want)
+	checkSame(t, mustLookup(t, ctx, s, rec.Hash), want)
+
+	// Again, later and at the same time: the first revocation time stays.
+	for _, again := range []time.Time{at.Add(time.Minute), at} {
+		got, err = s.Revoke(ctx, rec.Hash, again)
+		if err != nil {
+			t.Fatalf("second Revoke: %v", err)
+		}
+		checkSame(t, got, want)
+	}
+	checkSame(t, mustLookup(t, ctx, s, rec.Hash), want)
+
+	// The user's other session is untouched.
+	checkSame(t, mustLookup(t, ctx, s, other.Hash), other.Session)
+}
+
+func testRevokeNotFound(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	h := newHash(t)
+	_, err := s.Revoke(ctx, h, now())
+	if !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Revoke(unknown) error = %v, want ErrNotFound", err)
+	}
+	checkNoSecret(t, err, h)
+	if _, err := s.Lookup(ctx, h); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Revoke(unknown) created something: Lookup error = %v", err)
+	}
+}
+
+func testRevokeUser(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	base := now()
+	at := base.Add(time.Minute)
+	user, otherUser := newUser(), newUser()
+
+	live1 := newRecord(t, user, base)
+	live2 := newRecord(t, user, base)
+	live2.Session.ExpiresAt = at.Add(time.Millisecond) // just alive at at
+	live2.Session.Metadata = map[string]string{"device": "phone"}
+	expired := newRecord(t, user, base.Add(-2*time.Hour)) // expired an hour ago
+	boundary := newRecord(t, user, base)
+	boundary.Session.ExpiresAt = at // not valid at its expiry instant
+	already := newRecord(t, user, base)
+	alreadyAt := base.Add(time.Second)
+	already.Session.RevokedAt = ptr(alreadyAt)
+	other := newRecord(t, otherUser, base)
+	for _, r := range []session.Record{live1, live2, expired, boundary, already, other} {
+		mustCreate(t, ctx, s, r)
+	}
+
+	revs, err := s.RevokeUser(ctx, user, at)
+	if err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	want := []session.Revocation{
+		{Hash: live1.Hash, SessionID: live1.Session.ID, ExpiresAt: live1.Session.ExpiresAt},
+		{Hash: live2.Hash, SessionID: live2.Session.ID, ExpiresAt: live2.Session.ExpiresAt},
+	}
+	sortRevs(revs)
+	sortRevs(want)
+	if !reflect.DeepEqual(revs, want) {
+		t.Fatalf("RevokeUser returned %d revocations %v,\nwant %d: %v", len(revs), revIDs(revs), len(want), revIDs(want))
+	}
+	for _, r := range revs {
+		if r.ExpiresAt.Location() != time.UTC {
+			t.Errorf("Revocation.ExpiresAt location = %v, want UTC", r.ExpiresAt.Location())
+		}
+	}
+
+	for _, r := range []session.Record{live1, live2} {
+		w := r.Session
+		w.RevokedAt = ptr(at)
+		checkSame(t, mustLookup(t, ctx, s, r.Hash), w)
+	}
+	// Expired sessions, revoked sessions and other users' sessions are left alone.
+	checkSame(t, mustLookup(t, ctx, s, expired.Hash), expired.Session)
+	checkSame(t, mustLookup(t, ctx, s, boundary.Hash), boundary.Session)
+	checkSame(t, mustLookup(t, ctx, s, already.Hash), already.Session)
+	checkSame(t, mustLookup(t, ctx, s, other.Hash), other.Session)
+
+	// Nothing is left to revoke.
+	revs, err = s.RevokeUser(ctx, user, at.Add(time.Second))
+	if err != nil {
+		t.Fatalf("second RevokeUser: %v", err)
+	}
+	if len(revs) != 0 {
+		t.Fatalf("second RevokeUser returned %d revocations, want 0", len(revs))
+	}
+	revs, err = s.RevokeUser(ctx, newUser(), at)
+	if err != nil || len(revs) != 0 {
+		t.Fatalf("RevokeUser(unknown user) = %d revocations, %v; want 0, nil", len(revs), err)
+	}
+}
+
+func sortRevs(r []session.Revocation) {
+	slices.SortFunc(r, func(a, b session.Revocation) int { return strings.Compare(a.SessionID, b.SessionID) })
+}
+
+func revIDs(r []session.Revocation) []string {
+	var ids []string
+	for _, x := range r {
+		ids = append(ids, x.SessionID+"@"+x.ExpiresAt.Format(time.RFC3339Nano))
+	}
+	return ids
+}
+
+func testTouch(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	base := now()
+	user := newUser()
+	a := newRecord(t, user, base)
+	b := newRecord(t, user, base)
+	b.Session.Metadata = map[string]string{"x": "y"}
+	b.Session.IdleTimeout = 10 * time.Minute
+	c := newRecord(t, user, base)
+	revoked := newRecord(t, user, base)
+	revoked.Session.RevokedAt = ptr(base)
+	for _, r := range []session.Record{a, b, c, revoked} {
+		mustCreate(t, ctx, s, r)
+	}
+
+	err := s.Touch(ctx, []session.Touch{
+		{Hash: a.Hash, At: base.Add(5 * time.Second)},
+		{Hash: newHash(t), At: base.Add(time.Hour)}, // unknown: ignored
+		{Hash: b.Hash, At: base.Add(3 * time.Second)},
+		{Hash: b.Hash, At: base.Add(9 * time.Second)}, // latest wins
+		{Hash: b.Hash, At: base.Add(4 * time.Second)},
+		{Hash: c.Hash, At: base.Add(-time.Minute)}, // backward: ignored
+		{Hash: revoked.Hash, At: base.Add(time.Second)},
+	})
+	if err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	want := func(r session.Record, lastSeen time.Time) session.Session {
+		w := r.Session
+		w.LastSeenAt = lastSeen
+		return w
+	}
+	checkSame(t, mustLookup(t, ctx, s, a.Hash), want(a, base.Add(5*time.Second)))
+	checkSame(t, mustLookup(t, ctx, s, b.Hash), want(b, base.Add(9*time.Second)))
+	checkSame(t, mustLookup(t, ctx, s, c.Hash), c.Session)
+	checkSame(t, mustLookup(t, ctx, s, revoked.Hash), want(revoked, base.Add(time.Second)))
+
+	// Never backward, one at a time either.
+	if err := s.Touch(ctx, []session.Touch{{Hash: a.Hash, At: base.Add(time.Second)}}); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	checkSame(t, mustLookup(t, ctx, s, a.Hash), want(a, base.Add(5*time.Second)))
+	if err := s.Touch(ctx, []session.Touch{{Hash: a.Hash, At: base.Add(6 * time.Second)}}); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	checkSame(t, mustLookup(t, ctx, s, a.Hash), want(a, base.Add(6*time.Second)))
+
+	// Only unknown hashes.
+	if err := s.Touch(ctx, []session.Touch{{Hash: newHash(t), At: base}, {Hash: newHash(t), At: base}}); err != nil {
+		t.Fatalf("Touch(unknown hashes): %v", err)
+	}
+	if err := s.Touch(ctx, []session.Touch{{Hash: newHash(t), At: base}}); err != nil {
+		t.Fatalf("Touch(one unknown hash): %v", err)
+	}
+}
+
+func testTouchEmpty(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	if err := s.Touch(ctx, nil); err != nil {
+		t.Fatalf("Touch(nil): %v", err)
+	}
+	if err := s.Touch(ctx, []session.Touch{}); err != nil {
+		t.Fatalf("Touch(empty): %v", err)
+	}
+}
+
+// testConcurrent runs creates, lookups, overlapping touch batches (in
+// shuffled orders, to catch lock-order deadlocks) and revocations from many
+// goroutines, then checks the final state. Run it with -race.
+func testConcurrent(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	const (
+		workers   = 8
+		perWorker = 20
+	)
+	base := now()
+	shared := make([]session.Record, 10)
+	sharedUser := newUser()
+	for i := range shared {
+		shared[i] = newRecord(t, sharedUser, base)
+		mustCreate(t, ctx, s, shared[i])
+	}
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		maxTouch = map[session.TokenHash]time.Time{}
+		created  = make([][]session.Record, workers)
+		errs     = make(chan error, workers*4)
+	)
+	noteTouch := func(ts []session.Touch) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, x := range ts {
+			if x.At.After(maxTouch[x.Hash]) {
+				maxTouch[x.Hash] = x.At
+			}
+		}
+	}
+	start := make(chan struct{})
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			user := newUser()
+			for i := range perWorker {
+				rec := newRecord(t, user, base)
+				rec.Session.Metadata = map[string]string{"worker": fmt.Sprint(w), "i": fmt.Sprint(i)}
+				if err := s.Create(ctx, rec); err != nil {
+					errs <- fmt.Errorf("worker %d: Create: %w", w, err)
+					return
+				}
+				created[w] = append(created[w], rec)
+
+				got, err := s.Lookup(ctx, rec.Hash)
+				if err != nil {
+					errs <- fmt.Errorf("worker %d: Lookup own: %w", w, err)
+					return
+				}
+				if got.ID != rec.Session.ID || got.Metadata["i"] != fmt.Sprint(i) {
+					errs <- fmt.Errorf("worker %d: Lookup returned session %s, want %s", w, got.ID, rec.Session.ID)
+					return
+				}
+				if _, err := s.Lookup(ctx, shared[rng.IntN(len(shared))].Hash); err != nil {
+					errs <- fmt.Errorf("worker %d: Lookup shared: %w", w, err)
+					return
+				}
+
+				// A batch over the shared sessions in a random order, plus
+				// this worker's own, plus an unknown hash.
+				batch := []session.Touch{{Hash: rec.Hash, At: base.Add(time.Duration(i+1) * time.Millisecond)}}
+				for _, j := range rng.Perm(len(shared)) {
+					batch = append(batch, session.Touch{Hash: shared[j].Hash, At: base.Add(time.Duration(rng.IntN(100_000)) * time.Millisecond)})
+				}
+				batch = append(batch, session.Touch{Hash: newHash(t), At: base})
+				rng.Shuffle(len(batch), func(a, b int) { batch[a], batch[b] = batch[b], batch[a] })
+				if err := s.Touch(ctx, batch); err != nil {
+					errs <- fmt.Errorf("worker %d: Touch: %w", w, err)
+					return
+				}
+				noteTouch(batch)
+			}
+		}()
+	}
+	// Revocations of a user whose sessions are being touched, concurrently.
+	victimUser := newUser()
+	victims := make([]session.Record, 10)
+	for i := range victims {
+		victims[i] = newRecord(t, victimUser, base)
+		mustCreate(t, ctx, s, victims[i])
+	}
+	revoked := make(chan []session.Revocation, 4)
+	for r := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			var ts []session.Touch
+			for _, v := range victims {
+				ts = append(ts, session.Touch{Hash: v.Hash, At: base.Add(time.Second)})
+			}
+			if r%2 == 0 {
+				slices.Reverse(ts)
+			}
+			if err := s.Touch(ctx, ts); err != nil {
+				errs <- fmt.Errorf("victim Touch: %w", err)
+			}
+			revs, err := s.RevokeUser(ctx, victimUser, base.Add(time.Duration(r+1)*time.Second))
+			if err != nil {
+				errs <- fmt.Errorf("RevokeUser: %w", err)
+			}
+			revoked <- revs
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	close(revoked)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Each victim was revoked by exactly one RevokeUser call.
+	seen := map[string]int{}
+	for revs := range revoked {
+		for _, r := range revs {
+			seen[r.SessionID]++
+		}
+	}
+	for _, v := range victims {
+		if n := seen[v.Session.ID]; n != 1 {
+			t.Errorf("victim %s revoked by %d RevokeUser calls, want 1", v.Session.ID, n)
+		}
+		if got := mustLookup(t, ctx, s, v.Hash); got.RevokedAt == nil {
+			t.Errorf("victim %s not revoked", v.Session.ID)
+		}
+	}
+
+	// last_seen_at is the latest touch (or creation) of each session.
+	check := func(r session.Record) {
+		got := mustLookup(t, ctx, s, r.Hash)
+		want := r.Session.LastSeenAt
+		if m := maxTouch[r.Hash]; m.After(want) {
+			want = m
+		}
+		if !got.LastSeenAt.Equal(want) {
+			t.Errorf("session %s LastSeenAt = %v, want %v", r.Session.ID, got.LastSeenAt, want)
+		}
+	}
+	for _, r := range shared {
+		check(r)
+	}
+	n := 0
+	for _, recs := range created {
+		for _, r := range recs {
+			check(r)
+			n++
+		}
+	}
+	if n != workers*perWorker {
+		t.Errorf("created %d sessions, want %d", n, workers*perWorker)
+	}
+}
+
+func testCanceledContext(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	rec := newRecord(t, newUser(), now())
+	mustCreate(t, ctx, s, rec)
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Lookup(canceled, rec.Hash); err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Lookup with a canceled context: error = %v, want a context error", err)
+	}
+	if err := s.Create(canceled, newRecord(t, newUser(), now())); err == nil {
+		t.Error("Create with a canceled context succeeded")
+	}
+	// The store still works afterwards.
+	mustLookup(t, ctx, s, rec.Hash)
+}
+
+func testPing(t *testing.T, s session.Store) {
+	if err := s.Ping(ctxFor(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func testClose(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	rec := newRecord(t, newUser(), now())
+	mustCreate(t, ctx, s, rec)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping after Close succeeded")
+	}
+	if _, err := s.Lookup(ctx, rec.Hash); err == nil {
+		t.Error("Lookup after Close succeeded")
+	}
+}
+
+// Helpers for implementations' own tests.
+
+// NewRecord returns a live session record for user with a fresh token hash,
+// created and last seen at base (which should be UTC at millisecond
+// precision) and expiring an hour later.
+func NewRecord(t testing.TB, user string, base time.Time) session.Record {
+	t.Helper()
+	return newRecord(t, user, base)
+}
+
+// NewHash returns the SHA-256 of a fresh token.
+func NewHash(t testing.TB) session.TokenHash {
+	t.Helper()
+	return newHash(t)
+}

@@ -1,0 +1,144 @@
+package session
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash/crc32"
+)
+
+// Token layout: TokenPrefix, then 32 random bytes as unpadded base64url (43
+// characters), then a CRC-32C checksum of everything before it as unpadded
+// base64url (6 characters). The checksum lets Parse refuse typos and garbage
+// without any I/O; it is not a secret and gives no security by itself.
+const (
+	// TokenPrefix starts every session token, so leaked tokens are easy to
+	// find with secret scanners.
+	TokenPrefix  = "stu_"
+	tokenRandLen = 32
+	tokenBodyLen = 43 // base64.RawURLEncoding.EncodedLen(32)
+	tokenSumLen  = 6  // base64.RawURLEncoding.EncodedLen(4)
+	// TokenLen is the exact length of every valid token.
+	TokenLen = len(TokenPrefix) + tokenBodyLen + tokenSumLen
+)
+
+var (
+	crcTable = crc32.MakeTable(crc32.Castagnoli)
+	// strictB64 refuses non-canonical encodings, so each token has exactly
+	// one spelling. (Strict returns a copy: make it once.)
+	strictB64 = base64.RawURLEncoding.Strict()
+)
+
+// Token is a raw session token. Its String and GoString methods never reveal
+// it, so a Token that reaches a log by mistake prints as a placeholder; use
+// Reveal to get the text to hand to the client.
+type Token string
+
+// String returns a placeholder, never the token.
+func (Token) String() string { return "stu_[REDACTED]" }
+
+// GoString returns a placeholder, never the token.
+func (Token) GoString() string { return "stu_[REDACTED]" }
+
+// Reveal returns the token text. Call it only to answer the client that
+// created the session.
+func (t Token) Reveal() string { return string(t) }
+
+// TokenHash is the SHA-256 of a token: the only form in which a token is
+// stored or used as a key.
+type TokenHash [sha256.Size]byte
+
+// Hex returns the lower-case hex encoding of the hash.
+func (h TokenHash) Hex() string { return hex.EncodeToString(h[:]) }
+
+// ParseTokenHash decodes a 64-character hex string made by Hex.
+func ParseTokenHash(s string) (TokenHash, error) {
+	var h TokenHash
+	if len(s) != hex.EncodedLen(len(h)) {
+		return h, fmt.Errorf("token hash: want %d hex characters, got %d", hex.EncodedLen(len(h)), len(s))
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, fmt.Errorf("token hash: %w", err)
+	}
+	return h, nil
+}
+
+// NewToken returns a fresh random token. It fails only if the system's
+// random source does.
+func NewToken() (Token, error) {
+	var raw [tokenRandLen]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("read random token bytes: %w", err)
+	}
+	return tokenFromBytes(raw), nil
+}
+
+func tokenFromBytes(raw [tokenRandLen]byte) Token {
+	buf := make([]byte, 0, TokenLen)
+	buf = append(buf, TokenPrefix...)
+	buf = base64.RawURLEncoding.AppendEncode(buf, raw[:])
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], checksum(buf))
+	buf = base64.RawURLEncoding.AppendEncode(buf, sum[:])
+	return Token(buf)
+}
+
+// ParseToken checks the token's length, prefix, alphabet and checksum and
+// returns its hash. Any failure is ErrMalformedToken (wrapped with the
+// reason, never the token text). It does no I/O and does not allocate.
+func ParseToken(s string) (TokenHash, error) {
+	// Work on a stack copy so nothing below allocates.
+	var b [TokenLen]byte
+	if err := checkToken(s, &b); err != nil {
+		return TokenHash{}, err
+	}
+	return sha256.Sum256(b[:]), nil
+}
+
+func checkToken(s string, b *[TokenLen]byte) error {
+	if len(s) != TokenLen {
+		return fmt.Errorf("%w: length %d, want %d", ErrMalformedToken, len(s), TokenLen)
+	}
+	if s[:len(TokenPrefix)] != TokenPrefix {
+		return fmt.Errorf("%w: wrong prefix", ErrMalformedToken)
+	}
+	for i := len(TokenPrefix); i < len(s); i++ {
+		if !isBase64URL(s[i]) {
+			return fmt.Errorf("%w: invalid character at offset %d", ErrMalformedToken, i)
+		}
+	}
+	copy(b[:], s)
+	sumStart := len(TokenPrefix) + tokenBodyLen
+	var sum [4]byte
+	// The alphabet was checked above; a decode error here can only mean
+	// non-canonical trailing bits.
+	if _, err := strictB64.Decode(sum[:], b[sumStart:]); err != nil {
+		return fmt.Errorf("%w: bad checksum encoding", ErrMalformedToken)
+	}
+	var body [tokenRandLen]byte
+	if _, err := strictB64.Decode(body[:], b[len(TokenPrefix):sumStart]); err != nil {
+		return fmt.Errorf("%w: bad body encoding", ErrMalformedToken)
+	}
+	if checksum(b[:sumStart]) != binary.BigEndian.Uint32(sum[:]) {
+		return fmt.Errorf("%w: checksum mismatch", ErrMalformedToken)
+	}
+	return nil
+}
+
+func isBase64URL(c byte) bool {
+	return ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '-' || c == '_'
+}
+
+// checksum is CRC-32C computed with the plain table loop: crc32.Checksum
+// dispatches through a function value, which makes its argument escape and
+// would cost ParseToken a heap allocation.
+func checksum(p []byte) uint32 {
+	crc := ^uint32(0)
+	for _, v := range p {
+		crc = crcTable[byte(crc)^v] ^ (crc >> 8)
+	}
+	return ^crc
+}

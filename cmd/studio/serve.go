@@ -60,6 +60,7 @@ type app struct {
 // store until it is.
 func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
+	redis.SetLogger(redisLogger{log})
 	var err error
 	a.store, err = sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log})
 	if err != nil {
@@ -136,4 +137,13 @@ func (a *app) close() {
 	if a.store != nil {
 		_ = a.store.Close()
 	}
+}
+
+// redisLogger routes go-redis's internal messages (pool dial failures and
+// the like) into the structured log at debug level: the same failures
+// already surface, with context, where Studio handles them.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }

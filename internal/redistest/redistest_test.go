@@ -407,39 +407,46 @@ func TestConfigNeedsDir(t *testing.T) {
 
 // TestLaunchFromExitingThread guards the Pdeathsig thread gotcha: a server
 // launched from a goroutine whose OS thread then exits must keep running.
+// Two launches, because the runtime parks rather than ends the main thread
+// if that is where the first goroutine ran; the second then ends a real one.
 func TestLaunchFromExitingThread(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	type result struct {
-		s   *Server
-		err error
+	var servers []*Server
+	for range 2 {
+		dir := t.TempDir()
+		type result struct {
+			s   *Server
+			err error
+		}
+		res := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+			s, err := Launch(t.Context(), Config{Dir: dir})
+			res <- result{s, err}
+		}()
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("Launch: %v", r.err)
+		}
+		t.Cleanup(func() { _ = r.s.Stop() })
+		servers = append(servers, r.s)
 	}
-	res := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		s, err := Launch(t.Context(), Config{Dir: dir})
-		res <- result{s, err}
-	}()
-	r := <-res
-	if r.err != nil {
-		t.Fatalf("Launch: %v", r.err)
-	}
-	s := r.s
-	t.Cleanup(func() { _ = s.Stop() })
 	time.Sleep(300 * time.Millisecond)
-	select {
-	case <-s.Done():
-		t.Fatalf("server died after the launching thread exited: %v", s.Wait())
-	default:
-	}
-	if err := s.Client(t).Ping(t.Context()).Err(); err != nil {
-		t.Fatalf("PING: %v", err)
+	for i, s := range servers {
+		select {
+		case <-s.Done():
+			t.Fatalf("server %d died after the launching thread exited: %v", i, s.Wait())
+		default:
+		}
+		if err := s.Client(t).Ping(t.Context()).Err(); err != nil {
+			t.Fatalf("server %d: PING: %v", i, err)
+		}
 	}
 }
 
 // startLeftover starts a redis-server the way a crashed run leaves one: not
 // owned by a Server, pidfile in dir. It is reaped in the background.
-func startLeftover(t *testing.T, dir string) (pid int, exited <-chan error) {
+func startLeftover(t *testing.T, dir string) (pid int, exited <-chan struct{}) {
 	t.Helper()
 	port, err := freePort("127.0.0.1")
 	if err != nil {
@@ -452,11 +459,11 @@ func startLeftover(t *testing.T, dir string) (pid int, exited <-chan error) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start leftover redis-server: %v", err)
 	}
-	ch := make(chan error, 1)
-	go func() { ch <- cmd.Wait() }()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-ch
+		<-done
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -468,7 +475,7 @@ func startLeftover(t *testing.T, dir string) (pid int, exited <-chan error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return cmd.Process.Pid, ch
+	return cmd.Process.Pid, done
 }
 
 func TestKillStale(t *testing.T) {

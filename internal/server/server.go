@@ -85,8 +85,8 @@ func bearer(r *http.Request) (token, code, msg string) {
 	if h == "" {
 		return "", "missing_token", "an Authorization: Bearer token is required"
 	}
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	scheme, tok, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
 		return "", "invalid_auth_scheme", "the Authorization scheme must be Bearer"
 	}
 	tok = strings.TrimSpace(tok)

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // the one line names the setting
+	}{
+		{"addr no port", map[string]string{"STUDIO_ADDR": "localhost"}, nil, "invalid STUDIO_ADDR (--addr) \"localhost\": want host:port"},
+		{"addr bad port", nil, []string{"--addr", ":99999"}, "invalid STUDIO_ADDR (--addr) \":99999\": port must be"},
+		{"short admin token", map[string]string{"STUDIO_ADMIN_TOKEN": "short"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): must be at least 16"},
+		{"admin token with space", map[string]string{"STUDIO_ADMIN_TOKEN": "0123456789 abcdefgh"}, nil, "must not contain spaces"},
+		{"redis scheme", map[string]string{"REDIS_URL": "http://x:1"}, nil, "invalid REDIS_URL (--redis-url): scheme must be"},
+		{"redis no host", map[string]string{"REDIS_URL": "redis://"}, nil, "invalid REDIS_URL (--redis-url): the host is missing"},
+		{"redis bad db", map[string]string{"REDIS_URL": "redis://h:1/abc"}, nil, "database number"},
+		{"redis bad port", map[string]string{"REDIS_URL": "redis://h:0"}, nil, "port must be"},
+		{"redis garbage", map[string]string{"REDIS_URL": "redis://a b:%zz"}, nil, "invalid REDIS_URL (--redis-url): not a URL"},
+		{"sentinels no master", map[string]string{"REDIS_SENTINELS": "a:26379"}, nil, "invalid REDIS_MASTER_NAME (--redis-master-name): is required with REDIS_SENTINELS"},
+		{"master no sentinels", map[string]string{"REDIS_MASTER_NAME": "m"}, nil, "is only used with REDIS_SENTINELS"},
+		{"sentinel bad entry", map[string]string{"REDIS_SENTINELS": "a:1,b", "REDIS_MASTER_NAME": "m"}, nil, "invalid REDIS_SENTINELS (--redis-sentinels) \"a:1,b\": entry \"b\": want host:port"},
+		{"cluster port zero", map[string]string{"REDIS_CLUSTER": "a:0"}, nil, "port must not be 0"},
+		{"cluster and sentinels", map[string]string{"REDIS_CLUSTER": "a:1", "REDIS_SENTINELS": "b:2", "REDIS_MASTER_NAME": "m"}, nil, "cannot be combined"},
+		{"missing CA file", map[string]string{"REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"}, nil, "invalid REDIS_TLS_CA_FILE (--redis-tls-ca-file) \"/nonexistent/ca.pem\": cannot read the file"},
+		{"database scheme", map[string]string{"DATABASE_URL": "mysql://x"}, nil, "invalid DATABASE_URL (--database-url): must start with postgres://"},
+		{"sqlite no path", map[string]string{"DATABASE_URL": "sqlite:"}, nil, "needs a file path"},
+		{"l1 ttl text", map[string]string{"STUDIO_L1_TTL": "soon"}, nil, "invalid STUDIO_L1_TTL (--l1-ttl) \"soon\": not a duration"},
+		{"l1 ttl too long", nil, []string{"--l1-ttl", "1h"}, "must be between 100ms and 1m0s"},
+		{"cache ttl zero", map[string]string{"STUDIO_CACHE_TTL": "0s"}, nil, "invalid STUDIO_CACHE_TTL (--cache-ttl) \"0s\": must be between"},
+		{"log level", map[string]string{"STUDIO_LOG_LEVEL": "loud"}, nil, "invalid STUDIO_LOG_LEVEL (--log-level) \"loud\": must be debug"},
+		{"unknown flag", nil, []string{"--nope"}, "flag provided but not defined: -nope"},
+		{"stray argument", nil, []string{"extra"}, "unexpected argument \"extra\""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"studio", "serve"}, tc.args...), envOf(tc.env), &stdout, &stderr)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr %q", code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(lastLine(stderr.String())), "\n")
+			if !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("stderr %q does not contain %q", stderr.String(), tc.want)
+			}
+			if stdout.Len() != 0 {
+				t.Fatalf("wrote to stdout: %q", stdout.String())
+			}
+		})
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+func TestSecretsNeverEchoed(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"REDIS_URL": "ftp://user:hunter2secret@h:1"},
+		{"DATABASE_URL": "mysql://user:hunter2secret@h/db"},
+		{"STUDIO_ADMIN_TOKEN": "hunter2secret"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), []string{"studio", "serve"}, envOf(env), io.Discard, &stderr); code != 2 {
+			t.Fatalf("exit %d", code)
+		}
+		if strings.Contains(stderr.String(), "hunter2secret") {
+			t.Fatalf("secret echoed: %q", stderr.String())
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"studio", "version"}, envOf(nil), &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "studio ") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"studio"}, envOf(nil), &out, &errb); code != 2 || !strings.Contains(errb.String(), "Usage") {
+		t.Fatalf("no command: %d", code)
+	}
+	errb.Reset()
+	if code := run(context.Background(), []string{"studio", "launch"}, envOf(nil), &out, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "launch"`) {
+		t.Fatalf("unknown command: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run(context.Background(), []string{"studio", "serve", "-h"}, envOf(nil), &out, &errb); code != 0 || !strings.Contains(errb.String(), "STUDIO_ADDR") {
+		t.Fatalf("serve -h: %d %q", code, errb.String())
+	}
+}
+
+// FuzzSettings: any value of any setting either validates or is refused
+// with one line that starts by naming a setting, and never echoes a secret.
+func FuzzSettings(f *testing.F) {
+	names := newSettings("serve", envOf(nil), io.Discard, nil).list
+	f.Add(uint8(2), "redis://user:pw@h:6379/0")
+	f.Add(uint8(9), "postgres://u:p@h/db")
+	f.Add(uint8(0), "[::1]:80")
+	f.Add(uint8(10), "1.5s")
+	f.Fuzz(func(t *testing.T, idx uint8, value string) {
+		s := names[int(idx)%len(names)]
+		st := newSettings("serve", envOf(map[string]string{s.env: value}), io.Discard, nil)
+		_, err := st.Config()
+		if err == nil {
+			return
+		}
+		msg := err.Error()
+		if strings.ContainsAny(msg, "\n\r") && !strings.ContainsAny(value, "\n\r") {
+			t.Fatalf("multi-line error: %q", msg)
+		}
+		if !strings.HasPrefix(msg, "invalid ") {
+			t.Fatalf("error does not name a setting: %q", msg)
+		}
+		if s.secret && len(strings.TrimSpace(value)) >= 12 && strings.Contains(msg, strings.TrimSpace(value)) {
+			t.Fatalf("secret %s echoed: %q", s.env, msg)
+		}
+	})
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/studiohq/studio/internal/redistest"
+)
+
+// lockedBuffer collects a command's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitMatch polls out until re matches, returning the submatches.
+func waitMatch(t *testing.T, out fmt.Stringer, re *regexp.Regexp, done <-chan int) []string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("exited %d before printing %s; output:\n%s", code, re, out)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no %s in output:\n%s", re, out)
+	return nil
+}
+
+func call(t *testing.T, method, url, auth, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+// TestServeEndToEnd runs the program as main would, on port 0, against a
+// real Redis and SQLite, and shuts it down through its context.
+func TestServeEndToEnd(t *testing.T) {
+	rs := redistest.Start(t)
+	const adminTok = "e2e-admin-token-0123456789"
+	env := envOf(map[string]string{
+		"STUDIO_ADDR":        "127.0.0.1:0",
+		"STUDIO_ADMIN_TOKEN": adminTok,
+		"REDIS_URL":          rs.URL(),
+		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"studio", "serve"}, env, &stdout, &stderr) }()
+	m := waitMatch(t, &stdout, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), done)
+	base := "http://" + m[1]
+
+	if code, _ := call(t, "GET", base+"/healthz", "", ""); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	code, body := call(t, "POST", base+"/v1/sessions", adminTok, `{"user_id":"e2e"}`)
+	if code != 201 {
+		t.Fatalf("create %d %v", code, body)
+	}
+	tok := body["token"].(string)
+	if code, body = call(t, "GET", base+"/v1/session", tok, ""); code != 200 {
+		t.Fatalf("validate %d %v", code, body)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d; stderr %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop after its context ended")
+	}
+	if strings.Contains(stdout.String(), tok) || strings.Contains(stdout.String(), adminTok) {
+		t.Fatal("a token reached the log")
+	}
+}
+
+var (
+	bannerAPI   = regexp.MustCompile(`API +(http://\S+)`)
+	bannerAdmin = regexp.MustCompile(`Admin token +(\S+)`)
+	bannerRedis = regexp.MustCompile(`Redis +\S+ +\(pid (\d+)`)
+	bannerTry   = regexp.MustCompile(`Bearer (stu_\S+)'`)
+)
+
+func TestUpRunsEverythingAndStopsIt(t *testing.T) {
+	state := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-load", "--demo-users", "5"}, envOf(nil), &stdout, &stderr)
+	}()
+	base := waitMatch(t, &stdout, bannerAPI, done)[1]
+	adminTok := bannerAdmin.FindStringSubmatch(stdout.String())[1]
+	pid, _ := strconv.Atoi(bannerRedis.FindStringSubmatch(stdout.String())[1])
+	demoTok := bannerTry.FindStringSubmatch(stdout.String())[1]
+
+	if code, body := call(t, "GET", base+"/readyz", "", ""); code != 200 || body["status"] != "ok" {
+		t.Fatalf("readyz %d %v", code, body)
+	}
+	if code, _ := call(t, "GET", base+"/v1/session", demoTok, ""); code != 200 {
+		t.Fatalf("demo token: %d", code)
+	}
+	if code, _ := call(t, "POST", base+"/v1/sessions", adminTok, `{"user_id":"newcomer"}`); code != 201 {
+		t.Fatalf("create with the printed admin token: %d", code)
+	}
+	// The demo load reaches the service.
+	logPath := filepath.Join(state, "studio.log")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if bytes.Count(b, []byte(`"route":"GET /v1/session"`)) > 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no demo traffic in %s", logPath)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("up exited %d: %s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("up did not stop")
+	}
+	if alive(pid) {
+		t.Fatalf("redis-server %d still running after up stopped", pid)
+	}
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie is dead for our purposes.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// TestUpLeavesNoOrphanWhenKilled kills a running `studio up` with SIGKILL,
+// as a crash would, and checks that its redis-server dies with it.
+func TestUpLeavesNoOrphanWhenKilled(t *testing.T) {
+	if os.Getenv("STUDIO_TEST_UP_CHILD") != "" {
+		os.Exit(run(context.Background(), []string{"studio", "up", "--state-dir", os.Getenv("STUDIO_TEST_UP_CHILD"), "--addr", "127.0.0.1:0", "--demo-users", "1"}, os.Getenv, os.Stdout, os.Stderr))
+	}
+	state := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUpLeavesNoOrphanWhenKilled$")
+	cmd.Env = append(os.Environ(), "STUDIO_TEST_UP_CHILD="+state)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if m := bannerRedis.FindStringSubmatch(sc.Text()); m != nil {
+			pid, _ = strconv.Atoi(m[1])
+			break
+		}
+	}
+	if pid == 0 {
+		t.Fatal("child printed no redis pid")
+	}
+	go io.Copy(io.Discard, out)
+	if !alive(pid) {
+		t.Fatalf("redis-server %d not running", pid)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("redis-server %d outlived its killed parent", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The next run starts cleanly in the same state dir.
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-users", "1"}, envOf(nil), &stdout, io.Discard)
+	}()
+	waitMatch(t, &stdout, bannerAPI, done)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("second up exited %d", code)
+	}
+}
+
+func TestUpNamesThePackageWhenRedisIsMissing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"studio", "up", "--state-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, envOf(nil), io.Discard, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "apt-get install redis-server") {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}

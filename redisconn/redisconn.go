@@ -105,7 +105,7 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-var errMalformedURL = errors.New("malformed redis URL (expected redis://[user:password@]host:port[/db] or rediss://…)")
+var errMalformedURL = errors.New("malformed redis URL; expected redis://[user:password@]host:port[/db] or rediss://host:port")
 
 func (c Config) tlsConfig() (*tls.Config, error) {
 	if c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {

@@ -3,7 +3,6 @@ package session_test
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,7 +101,6 @@ type countingStore struct {
 	session.Store
 	lookups, creates, touches, touched atomic.Int64
 	lookupDelay                        atomic.Int64
-	mu                                 sync.Mutex
 }
 
 func (s *countingStore) Lookup(ctx context.Context, h session.TokenHash) (session.Session, error) {

@@ -274,9 +274,9 @@ func checkDatabaseURL(s string) error {
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
-			return fmt.Errorf("malformed postgres URL (expected postgres://user@host:port/db)")
+			return fmt.Errorf("malformed postgres URL; expected postgres://user@host:port/db")
 		}
 		return nil
 	}
-	return fmt.Errorf("must start with postgres://, postgresql:// or sqlite:")
+	return fmt.Errorf("must be postgres://… (or postgresql://…) or sqlite:PATH")
 }

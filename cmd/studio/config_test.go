@@ -34,7 +34,7 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"cluster port zero", map[string]string{"REDIS_CLUSTER": "a:0"}, nil, "port must not be 0"},
 		{"cluster and sentinels", map[string]string{"REDIS_CLUSTER": "a:1", "REDIS_SENTINELS": "b:2", "REDIS_MASTER_NAME": "m"}, nil, "cannot be combined"},
 		{"missing CA file", map[string]string{"REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"}, nil, "invalid REDIS_TLS_CA_FILE (--redis-tls-ca-file) \"/nonexistent/ca.pem\": cannot read the file"},
-		{"database scheme", map[string]string{"DATABASE_URL": "mysql://x"}, nil, "invalid DATABASE_URL (--database-url): must start with postgres://"},
+		{"database scheme", map[string]string{"DATABASE_URL": "mysql://x"}, nil, "invalid DATABASE_URL (--database-url): must be postgres://"},
 		{"sqlite no path", map[string]string{"DATABASE_URL": "sqlite:"}, nil, "needs a file path"},
 		{"l1 ttl text", map[string]string{"STUDIO_L1_TTL": "soon"}, nil, "invalid STUDIO_L1_TTL (--l1-ttl) \"soon\": not a duration"},
 		{"l1 ttl too long", nil, []string{"--l1-ttl", "1h"}, "must be between 100ms and 1m0s"},

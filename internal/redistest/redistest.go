@@ -67,8 +67,9 @@ type Config struct {
 	// default "127.0.0.1". Addr uses the first one.
 	Bind string
 	// ExtraArgs are appended to the command line as redis-server config
-	// directives, e.g. {"--maxmemory", "10mb"}. They come last, so they
-	// override the defaults this package sets.
+	// directives, e.g. {"--maxmemory", "10mb"} or
+	// {"--enable-debug-command", "local"} (Redis 7) for DEBUG SLEEP. They
+	// come last, so they override the defaults this package sets.
 	ExtraArgs []string
 	// Persist keeps Redis's default persistence. When false (the default)
 	// the server runs with --save "" --appendonly no and writes no data files.
@@ -215,8 +216,10 @@ func freePort(host string) (int, error) {
 
 func (s *Server) pidPath() string { return filepath.Join(s.dir, PidFileName) }
 
-// args is the redis-server command line for port. Sentinel and Cluster
-// launchers reuse it (cluster nodes add --cluster-enabled via ExtraArgs).
+// args is the redis-server command line for port. Only directives that Redis
+// 6 and 7 both know are used. A cluster node is a Server with
+// --cluster-enabled yes in ExtraArgs; a Sentinel launcher (sentinel.go, not
+// written yet) would put a generated sentinel.conf and --sentinel first.
 func (s *Server) args(port int) []string {
 	a := []string{"--port", strconv.Itoa(port), "--bind"}
 	a = append(a, s.bind...)
@@ -225,7 +228,6 @@ func (s *Server) args(port int) []string {
 		"--pidfile", s.pidPath(),
 		"--logfile", "", // stdout, which we capture
 		"--daemonize", "no",
-		"--enable-debug-command", "local", // DEBUG SLEEP etc. for fault tests
 	)
 	if !s.persist {
 		a = append(a, "--save", "", "--appendonly", "no")

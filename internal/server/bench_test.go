@@ -52,9 +52,9 @@ func BenchmarkHTTP(b *testing.B) {
 	b.Cleanup(func() { st.Close() })
 	rdb := redis.NewClient(&redis.Options{
 		Addr:         rsrv.Addr(),
-		DialTimeout:  300 * time.Millisecond,
-		ReadTimeout:  300 * time.Millisecond,
-		WriteTimeout: 300 * time.Millisecond,
+		DialTimeout:  2 * time.Second, // generous: the machine may be shared
+		ReadTimeout:  2 * time.Second,
+		WriteTimeout: 2 * time.Second,
 		MaxRetries:   -1,
 	})
 	b.Cleanup(func() { rdb.Close() })

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,8 +26,9 @@ import (
 // the same process, against the same redis-server and the same database:
 //
 //	l1_hit, redis_hit (and their _parallel forms)  vs  bare_get(_parallel)
-//	store_sqlite                                   vs  bare_point_select_sqlite
-//	store_postgres                                 vs  bare_point_select_postgres
+//	redis_hit_paired (both, alternately, in one loop)
+//	store_sqlite                    vs  bare_point_select_sqlite, bare_miss_sqlite
+//	store_postgres                  vs  bare_point_select_postgres, bare_miss_postgres
 //
 // Every iteration checks that the validation succeeded and came from the
 // tier the benchmark is named after, so a benchmark that silently measures
@@ -244,59 +246,140 @@ func BenchmarkValidate(b *testing.B) {
 		ratio(b, "redis_hit_parallel", "bare_get_parallel", "x_bare_get", false)
 	})
 
-	// The store tiers. Their sessions are made lazily (PostgreSQL takes a
-	// few seconds to fill) and shared by the pair of sub-benchmarks that
-	// compare on them.
-	var liteMiss, pgMiss *benchMissEnv
-	b.Run("bare_point_select_sqlite", func(sb *testing.B) {
-		if liteMiss == nil {
-			liteMiss = newBenchMissEnv(sb, b, addr, lite, "sqlite:"+litePath)
+	// redis_hit_paired measures the same two operations as bare_get and
+	// redis_hit, but alternately within one loop, so both see the same
+	// machine at the same moments: on a shared machine its ratio is the
+	// steadier figure. The order alternates too.
+	b.Run("redis_hit_paired", func(b *testing.B) {
+		var tBare, tSvc time.Duration
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			k := i % len(hotToks)
+			for step := range 2 {
+				t0 := time.Now()
+				if (i+step)%2 == 0 {
+					if err := bare.Get(ctx, hotKeys[k]).Err(); err != nil {
+						b.Fatal(err)
+					}
+					tBare += time.Since(t0)
+				} else {
+					if _, tier, err := redisSvc.ValidateTier(ctx, hotToks[k]); err != nil || tier != session.TierRedis {
+						b.Fatalf("validation %d: tier %v, err %v; want a Redis hit", i, tier, err)
+					}
+					tSvc += time.Since(t0)
+				}
+			}
+			i++
 		}
-		db, err := sql.Open("sqlite", litePath+"?_pragma=busy_timeout(10000)")
+		b.ReportMetric(float64(tBare.Nanoseconds())/float64(b.N), "bare_get-ns/op")
+		b.ReportMetric(float64(tSvc.Nanoseconds())/float64(b.N), "redis_hit-ns/op")
+		b.ReportMetric(float64(tSvc)/float64(tBare), "x_bare_get")
+	})
+
+	// The store tier, per dialect: the bare driver's point select; a bare
+	// miss (the same client's GET of an absent key, the same point select,
+	// and a SET … NX of a session-sized value: the I/O any miss needs);
+	// and the Service's miss. The sessions are made lazily (PostgreSQL
+	// takes a few seconds to fill) and shared by the dialect's three
+	// sub-benchmarks.
+	sessVal, err := bare.Get(ctx, hotKeys[0]).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		var miss *benchMissEnv
+		setup := func(sb *testing.B) *benchMissEnv {
+			if miss == nil {
+				if dialect == "sqlite" {
+					miss = newBenchMissEnv(sb, b, addr, lite, "sqlite:"+litePath)
+				} else {
+					miss = newBenchPostgresMissEnv(sb, b, addr)
+				}
+			}
+			return miss
+		}
+		selName, missName, storeName := "bare_point_select_"+dialect, "bare_miss_"+dialect, "store_"+dialect
+		b.Run(selName, func(sb *testing.B) {
+			e := setup(sb)
+			benchBareSelect(sb, e, benchSelector(sb, dialect, e.dsn))
+			ratio(sb, selName, "", "", false)
+		})
+		b.Run(missName, func(sb *testing.B) {
+			e := setup(sb)
+			benchBareMiss(sb, e, bare, sessVal, benchSelector(sb, dialect, e.dsn))
+			ratio(sb, missName, "", "", false)
+		})
+		b.Run(storeName, func(sb *testing.B) {
+			benchStoreMiss(sb, setup(sb))
+			ratio(sb, storeName, selName, "x_bare_point_select", false)
+			ratio(sb, storeName, missName, "x_bare_miss", false)
+		})
+	}
+}
+
+// benchSelector opens the bare driver on the database of dsn and returns a
+// point select of one column by token_hash, as session/sqlstore's
+// BenchmarkBarePointSelect does (a prepared statement for SQLite; pgx's
+// statement cache for PostgreSQL). The connections close when b ends.
+func benchSelector(b *testing.B, dialect, dsn string) func(h []byte, id *string) error {
+	b.Helper()
+	ctx := context.Background()
+	if dialect == "sqlite" {
+		db, err := sql.Open("sqlite", strings.TrimPrefix(dsn, "sqlite:")+"?_pragma=busy_timeout(10000)")
 		if err != nil {
-			sb.Fatal(err)
+			b.Fatal(err)
 		}
-		defer db.Close()
+		b.Cleanup(func() { db.Close() })
 		stmt, err := db.PrepareContext(ctx, `SELECT id FROM sessions WHERE token_hash = ?`)
 		if err != nil {
-			sb.Fatal(err)
+			b.Fatal(err)
 		}
-		defer stmt.Close()
-		benchBareSelect(sb, liteMiss, func(h []byte, id *string) error {
-			return stmt.QueryRowContext(ctx, h).Scan(id)
-		})
-		ratio(sb, "bare_point_select_sqlite", "", "", false)
-	})
-	b.Run("store_sqlite", func(sb *testing.B) {
-		if liteMiss == nil {
-			liteMiss = newBenchMissEnv(sb, b, addr, lite, "sqlite:"+litePath)
+		b.Cleanup(func() { stmt.Close() })
+		return func(h []byte, id *string) error { return stmt.QueryRowContext(ctx, h).Scan(id) }
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	return func(h []byte, id *string) error {
+		return pool.QueryRow(ctx, `SELECT id FROM sessions WHERE token_hash = $1`, h).Scan(id)
+	}
+}
+
+// benchBareMiss is the I/O of a miss done with the bare clients: GET of an
+// absent key (each key expires 1ms after its SET and comes round again only
+// after benchMissSessions iterations, as in benchStoreMiss), the point
+// select, and SET key val PX 1 NX.
+func benchBareMiss(b *testing.B, e *benchMissEnv, rdb *redis.Client, val string, sel func(h []byte, id *string) error) {
+	ctx := context.Background()
+	keys := make([]string, len(e.hashes))
+	for i, h := range e.hashes {
+		keys[i] = "bench:miss:" + h.Hex()
+	}
+	var id string
+	for k := range e.hashes { // warm the connections, statement and pages
+		if err := sel(e.hashes[k][:], &id); err != nil {
+			b.Fatal(err)
 		}
-		benchStoreMiss(sb, liteMiss)
-		ratio(sb, "store_sqlite", "bare_point_select_sqlite", "x_bare_point_select", false)
-		ratio(sb, "store_sqlite", "bare_get", "x_bare_get", false)
-	})
-	b.Run("bare_point_select_postgres", func(sb *testing.B) {
-		if pgMiss == nil {
-			pgMiss = newBenchPostgresMissEnv(sb, b, addr)
+	}
+	time.Sleep(5 * time.Millisecond) // the copies of the previous run expire
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := i % len(keys)
+		if err := rdb.Get(ctx, keys[k]).Err(); err != redis.Nil {
+			b.Fatalf("GET %d: %v; want redis.Nil", i, err)
 		}
-		pool, err := pgxpool.New(ctx, pgMiss.dsn)
-		if err != nil {
-			sb.Fatal(err)
+		if err := sel(e.hashes[k][:], &id); err != nil || id != e.ids[k] {
+			b.Fatalf("select %d: id %q, err %v; want %q", i, id, err, e.ids[k])
 		}
-		defer pool.Close()
-		benchBareSelect(sb, pgMiss, func(h []byte, id *string) error {
-			return pool.QueryRow(ctx, `SELECT id FROM sessions WHERE token_hash = $1`, h).Scan(id)
-		})
-		ratio(sb, "bare_point_select_postgres", "", "", false)
-	})
-	b.Run("store_postgres", func(sb *testing.B) {
-		if pgMiss == nil {
-			pgMiss = newBenchPostgresMissEnv(sb, b, addr)
+		if err := rdb.Do(ctx, "set", keys[k], val, "px", 1, "nx").Err(); err != nil {
+			b.Fatalf("SET %d: %v", i, err)
 		}
-		benchStoreMiss(sb, pgMiss)
-		ratio(sb, "store_postgres", "bare_point_select_postgres", "x_bare_point_select", false)
-		ratio(sb, "store_postgres", "bare_get", "x_bare_get", false)
-	})
+		i++
+	}
 }
 
 // benchWarmL1 validates every token until it is an L1 hit.

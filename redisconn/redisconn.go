@@ -35,6 +35,13 @@ type Config struct {
 	ReadTimeout  time.Duration // 300ms
 	WriteTimeout time.Duration // 300ms
 	PoolSize     int           // go-redis default (10 per CPU)
+	// MaxRetries is how often a command is retried after a network error
+	// (1); negative disables retries.
+	MaxRetries int
+
+	// Breaker, if set, wraps every command: while it is open, commands fail
+	// at once with ErrCircuitOpen instead of waiting on a dead server.
+	Breaker *Breaker
 }
 
 // Mode names the topology a Config selects.
@@ -51,9 +58,24 @@ func (c Config) Mode() string {
 // Open returns a client for the configured topology. It does not contact
 // Redis; the first command does.
 func Open(c Config) (redis.UniversalClient, error) {
+	rdb, err := open(c)
+	if err != nil {
+		return nil, err
+	}
+	if c.Breaker != nil {
+		rdb.AddHook(c.Breaker)
+	}
+	return rdb, nil
+}
+
+func open(c Config) (redis.UniversalClient, error) {
 	dial := orDefault(c.DialTimeout, 500*time.Millisecond)
 	read := orDefault(c.ReadTimeout, 300*time.Millisecond)
 	write := orDefault(c.WriteTimeout, 300*time.Millisecond)
+	retries := c.MaxRetries
+	if retries == 0 {
+		retries = 1
+	}
 	tlsConf, err := c.tlsConfig()
 	if err != nil {
 		return nil, err
@@ -70,16 +92,20 @@ func Open(c Config) (redis.UniversalClient, error) {
 			ReadTimeout:   read,
 			WriteTimeout:  write,
 			PoolSize:      c.PoolSize,
+			MaxRetries:    retries,
+			DialerRetries: 1,
 			TLSConfig:     tlsConf,
 		}), nil
 	case "cluster":
 		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:        c.Cluster,
-			DialTimeout:  dial,
-			ReadTimeout:  read,
-			WriteTimeout: write,
-			PoolSize:     c.PoolSize,
-			TLSConfig:    tlsConf,
+			Addrs:         c.Cluster,
+			DialTimeout:   dial,
+			ReadTimeout:   read,
+			WriteTimeout:  write,
+			PoolSize:      c.PoolSize,
+			MaxRetries:    retries,
+			DialerRetries: 1,
+			TLSConfig:     tlsConf,
 		}), nil
 	}
 	opt, err := redis.ParseURL(c.URL)
@@ -88,6 +114,10 @@ func Open(c Config) (redis.UniversalClient, error) {
 		return nil, errMalformedURL
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = dial, read, write
+	// One dial attempt: with Redis down, a command should fail over to the
+	// store at once, not after go-redis's default five tries.
+	opt.DialerRetries = 1
+	opt.MaxRetries = retries
 	if c.PoolSize > 0 {
 		opt.PoolSize = c.PoolSize
 	}

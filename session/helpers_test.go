@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
 )
@@ -39,13 +40,11 @@ func newEnv(t *testing.T) *env {
 // can change its options.
 func (e *env) service(mod ...func(*session.Options)) *session.Service {
 	e.t.Helper()
-	rdb := redis.NewClient(&redis.Options{
-		Addr:         e.redis.Addr(),
-		DialTimeout:  300 * time.Millisecond,
-		ReadTimeout:  300 * time.Millisecond,
-		WriteTimeout: 300 * time.Millisecond,
-		MaxRetries:   -1,
-	})
+	// The production client: short timeouts and a circuit breaker.
+	rdb, err := redisconn.Open(redisconn.Config{URL: e.redis.URL(), Breaker: redisconn.NewBreaker(redisconn.BreakerOptions{})})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	e.t.Cleanup(func() { rdb.Close() })
 	opts := session.Options{Store: e.store, Redis: rdb, Now: e.clock.Now}
 	for _, m := range mod {

@@ -66,7 +66,13 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open session store: %w", err)
 	}
-	a.rdb, err = redisconn.Open(cfg.Redis)
+	rc := cfg.Redis
+	rc.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{
+		OnStateChange: func(from, to string) {
+			log.Warn("redis circuit breaker changed state", "from", from, "to", to)
+		},
+	})
+	a.rdb, err = redisconn.Open(rc)
 	if err != nil {
 		a.close()
 		return nil, fmt.Errorf("open redis client: %w", err)

@@ -1,0 +1,173 @@
+package redisconn
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+)
+
+// ErrCircuitOpen is the error of a command refused, without touching the
+// network, because the breaker is open (or half-open with its probes
+// already in flight).
+var ErrCircuitOpen = errors.New("redis circuit breaker open")
+
+// BreakerOptions tunes a Breaker; zero fields take the defaults in
+// parentheses.
+type BreakerOptions struct {
+	// FailureThreshold consecutive failures open the breaker (5).
+	FailureThreshold uint32
+	// OpenTimeout is how long it stays open before letting probes through (1s).
+	OpenTimeout time.Duration
+	// Probes is how many commands a half-open breaker lets through; that
+	// many consecutive successes close it (1).
+	Probes uint32
+	// OnStateChange, if set, is called on every transition with the state
+	// names ("closed", "open", "half-open"). It runs with the breaker's lock
+	// held: it must be quick and must not use the client.
+	OnStateChange func(from, to string)
+}
+
+// Breaker is a circuit breaker around every command of a go-redis client,
+// installed as a redis.Hook. Connection errors and timeouts count as
+// failures; a miss (redis.Nil), an error reply from a healthy server and a
+// caller's cancellation do not. It is safe for concurrent use.
+type Breaker struct {
+	cb *gobreaker.CircuitBreaker[struct{}]
+}
+
+var _ redis.Hook = (*Breaker)(nil)
+
+// NewBreaker returns a closed Breaker.
+func NewBreaker(o BreakerOptions) *Breaker {
+	if o.FailureThreshold == 0 {
+		o.FailureThreshold = 5
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = time.Second
+	}
+	if o.Probes == 0 {
+		o.Probes = 1
+	}
+	st := gobreaker.Settings{
+		Name:        "redis",
+		MaxRequests: o.Probes,
+		Timeout:     o.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= o.FailureThreshold
+		},
+		IsSuccessful: isHealthy,
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		},
+	}
+	if o.OnStateChange != nil {
+		st.OnStateChange = func(_ string, from, to gobreaker.State) {
+			o.OnStateChange(stateName(from), stateName(to))
+		}
+	}
+	return &Breaker{cb: gobreaker.NewCircuitBreaker[struct{}](st)}
+}
+
+// State returns "closed", "open" or "half-open".
+func (b *Breaker) State() string { return stateName(b.cb.State()) }
+
+func stateName(s gobreaker.State) string {
+	switch s {
+	case gobreaker.StateOpen:
+		return "open"
+	case gobreaker.StateHalfOpen:
+		return "half-open"
+	}
+	return "closed"
+}
+
+// isHealthy reports whether err leaves the server looking healthy: no
+// error, a miss, or an error reply other than the ones a server gives when
+// it cannot serve (loading, no master, cluster down, read-only replica).
+func isHealthy(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return true
+	}
+	var re redis.Error
+	if errors.As(err, &re) && !isNetError(err) {
+		msg := re.Error()
+		for _, p := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY"} {
+			if strings.HasPrefix(msg, p) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// DialHook implements redis.Hook; dials are not wrapped (a failed dial fails
+// the command that needed it, which is counted).
+func (b *Breaker) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook implements redis.Hook.
+func (b *Breaker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if isHandshake(cmd) {
+			return next(ctx, cmd)
+		}
+		var err error
+		_, berr := b.cb.Execute(func() (struct{}, error) {
+			err = next(ctx, cmd)
+			return struct{}{}, err
+		})
+		if refused(berr) {
+			cmd.SetErr(ErrCircuitOpen)
+			return ErrCircuitOpen
+		}
+		return err
+	}
+}
+
+// ProcessPipelineHook implements redis.Hook; a pipeline counts as one
+// request.
+func (b *Breaker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && isHandshake(cmds[0]) {
+			return next(ctx, cmds)
+		}
+		var err error
+		_, berr := b.cb.Execute(func() (struct{}, error) {
+			err = next(ctx, cmds)
+			return struct{}{}, err
+		})
+		if refused(berr) {
+			for _, c := range cmds {
+				c.SetErr(ErrCircuitOpen)
+			}
+			return ErrCircuitOpen
+		}
+		return err
+	}
+}
+
+// isHandshake reports whether cmd is one go-redis sends itself while
+// setting up a new connection (through the same hooks). Those must pass: a
+// half-open breaker's probe opens a connection, and refusing its handshake
+// would fail the probe and keep the breaker open forever.
+func isHandshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "auth", "select", "client", "readonly":
+		return true
+	}
+	return false
+}
+
+func refused(err error) bool {
+	return errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests)
+}

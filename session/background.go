@@ -305,13 +305,57 @@ func (r *revokeRetrier) attempt(ctx context.Context) bool {
 	return left > 0
 }
 
+// Result classifies a validation's outcome for counting.
+type Result uint8
+
+// Results of Validate. Malformed tokens are ResultMalformed with TierNone;
+// ResultError means no tier could answer (store down, caller gave up).
+const (
+	ResultValid Result = iota
+	ResultNotFound
+	ResultRevoked
+	ResultExpired
+	ResultIdle
+	ResultMalformed
+	ResultError
+	NumResults
+)
+
+var resultNames = [NumResults]string{"valid", "not_found", "revoked", "expired", "idle", "malformed", "error"}
+
+func (r Result) String() string {
+	if r < NumResults {
+		return resultNames[r]
+	}
+	return "unknown"
+}
+
+// ResultOf classifies an error returned by Validate.
+func ResultOf(err error) Result {
+	switch {
+	case err == nil:
+		return ResultValid
+	case errors.Is(err, ErrNotFound):
+		return ResultNotFound
+	case errors.Is(err, ErrRevoked):
+		return ResultRevoked
+	case errors.Is(err, ErrExpired):
+		return ResultExpired
+	case errors.Is(err, ErrIdle):
+		return ResultIdle
+	case errors.Is(err, ErrMalformedToken):
+		return ResultMalformed
+	}
+	return ResultError
+}
+
+// NumTiers is the number of Tier values.
+const NumTiers = 4
+
 // counters are the Service's running totals. All fields are updated
 // atomically.
 type counters struct {
-	hits           [4]atomic.Uint64 // valid sessions, by Tier
-	refused        [4]atomic.Uint64 // revoked/expired/idle/not found, by Tier
-	failed         atomic.Uint64    // lookups that could not be answered
-	malformed      atomic.Uint64
+	validations    [NumResults][NumTiers]atomic.Uint64
 	redisErrors    atomic.Uint64
 	storeErrors    atomic.Uint64
 	l1Flushes      atomic.Uint64
@@ -319,24 +363,19 @@ type counters struct {
 }
 
 func (c *counters) count(t Tier, err error) {
-	switch {
-	case err == nil:
-		c.hits[t].Add(1)
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrRevoked), errors.Is(err, ErrExpired), errors.Is(err, ErrIdle):
-		c.refused[t].Add(1)
-	default:
-		c.failed.Add(1)
-	}
+	c.validations[ResultOf(err)][t].Add(1)
 }
 
 // Stats are running totals since the Service started.
 type Stats struct {
-	// Hits counts validations that found a live session, by answering tier
-	// (index with Tier).
-	Hits [4]uint64
+	// Validations counts every Validate call by result and answering tier
+	// (index with Result and Tier).
+	Validations [NumResults][NumTiers]uint64
+	// Hits counts validations that found a live session, by tier.
+	Hits [NumTiers]uint64
 	// Refused counts validations that found no live session (not found,
-	// revoked, expired, idle), by answering tier.
-	Refused [4]uint64
+	// revoked, expired, idle), by tier.
+	Refused [NumTiers]uint64
 	// Failed counts validations that got no answer (store unreachable, or
 	// the caller gave up).
 	Failed         uint64
@@ -352,12 +391,22 @@ type Stats struct {
 // Stats returns the running totals.
 func (s *Service) Stats() Stats {
 	var st Stats
-	for i := range st.Hits {
-		st.Hits[i] = s.stats.hits[i].Load()
-		st.Refused[i] = s.stats.refused[i].Load()
+	for r := range NumResults {
+		for t := range NumTiers {
+			n := s.stats.validations[r][t].Load()
+			st.Validations[r][t] = n
+			switch r {
+			case ResultValid:
+				st.Hits[t] += n
+			case ResultNotFound, ResultRevoked, ResultExpired, ResultIdle:
+				st.Refused[t] += n
+			case ResultMalformed:
+				st.Malformed += n
+			case ResultError:
+				st.Failed += n
+			}
+		}
 	}
-	st.Failed = s.stats.failed.Load()
-	st.Malformed = s.stats.malformed.Load()
 	st.RedisErrors = s.stats.redisErrors.Load()
 	st.StoreErrors = s.stats.storeErrors.Load()
 	st.L1Flushes = s.stats.l1Flushes.Load()

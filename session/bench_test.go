@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"flag"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
 )
@@ -25,10 +29,13 @@ import (
 // The benchmarks of issue 2. Each figure is measured beside its baseline in
 // the same process, against the same redis-server and the same database:
 //
-//	l1_hit, redis_hit (and their _parallel forms)  vs  bare_get(_parallel)
-//	redis_hit_paired (both, alternately, in one loop)
-//	store_sqlite                    vs  bare_point_select_sqlite, bare_miss_sqlite
-//	store_postgres                  vs  bare_point_select_postgres, bare_miss_postgres
+//	l1_hit, redis_hit           vs  bare_get
+//	l1_hit_parallel, …          vs  bare_get_parallel
+//	redis_hit_paired                redis_hit and bare_get alternately in one loop
+//	store_sqlite                vs  bare_point_select_sqlite, bare_miss_sqlite
+//	store_sqlite_paired             store_sqlite and bare_miss_sqlite alternately
+//	store_postgres              vs  bare_point_select_postgres, bare_miss_postgres
+//	store_postgres_paired           store_postgres and bare_miss_postgres alternately
 //
 // Every iteration checks that the validation succeeded and came from the
 // tier the benchmark is named after, so a benchmark that silently measures
@@ -40,35 +47,52 @@ const (
 	// rotate through (all of them stay cached).
 	benchHotSessions = 64
 	// benchMissSessions is how many sessions the store-tier benchmarks
-	// rotate through; see benchStoreMiss for why there are many.
+	// rotate through; see newBenchMissEnv for why there are many.
 	benchMissSessions = 2000
 	// benchParallelism × GOMAXPROCS goroutines run the _parallel forms
 	// (32 on a 2-CPU machine, as many as the HTTP benchmark's clients).
 	benchParallelism = 16
 )
 
-// benchRedisOptions are the client options of both the Service and the
-// bare-GET baseline, so the two differ only by what the Service adds. No
-// retries, so a failure cannot hide in the figures; timeouts of 2s rather
-// than the tests' 300ms, because a benchmark on a shared 2-CPU machine can
-// be starved that long (a deadline is set on every command either way, so
-// the cost per command is the same).
-func benchRedisOptions(addr string) *redis.Options {
-	return &redis.Options{
-		Addr:         addr,
+// benchRedisConfig is the Redis client of the bare baselines and, with
+// the production circuit breaker added, of the Services: the client
+// `studio serve` opens (redisconn.Open), so the two differ only by what
+// Studio adds. The timeouts are 2s rather than the production 300ms
+// because a benchmark on a shared 2-CPU machine can be starved that long;
+// a deadline is set on every command either way, so a command costs the
+// same.
+func benchRedisConfig(url string) redisconn.Config {
+	return redisconn.Config{
+		URL:          url,
 		DialTimeout:  2 * time.Second,
 		ReadTimeout:  2 * time.Second,
 		WriteTimeout: 2 * time.Second,
-		MaxRetries:   -1,
 	}
 }
 
-// benchService starts a Service on its own go-redis client. Errors fail tb;
-// the client and the Service are released by cleanup's Cleanup (the parent
-// benchmark's, so the Service outlives the sub-benchmark that made it).
-func benchService(tb, cleanup testing.TB, addr string, st session.Store, mod func(*session.Options)) *session.Service {
+// benchBareClient opens the baselines' client: benchRedisConfig, no hook.
+func benchBareClient(tb, cleanup testing.TB, url string) redis.UniversalClient {
 	tb.Helper()
-	rdb := redis.NewClient(benchRedisOptions(addr))
+	rdb, err := redisconn.Open(benchRedisConfig(url))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cleanup.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// benchService starts a Service on its own production client (with the
+// circuit breaker). Errors fail tb; the client and the Service are
+// released by cleanup's Cleanup (the parent benchmark's, so the Service
+// outlives the sub-benchmark that made it).
+func benchService(tb, cleanup testing.TB, url string, st session.Store, mod func(*session.Options)) *session.Service {
+	tb.Helper()
+	cfg := benchRedisConfig(url)
+	cfg.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{})
+	rdb, err := redisconn.Open(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	cleanup.Cleanup(func() { rdb.Close() })
 	opts := session.Options{Store: st, Redis: rdb}
 	if mod != nil {
@@ -112,10 +136,38 @@ func benchPerOp(b *testing.B) float64 {
 	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 }
 
+// benchFinal reports whether the run that just ended is the reported one,
+// not one of the short runs the testing package makes first to choose b.N
+// (which RunParallel and b.N-style benchmarks see): it lasted -benchtime,
+// or made its -benchtime=Nx iterations.
+func benchFinal(b *testing.B) bool {
+	f := flag.Lookup("test.benchtime")
+	if f == nil {
+		return true
+	}
+	v := f.Value.String()
+	if n, ok := strings.CutSuffix(v, "x"); ok {
+		want, err := strconv.Atoi(n)
+		return err != nil || b.N >= want
+	}
+	d, err := time.ParseDuration(v)
+	return err != nil || b.Elapsed() >= d || b.N >= 1e9
+}
+
+// benchMedian is the median of xs (which it sorts).
+func benchMedian(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
 func BenchmarkValidate(b *testing.B) {
 	ctx := context.Background()
 	srv := redistest.Start(b)
-	addr := srv.Addr()
+	redisURL := srv.URL()
 
 	litePath := filepath.Join(b.TempDir(), "bench.db")
 	lite, err := sqlstore.Open(ctx, "sqlite:"+litePath, sqlstore.Options{})
@@ -124,30 +176,43 @@ func BenchmarkValidate(b *testing.B) {
 	}
 	b.Cleanup(func() { lite.Close() })
 
-	// The L1 lifetime is a minute instead of the default 5s only so that no
+	// The L1 lifetime is an hour instead of the default 5s only so that no
 	// entry expires during a run and every iteration is an L1 hit, which
 	// each iteration checks; a hit costs the same whatever the lifetime.
-	l1Svc := benchService(b, b, addr, lite, func(o *session.Options) { o.L1TTL = time.Minute })
+	// The hot sessions are created through l1Svc, so its CacheTTL of a day
+	// keeps their Redis copies for any -benchtime and -count.
+	l1Svc := benchService(b, b, redisURL, lite, func(o *session.Options) {
+		o.L1TTL = time.Hour
+		o.CacheTTL = 24 * time.Hour
+	})
 	// L1 disabled: every validation is a Redis GET plus decoding.
-	redisSvc := benchService(b, b, addr, lite, func(o *session.Options) { o.L1TTL = -1 })
+	redisSvc := benchService(b, b, redisURL, lite, func(o *session.Options) { o.L1TTL = -1 })
 	hotToks, hotHashes := benchCreate(b, l1Svc, benchHotSessions)
 	hotKeys := make([]string, len(hotHashes))
 	for i, h := range hotHashes {
 		hotKeys[i] = l1Svc.Key(h) // the very keys the Services GET
 	}
-	bare := redis.NewClient(benchRedisOptions(addr))
-	b.Cleanup(func() { bare.Close() })
+	bare := benchBareClient(b, b, redisURL)
 
-	// perOp holds this run's ns/op by sub-benchmark, for the ratios.
-	perOp := map[string]float64{}
-	ratio := func(b *testing.B, name, base, unit string, inverse bool) {
-		perOp[name] = benchPerOp(b)
-		if v, ok := perOp[base]; ok && perOp[name] > 0 {
-			if inverse {
-				b.ReportMetric(v/perOp[name], unit)
-			} else {
-				b.ReportMetric(perOp[name]/v, unit)
-			}
+	// perOp holds the ns/op of every measured run so far, by
+	// sub-benchmark. A ratio compares the run that just ended with the
+	// median of its baseline's runs: with -count N, all N runs of a
+	// sub-benchmark come before the next sub-benchmark's.
+	perOp := map[string][]float64{}
+	record := func(b *testing.B, name string) {
+		if benchFinal(b) {
+			perOp[name] = append(perOp[name], benchPerOp(b))
+		}
+	}
+	ratio := func(b *testing.B, base, unit string, inverse bool) {
+		if len(perOp[base]) == 0 || b.N == 0 {
+			return
+		}
+		v, ours := benchMedian(slices.Clone(perOp[base])), benchPerOp(b)
+		if inverse {
+			b.ReportMetric(v/ours, unit)
+		} else {
+			b.ReportMetric(ours/v, unit)
 		}
 	}
 
@@ -163,7 +228,7 @@ func BenchmarkValidate(b *testing.B) {
 			}
 			i++
 		}
-		ratio(b, "bare_get", "", "", false)
+		record(b, "bare_get")
 	})
 
 	b.Run("l1_hit", func(b *testing.B) {
@@ -176,7 +241,7 @@ func BenchmarkValidate(b *testing.B) {
 			}
 			i++
 		}
-		ratio(b, "l1_hit", "bare_get", "x_faster_than_bare_get", true)
+		ratio(b, "bare_get", "x_faster_than_bare_get", true)
 	})
 
 	b.Run("redis_hit", func(b *testing.B) {
@@ -188,7 +253,7 @@ func BenchmarkValidate(b *testing.B) {
 			}
 			i++
 		}
-		ratio(b, "redis_hit", "bare_get", "x_bare_get", false)
+		ratio(b, "bare_get", "x_bare_get", false)
 	})
 
 	b.Run("bare_get_parallel", func(b *testing.B) {
@@ -206,7 +271,7 @@ func BenchmarkValidate(b *testing.B) {
 				i++
 			}
 		})
-		ratio(b, "bare_get_parallel", "", "", false)
+		record(b, "bare_get_parallel")
 	})
 
 	b.Run("l1_hit_parallel", func(b *testing.B) {
@@ -225,7 +290,7 @@ func BenchmarkValidate(b *testing.B) {
 				i++
 			}
 		})
-		ratio(b, "l1_hit_parallel", "bare_get_parallel", "x_faster_than_bare_get", true)
+		ratio(b, "bare_get_parallel", "x_faster_than_bare_get", true)
 	})
 
 	b.Run("redis_hit_parallel", func(b *testing.B) {
@@ -243,38 +308,21 @@ func BenchmarkValidate(b *testing.B) {
 				i++
 			}
 		})
-		ratio(b, "redis_hit_parallel", "bare_get_parallel", "x_bare_get", false)
+		ratio(b, "bare_get_parallel", "x_bare_get", false)
 	})
 
-	// redis_hit_paired measures the same two operations as bare_get and
-	// redis_hit, but alternately within one loop, so both see the same
-	// machine at the same moments: on a shared machine its ratio is the
-	// steadier figure. The order alternates too.
+	// redis_hit_paired runs the operations of bare_get and redis_hit
+	// alternately in one loop; see benchPaired.
 	b.Run("redis_hit_paired", func(b *testing.B) {
-		var tBare, tSvc time.Duration
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			k := i % len(hotToks)
-			for step := range 2 {
-				t0 := time.Now()
-				if (i+step)%2 == 0 {
-					if err := bare.Get(ctx, hotKeys[k]).Err(); err != nil {
-						b.Fatal(err)
-					}
-					tBare += time.Since(t0)
-				} else {
-					if _, tier, err := redisSvc.ValidateTier(ctx, hotToks[k]); err != nil || tier != session.TierRedis {
-						b.Fatalf("validation %d: tier %v, err %v; want a Redis hit", i, tier, err)
-					}
-					tSvc += time.Since(t0)
-				}
+		benchPaired(b, "bare_get", func(i int) {
+			if err := bare.Get(ctx, hotKeys[i%len(hotKeys)]).Err(); err != nil {
+				b.Fatal(err)
 			}
-			i++
-		}
-		b.ReportMetric(float64(tBare.Nanoseconds())/float64(b.N), "bare_get-ns/op")
-		b.ReportMetric(float64(tSvc.Nanoseconds())/float64(b.N), "redis_hit-ns/op")
-		b.ReportMetric(float64(tSvc)/float64(tBare), "x_bare_get")
+		}, "redis_hit", func(i int) {
+			if _, tier, err := redisSvc.ValidateTier(ctx, hotToks[i%len(hotToks)]); err != nil || tier != session.TierRedis {
+				b.Fatalf("validation %d: tier %v, err %v; want a Redis hit", i, tier, err)
+			}
+		})
 	})
 
 	// The store tier, per dialect: the bare driver's point select; a bare
@@ -292,9 +340,9 @@ func BenchmarkValidate(b *testing.B) {
 		setup := func(sb *testing.B) *benchMissEnv {
 			if miss == nil {
 				if dialect == "sqlite" {
-					miss = newBenchMissEnv(sb, b, addr, lite, "sqlite:"+litePath)
+					miss = newBenchMissEnv(sb, b, redisURL, lite, "sqlite:"+litePath)
 				} else {
-					miss = newBenchPostgresMissEnv(sb, b, addr)
+					miss = newBenchPostgresMissEnv(sb, b, redisURL)
 				}
 			}
 			return miss
@@ -303,19 +351,61 @@ func BenchmarkValidate(b *testing.B) {
 		b.Run(selName, func(sb *testing.B) {
 			e := setup(sb)
 			benchBareSelect(sb, e, benchSelector(sb, dialect, e.dsn))
-			ratio(sb, selName, "", "", false)
+			record(sb, selName)
 		})
 		b.Run(missName, func(sb *testing.B) {
 			e := setup(sb)
 			benchBareMiss(sb, e, bare, sessVal, benchSelector(sb, dialect, e.dsn))
-			ratio(sb, missName, "", "", false)
+			record(sb, missName)
 		})
 		b.Run(storeName, func(sb *testing.B) {
-			benchStoreMiss(sb, setup(sb))
-			ratio(sb, storeName, selName, "x_bare_point_select", false)
-			ratio(sb, storeName, missName, "x_bare_miss", false)
+			e := setup(sb)
+			benchCheckStoreHits(sb, e, func() {
+				step := benchStoreMissStep(sb, e)
+				i := 0
+				for sb.Loop() {
+					step(i)
+					i++
+				}
+			})
+			ratio(sb, selName, "x_bare_point_select", false)
+			ratio(sb, missName, "x_bare_miss", false)
+		})
+		b.Run(storeName+"_paired", func(sb *testing.B) {
+			e := setup(sb)
+			bareStep := benchBareMissStep(sb, e, bare, sessVal, benchSelector(sb, dialect, e.dsn))
+			benchCheckStoreHits(sb, e, func() {
+				benchPaired(sb, "bare_miss", bareStep, "store", benchStoreMissStep(sb, e))
+			})
 		})
 	}
+}
+
+// benchPaired runs base and ours alternately (the order alternating too)
+// in one loop, timing each call, and reports the mean time of each and
+// their ratio. Both meet the same machine at the same moments, so on a
+// shared machine the ratio is much steadier than that of two separate
+// sub-benchmarks run seconds apart. ns/op is the sum of the two.
+func benchPaired(b *testing.B, baseName string, base func(i int), name string, ours func(i int)) {
+	var tBase, tOurs time.Duration
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		for step := range 2 {
+			t0 := time.Now()
+			if (i+step)%2 == 0 {
+				base(i)
+				tBase += time.Since(t0)
+			} else {
+				ours(i)
+				tOurs += time.Since(t0)
+			}
+		}
+		i++
+	}
+	b.ReportMetric(float64(tBase.Nanoseconds())/float64(b.N), baseName+"-ns/op")
+	b.ReportMetric(float64(tOurs.Nanoseconds())/float64(b.N), name+"-ns/op")
+	b.ReportMetric(float64(tOurs)/float64(tBase), "x_"+baseName)
 }
 
 // benchSelector opens the bare driver on the database of dsn and returns a
@@ -348,11 +438,22 @@ func benchSelector(b *testing.B, dialect, dsn string) func(h []byte, id *string)
 	}
 }
 
-// benchBareMiss is the I/O of a miss done with the bare clients: GET of an
-// absent key (each key expires 1ms after its SET and comes round again only
-// after benchMissSessions iterations, as in benchStoreMiss), the point
-// select, and SET key val PX 1 NX.
-func benchBareMiss(b *testing.B, e *benchMissEnv, rdb *redis.Client, val string, sel func(h []byte, id *string) error) {
+// benchBareMiss measures the I/O of a miss done with the bare clients.
+func benchBareMiss(b *testing.B, e *benchMissEnv, rdb redis.UniversalClient, val string, sel func(h []byte, id *string) error) {
+	step := benchBareMissStep(b, e, rdb, val, sel)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		step(i)
+		i++
+	}
+}
+
+// benchBareMissStep warms the select and returns a bare miss of session
+// i%benchMissSessions: GET of an absent key (each key expires 1ms after its
+// SET and comes round again only after benchMissSessions iterations, as in
+// benchStoreMissStep), the point select, and SET key val PX 1 NX.
+func benchBareMissStep(b *testing.B, e *benchMissEnv, rdb redis.UniversalClient, val string, sel func(h []byte, id *string) error) func(i int) {
 	ctx := context.Background()
 	keys := make([]string, len(e.hashes))
 	for i, h := range e.hashes {
@@ -364,10 +465,8 @@ func benchBareMiss(b *testing.B, e *benchMissEnv, rdb *redis.Client, val string,
 			b.Fatal(err)
 		}
 	}
-	time.Sleep(5 * time.Millisecond) // the copies of the previous run expire
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
+	time.Sleep(5 * time.Millisecond) // the copies of an earlier run expire
+	return func(i int) {
 		k := i % len(keys)
 		if err := rdb.Get(ctx, keys[k]).Err(); err != redis.Nil {
 			b.Fatalf("GET %d: %v; want redis.Nil", i, err)
@@ -378,7 +477,6 @@ func benchBareMiss(b *testing.B, e *benchMissEnv, rdb *redis.Client, val string,
 		if err := rdb.Do(ctx, "set", keys[k], val, "px", 1, "nx").Err(); err != nil {
 			b.Fatalf("SET %d: %v", i, err)
 		}
-		i++
 	}
 }
 
@@ -423,9 +521,9 @@ type benchMissEnv struct {
 // reachable server: the figure is GET (nil) + store lookup + SET NX, the
 // whole cost of a miss. FlushInterval is an hour so the batched last_seen
 // writes (background work, not part of a validation) stay out of the run.
-func newBenchMissEnv(tb, cleanup testing.TB, addr string, st session.Store, dsn string) *benchMissEnv {
+func newBenchMissEnv(tb, cleanup testing.TB, redisURL string, st session.Store, dsn string) *benchMissEnv {
 	tb.Helper()
-	svc := benchService(tb, cleanup, addr, st, func(o *session.Options) {
+	svc := benchService(tb, cleanup, redisURL, st, func(o *session.Options) {
 		o.L1TTL = -1
 		o.CacheTTL = time.Millisecond
 		o.FlushInterval = time.Hour
@@ -448,7 +546,7 @@ func newBenchMissEnv(tb, cleanup testing.TB, addr string, st session.Store, dsn 
 
 // newBenchPostgresMissEnv is newBenchMissEnv on a throw-away database of
 // the PostgreSQL server named by STUDIO_TEST_POSTGRES_URL.
-func newBenchPostgresMissEnv(tb, cleanup testing.TB, addr string) *benchMissEnv {
+func newBenchPostgresMissEnv(tb, cleanup testing.TB, redisURL string) *benchMissEnv {
 	tb.Helper()
 	dsn := benchPostgresDSN(tb, cleanup)
 	st, err := sqlstore.Open(context.Background(), dsn, sqlstore.Options{})
@@ -456,24 +554,29 @@ func newBenchPostgresMissEnv(tb, cleanup testing.TB, addr string) *benchMissEnv 
 		tb.Fatal(err)
 	}
 	cleanup.Cleanup(func() { st.Close() })
-	return newBenchMissEnv(tb, cleanup, addr, st, dsn)
+	return newBenchMissEnv(tb, cleanup, redisURL, st, dsn)
 }
 
-// benchStoreMiss measures validations answered by the store.
-func benchStoreMiss(b *testing.B, e *benchMissEnv) {
+// benchStoreMissStep returns a validation of session i%benchMissSessions
+// that must be answered by the store.
+func benchStoreMissStep(b *testing.B, e *benchMissEnv) func(i int) {
 	ctx := context.Background()
-	time.Sleep(5 * time.Millisecond) // the warm-up's fills expire
-	before := e.svc.Stats()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
+	time.Sleep(5 * time.Millisecond) // the copies of an earlier run expire
+	return func(i int) {
 		k := i % len(e.toks)
 		sess, tier, err := e.svc.ValidateTier(ctx, e.toks[k])
 		if err != nil || tier != session.TierStore || sess.ID != e.ids[k] {
 			b.Fatalf("validation %d: tier %v, err %v; want a store lookup of session %s", i, tier, err, e.ids[k])
 		}
-		i++
 	}
+}
+
+// benchCheckStoreHits runs run and checks that each of its b.N
+// validations was a store hit and that every Redis fill succeeded.
+func benchCheckStoreHits(b *testing.B, e *benchMissEnv, run func()) {
+	before := e.svc.Stats()
+	b.ReportAllocs()
+	run()
 	after := e.svc.Stats()
 	if n := after.Hits[session.TierStore] - before.Hits[session.TierStore]; n != uint64(b.N) {
 		b.Fatalf("store hits %d, want %d", n, b.N)

@@ -14,6 +14,10 @@ import (
 
 	"github.com/maypok86/otter/v2"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -61,6 +65,9 @@ type Options struct {
 
 	// Logger receives warnings and errors; nil discards them.
 	Logger *slog.Logger
+	// Tracer starts the session.validate/create/revoke spans; nil means
+	// no tracing.
+	Tracer trace.Tracer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -91,6 +98,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 }
 
@@ -125,8 +135,9 @@ type Service struct {
 	opts  Options
 	store Store
 	rdb   redis.UniversalClient
-	log   *slog.Logger
-	now   func() time.Time
+	log    *slog.Logger
+	now    func() time.Time
+	tracer trace.Tracer
 
 	l1 *otter.Cache[TokenHash, *l1Entry] // nil when disabled
 	// gens holds one invalidation generation per first hash byte. A fill
@@ -174,6 +185,7 @@ func NewService(opts Options) (*Service, error) {
 		rdb:     opts.Redis,
 		log:     opts.Logger,
 		now:     opts.Now,
+		tracer:  opts.Tracer,
 		channel: opts.KeyPrefix + "invalidate",
 	}
 	s.touches.init()
@@ -250,11 +262,35 @@ func (s *Service) Validate(ctx context.Context, token string) (Session, error) {
 	return sess, err
 }
 
-// ValidateTier is Validate that also reports which tier answered.
+// Span attribute keys set by the Service.
+const (
+	AttrTier   = attribute.Key("studio.session.tier")
+	AttrResult = attribute.Key("studio.session.result")
+	AttrCount  = attribute.Key("studio.session.count")
+)
+
+// ValidateTier is Validate that also reports which tier answered. It runs
+// in a session.validate span whose attributes name the tier and the
+// result; an L1 hit makes no other span.
 func (s *Service) ValidateTier(ctx context.Context, token string) (Session, Tier, error) {
+	ctx, span := s.tracer.Start(ctx, "session.validate")
+	sess, tier, err := s.validate(ctx, token)
+	if span.IsRecording() {
+		res := ResultOf(err)
+		span.SetAttributes(AttrTier.String(tier.String()), AttrResult.String(res.String()))
+		if res == ResultError {
+			span.SetStatus(codes.Error, "no tier could answer")
+			span.RecordError(err)
+		}
+	}
+	span.End()
+	return sess, tier, err
+}
+
+func (s *Service) validate(ctx context.Context, token string) (Session, Tier, error) {
 	h, err := ParseToken(token)
 	if err != nil {
-		s.stats.malformed.Add(1)
+		s.stats.count(TierNone, err)
 		return Session{}, TierNone, err
 	}
 	now := s.now()
@@ -577,7 +613,13 @@ func printable(s string) bool {
 // first, then Redis, so the first validation anywhere is a Redis hit; a
 // Redis failure is logged and never fails a create the store accepted.
 // Invalid params return an error wrapping ErrInvalidInput and write nothing.
-func (s *Service) Create(ctx context.Context, p CreateParams) (Token, Session, error) {
+func (s *Service) Create(ctx context.Context, p CreateParams) (tok Token, sess Session, err error) {
+	ctx, span := s.tracer.Start(ctx, "session.create")
+	defer func() { endSpan(span, err, ErrInvalidInput) }()
+	return s.create(ctx, p)
+}
+
+func (s *Service) create(ctx context.Context, p CreateParams) (Token, Session, error) {
 	if err := s.CheckParams(p); err != nil {
 		return "", Session{}, err
 	}
@@ -645,7 +687,9 @@ func newSessionID() (string, error) {
 // invalidation to every instance. If the Redis steps fail they are retried
 // in the background until they succeed; Revoke still returns nil. A
 // malformed token gets ErrMalformedToken, an unknown one ErrNotFound.
-func (s *Service) Revoke(ctx context.Context, token string) error {
+func (s *Service) Revoke(ctx context.Context, token string) (err error) {
+	ctx, span := s.tracer.Start(ctx, "session.revoke")
+	defer func() { endSpan(span, err, ErrMalformedToken, ErrNotFound) }()
 	h, err := ParseToken(token)
 	if err != nil {
 		return err
@@ -660,7 +704,14 @@ func (s *Service) Revoke(ctx context.Context, token string) error {
 
 // RevokeUser revokes every live session of the user and returns how many
 // it revoked, with the same ordering and retry guarantees as Revoke.
-func (s *Service) RevokeUser(ctx context.Context, userID string) (int, error) {
+func (s *Service) RevokeUser(ctx context.Context, userID string) (n int, err error) {
+	ctx, span := s.tracer.Start(ctx, "session.revoke_user")
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(AttrCount.Int(n))
+		}
+		endSpan(span, err, ErrInvalidInput)
+	}()
 	if userID == "" || len(userID) > MaxUserIDLen {
 		return 0, fmt.Errorf("%w: user_id must be 1-%d bytes", ErrInvalidInput, MaxUserIDLen)
 	}
@@ -672,6 +723,24 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) (int, error) {
 		s.propagate(ctx, revs)
 	}
 	return len(revs), nil
+}
+
+// endSpan marks the span failed unless err is nil or one of the expected
+// refusals, and ends it.
+func endSpan(span trace.Span, err error, expected ...error) {
+	if err != nil && span.IsRecording() {
+		failed := true
+		for _, e := range expected {
+			if errors.Is(err, e) {
+				failed = false
+			}
+		}
+		if failed {
+			span.SetStatus(codes.Error, "failed")
+			span.RecordError(err)
+		}
+	}
+	span.End()
 }
 
 // propagate applies revocations to Redis (tombstones, then one

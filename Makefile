@@ -19,6 +19,7 @@ bench:
 # A short run of every fuzz target.
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseToken -fuzztime 30s ./session/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeCached -fuzztime 30s ./session/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeCreate -fuzztime 30s ./internal/server/
 	$(GO) test -run '^$$' -fuzz FuzzBearer -fuzztime 30s ./internal/server/
 	$(GO) test -run '^$$' -fuzz FuzzSettings -fuzztime 30s ./cmd/studio/

@@ -52,7 +52,8 @@ type InstrumentOptions struct {
 	DB   int
 }
 
-// Instrumentation is the one redis.Hook through which every command passes:
+// Instrumentation is the one redis.Hook through which every command passes
+// (except the handshake go-redis sends on each new connection):
 // a span with current semantic conventions (never key or value text), a
 // duration observation, a debug log line (warn when slow) and the hot-key
 // count. It is safe for concurrent use.
@@ -98,6 +99,9 @@ func (in *Instrumentation) DialHook(next redis.DialHook) redis.DialHook { return
 // ProcessHook implements redis.Hook.
 func (in *Instrumentation) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if isHandshake(cmd) {
+			return next(ctx, cmd)
+		}
 		name := commandName(cmd.Name())
 		if in.keys != nil {
 			if k, ok := firstKey(cmd); ok {
@@ -116,6 +120,9 @@ func (in *Instrumentation) ProcessHook(next redis.ProcessHook) redis.ProcessHook
 // one observation, named "pipeline" (or "multi" for a transaction).
 func (in *Instrumentation) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && isHandshake(cmds[0]) {
+			return next(ctx, cmds)
+		}
 		name := "pipeline"
 		if len(cmds) > 0 && cmds[0].Name() == "multi" {
 			name = "multi"

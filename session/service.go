@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -99,9 +98,6 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Tracer == nil {
-		o.Tracer = noop.NewTracerProvider().Tracer("")
-	}
 }
 
 // Tier names the layer that answered a validation.
@@ -132,12 +128,13 @@ func (t Tier) String() string {
 // subscriber, the last-seen flusher and the revocation retrier); Close stops
 // them.
 type Service struct {
-	opts  Options
-	store Store
-	rdb   redis.UniversalClient
-	log    *slog.Logger
-	now    func() time.Time
-	tracer trace.Tracer
+	opts    Options
+	store   Store
+	rdb     redis.UniversalClient
+	log     *slog.Logger
+	now     func() time.Time
+	tracer  trace.Tracer
+	tracing bool
 
 	l1 *otter.Cache[TokenHash, *l1Entry] // nil when disabled
 	// gens holds one invalidation generation per first hash byte. A fill
@@ -186,6 +183,7 @@ func NewService(opts Options) (*Service, error) {
 		log:     opts.Logger,
 		now:     opts.Now,
 		tracer:  opts.Tracer,
+		tracing: opts.Tracer != nil,
 		channel: opts.KeyPrefix + "invalidate",
 	}
 	s.touches.init()
@@ -236,11 +234,13 @@ func (s *Service) Close() error {
 
 // Key returns the Redis key of the session with this token hash.
 func (s *Service) Key(h TokenHash) string {
+	var hx [2 * len(h)]byte
+	hex.Encode(hx[:], h[:])
 	var b strings.Builder
-	b.Grow(len(s.opts.KeyPrefix) + 2 + 64)
+	b.Grow(len(s.opts.KeyPrefix) + 2 + len(hx))
 	b.WriteString(s.opts.KeyPrefix)
 	b.WriteString("s:")
-	b.WriteString(h.Hex())
+	b.Write(hx[:])
 	return b.String()
 }
 
@@ -273,7 +273,7 @@ const (
 // in a session.validate span whose attributes name the tier and the
 // result; an L1 hit makes no other span.
 func (s *Service) ValidateTier(ctx context.Context, token string) (Session, Tier, error) {
-	ctx, span := s.tracer.Start(ctx, "session.validate")
+	ctx, span := s.startSpan(ctx, "session.validate")
 	sess, tier, err := s.validate(ctx, token)
 	if span.IsRecording() {
 		res := ResultOf(err)
@@ -285,6 +285,23 @@ func (s *Service) ValidateTier(ctx context.Context, token string) (Session, Tier
 	}
 	span.End()
 	return sess, tier, err
+}
+
+// noSpan is a span that records nothing and belongs to nobody.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// startSpan starts a span unless nothing would record it: no tracer was
+// given, or the caller's span was not sampled (Studio's samplers are
+// parent-based, so no child would be). Skipping saves the context
+// allocation on the L1 path.
+func (s *Service) startSpan(ctx context.Context, name string) (context.Context, trace.Span) {
+	if !s.tracing {
+		return ctx, noSpan
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.IsSampled() {
+		return ctx, noSpan
+	}
+	return s.tracer.Start(ctx, name)
 }
 
 func (s *Service) validate(ctx context.Context, token string) (Session, Tier, error) {
@@ -614,7 +631,7 @@ func printable(s string) bool {
 // Redis failure is logged and never fails a create the store accepted.
 // Invalid params return an error wrapping ErrInvalidInput and write nothing.
 func (s *Service) Create(ctx context.Context, p CreateParams) (tok Token, sess Session, err error) {
-	ctx, span := s.tracer.Start(ctx, "session.create")
+	ctx, span := s.startSpan(ctx, "session.create")
 	defer func() { endSpan(span, err, ErrInvalidInput) }()
 	return s.create(ctx, p)
 }
@@ -688,7 +705,7 @@ func newSessionID() (string, error) {
 // in the background until they succeed; Revoke still returns nil. A
 // malformed token gets ErrMalformedToken, an unknown one ErrNotFound.
 func (s *Service) Revoke(ctx context.Context, token string) (err error) {
-	ctx, span := s.tracer.Start(ctx, "session.revoke")
+	ctx, span := s.startSpan(ctx, "session.revoke")
 	defer func() { endSpan(span, err, ErrMalformedToken, ErrNotFound) }()
 	h, err := ParseToken(token)
 	if err != nil {
@@ -705,7 +722,7 @@ func (s *Service) Revoke(ctx context.Context, token string) (err error) {
 // RevokeUser revokes every live session of the user and returns how many
 // it revoked, with the same ordering and retry guarantees as Revoke.
 func (s *Service) RevokeUser(ctx context.Context, userID string) (n int, err error) {
-	ctx, span := s.tracer.Start(ctx, "session.revoke_user")
+	ctx, span := s.startSpan(ctx, "session.revoke_user")
 	defer func() {
 		if span.IsRecording() {
 			span.SetAttributes(AttrCount.Int(n))

@@ -43,7 +43,7 @@ func TestCreateThenValidateWalksTheTiers(t *testing.T) {
 	if _, tier, err = b.ValidateTier(bg, tok); err != nil || tier != session.TierStore {
 		t.Fatalf("after flush: tier %v err %v, want store", tier, err)
 	}
-	if v, ttl := e.redisValue(tok); !strings.HasPrefix(v, "{") || ttl <= 0 || ttl > 10*time.Minute {
+	if v, ttl := e.redisValue(tok); !strings.HasPrefix(v, "\x01") || ttl <= 0 || ttl > 10*time.Minute {
 		t.Fatalf("redis after fill: %q ttl %v", v, ttl)
 	}
 	c := e.service()
@@ -367,11 +367,11 @@ func TestUnreadableRedisValueIsRepairedFromStore(t *testing.T) {
 	svc := e.service()
 	tok, _ := e.create(svc, session.CreateParams{})
 	h := mustHash(t, tok)
-	e.rdb.Set(bg, "studio:s:"+h.Hex(), "{not json", time.Minute)
+	e.rdb.Set(bg, "studio:s:"+h.Hex(), "\x01garbage", time.Minute)
 	if _, tier, err := svc.ValidateTier(bg, tok); err != nil || tier != session.TierStore {
 		t.Fatalf("tier %v err %v, want store answer", tier, err)
 	}
-	if v, _ := e.redisValue(tok); !strings.HasPrefix(v, `{"i":`) {
+	if v, _ := e.redisValue(tok); !strings.HasPrefix(v, "\x01") {
 		t.Fatalf("redis value not repaired: %q", v)
 	}
 }

@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/telemetry"
 )
 
 // sessionView is the JSON shape of a session in every response.
@@ -142,4 +144,66 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			"invalidation": inval,
 		},
 	})
+}
+
+// metricsRoute serves the Prometheus exposition, behind the admin token when
+// configured so.
+func (s *Server) metricsRoute() http.HandlerFunc {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.MetricsHandler == nil {
+			writeError(w, http.StatusNotFound, "not_found", "metrics are not enabled")
+			return
+		}
+		s.opts.MetricsHandler.ServeHTTP(w, r)
+	}
+	if s.opts.MetricsAdminOnly {
+		return s.requireAdmin(h)
+	}
+	return h
+}
+
+func (s *Server) handleHealthRedis(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Health == nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the Redis monitor is not running")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.opts.Health(r.Context()))
+}
+
+type levelBody struct {
+	Level string `json:"level"`
+}
+
+func (s *Server) handleGetLogLevel(w http.ResponseWriter, r *http.Request) {
+	if s.opts.LogLevel == nil {
+		writeError(w, http.StatusNotFound, "not_found", "the log level is not adjustable")
+		return
+	}
+	writeJSON(w, http.StatusOK, levelBody{Level: strings.ToLower(s.opts.LogLevel.Level().String())})
+}
+
+// handlePutLogLevel changes the log level at run time: {"level":"debug"}.
+func (s *Server) handlePutLogLevel(w http.ResponseWriter, r *http.Request) {
+	if s.opts.LogLevel == nil {
+		writeError(w, http.StatusNotFound, "not_found", "the log level is not adjustable")
+		return
+	}
+	var body levelBody
+	if code, msg := decodeJSON(http.MaxBytesReader(w, r.Body, 1024), &body); code != "" {
+		status := http.StatusBadRequest
+		if code == "body_too_large" {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, code, msg)
+		return
+	}
+	lvl, err := telemetry.ParseLevel(body.Level)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	old := s.opts.LogLevel.Level()
+	s.opts.LogLevel.Set(lvl)
+	s.log.InfoContext(r.Context(), "log level changed", "from", strings.ToLower(old.String()), "to", strings.ToLower(lvl.String()))
+	writeJSON(w, http.StatusOK, levelBody{Level: strings.ToLower(lvl.String())})
 }

@@ -6,7 +6,16 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/studiohq/studio/telemetry"
 )
 
 // maxRequestIDLen bounds an X-Request-ID taken from a client.
@@ -58,38 +67,73 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// middleware gives every request a request id (echoed in X-Request-ID),
-// turns panics into a JSON 500, and writes one access-log line.
+// methodLabel bounds the method label of the HTTP metric.
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "other"
+}
+
+// middleware gives every request a request id (echoed in X-Request-ID and
+// carried in the context for every log line), the caller's W3C trace
+// context (and an otelhttp server span when tracing is on), turns panics
+// into a JSON 500, records the request's duration and writes one
+// access-log line.
 func (s *Server) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tracing := s.opts.TracerProvider != nil
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
+		ctx := telemetry.WithRequestID(r.Context(), id)
+		if !tracing {
+			ctx = s.opts.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.ErrorContext(r.Context(), "handler panic", "request_id", id, "panic", p, "stack", string(debug.Stack()))
+				s.log.ErrorContext(ctx, "handler panic", "panic", p, "stack", string(debug.Stack()))
 				if sw.status == 0 {
 					writeError(sw, http.StatusInternalServerError, "internal", "internal error")
 				}
 			}
-			if s.log.Enabled(r.Context(), slog.LevelInfo) {
-				s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-					slog.String("request_id", id),
+			d := time.Since(start)
+			route := r.Pattern
+			if tracing {
+				span := trace.SpanFromContext(ctx)
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(semconv.HTTPRoute(route))
+			}
+			if s.opts.Metrics != nil {
+				s.opts.Metrics.HTTPRequestDuration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Observe(d.Seconds())
+			}
+			if s.log.Enabled(ctx, slog.LevelInfo) {
+				s.log.LogAttrs(ctx, slog.LevelInfo, "request",
 					slog.String("method", r.Method),
-					slog.String("route", r.Pattern),
+					slog.String("route", route),
 					slog.Int("status", sw.status),
 					slog.Int("bytes", sw.bytes),
-					slog.Duration("duration", time.Since(start)),
+					slog.Duration("duration", d),
 				)
 			}
 		}()
 		next.ServeHTTP(sw, r)
 	})
+	if !tracing {
+		return h
+	}
+	return otelhttp.NewHandler(h, "http.server",
+		otelhttp.WithTracerProvider(s.opts.TracerProvider),
+		otelhttp.WithPropagators(s.opts.Propagator),
+		otelhttp.WithMeterProvider(noopmetric.NewMeterProvider()),
+	)
 }

@@ -22,6 +22,10 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v1/users/{user_id}/sessions", s.requireAdmin(s.handleRevokeUser)},
 		{"GET", "/healthz", s.handleHealthz},
 		{"GET", "/readyz", s.handleReadyz},
+		{"GET", "/metrics", s.metricsRoute()},
+		{"GET", "/health/redis", s.requireAdmin(s.handleHealthRedis)},
+		{"GET", "/v1/admin/log-level", s.requireAdmin(s.handleGetLogLevel)},
+		{"PUT", "/v1/admin/log-level", s.requireAdmin(s.handlePutLogLevel)},
 	}
 }
 

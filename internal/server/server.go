@@ -11,7 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/telemetry"
 )
 
 // Sessions is what the API needs from the session layer.
@@ -37,10 +41,29 @@ type Options struct {
 	MaxBodyBytes int64
 	// ReadyTimeout bounds the dependency checks of /readyz. Default 1s.
 	ReadyTimeout time.Duration
+
+	// Metrics records HTTP request durations; nil records nothing.
+	Metrics *telemetry.Metrics
+	// MetricsHandler serves GET /metrics; nil answers 404.
+	MetricsHandler http.Handler
+	// MetricsAdminOnly puts /metrics behind the admin token.
+	MetricsAdminOnly bool
+	// Health returns the health Snapshot served at GET /health/redis; nil
+	// answers 503.
+	Health func(ctx context.Context) any
+	// LogLevel, if set, is read and changed at /v1/admin/log-level.
+	LogLevel *slog.LevelVar
+	// TracerProvider, if set, gives every request an otelhttp server span;
+	// the W3C traceparent is honoured either way.
+	TracerProvider trace.TracerProvider
+	// Propagator extracts incoming trace context; default W3C trace
+	// context and baggage.
+	Propagator propagation.TextMapPropagator
 }
 
 // Server serves the HTTP API. It is safe for concurrent use.
 type Server struct {
+	opts      Options
 	sessions  Sessions
 	adminHash [sha256.Size]byte
 	adminSet  bool
@@ -52,7 +75,11 @@ type Server struct {
 
 // New returns a Server; its routes are fixed at construction.
 func New(opts Options) *Server {
+	if opts.Propagator == nil {
+		opts.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
 	s := &Server{
+		opts:      opts,
 		sessions:  opts.Sessions,
 		log:       opts.Logger,
 		maxBody:   opts.MaxBodyBytes,

@@ -1,0 +1,147 @@
+package redisconn_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/redisconn"
+	"github.com/studiohq/studio/telemetry"
+)
+
+type keyLog struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (k *keyLog) ObserveKey(key string) { k.mu.Lock(); k.keys = append(k.keys, key); k.mu.Unlock() }
+
+type recLog struct {
+	mu       sync.Mutex
+	outcomes []string
+}
+
+func (r *recLog) RecordCommand(d time.Duration, outcome string) {
+	r.mu.Lock()
+	r.outcomes = append(r.outcomes, outcome)
+	r.mu.Unlock()
+}
+
+func TestInstrumentationSpansMetricsAndKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	reg := prometheus.NewPedanticRegistry()
+	m := telemetry.NewMetrics(reg, "test")
+	keys, rec := &keyLog{}, &recLog{}
+	rdb, err := redisconn.Open(redisconn.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	rdb.AddHook(redisconn.NewInstrumentation(redisconn.InstrumentOptions{
+		Tracer: tp.Tracer("test"), Duration: m.RedisCommandDuration, Keys: keys, Recorder: rec, Addr: srv.Addr(),
+	}))
+	ctx := context.Background()
+	const secretKey, secretVal = "studio:s:SECRETKEYTEXT", "SECRETVALUETEXT"
+	rdb.Set(ctx, secretKey, secretVal, time.Minute)
+	rdb.Get(ctx, secretKey)
+	rdb.Get(ctx, "missing")
+	rdb.Do(ctx, "NOSUCHCOMMAND", "x")
+	rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Get(ctx, "a"); p.Get(ctx, "b"); return nil })
+
+	spans := sr.Ended()
+	var names []string
+	for _, s := range spans {
+		names = append(names, s.Name())
+		attrs := map[attribute.Key]attribute.Value{}
+		for _, a := range s.Attributes() {
+			attrs[a.Key] = a.Value
+			if strings.Contains(a.Value.Emit(), "SECRET") {
+				t.Fatalf("span %s attribute %s carries key or value text", s.Name(), a.Key)
+			}
+		}
+		if attrs["db.system.name"].AsString() != "redis" || attrs["server.port"].AsInt64() != int64(srv.Port()) ||
+			attrs["server.address"].AsString() != "127.0.0.1" || attrs["db.namespace"].AsString() != "0" {
+			t.Fatalf("span %s attributes %v", s.Name(), attrs)
+		}
+		if attrs["db.operation.name"].AsString() != s.Name() {
+			t.Fatalf("span %s has db.operation.name %v", s.Name(), attrs["db.operation.name"])
+		}
+		if s.Name() == "other" && attrs["error.type"].AsString() != "error_reply" {
+			t.Fatalf("failed command span lacks error.type: %v", attrs)
+		}
+	}
+	if got := strings.Join(names, ","); !strings.HasSuffix(got, "set,get,get,other,pipeline") {
+		t.Fatalf("span names %s", got)
+	}
+	// Metrics: bounded labels, lint-clean.
+	if n := testutil.CollectAndCount(m.RedisCommandDuration); n < 4 {
+		t.Fatalf("%d histogram series", n)
+	}
+	if got := testutil.ToFloat64(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x"}, func() float64 {
+		return float64(histCount(t, reg, "get", "miss"))
+	})); got != 1 {
+		t.Fatalf("get/miss observations = %v, want 1", got)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+	keys.mu.Lock()
+	if got := strings.Join(keys.keys, ","); !strings.Contains(got, secretKey+","+secretKey+",missing") || !strings.HasSuffix(got, "a,b") {
+		t.Fatalf("observed keys %s", got)
+	}
+	keys.mu.Unlock()
+	rec.mu.Lock()
+	if got := strings.Join(rec.outcomes, ","); !strings.HasSuffix(got, "ok,ok,miss,error_reply,miss") {
+		t.Fatalf("recorded outcomes %s", got)
+	}
+	rec.mu.Unlock()
+}
+
+func histCount(t *testing.T, reg *prometheus.Registry, command, outcome string) uint64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "studio_redis_command_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["command"] == command && l["outcome"] == outcome {
+				return m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return 0
+}
+
+func TestOutcome(t *testing.T) {
+	for err, want := range map[error]string{
+		nil:                      "ok",
+		redis.Nil:                "miss",
+		redisconn.ErrCircuitOpen: "breaker_open",
+		context.Canceled:         "canceled",
+		context.DeadlineExceeded: "timeout",
+		redis.ErrClosed:          "network",
+	} {
+		if got := redisconn.Outcome(err); got != want {
+			t.Errorf("Outcome(%v) = %s, want %s", err, got, want)
+		}
+	}
+}

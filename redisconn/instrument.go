@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // KeyObserver is told the first key of every keyed command (hot-key
@@ -74,9 +73,6 @@ var _ redis.Hook = (*Instrumentation)(nil)
 // NewInstrumentation returns an Instrumentation for o.
 func NewInstrumentation(o InstrumentOptions) *Instrumentation {
 	in := &Instrumentation{tracer: o.Tracer, dur: o.Duration, log: o.Logger, slow: o.SlowThreshold, keys: o.Keys, rec: o.Recorder}
-	if in.tracer == nil {
-		in.tracer = noop.NewTracerProvider().Tracer("")
-	}
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +104,7 @@ func (in *Instrumentation) ProcessHook(next redis.ProcessHook) redis.ProcessHook
 				in.keys.ObserveKey(k)
 			}
 		}
-		ctx, span := in.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+		ctx, span := in.startSpan(ctx, name)
 		start := time.Now()
 		err := next(ctx, cmd)
 		in.finish(ctx, span, name, start, err)
@@ -134,7 +130,7 @@ func (in *Instrumentation) ProcessPipelineHook(next redis.ProcessPipelineHook) r
 				}
 			}
 		}
-		ctx, span := in.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+		ctx, span := in.startSpan(ctx, name)
 		if span.IsRecording() {
 			span.SetAttributes(semconv.DBOperationBatchSize(len(cmds)))
 		}
@@ -143,6 +139,23 @@ func (in *Instrumentation) ProcessPipelineHook(next redis.ProcessPipelineHook) r
 		in.finish(ctx, span, name, start, err)
 		return err
 	}
+}
+
+// noSpan records nothing and belongs to nobody.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// startSpan starts a client span unless nothing would record it: no
+// tracer, or a caller whose own span was not sampled (Studio's samplers are
+// parent-based). Skipping saves most of the hook's cost on unsampled
+// requests.
+func (in *Instrumentation) startSpan(ctx context.Context, name string) (context.Context, trace.Span) {
+	if in.tracer == nil {
+		return ctx, noSpan
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.IsSampled() {
+		return ctx, noSpan
+	}
+	return in.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
 }
 
 func (in *Instrumentation) finish(ctx context.Context, span trace.Span, name string, start time.Time, err error) {

@@ -39,6 +39,10 @@ type Config struct {
 	// (1); negative disables retries.
 	MaxRetries int
 
+	// Instrumentation, if set, observes every command (spans, metrics,
+	// logs). It is installed before Breaker, so it also sees the commands
+	// the breaker refuses.
+	Instrumentation *Instrumentation
 	// Breaker, if set, wraps every command: while it is open, commands fail
 	// at once with ErrCircuitOpen instead of waiting on a dead server.
 	Breaker *Breaker
@@ -61,6 +65,9 @@ func Open(c Config) (redis.UniversalClient, error) {
 	rdb, err := open(c)
 	if err != nil {
 		return nil, err
+	}
+	if c.Instrumentation != nil {
+		rdb.AddHook(c.Instrumentation)
 	}
 	if c.Breaker != nil {
 		rdb.AddHook(c.Breaker)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/studiohq/studio/redisconn"
+	"github.com/studiohq/studio/telemetry"
 )
 
 // Config is every setting of serve and up, after parsing and validation.
@@ -24,6 +25,11 @@ type Config struct {
 	L1TTL       time.Duration
 	CacheTTL    time.Duration
 	LogLevel    slog.Level
+
+	SlowCommand      time.Duration
+	MonitorInterval  time.Duration
+	MetricsAdminOnly bool
+	Trace            telemetry.TraceConfig
 }
 
 // setting is one flag with its environment variable. Raw values are kept
@@ -39,9 +45,10 @@ func (s *setting) name() string { return s.env + " (--" + s.flag + ")" }
 
 // settings is the raw, unvalidated configuration of one command.
 type settings struct {
-	fs   *flag.FlagSet
-	list []*setting
-	by   map[string]*setting
+	getenv func(string) string // for the standard OTEL_* variables
+	fs     *flag.FlagSet
+	list   []*setting
+	by     map[string]*setting
 }
 
 // newSettings declares the shared settings on a new flag set named cmd;
@@ -83,6 +90,10 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 	add("STUDIO_L1_TTL", "l1-ttl", "5s", "longest life of an in-process cache entry (100ms-60s)", false)
 	add("STUDIO_CACHE_TTL", "cache-ttl", "10m", "longest life of a session copy in Redis (1s-24h)", false)
 	add("STUDIO_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error", false)
+	add("STUDIO_SLOW_COMMAND_THRESHOLD", "slow-command-threshold", "50ms", "Redis commands at least this slow are logged at warn", false)
+	add("STUDIO_MONITOR_INTERVAL", "monitor-interval", "1s", "how often Redis INFO is polled for /health/redis (100ms-1m)", false)
+	add("STUDIO_METRICS_ADMIN_ONLY", "metrics-admin-only", "false", "serve /metrics only with the admin token (true or false)", false)
+	st.getenv = getenv
 	return st
 }
 
@@ -188,6 +199,18 @@ func (st *settings) Config() (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(st.get("STUDIO_LOG_LEVEL"))); err != nil {
 		return c, st.bad("STUDIO_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	if c.SlowCommand, err = durationIn(st.get("STUDIO_SLOW_COMMAND_THRESHOLD"), time.Millisecond, time.Minute); err != nil {
+		return c, st.bad("STUDIO_SLOW_COMMAND_THRESHOLD", "%v", err)
+	}
+	if c.MonitorInterval, err = durationIn(st.get("STUDIO_MONITOR_INTERVAL"), 100*time.Millisecond, time.Minute); err != nil {
+		return c, st.bad("STUDIO_MONITOR_INTERVAL", "%v", err)
+	}
+	if c.MetricsAdminOnly, err = strconv.ParseBool(st.get("STUDIO_METRICS_ADMIN_ONLY")); err != nil {
+		return c, st.bad("STUDIO_METRICS_ADMIN_ONLY", "must be true or false")
+	}
+	if c.Trace, err = telemetry.TraceConfigFromEnv(st.getenv); err != nil {
+		return c, usageErrorf("%v", err)
 	}
 	return c, nil
 }

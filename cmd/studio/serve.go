@@ -8,14 +8,26 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/studiohq/studio/internal/server"
+	"github.com/studiohq/studio/monitor"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
+	"github.com/studiohq/studio/telemetry"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -27,8 +39,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, cfg.LogLevel)
-	a, err := openApp(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, stdout)
 	if err != nil {
 		return err
 	}
@@ -40,41 +51,85 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return a.serve(ctx, ln)
 }
 
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// app is one running Studio: its store, Redis client, session service and
-// HTTP server.
+// app is one running Studio: its store, Redis client, session service,
+// monitor and HTTP handler, with their telemetry.
 type app struct {
 	cfg      Config
 	log      *slog.Logger
+	level    *slog.LevelVar
+	tp       *sdktrace.TracerProvider
 	store    *sqlstore.Store
 	rdb      redis.UniversalClient
 	sessions *session.Service
+	monitor  *monitor.Monitor
 	handler  http.Handler
+	stop     context.CancelFunc // ends the background goroutines
+	wg       sync.WaitGroup
 }
 
-// openApp opens the store (applying its schema), the Redis client and the
-// session service. Redis need not be up: validation then runs from the
-// store until it is.
-func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log}
+// openApp wires Studio together: logger (JSON on logOut), metrics
+// registry, tracer provider, the store (schema applied), the instrumented
+// Redis client with its circuit breaker, the session service, the Redis
+// monitor and the HTTP handler. Redis need not be up: validation then runs
+// from the store until it is. ctx bounds start-up only.
+func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err error) {
+	a := &app{cfg: cfg, level: new(slog.LevelVar)}
+	a.level.Set(cfg.LogLevel)
+	a.log = telemetry.NewLogger(logOut, a.level)
+	log := a.log
 	redis.SetLogger(redisLogger{log})
-	var err error
-	a.store, err = sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log})
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.NewMetrics(reg, version)
+
+	a.tp, err = telemetry.NewTracerProvider(ctx, cfg.Trace, version)
+	if err != nil {
+		return nil, fmt.Errorf("set up tracing: %w", err)
+	}
+	// With no exporter the provider records nothing; the Redis, SQL and
+	// session hooks then skip spans entirely, and only the HTTP layer
+	// starts one per request, for the trace_id/span_id of its log lines.
+	var tracer trace.Tracer
+	exporting := cfg.Trace.Exporter != "" && cfg.Trace.Exporter != telemetry.ExporterNone
+	if exporting {
+		tracer = a.tp.Tracer("github.com/studiohq/studio")
+	}
+
+	a.store, err = sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{
+		Logger:    log,
+		QueryHook: sqlstore.NewInstrumentation(tracer, metrics.StoreQueryDuration),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open session store: %w", err)
 	}
+
 	rc := cfg.Redis
 	rc.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{
 		OnStateChange: func(from, to string) {
+			metrics.BreakerChanged(from, to)
 			log.Warn("redis circuit breaker changed state", "from", from, "to", to)
 		},
 	})
+	// The monitor needs the client and the client's hook needs the
+	// monitor: the recorder is bound once both exist.
+	rec := &lateRecorder{}
+	rc.Instrumentation = redisconn.NewInstrumentation(redisconn.InstrumentOptions{
+		Tracer:        tracer,
+		Duration:      metrics.RedisCommandDuration,
+		Logger:        log,
+		SlowThreshold: cfg.SlowCommand,
+		Recorder:      rec,
+		Addr:          redisAddr(cfg.Redis),
+		DB:            redisDB(cfg.Redis),
+	})
 	a.rdb, err = redisconn.Open(rc)
 	if err != nil {
-		a.close()
 		return nil, fmt.Errorf("open redis client: %w", err)
 	}
 	a.sessions, err = session.NewService(session.Options{
@@ -83,15 +138,43 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		L1TTL:    cfg.L1TTL,
 		CacheTTL: cfg.CacheTTL,
 		Logger:   log,
+		Tracer:   tracer,
 	})
 	if err != nil {
-		a.close()
 		return nil, err
 	}
+	reg.MustRegister(newSessionCollector(a.sessions.Stats), newPoolCollector(a.rdb.PoolStats))
+
+	a.monitor = monitor.New(monitor.Options{
+		Redis:    a.rdb,
+		Mode:     cfg.Redis.Mode(),
+		Interval: cfg.MonitorInterval,
+		Cache: func() monitor.CacheStats {
+			st := a.sessions.Stats()
+			answered := func(t session.Tier) uint64 { return st.Hits[t] + st.Refused[t] }
+			return monitor.CacheStatsFromAnswers(answered(session.TierL1), answered(session.TierRedis), answered(session.TierStore), st.Failed)
+		},
+		Breaker: rc.Breaker.State,
+		Logger:  log,
+	})
+	rec.set(a.monitor)
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.monitor.Run(bg) }()
+
 	a.handler = server.New(server.Options{
-		Sessions:   a.sessions,
-		AdminToken: cfg.AdminToken,
-		Logger:     log,
+		Sessions:         a.sessions,
+		AdminToken:       cfg.AdminToken,
+		Logger:           log,
+		Metrics:          metrics,
+		MetricsHandler:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}),
+		MetricsAdminOnly: cfg.MetricsAdminOnly,
+		Health:           func(context.Context) any { return a.monitor.Snapshot() },
+		LogLevel:         a.level,
+		TracerProvider:   a.tp,
+		ExportSpans:      exporting,
+		Propagator:       telemetry.Propagator(),
 	})
 	if cfg.AdminToken == "" {
 		log.Warn("STUDIO_ADMIN_TOKEN is not set: admin routes are disabled")
@@ -100,6 +183,46 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		log.Warn("redis is not answering yet; validating from the store until it does", "mode", cfg.Redis.Mode(), "error", err)
 	}
 	return a, nil
+}
+
+// lateRecorder forwards to a CommandRecorder set after construction.
+type lateRecorder struct {
+	r atomic.Pointer[monitor.Monitor]
+}
+
+func (l *lateRecorder) set(m *monitor.Monitor) { l.r.Store(m) }
+
+func (l *lateRecorder) RecordCommand(d time.Duration, outcome string) {
+	if m := l.r.Load(); m != nil {
+		m.RecordCommand(d, outcome)
+	}
+}
+
+// redisAddr is the address named in spans: the URL's host, or the first
+// Sentinel or Cluster seed.
+func redisAddr(c redisconn.Config) string {
+	switch {
+	case len(c.Sentinels) > 0:
+		return c.Sentinels[0]
+	case len(c.Cluster) > 0:
+		return c.Cluster[0]
+	}
+	if u, err := url.Parse(c.URL); err == nil {
+		if u.Port() == "" {
+			return net.JoinHostPort(u.Hostname(), "6379")
+		}
+		return u.Host
+	}
+	return ""
+}
+
+func redisDB(c redisconn.Config) int {
+	if u, err := url.Parse(c.URL); err == nil {
+		if n, err := strconv.Atoi(strings.Trim(u.Path, "/")); err == nil {
+			return n
+		}
+	}
+	return 0
 }
 
 // serve answers HTTP on ln until ctx ends, then shuts down gracefully.
@@ -132,6 +255,10 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 
 // close releases everything openApp opened, in reverse order.
 func (a *app) close() {
+	if a.stop != nil {
+		a.stop()
+		a.wg.Wait()
+	}
 	if a.sessions != nil {
 		if err := a.sessions.Close(); err != nil {
 			a.log.Warn("final last_seen_at write failed", "error", err)
@@ -142,6 +269,13 @@ func (a *app) close() {
 	}
 	if a.store != nil {
 		_ = a.store.Close()
+	}
+	if a.tp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.tp.Shutdown(ctx); err != nil {
+			a.log.Warn("flushing spans at shutdown failed", "error", err)
+		}
 	}
 }
 

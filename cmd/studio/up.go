@@ -73,7 +73,6 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("open log file: %w", err)
 	}
 	defer logFile.Close()
-	log := newLogger(logFile, cfg.LogLevel)
 
 	// A Redis left behind by a crashed run would hold the state dir.
 	redisDir := filepath.Join(uf.stateDir, "redis")
@@ -87,7 +86,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer rs.Stop()
 	cfg.Redis = redisconn.Config{URL: rs.URL()}
 
-	a, err := openApp(ctx, cfg, log)
+	a, err := openApp(ctx, cfg, logFile)
 	if err != nil {
 		return err
 	}
@@ -111,7 +110,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			demoLoad(ctx, base, demo, uf.demoRate, log)
+			demoLoad(ctx, base, demo, uf.demoRate, a.log)
 		}()
 	}
 	fmt.Fprintf(stdout, `Studio is up.

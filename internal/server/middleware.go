@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -82,7 +83,11 @@ func methodLabel(m string) string {
 // into a JSON 500, records the request's duration and writes one
 // access-log line.
 func (s *Server) middleware(next http.Handler) http.Handler {
-	tracing := s.opts.TracerProvider != nil
+	tracing := s.opts.TracerProvider != nil && s.opts.ExportSpans
+	var idTracer trace.Tracer // a span for the ids alone
+	if s.opts.TracerProvider != nil && !tracing {
+		idTracer = s.opts.TracerProvider.Tracer("github.com/studiohq/studio/internal/server")
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
@@ -93,6 +98,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		ctx := telemetry.WithRequestID(r.Context(), id)
 		if !tracing {
 			ctx = s.opts.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			if idTracer != nil {
+				var span trace.Span
+				ctx, span = idTracer.Start(ctx, "http.server", trace.WithSpanKind(trace.SpanKindServer))
+				defer span.End()
+			}
 		}
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
@@ -110,8 +120,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			route := r.Pattern
 			if tracing {
 				span := trace.SpanFromContext(ctx)
-				span.SetName(r.Method + " " + route)
-				span.SetAttributes(semconv.HTTPRoute(route))
+				// Patterns read "GET /v1/session"; the fallbacks have no method.
+				method, path, ok := strings.Cut(route, " ")
+				if !ok {
+					method, path = r.Method, route
+				}
+				span.SetName(method + " " + path)
+				span.SetAttributes(semconv.HTTPRoute(path))
 			}
 			if s.opts.Metrics != nil {
 				s.opts.Metrics.HTTPRequestDuration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Observe(d.Seconds())

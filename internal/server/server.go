@@ -53,9 +53,13 @@ type Options struct {
 	Health func(ctx context.Context) any
 	// LogLevel, if set, is read and changed at /v1/admin/log-level.
 	LogLevel *slog.LevelVar
-	// TracerProvider, if set, gives every request an otelhttp server span;
-	// the W3C traceparent is honoured either way.
+	// TracerProvider, if set, gives every request a server span, child of
+	// the caller's W3C traceparent when it sends one, so every log line of
+	// the request carries trace_id and span_id. With ExportSpans the span
+	// is otelhttp's, with the full HTTP semantic conventions; without, a
+	// bare span for the ids (the provider is expected not to record).
 	TracerProvider trace.TracerProvider
+	ExportSpans    bool
 	// Propagator extracts incoming trace context; default W3C trace
 	// context and baggage.
 	Propagator propagation.TextMapPropagator

@@ -19,11 +19,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/studiohq/studio/internal/redistest"
 	"github.com/studiohq/studio/internal/server"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
+	"github.com/studiohq/studio/telemetry"
 )
 
 // benchClients is the number of concurrent loopback clients, each sending
@@ -39,6 +43,10 @@ const benchClients = 32
 //	http_validate         Studio with its default (discarding) logger
 //	http_validate_logged  Studio with a JSON slog logger at info writing
 //	                      to io.Discard: one access-log line per request
+//	http_validate_full    as studio serve runs it: Studio's logger
+//	                      (correlation ids, redaction) at info, the HTTP
+//	                      histogram, and a non-exporting tracer provider
+//	                      giving each request its trace and span ids
 //
 // Each reports req/s, p50 and p99 latency as seen by the client, and the
 // Studio forms their throughput as a fraction of http_empty's in the same
@@ -118,6 +126,14 @@ func BenchmarkHTTP(b *testing.B) {
 		Logger:     slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}))
 
+	fullURL := serve(server.New(server.Options{
+		Sessions:       svc,
+		AdminToken:     "bench-admin-token",
+		Logger:         telemetry.NewLogger(io.Discard, slog.LevelInfo),
+		Metrics:        telemetry.NewMetrics(prometheus.NewRegistry(), "bench"),
+		TracerProvider: noExportProvider(b),
+	}))
+
 	// One Transport shared by every client, with room for each server's
 	// 32 idle keep-alive connections.
 	tr := &http.Transport{
@@ -159,6 +175,7 @@ func BenchmarkHTTP(b *testing.B) {
 	for _, c := range []struct{ name, url string }{
 		{"http_validate", plainURL},
 		{"http_validate_logged", loggedURL},
+		{"http_validate_full", fullURL},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			before := svc.Stats()
@@ -309,4 +326,15 @@ func benchMedian(xs []float64) float64 {
 		return xs[n/2]
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// noExportProvider is what studio serve builds with OTEL_TRACES_EXPORTER
+// unset: valid ids, nothing recorded or sent.
+func noExportProvider(b *testing.B) *sdktrace.TracerProvider {
+	tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{Exporter: telemetry.ExporterNone}, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tp.Shutdown(context.Background()) })
+	return tp
 }

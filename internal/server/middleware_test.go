@@ -1,0 +1,87 @@
+package server
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/studiohq/studio/telemetry"
+)
+
+// TestCorrelationHeadersBadInput: malformed X-Request-ID and traceparent
+// headers are replaced, never echoed or logged raw.
+func TestCorrelationHeadersBadInput(t *testing.T) {
+	var logs bytes.Buffer
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+	s := New(Options{Sessions: nil, Logger: telemetry.NewLogger(&logs, slog.LevelInfo), TracerProvider: tp})
+	hex32 := regexp.MustCompile(`"trace_id":"([0-9a-f]{32})"`)
+	cases := []struct {
+		name, requestID, traceparent string
+		keepID, keepTrace            bool
+	}{
+		{"good both", "abc-123", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true, true},
+		{"id too long", strings.Repeat("a", 129), "", false, false},
+		{"id control char", "a\x01b", "", false, false},
+		{"id newline", "a\nb", "", false, false},
+		{"id quote", `a"b`, "", false, false},
+		{"id non-ascii", "ä", "", false, false},
+		{"traceparent garbage", "ok-1", "garbage", true, false},
+		{"traceparent zero trace", "ok-2", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", true, false},
+		{"traceparent short", "ok-3", "00-4bf92f35-00f067aa0ba902b7-01", true, false},
+		{"traceparent huge", "ok-4", "00-" + strings.Repeat("f", 5000), true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
+			r := httptest.NewRequest("GET", "/healthz", nil)
+			r.Header["X-Request-Id"] = []string{tc.requestID}
+			if tc.traceparent != "" {
+				r.Header["Traceparent"] = []string{tc.traceparent}
+			}
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			got := w.Header().Get("X-Request-ID")
+			if (got == tc.requestID) != tc.keepID || !validRequestID(got) {
+				t.Fatalf("X-Request-ID %q answered %q", tc.requestID, got)
+			}
+			line := logs.String()
+			if !tc.keepID && tc.requestID != "" && strings.Contains(line, tc.requestID) {
+				t.Fatalf("bad request id logged raw: %s", line)
+			}
+			m := hex32.FindStringSubmatch(line)
+			if m == nil {
+				t.Fatalf("no trace_id in %s", line)
+			}
+			if kept := strings.Contains(tc.traceparent, m[1]); kept != tc.keepTrace {
+				t.Fatalf("traceparent %.40q: trace id %s kept=%v", tc.traceparent, m[1], kept)
+			}
+		})
+	}
+}
+
+// FuzzRequestID: any header value yields a valid, safe request id.
+func FuzzRequestID(f *testing.F) {
+	for _, s := range []string{"abc", "", strings.Repeat("x", 200), "a b", "\x00"} {
+		f.Add(s)
+	}
+	s := New(Options{})
+	f.Fuzz(func(t *testing.T, id string) {
+		r := httptest.NewRequest("GET", "/healthz", nil)
+		r.Header["X-Request-Id"] = []string{id}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		got := w.Header().Get("X-Request-ID")
+		if !validRequestID(got) || (got == id) != validRequestID(id) {
+			t.Fatalf("id %q answered %q", id, got)
+		}
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+	})
+}

@@ -62,47 +62,6 @@ func BenchmarkHookOverhead(b *testing.B) {
 	run("sampled_span", parent(trace.FlagsSampled), newHook(sampled))
 }
 
-// BenchmarkGetSaturation: GETs over the network from 32 goroutines, a bare
-// client against the fully instrumented one (hook, breaker, metrics,
-// recorder, unsampled tracing), alternating in one run.
-func BenchmarkGetSaturation(b *testing.B) {
-	srv := redistest.Start(b)
-	ctx := context.Background()
-	bare := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer bare.Close()
-	m := telemetry.NewMetrics(prometheus.NewRegistry(), "bench")
-	full, err := redisconn.Open(redisconn.Config{
-		URL: srv.URL(),
-		Instrumentation: redisconn.NewInstrumentation(redisconn.InstrumentOptions{
-			Tracer:   sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample()))).Tracer("bench"),
-			Duration: m.RedisCommandDuration, Logger: telemetry.NewLogger(io.Discard, slog.LevelInfo),
-			Recorder: discardRecorder{}, Addr: srv.Addr(),
-		}),
-		Breaker: redisconn.NewBreaker(redisconn.BreakerOptions{}),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer full.Close()
-	bare.Set(ctx, "k", "v", 0)
-	for _, c := range []struct {
-		name string
-		rdb  redis.UniversalClient
-	}{{"bare", bare}, {"instrumented", full}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.SetParallelism(16) // 32 goroutines on 2 cores
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if err := c.rdb.Get(ctx, "k").Err(); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-	}
-}
-
 // BenchmarkGetSaturationPaired alternates 200 ms slices of the bare and the
 // instrumented client (32 goroutines each) so that drift on a shared
 // machine hits both alike; it reports both throughputs and their ratio.

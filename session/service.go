@@ -67,6 +67,9 @@ type Options struct {
 	// Tracer starts the session.validate/create/revoke spans; nil means
 	// no tracing.
 	Tracer trace.Tracer
+	// Keys, if set, is told the Redis key of every L1 hit (Redis commands
+	// are observed by the Redis hook), for hot-key detection.
+	Keys KeyObserver
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -123,6 +126,12 @@ func (t Tier) String() string {
 	return "none"
 }
 
+// KeyObserver counts accesses to a Redis key (hot-key detection). It must
+// be fast, must not block and must not retain key beyond the call.
+type KeyObserver interface {
+	ObserveKey(key string)
+}
+
 // Service creates, validates and revokes sessions. It is safe for
 // concurrent use. NewService starts background goroutines (the invalidation
 // subscriber, the last-seen flusher and the revocation retrier); Close stops
@@ -135,6 +144,7 @@ type Service struct {
 	now     func() time.Time
 	tracer  trace.Tracer
 	tracing bool
+	keys    KeyObserver
 
 	l1 *otter.Cache[TokenHash, *l1Entry] // nil when disabled
 	// gens holds one invalidation generation per first hash byte. A fill
@@ -158,8 +168,9 @@ type Service struct {
 
 type l1Entry struct {
 	sess  Session
-	err   error // non-nil: a cached refusal (ErrRevoked, ErrNotFound, …)
-	until int64 // unix nanoseconds; the entry is not used at or after it
+	err   error  // non-nil: a cached refusal (ErrRevoked, ErrNotFound, …)
+	key   string // the Redis key, kept so an L1 hit can be counted as an access to it
+	until int64  // unix nanoseconds; the entry is not used at or after it
 	ttl   time.Duration
 	// touched is the unix-millisecond time of the last use recorded for
 	// this session, so most hits skip the toucher entirely.
@@ -184,6 +195,7 @@ func NewService(opts Options) (*Service, error) {
 		now:     opts.Now,
 		tracer:  opts.Tracer,
 		tracing: opts.Tracer != nil,
+		keys:    opts.Keys,
 		channel: opts.KeyPrefix + "invalidate",
 	}
 	s.touches.init()
@@ -313,6 +325,11 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 	now := s.now()
 	if s.l1 != nil {
 		if e, ok := s.l1.GetIfPresent(h); ok && now.UnixNano() < e.until {
+			if s.keys != nil {
+				// Hot sessions rarely reach Redis: count their L1 hits as
+				// accesses to their key, or hot-key detection misses them.
+				s.keys.ObserveKey(e.key)
+			}
 			if e.err != nil {
 				s.stats.count(TierL1, e.err)
 				return Session{}, TierL1, e.err
@@ -343,7 +360,8 @@ const (
 func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) (Session, Tier, error) {
 	gen := s.gens[h[0]].Load()
 	mode := fillNone
-	v, err := s.rdb.Get(ctx, s.Key(h)).Result()
+	key := s.Key(h)
+	v, err := s.rdb.Get(ctx, key).Result()
 	switch {
 	case err == nil:
 		sess, derr := decodeCached(v)
@@ -351,19 +369,19 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) 
 		case derr == nil:
 			cerr := s.checkLocal(h, &sess, now)
 			if cerr == nil {
-				e := s.l1Put(h, gen, sess, nil, now)
+				e := s.l1Put(h, key, gen, sess, nil, now)
 				s.touch(h, e, now)
 				return sess, TierRedis, nil
 			}
 			if !errors.Is(cerr, ErrIdle) {
-				s.l1Put(h, gen, Session{}, cerr, now)
+				s.l1Put(h, key, gen, Session{}, cerr, now)
 				return Session{}, TierRedis, cerr
 			}
 			// Other instances' uses reach Redis only through the store:
 			// ask it before calling the session idle.
 			mode = fillReplace
 		case errors.Is(derr, ErrRevoked), errors.Is(derr, ErrNotFound):
-			s.l1Put(h, gen, Session{}, derr, now)
+			s.l1Put(h, key, gen, Session{}, derr, now)
 			return Session{}, TierRedis, derr
 		default:
 			s.log.Warn("unreadable session value in redis; reading the store", "session_key_hash", h.Hex()[:12], "error", derr)
@@ -383,15 +401,15 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) 
 		return Session{}, TierStore, err
 	}
 	if res.err != nil {
-		s.l1Put(h, gen, Session{}, res.err, now)
+		s.l1Put(h, key, gen, Session{}, res.err, now)
 		return Session{}, TierStore, res.err
 	}
 	sess := res.sess
 	if cerr := s.checkLocal(h, &sess, now); cerr != nil {
-		s.l1Put(h, gen, Session{}, cerr, now)
+		s.l1Put(h, key, gen, Session{}, cerr, now)
 		return Session{}, TierStore, cerr
 	}
-	e := s.l1Put(h, gen, sess, nil, now)
+	e := s.l1Put(h, key, gen, sess, nil, now)
 	s.touch(h, e, now)
 	return sess, TierStore, nil
 }
@@ -503,7 +521,7 @@ func (s *Service) checkLocal(h TokenHash, sess *Session, now time.Time) error {
 
 // l1Put caches an answer unless an invalidation of the key happened since
 // gen was read. It returns the entry (nil when nothing is cached).
-func (s *Service) l1Put(h TokenHash, gen uint64, sess Session, err error, now time.Time) *l1Entry {
+func (s *Service) l1Put(h TokenHash, key string, gen uint64, sess Session, err error, now time.Time) *l1Entry {
 	if s.l1 == nil {
 		return nil
 	}
@@ -516,7 +534,7 @@ func (s *Service) l1Put(h TokenHash, gen uint64, sess Session, err error, now ti
 			return nil
 		}
 	}
-	e := &l1Entry{sess: sess, err: err, until: now.Add(ttl).UnixNano(), ttl: ttl}
+	e := &l1Entry{sess: sess, err: err, key: key, until: now.Add(ttl).UnixNano(), ttl: ttl}
 	e.touched.Store(sess.LastSeenAt.UnixMilli())
 	if s.gens[h[0]].Load() != gen {
 		return e

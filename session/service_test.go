@@ -404,3 +404,30 @@ func mustHash(t *testing.T, tok string) session.TokenHash {
 	}
 	return h
 }
+
+type keyCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (k *keyCounter) ObserveKey(key string) { k.mu.Lock(); k.n[key]++; k.mu.Unlock() }
+
+// L1 hits are counted as accesses to the session's key, for hot-key
+// detection; the Redis tier is counted by the Redis hook, not here.
+func TestL1HitsAreObservedAsKeyAccesses(t *testing.T) {
+	e := newEnv(t)
+	kc := &keyCounter{n: map[string]int{}}
+	svc := e.service(func(o *session.Options) { o.Keys = kc })
+	tok, _ := e.create(svc, session.CreateParams{})
+	for range 5 {
+		if _, err := svc.Validate(bg, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := svc.Key(mustHash(t, tok))
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	if kc.n[key] != 4 || len(kc.n) != 1 {
+		t.Fatalf("observed %v, want 4 L1 hits of %s", kc.n, key)
+	}
+}

@@ -1,0 +1,660 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+)
+
+// WarmSource is where a Warmer reads sessions from. *sqlstore.Store
+// satisfies it.
+type WarmSource interface {
+	// Recent calls fn for the live sessions at now (not revoked, not
+	// expired, not idle), most recently seen first, at most limit of
+	// them. An error from fn stops the iteration and is returned.
+	Recent(ctx context.Context, now time.Time, limit int, fn func(Record) error) error
+}
+
+// WarmOptions configures a Warmer. Source is required; every other field
+// has a default.
+type WarmOptions struct {
+	// Source is read once per run. The Warmer does not close it.
+	Source WarmSource
+	// Limit is the most sessions one run writes. Default 100 000.
+	Limit int
+	// BatchSize is the number of SET commands in one pipeline. Default
+	// 1000. With a Rate, a batch holds at most Rate/200 sessions (5 ms
+	// worth), so writes arrive evenly rather than in one burst a second.
+	BatchSize int
+	// Concurrency is the number of pipelines in flight. Default 2.
+	Concurrency int
+	// Rate caps the sessions written per second; 0 means no cap.
+	Rate float64
+	// BatchTimeout bounds one pipeline. Default 5s.
+	BatchTimeout time.Duration
+	// Logger receives one line per run and the reasons for automatic
+	// runs; nil means the Service's logger.
+	Logger *slog.Logger
+	// OnProgress, when set, is called after every batch and when a run
+	// ends, never concurrently with itself. It must be quick.
+	OnProgress func(WarmProgress)
+}
+
+// WarmState is the state of a Warmer.
+type WarmState uint8
+
+// Warmer states.
+const (
+	WarmIdle    WarmState = iota // never run
+	WarmRunning                  // a run is in progress
+	WarmDone                     // the last run finished without errors
+	WarmFailed                   // the last run stopped on an error or wrote some sessions with errors
+)
+
+var warmStateNames = [...]string{"idle", "running", "done", "failed"}
+
+func (s WarmState) String() string {
+	if int(s) < len(warmStateNames) {
+		return warmStateNames[s]
+	}
+	return "unknown"
+}
+
+// MarshalText encodes the state as its name, for JSON.
+func (s WarmState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// WarmProgress is a point-in-time view of a Warmer, for /readyz and the
+// health Snapshot.
+type WarmProgress struct {
+	State WarmState `json:"state"`
+	// Reason says why the current or last run started ("start-up",
+	// "on demand", "redis restarted: run_id changed", …).
+	Reason string `json:"reason,omitempty"`
+	// Read counts the sessions read from the store by the current or last
+	// run; Done those whose batch has been sent; Written those Redis
+	// accepted. Total is the run's Limit (an upper bound on Read).
+	Read    int `json:"read"`
+	Done    int `json:"done"`
+	Written int `json:"written"`
+	Total   int `json:"total"`
+	// Runs counts the runs started since the Warmer was created.
+	Runs     int       `json:"runs"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	// LastError is the text of the error that ended the last run, or of
+	// the last failed write; empty when there was none. It never holds a
+	// key or a token.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// WarmResult summarises one run.
+type WarmResult struct {
+	// Considered counts the sessions read from the store.
+	Considered int
+	// Written counts SETs Redis accepted.
+	Written int
+	// Skipped counts SETs Redis refused because the key existed (a newer
+	// copy, a tombstone or an "absent" marker).
+	Skipped int
+	// Expired counts sessions not written because their deadline passed
+	// before they could be.
+	Expired int
+	// Batches counts the pipelines sent; Errors the SETs that failed.
+	Batches int
+	Errors  int
+	// Duration is the run's wall time.
+	Duration time.Duration
+}
+
+// ErrRedisChanged is returned by Run when the Redis server it writes to
+// was replaced (restart or failover) during the run. The run stops so the
+// next one starts from a fresh read of the store; Watch starts it.
+var ErrRedisChanged = errors.New("session warm: redis server changed during the run")
+
+// Warmer copies the most recently active live sessions from the store
+// into Redis, so that after a start-up or a Redis restart validations hit
+// Redis instead of the store. Create it with Service.NewWarmer. It is safe
+// for concurrent use: runs are serialised (a Run called during another
+// waits for it), and Progress may be called at any time.
+//
+// # Writes
+//
+// Each session is written with SET key value PXAT deadline NX, deadline
+// being the Service's own rule (CacheTTL from now, never past the
+// session's expiry or idle deadline). NX means the warmer never replaces
+// anything: a copy written by Create or a fill is as new or newer, and a
+// tombstone or an "absent" marker must stay.
+//
+// # Revocation races
+//
+// Warming must never bring back a session revoked while it runs. Revoke
+// writes the store (W), then a tombstone with a plain SET (T). The warmer
+// reads a snapshot of the store (Rd) and later writes its copy with SET
+// NX (N). If Rd follows W the session is not in the snapshot. If Rd
+// precedes W, either N precedes T, and T's plain SET replaces the copy, or
+// N follows T and NX refuses to replace the tombstone. Either way Redis
+// ends holding the tombstone. The tombstone lives until the session's
+// expiry, and a warmed copy never outlives that, so the tombstone cannot
+// expire first.
+//
+// What is left are the cases where T is missing from Redis when N lands:
+//
+//   - T failed (Redis unreachable from the revoking instance) and is queued
+//     in that instance's retrier. N can land first, and the copy is served
+//     until the retry succeeds (the retrier tries every 0.1-2 s while Redis
+//     answers), or at worst until the copy's PXAT (CacheTTL) if that
+//     instance dies with the retry queued. A Service fill has the same
+//     window, but only for the length of one store read; the warmer's is
+//     the age of its snapshot.
+//   - T was lost after it was written: Redis restarted without
+//     persistence, or failed over to a replica that had not received it.
+//     The warmer reads the server's run_id before every batch and stops
+//     with ErrRedisChanged when it changes, so a stale snapshot is never
+//     written to the new server (except by the one batch that may already
+//     be in flight); Watch then warms again from a fresh read. An
+//     asynchronous replica that promoted without T keeps the same gap as
+//     every other cache fill would, for the rest of the copy's life.
+//   - T was evicted (maxmemory with an allkeys policy). Tombstones should
+//     not be evictable; deploy Redis with volatile-* or noeviction.
+//
+// Closing the first gap completely needs a store query for sessions
+// revoked since the snapshot, swept as tombstones after the run.
+type Warmer struct {
+	s    *Service
+	opts WarmOptions
+	log  *slog.Logger
+
+	runMu sync.Mutex // held for the whole of a run
+
+	mu       sync.Mutex // guards the fields below
+	prog     WarmProgress
+	knownID  string // run_id of the server the last run started on
+	knownSet bool
+	failures int // consecutive failed runs
+
+	cbMu sync.Mutex // serialises OnProgress
+}
+
+// NewWarmer returns a Warmer that writes through the Service's Redis
+// client with the Service's key layout and cache deadlines. It panics if
+// opts.Source is nil.
+func (s *Service) NewWarmer(opts WarmOptions) *Warmer {
+	if opts.Source == nil {
+		panic("session: WarmOptions.Source is required")
+	}
+	if opts.Limit <= 0 {
+		opts.Limit = 100_000
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 1000
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 2
+	}
+	if opts.Rate < 0 {
+		opts.Rate = 0
+	}
+	if opts.Rate > 0 {
+		opts.BatchSize = max(1, min(opts.BatchSize, int(opts.Rate/200)))
+	}
+	if opts.BatchTimeout <= 0 {
+		opts.BatchTimeout = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = s.log
+	}
+	return &Warmer{s: s, opts: opts, log: log, prog: WarmProgress{Total: opts.Limit}}
+}
+
+// Progress returns the current state of the Warmer.
+func (w *Warmer) Progress() WarmProgress {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.prog
+}
+
+// Span attribute keys of the session.warm span.
+var (
+	attrWarmReason  = attribute.Key("studio.warm.reason")
+	attrWarmRead    = attribute.Key("studio.warm.considered")
+	attrWarmWritten = attribute.Key("studio.warm.written")
+	attrWarmSkipped = attribute.Key("studio.warm.skipped")
+	attrWarmExpired = attribute.Key("studio.warm.expired")
+	attrWarmBatches = attribute.Key("studio.warm.batches")
+	attrWarmErrors  = attribute.Key("studio.warm.errors")
+)
+
+// Run warms Redis once: it reads up to Limit live sessions from the
+// Source, most recently seen first, and writes them in pipelined batches
+// of SET … PXAT … NX, Concurrency pipelines at a time, at most Rate
+// sessions a second. Sessions whose deadline has passed are not written.
+//
+// Run returns when every batch has been answered or the run stopped: on
+// ctx's end, a store error, a pipeline that failed as a whole (Redis
+// unreachable), or ErrRedisChanged. Individual SETs that fail are counted
+// in WarmResult.Errors and the run goes on; Run then returns an error
+// too. The result counts what was done either way. The run is recorded in
+// a session.warm span when the Service has a tracer.
+func (w *Warmer) Run(ctx context.Context) (WarmResult, error) {
+	return w.run(ctx, "on demand")
+}
+
+// warmBatch is one pipeline's worth of encoded sessions.
+type warmBatch struct {
+	keys  []string
+	vals  [][]byte
+	until []int64 // unix ms
+}
+
+func (b *warmBatch) len() int { return len(b.keys) }
+
+// warmRun holds the counters of one run.
+type warmRun struct {
+	read, done, written, skipped, expired, batches, errors atomic.Int64
+	lastErr                                                atomic.Value // string
+}
+
+func (w *Warmer) run(ctx context.Context, reason string) (res WarmResult, err error) {
+	w.runMu.Lock()
+	defer w.runMu.Unlock()
+	s := w.s
+	began := time.Now()
+	ctx, span := s.startSpan(ctx, "session.warm")
+	var c warmRun
+
+	w.mu.Lock()
+	w.prog = WarmProgress{State: WarmRunning, Reason: reason, Total: w.opts.Limit, Runs: w.prog.Runs + 1, Started: s.now()}
+	w.mu.Unlock()
+	w.notify()
+	w.log.Info("cache warm started", "reason", reason, "limit", w.opts.Limit, "rate", w.opts.Rate, "concurrency", w.opts.Concurrency)
+
+	defer func() {
+		res = WarmResult{
+			Considered: int(c.read.Load()), Written: int(c.written.Load()), Skipped: int(c.skipped.Load()),
+			Expired: int(c.expired.Load()), Batches: int(c.batches.Load()), Errors: int(c.errors.Load()),
+			Duration: time.Since(began),
+		}
+		if err == nil && res.Errors > 0 {
+			last, _ := c.lastErr.Load().(string)
+			err = fmt.Errorf("session warm: %d of %d writes failed, last: %s", res.Errors, res.Written+res.Skipped+res.Errors, last)
+		}
+		w.mu.Lock()
+		w.fillProgress(&c)
+		w.prog.Finished = s.now()
+		w.prog.State = WarmDone
+		w.failures = 0
+		if err != nil {
+			w.prog.State = WarmFailed
+			w.prog.LastError = err.Error()
+			w.failures++
+		}
+		w.mu.Unlock()
+		w.notify()
+		if span.IsRecording() {
+			span.SetAttributes(attrWarmReason.String(reason), attrWarmRead.Int(res.Considered),
+				attrWarmWritten.Int(res.Written), attrWarmSkipped.Int(res.Skipped), attrWarmExpired.Int(res.Expired),
+				attrWarmBatches.Int(res.Batches), attrWarmErrors.Int(res.Errors))
+			if err != nil {
+				span.SetStatus(codes.Error, "warm failed")
+				span.RecordError(err)
+			}
+		}
+		span.End()
+		attrs := []any{"reason", reason, "considered", res.Considered, "written", res.Written, "skipped", res.Skipped,
+			"expired", res.Expired, "batches", res.Batches, "errors", res.Errors, "duration", res.Duration.Round(time.Millisecond).String()}
+		if err != nil {
+			w.log.Warn("cache warm failed", append(attrs, "error", err)...)
+		} else {
+			w.log.Info("cache warm done", attrs...)
+		}
+	}()
+
+	// The identity of the server we start on: every batch checks it.
+	idCtx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
+	runID, role, err := w.identity(idCtx)
+	cancel()
+	if err != nil {
+		return res, fmt.Errorf("session warm: read redis identity: %w", err)
+	}
+	if role != "" && role != "master" {
+		return res, fmt.Errorf("session warm: redis is a %s, not a master", role)
+	}
+	w.mu.Lock()
+	w.knownID, w.knownSet = runID, true
+	w.mu.Unlock()
+	if runID != "" {
+		// The marker tells Watch whether this server still holds what was
+		// warmed (see Watch). It has no TTL and no session key's name.
+		mctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
+		err = s.rdb.Set(mctx, w.markerKey(), runID, 0).Err()
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("session warm: write marker: %w", err)
+		}
+	}
+
+	var lim *rate.Limiter
+	if w.opts.Rate > 0 {
+		lim = rate.NewLimiter(rate.Limit(w.opts.Rate), w.opts.BatchSize)
+	}
+	bs := w.opts.BatchSize
+	// Without a Rate the store is read ahead of the writes into a queue
+	// that can hold the whole run (at most Limit encoded sessions, about
+	// 20 MB for 100 000), so the store's read is as short as it can be.
+	// With a Rate the read is paced with the writes instead (a few batches
+	// ahead), so its CPU is spread over the run like the writes': the
+	// read then stays open for the whole run.
+	depth := w.opts.Limit/bs + 2
+	if lim != nil {
+		depth = 2 * w.opts.Concurrency
+	}
+	queue := make(chan *warmBatch, depth)
+	g, gctx := errgroup.WithContext(ctx)
+	for range w.opts.Concurrency {
+		g.Go(func() error {
+			for b := range queue {
+				if err := w.send(gctx, b, lim, runID, &c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(queue)
+		now := s.now()
+		cur := &warmBatch{}
+		err := w.opts.Source.Recent(gctx, now, w.opts.Limit, func(r Record) error {
+			c.read.Add(1)
+			until := s.redisDeadline(&r.Session, now)
+			if r.Session.Revoked() || !until.After(now) {
+				c.expired.Add(1)
+				c.done.Add(1)
+				return nil
+			}
+			val, err := encodeSession(&r.Session)
+			if err != nil {
+				return err
+			}
+			cur.keys = append(cur.keys, s.Key(r.Hash))
+			cur.vals = append(cur.vals, val)
+			cur.until = append(cur.until, until.UnixMilli())
+			if cur.len() >= bs {
+				select {
+				case queue <- cur:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				cur = &warmBatch{keys: make([]string, 0, bs), vals: make([][]byte, 0, bs), until: make([]int64, 0, bs)}
+			}
+			return gctx.Err()
+		})
+		if err != nil {
+			if gctx.Err() != nil && ctx.Err() == nil {
+				return nil // a writer failed; its error is the one to report
+			}
+			return fmt.Errorf("session warm: read sessions: %w", err)
+		}
+		if cur.len() > 0 {
+			select {
+			case queue <- cur:
+			case <-gctx.Done():
+			}
+		}
+		return nil
+	})
+	err = g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return res, err
+}
+
+// send writes one batch after waiting for the rate limit and checking
+// that Redis is still the server the run started on.
+func (w *Warmer) send(ctx context.Context, b *warmBatch, lim *rate.Limiter, runID string, c *warmRun) error {
+	s := w.s
+	if lim != nil {
+		if err := lim.WaitN(ctx, b.len()); err != nil {
+			return err
+		}
+	}
+	ctx, span := s.startSpan(ctx, "session.warm.batch")
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
+	defer cancel()
+	if runID != "" {
+		id, _, err := w.identity(ctx)
+		if err != nil {
+			return fmt.Errorf("session warm: read redis identity: %w", err)
+		}
+		if id != runID {
+			return ErrRedisChanged
+		}
+	}
+	// Deadlines were computed when the store was read; drop what has
+	// passed since (a PXAT in the past would only delete the key).
+	nowMs := s.now().UnixMilli()
+	cmds, perr := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range b.keys {
+			if b.until[i] > nowMs {
+				p.Do(ctx, "set", k, b.vals[i], "pxat", b.until[i], "nx")
+			}
+		}
+		return nil
+	})
+	c.batches.Add(1)
+	expired := b.len() - len(cmds)
+	c.expired.Add(int64(expired))
+	var written, skipped, failed int
+	var lastErr error
+	for _, cmd := range cmds {
+		switch err := cmd.Err(); {
+		case err == nil:
+			written++
+		case errors.Is(err, redis.Nil):
+			skipped++
+		default:
+			failed++
+			lastErr = err
+		}
+	}
+	c.written.Add(int64(written))
+	c.skipped.Add(int64(skipped))
+	c.errors.Add(int64(failed))
+	c.done.Add(int64(b.len()))
+	if lastErr != nil {
+		c.lastErr.Store(lastErr.Error())
+	}
+	if span.IsRecording() {
+		span.SetAttributes(AttrCount.Int(b.len()), attrWarmWritten.Int(written), attrWarmSkipped.Int(skipped), attrWarmErrors.Int(failed))
+		if failed > 0 {
+			span.SetStatus(codes.Error, "writes failed")
+		}
+	}
+	w.mu.Lock()
+	w.fillProgress(c)
+	if lastErr != nil {
+		w.prog.LastError = lastErr.Error()
+	}
+	w.mu.Unlock()
+	w.notify()
+	if failed > 0 && failed == len(cmds) {
+		// Nothing got through: Redis is unreachable, stop the run.
+		if perr == nil {
+			perr = lastErr
+		}
+		return fmt.Errorf("session warm: write batch: %w", perr)
+	}
+	return nil
+}
+
+// fillProgress copies the run's counters into w.prog. w.mu must be held.
+func (w *Warmer) fillProgress(c *warmRun) {
+	w.prog.Read = int(c.read.Load())
+	w.prog.Done = int(c.done.Load())
+	w.prog.Written = int(c.written.Load())
+}
+
+func (w *Warmer) notify() {
+	if w.opts.OnProgress == nil {
+		return
+	}
+	w.cbMu.Lock()
+	defer w.cbMu.Unlock()
+	w.opts.OnProgress(w.Progress())
+}
+
+// markerKey names the key a run writes when it starts. Its absence on a
+// server means that server does not hold what was warmed.
+func (w *Warmer) markerKey() string { return w.s.opts.KeyPrefix + "warm" }
+
+// identity returns the server's run_id and role. Both are empty for a
+// Cluster client, whose INFO answers from an arbitrary node: the run_id
+// check and Watch's restart detection are off there.
+func (w *Warmer) identity(ctx context.Context) (runID, role string, err error) {
+	if _, ok := w.s.rdb.(*redis.ClusterClient); ok {
+		return "", "", nil
+	}
+	info, err := w.s.rdb.Info(ctx, "server", "replication").Result()
+	if err != nil {
+		return "", "", err
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "run_id:"); ok {
+			runID = v
+		} else if v, ok := strings.CutPrefix(line, "role:"); ok {
+			role = v
+		}
+	}
+	if runID == "" {
+		return "", "", errors.New("INFO server has no run_id")
+	}
+	return runID, role, nil
+}
+
+// Watch re-warms Redis, without operator action, when it comes back
+// without the sessions it held. Every interval (default 5s) it reads the
+// server's run_id and role. A different run_id means the process behind
+// the address was replaced: a restart, or a failover to another node.
+// Watch then warms again when the new server lost the data: when the
+// marker key written by the last run is missing (a restart without
+// persistence, or a promoted replica that never had it) or the session
+// keyspace is empty. Checking the marker, not only emptiness, matters
+// under load: by the time Watch looks, validations may already have
+// filled a few hot sessions. A server that kept its data (persistence,
+// an up-to-date replica) is left alone, as is a replica (role other than
+// master). A run that failed is retried at the next interval, then with
+// a doubling delay (at most 5 minutes) while it keeps failing.
+//
+// Watch returns when ctx ends. It takes the run_id recorded by the last
+// Run as its reference, so call it after (or while) the start-up Run
+// goes; a run it starts is in Progress like any other. Run it in one
+// goroutine per Warmer.
+func (w *Warmer) Watch(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if reason := w.check(ctx, interval); reason != "" {
+			w.log.Warn("redis lost its sessions; warming again", "reason", reason)
+			_, _ = w.run(ctx, reason) // logged, and in Progress
+		}
+	}
+}
+
+// check returns why Redis needs warming again, or "".
+func (w *Warmer) check(ctx context.Context, interval time.Duration) string {
+	ctx, cancel := context.WithTimeout(ctx, max(interval, w.s.opts.RedisTimeout))
+	defer cancel()
+	id, role, err := w.identity(ctx)
+	if err != nil {
+		w.log.Debug("warm watch: redis did not answer", "error", err)
+		return ""
+	}
+	if id == "" { // Cluster: not supported
+		return ""
+	}
+	w.mu.Lock()
+	known, set := w.knownID, w.knownSet
+	// A failed run is retried after interval, then twice as long after
+	// each further failure, up to 5 minutes.
+	failed := w.prog.State == WarmFailed &&
+		w.s.now().Sub(w.prog.Finished) >= min(interval<<min(max(w.failures-1, 0), 16), 5*time.Minute)
+	if !set {
+		w.knownID, w.knownSet = id, true
+	}
+	w.mu.Unlock()
+	if role != "master" {
+		return ""
+	}
+	if failed {
+		return "retrying the failed warm"
+	}
+	if !set || id == known {
+		return ""
+	}
+	// The server changed. Remember it, so a server that kept its data is
+	// looked at once, not at every interval.
+	w.mu.Lock()
+	w.knownID = id
+	w.mu.Unlock()
+	n, err := w.s.rdb.Exists(ctx, w.markerKey()).Result()
+	if err != nil {
+		w.log.Debug("warm watch: marker check failed", "error", err)
+		w.mu.Lock()
+		w.knownID = known // look again next time
+		w.mu.Unlock()
+		return ""
+	}
+	if n == 0 {
+		return "redis restarted or failed over without its data (run_id changed, warm marker missing)"
+	}
+	empty, err := w.keyspaceEmpty(ctx)
+	if err == nil && empty {
+		return "redis restarted or failed over with an empty session keyspace (run_id changed)"
+	}
+	w.log.Info("redis restarted or failed over and kept its sessions; not warming", "role", role)
+	return ""
+}
+
+// keyspaceEmpty reports whether no session key exists, scanning at most a
+// few thousand keys' worth of the keyspace.
+func (w *Warmer) keyspaceEmpty(ctx context.Context) (bool, error) {
+	match := w.s.opts.KeyPrefix + "s:*"
+	var cursor uint64
+	for range 10 {
+		keys, next, err := w.s.rdb.Scan(ctx, cursor, match, 1000).Result()
+		if err != nil {
+			return false, err
+		}
+		if len(keys) > 0 {
+			return false, nil
+		}
+		if next == 0 {
+			return true, nil
+		}
+		cursor = next
+	}
+	return false, nil // too big to tell cheaply: not empty
+}

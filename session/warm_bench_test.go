@@ -1,0 +1,291 @@
+package session_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/session/sqlstore"
+)
+
+// The benchmarks of issue 5, each beside its baseline in the same run,
+// against one redis-server and one SQLite file of 100 000 live sessions
+// created through Store.Create once per process (docs/CACHE-WARMING.md has
+// the commands and the figures):
+//
+//	warm_100k            vs  bare_set_100k (the same SETs, pre-encoded, no
+//	                         store read) and store_read_100k (the read alone)
+//	replay_hit_rate          Redis-tier hit rate of a Zipf replay straight
+//	                         after a restart, with and without warming
+//	validate_p99             validation p99 idle, beside a rate-limited
+//	                         warm and beside an unlimited one
+const warmBenchSessions = 100_000
+
+type warmBenchEnv struct {
+	srv   *redistest.Server
+	store *sqlstore.Store
+	toks  []string // most recently seen first
+	svc   *session.Service
+	bare  redis.UniversalClient
+}
+
+// BenchmarkWarm: see the comment above.
+func BenchmarkWarm(b *testing.B) {
+	var (
+		once sync.Once
+		e    warmBenchEnv
+	)
+	setup := func(sb *testing.B) *warmBenchEnv {
+		once.Do(func() {
+			e.srv = redistest.Start(b)
+			st, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "warm.db"), sqlstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { st.Close() })
+			e.store = st
+			start := time.Now()
+			e.toks = seedSessions(b, st, warmBenchSessions, time.Now())
+			b.Logf("fixture: %d sessions created in %s", warmBenchSessions, time.Since(start).Round(time.Millisecond))
+			e.svc = benchService(b, b, e.srv.URL(), st, func(o *session.Options) { o.L1TTL = -1 })
+			e.bare = benchBareClient(b, b, e.srv.URL())
+		})
+		if e.svc == nil {
+			sb.Fatal("fixture set-up failed")
+		}
+		return &e
+	}
+	flush := func(b *testing.B, rdb redis.UniversalClient) {
+		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	b.Run("warm_100k", func(b *testing.B) {
+		e := setup(b)
+		w := e.svc.NewWarmer(session.WarmOptions{Source: e.store})
+		var total time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			flush(b, e.bare)
+			b.StartTimer()
+			res, err := w.Run(context.Background())
+			if err != nil || res.Written != warmBenchSessions {
+				b.Fatalf("warm: %+v, %v", res, err)
+			}
+			total += res.Duration
+		}
+		per := total / time.Duration(b.N)
+		b.ReportMetric(float64(per.Milliseconds()), "ms/warm")
+		b.ReportMetric(warmBenchSessions/per.Seconds(), "sessions/s")
+	})
+
+	b.Run("bare_set_100k", func(b *testing.B) {
+		e := setup(b)
+		// Pre-encode what the warmer writes: the values are read back from
+		// a warmed Redis, so the bytes are the same.
+		flush(b, e.bare)
+		if _, err := e.svc.NewWarmer(session.WarmOptions{Source: e.store}).Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		keys, vals := make([]string, 0, warmBenchSessions), make([]string, 0, warmBenchSessions)
+		for _, tok := range e.toks {
+			h, _ := session.ParseToken(tok)
+			k := "studio:s:" + h.Hex()
+			keys = append(keys, k)
+			vals = append(vals, e.bare.Get(context.Background(), k).Val())
+		}
+		until := time.Now().Add(10 * time.Minute).UnixMilli()
+		var total time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			flush(b, e.bare)
+			b.StartTimer()
+			start := time.Now()
+			// Two pipelines of 1000 in flight, as the warmer's defaults.
+			var wg sync.WaitGroup
+			for g := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := g * 1000; i < len(keys); i += 2000 {
+						end := min(i+1000, len(keys))
+						_, err := e.bare.Pipelined(context.Background(), func(p redis.Pipeliner) error {
+							for j := i; j < end; j++ {
+								p.Do(context.Background(), "set", keys[j], vals[j], "pxat", until, "nx")
+							}
+							return nil
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			total += time.Since(start)
+		}
+		per := total / time.Duration(b.N)
+		b.ReportMetric(float64(per.Milliseconds()), "ms/warm")
+		b.ReportMetric(warmBenchSessions/per.Seconds(), "sessions/s")
+	})
+
+	b.Run("store_read_100k", func(b *testing.B) {
+		e := setup(b)
+		for b.Loop() {
+			n := 0
+			err := e.store.Recent(context.Background(), time.Now(), warmBenchSessions, func(session.Record) error { n++; return nil })
+			if err != nil || n != warmBenchSessions {
+				b.Fatalf("read %d: %v", n, err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/read")
+	})
+
+	// replay_hit_rate: Redis restarts (SIGKILL, no persistence); the
+	// replay of 200 000 validations (Zipf s=1.1 over the 20 000 most
+	// recently seen sessions, rank 0 the most recent, 8 clients, no L1)
+	// starts at once, while a default warm runs beside it (warm) or not
+	// (cold). The hit rate is Redis hits / (Redis + store answers) over
+	// the whole replay. The replay is the first minute of traffic squeezed
+	// into a few seconds, which favours the cold run less than real time
+	// would favour the warm one: the warm has less time to get ahead.
+	b.Run("replay_hit_rate", func(b *testing.B) {
+		e := setup(b)
+		const (
+			active  = 20_000
+			replays = 200_000
+			clients = 8
+		)
+		replay := func(b *testing.B, warm bool) float64 {
+			if err := e.srv.Kill(); err != nil {
+				b.Fatal(err)
+			}
+			if err := e.srv.Restart(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			// A fresh Service, so its counters cover this replay only.
+			svc := benchService(b, b, e.srv.URL(), e.store, func(o *session.Options) { o.L1TTL = -1 })
+			var warmDone chan struct{}
+			if warm {
+				warmDone = make(chan struct{})
+				go func() {
+					defer close(warmDone)
+					if _, err := svc.NewWarmer(session.WarmOptions{Source: e.store}).Run(context.Background()); err != nil {
+						b.Error(err)
+					}
+				}()
+			}
+			var wg sync.WaitGroup
+			for c := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					z := rand.NewZipf(rand.New(rand.NewPCG(uint64(c), 42)), 1.1, 1, active-1)
+					for range replays / clients {
+						if _, err := svc.Validate(context.Background(), e.toks[z.Uint64()]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if warmDone != nil {
+				<-warmDone
+			}
+			st := svc.Stats()
+			hits, store := st.Hits[session.TierRedis], st.Hits[session.TierStore]
+			return 100 * float64(hits) / float64(hits+store)
+		}
+		var warmSum, coldSum float64
+		for b.Loop() {
+			coldSum += replay(b, false)
+			warmSum += replay(b, true)
+		}
+		b.ReportMetric(warmSum/float64(b.N), "hit%_warm")
+		b.ReportMetric(coldSum/float64(b.N), "hit%_cold")
+	})
+
+	// validate_p99: 8 clients validate 1000 hot sessions (Redis tier, no
+	// L1) for as long as a warm of the other 99 000 runs, rate-limited to
+	// 50 000/s (the setting docs/CACHE-WARMING.md recommends under load)
+	// or unlimited, and for 2 s with no warm (idle). Each phase reports
+	// its p99 from a DDSketch (1 % relative accuracy).
+	b.Run("validate_p99", func(b *testing.B) {
+		e := setup(b)
+		hot := e.toks[warmBenchSessions-1000:] // the least recent: warmed last
+		phase := func(b *testing.B, rateLimit float64, warm bool) float64 {
+			flush(b, e.bare)
+			for _, tok := range hot {
+				if _, err := e.svc.Validate(context.Background(), tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+			stop := make(chan struct{})
+			if warm {
+				go func() {
+					defer close(stop)
+					w := e.svc.NewWarmer(session.WarmOptions{Source: e.store, Rate: rateLimit})
+					if _, err := w.Run(context.Background()); err != nil {
+						b.Error(err)
+					}
+				}()
+			} else {
+				time.AfterFunc(2*time.Second, func() { close(stop) })
+			}
+			sk := make([]*ddsketch.DDSketch, 8)
+			var wg sync.WaitGroup
+			for c := range sk {
+				sk[c], _ = ddsketch.NewDefaultDDSketch(0.01)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := c; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						t0 := time.Now()
+						if _, err := e.svc.Validate(context.Background(), hot[i%len(hot)]); err != nil {
+							b.Error(err)
+							return
+						}
+						_ = sk[c].Add(float64(time.Since(t0).Microseconds()))
+					}
+				}()
+			}
+			wg.Wait()
+			for _, s := range sk[1:] {
+				if err := sk[0].MergeWith(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+			p99, err := sk[0].GetValueAtQuantile(0.99)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return p99
+		}
+		var idle, limited, unlimited float64
+		for b.Loop() {
+			idle += phase(b, 0, false)
+			limited += phase(b, 50_000, true)
+			unlimited += phase(b, 0, true)
+		}
+		n := float64(b.N)
+		b.ReportMetric(idle/n, "p99_µs_idle")
+		b.ReportMetric(limited/n, "p99_µs_warm_50k/s")
+		b.ReportMetric(unlimited/n, "p99_µs_warm_unlimited")
+	})
+}

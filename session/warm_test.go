@@ -1,0 +1,431 @@
+package session_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/session/sqlstore"
+)
+
+var _ session.WarmSource = (*sqlstore.Store)(nil)
+
+// seedSessions creates n live sessions directly in the store (no Redis
+// write), the i-th last seen i ms before now, and returns their tokens in
+// that order (most recently seen first).
+func seedSessions(tb testing.TB, st session.Store, n int, now time.Time) []string {
+	tb.Helper()
+	toks := make([]string, n)
+	now = now.UTC().Truncate(time.Millisecond)
+	for i := range n {
+		tok, err := session.NewToken()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		h, err := session.ParseToken(tok.Reveal())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rec := session.Record{Hash: h, Session: session.Session{
+			ID:         hex.EncodeToString(h[:16]),
+			UserID:     "user" + string(rune('a'+i%26)),
+			CreatedAt:  now.Add(-time.Hour),
+			LastSeenAt: now.Add(-time.Duration(i) * time.Millisecond),
+			ExpiresAt:  now.Add(24 * time.Hour),
+			Metadata:   map[string]string{"ip": "192.0.2.1", "ua": "warm"},
+		}}
+		if err := st.Create(context.Background(), rec); err != nil {
+			tb.Fatal(err)
+		}
+		toks[i] = tok.Reveal()
+	}
+	return toks
+}
+
+// source is the env's real store, as the warmer's source.
+func (e *env) source() session.WarmSource { return e.store.Store.(*sqlstore.Store) }
+
+// sessionKeys counts the session keys in Redis.
+func (e *env) sessionKeys() int {
+	e.t.Helper()
+	keys, err := e.rdb.Keys(bg, "studio:s:*").Result()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(keys)
+}
+
+// TestWarmWritesLiveSessions: a run writes every live session with the
+// Service's deadline, skips what Redis already holds (a tombstone, a fresh
+// copy) and what the store does not call live, reports progress and
+// makes spans; later validations are Redis hits.
+func TestWarmWritesLiveSessions(t *testing.T) {
+	e := newEnv(t)
+	sr := tracetest.NewSpanRecorder()
+	tr := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)).Tracer("test")
+	svc := e.service(func(o *session.Options) { o.Tracer = tr })
+	now := e.clock.Now()
+	toks := seedSessions(t, e.store, 250, now)
+
+	// Dead sessions the store must not hand over: revoked, expired, idle.
+	dead := seedSessions(t, e.store, 3, now.Add(-time.Hour)) // [1:] stay live
+	if err := svc.Revoke(bg, dead[0]); err != nil {
+		t.Fatal(err)
+	}
+	e.rdb.Del(bg, "studio:s:"+mustHash(t, dead[0]).Hex()) // keep only the store's word
+	for i, tok := range dead[1:] {
+		h := mustHash(t, tok)
+		old := now.Add(-48 * time.Hour).UTC().Truncate(time.Millisecond)
+		s := session.Session{ID: "dead" + h.Hex()[:8], UserID: "x", CreatedAt: old, LastSeenAt: old, ExpiresAt: old.Add(time.Hour)}
+		if i == 1 {
+			s.ExpiresAt, s.IdleTimeout = now.Add(time.Hour), 5*time.Minute
+		}
+		// A second record under a new hash: the seeded one stays live.
+		nt, _ := session.NewToken()
+		nh, _ := session.ParseToken(nt.Reveal())
+		if err := e.store.Create(bg, session.Record{Hash: nh, Session: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A tombstone Redis holds for a session the store still calls live
+	// (a revocation racing the read), and a copy a validation filled.
+	tombKey := "studio:s:" + mustHash(t, toks[7]).Hex()
+	e.rdb.Set(bg, tombKey, "R", time.Hour)
+	if _, err := svc.Validate(bg, toks[9]); err != nil {
+		t.Fatal(err)
+	}
+
+	var calls atomic.Int64
+	w := svc.NewWarmer(session.WarmOptions{Source: e.source(), BatchSize: 100, OnProgress: func(session.WarmProgress) { calls.Add(1) }})
+	if p := w.Progress(); p.State != session.WarmIdle || p.Total != 100_000 {
+		t.Fatalf("before the run: %+v", p)
+	}
+	res, err := w.Run(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := session.WarmResult{Considered: 252, Written: 250, Skipped: 2, Batches: 3}
+	res.Duration = 0
+	if res != want {
+		t.Fatalf("result %+v, want %+v", res, want)
+	}
+	if v, _ := e.rdb.Get(bg, tombKey).Result(); v != "R" {
+		t.Fatalf("tombstone replaced by %q", v)
+	}
+	for _, tok := range []string{toks[0], toks[123], toks[249]} {
+		v, ttl := e.redisValue(tok)
+		if v == "" || v == "R" || ttl <= 9*time.Minute || ttl > 10*time.Minute {
+			t.Fatalf("warmed value %q ttl %s", v, ttl)
+		}
+	}
+	if v, _ := e.redisValue(dead[0]); v != "" {
+		t.Fatalf("revoked session warmed: %q", v)
+	}
+	p := w.Progress()
+	if p.State != session.WarmDone || p.Read != 252 || p.Done != 252 || p.Written != 250 || p.Runs != 1 ||
+		p.Reason != "on demand" || p.LastError != "" || p.Finished.Before(p.Started) {
+		t.Fatalf("progress %+v", p)
+	}
+	if n := calls.Load(); n != 5 { // start, 3 batches, end
+		t.Fatalf("OnProgress called %d times, want 5", n)
+	}
+
+	// A fresh instance without an L1 answers from Redis, never the store.
+	fresh := e.service(func(o *session.Options) { o.L1TTL = -1 })
+	before := e.store.lookups.Load()
+	for i, tok := range toks[:50] {
+		if i == 7 {
+			continue // tombstoned above
+		}
+		if _, tier, err := fresh.ValidateTier(bg, tok); err != nil || tier != session.TierRedis {
+			t.Fatalf("validate after warm: tier %s, %v", tier, err)
+		}
+	}
+	if _, err := fresh.Validate(bg, toks[7]); !errors.Is(err, session.ErrRevoked) {
+		t.Fatalf("tombstoned session: %v", err)
+	}
+	if n := e.store.lookups.Load() - before; n != 0 {
+		t.Fatalf("%d store lookups after warming", n)
+	}
+
+	var warm sdktrace.ReadOnlySpan
+	batches := 0
+	for _, s := range sr.Ended() {
+		switch s.Name() {
+		case "session.warm":
+			warm = s
+		case "session.warm.batch":
+			batches++
+		}
+	}
+	if warm == nil || attr(warm, "studio.warm.written") != "250" || attr(warm, "studio.warm.skipped") != "2" || batches != 3 {
+		t.Fatalf("spans: warm %v, %d batch spans", warm != nil, batches)
+	}
+	for _, s := range sr.Ended() {
+		for _, a := range s.Attributes() {
+			if strings.Contains(a.Value.String(), "studio:s:") {
+				t.Fatalf("span %s carries a key: %s", s.Name(), a.Key)
+			}
+		}
+	}
+
+	// Limit keeps the most recently seen.
+	e.rdb.FlushDB(bg)
+	res, err = svc.NewWarmer(session.WarmOptions{Source: e.source(), Limit: 40, Rate: 1e6}).Run(bg)
+	if err != nil || res.Written != 40 {
+		t.Fatalf("limited run: %+v, %v", res, err)
+	}
+	if v, _ := e.redisValue(toks[39]); v == "" {
+		t.Fatal("the 40th most recent session was not warmed")
+	}
+	if v, _ := e.redisValue(toks[41]); v != "" {
+		t.Fatal("a session past the limit was warmed")
+	}
+}
+
+// TestWarmNeverResurrectsRevoked: a revoker revokes a random third of the
+// sessions while a rate-limited warm writes them all. Afterwards Redis
+// holds a tombstone (or nothing) for every revoked session and fresh
+// instances refuse each of them, from Redis and from their L1.
+func TestWarmNeverResurrectsRevoked(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	const n = 3000
+	toks := seedSessions(t, e.store, n, e.clock.Now())
+	w := svc.NewWarmer(session.WarmOptions{Source: e.source(), BatchSize: 25, Concurrency: 2, Rate: 5000})
+
+	order := rand.Perm(n)[:n/3]
+	var (
+		revoked  = make([]bool, n)
+		during   atomic.Int64 // revocations that finished while the run went
+		running  atomic.Bool
+		wg       sync.WaitGroup
+		warmDone = make(chan struct{})
+	)
+	running.Store(true)
+	wg.Add(2)
+	go func() { // two revokers, so Redis sees revocations in bursts
+		defer wg.Done()
+		for i, idx := range order {
+			if i%2 == 0 {
+				continue
+			}
+			if err := svc.Revoke(bg, toks[idx]); err != nil {
+				t.Error(err)
+				return
+			}
+			if running.Load() {
+				during.Add(1)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i, idx := range order {
+			if i%2 == 1 {
+				continue
+			}
+			if err := svc.Revoke(bg, toks[idx]); err != nil {
+				t.Error(err)
+				return
+			}
+			if running.Load() {
+				during.Add(1)
+			}
+			select {
+			case <-warmDone:
+			default:
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}()
+	res, err := w.Run(bg)
+	running.Store(false)
+	close(warmDone)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, idx := range order {
+		revoked[idx] = true
+	}
+	t.Logf("warm %+v; %d of %d revocations landed while it ran", res, during.Load(), len(order))
+	if during.Load() < int64(len(order))/10 {
+		t.Fatalf("only %d revocations overlapped the warm: the test did not race", during.Load())
+	}
+	if res.Skipped == 0 {
+		t.Log("no SET NX met a tombstone this time")
+	}
+
+	withL1 := e.service()
+	noL1 := e.service(func(o *session.Options) { o.L1TTL = -1 })
+	live := 0
+	for i, tok := range toks {
+		v, _ := e.redisValue(tok)
+		if !revoked[i] {
+			if v != "" && v != "R" {
+				live++
+			}
+			continue
+		}
+		if v != "" && v != "R" {
+			t.Fatalf("revoked session %d has a live copy in redis", i)
+		}
+		for round := range 2 { // the second answer comes from the L1
+			if _, err := withL1.Validate(bg, tok); !errors.Is(err, session.ErrRevoked) {
+				t.Fatalf("revoked session %d accepted (round %d): %v", i, round, err)
+			}
+		}
+		if _, tier, err := noL1.ValidateTier(bg, tok); !errors.Is(err, session.ErrRevoked) {
+			t.Fatalf("revoked session %d accepted by the redis tier: tier %s, %v", i, tier, err)
+		}
+	}
+	if live < n-len(order)-10 {
+		t.Fatalf("only %d of %d unrevoked sessions were warmed", live, n-len(order))
+	}
+}
+
+// TestWarmWatchRewarmsAfterRestart: Redis restarts empty (no persistence);
+// Watch notices the new run_id and the missing marker and warms again
+// without anyone asking, even though a validation already refilled one key.
+func TestWarmWatchRewarmsAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	toks := seedSessions(t, e.store, 500, e.clock.Now())
+	w := svc.NewWarmer(session.WarmOptions{Source: e.source()})
+	if _, err := w.Run(bg); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.sessionKeys(); n != 500 {
+		t.Fatalf("%d keys after the first run", n)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); w.Watch(ctx, 100*time.Millisecond) }()
+	defer func() { cancel(); <-watchDone }()
+
+	// Nothing changed: no run.
+	time.Sleep(350 * time.Millisecond)
+	if p := w.Progress(); p.Runs != 1 {
+		t.Fatalf("Watch warmed an intact redis: %+v", p)
+	}
+
+	if err := e.redis.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.redis.Restart(bg); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	// Traffic refills a hot key before Watch looks (most of the time).
+	waitFor(t, 5*time.Second, "validation after restart", func() bool {
+		_, err := svc.Validate(bg, toks[0])
+		return err == nil
+	})
+	waitFor(t, 10*time.Second, "re-warm", func() bool {
+		n, _ := e.rdb.Keys(bg, "studio:s:*").Result()
+		return len(n) == 500 && w.Progress().State == session.WarmDone
+	})
+	p := w.Progress()
+	t.Logf("re-warmed %d sessions %s after the restart (%s)", p.Written, time.Since(restarted).Round(time.Millisecond), p.Reason)
+	if p.Runs != 2 || !strings.Contains(p.Reason, "run_id changed") {
+		t.Fatalf("progress %+v", p)
+	}
+	// And not again.
+	time.Sleep(350 * time.Millisecond)
+	if p := w.Progress(); p.Runs != 2 {
+		t.Fatalf("Watch warmed again: %+v", p)
+	}
+}
+
+// TestWarmGoodNeighbour: validations running beside a rate-limited warm
+// all succeed. (The latency comparison is BenchmarkWarm/validate_p99.)
+func TestWarmGoodNeighbour(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service(func(o *session.Options) { o.L1TTL = -1 })
+	toks := seedSessions(t, e.store, 2000, e.clock.Now())
+	hot := toks[:100]
+	for _, tok := range hot {
+		if _, err := svc.Validate(bg, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := svc.NewWarmer(session.WarmOptions{Source: e.source(), Rate: 8000, Concurrency: 2})
+	done := make(chan struct{})
+	var ok, during atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := svc.Validate(bg, hot[i%len(hot)]); err != nil {
+					t.Errorf("validation during warm: %v", err)
+					return
+				}
+				ok.Add(1)
+				if w.Progress().State == session.WarmRunning {
+					during.Add(1)
+				}
+			}
+		}()
+	}
+	res, err := w.Run(bg)
+	close(done)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Written != 1900 || res.Skipped != 100 {
+		t.Fatalf("result %+v", res)
+	}
+	if during.Load() == 0 {
+		t.Fatal("no validation overlapped the warm")
+	}
+	t.Logf("%d validations succeeded, %d during a %s warm", ok.Load(), during.Load(), res.Duration.Round(time.Millisecond))
+}
+
+// TestWarmFailsWithoutRedis: a run against a dead Redis fails fast, says
+// so in Progress, and Watch retries it once Redis is back.
+func TestWarmFailsWithoutRedis(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	seedSessions(t, e.store, 20, e.clock.Now())
+	w := svc.NewWarmer(session.WarmOptions{Source: e.source(), BatchTimeout: time.Second})
+	if err := e.redis.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Run(bg); err == nil {
+		t.Fatal("run against a dead redis succeeded")
+	}
+	if p := w.Progress(); p.State != session.WarmFailed || p.LastError == "" {
+		t.Fatalf("progress %+v", p)
+	}
+	if err := e.redis.Restart(bg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); w.Watch(ctx, 100*time.Millisecond) }()
+	defer func() { cancel(); <-watchDone }()
+	waitFor(t, 10*time.Second, "retried warm", func() bool { return w.Progress().State == session.WarmDone })
+	if n := e.sessionKeys(); n != 20 {
+		t.Fatalf("%d keys after the retry", n)
+	}
+}

@@ -57,6 +57,10 @@ type Options struct {
 	Breaker func() string
 	// HotKeys reports the hottest keys, hottest first (at most 10 are shown).
 	HotKeys func() []HotKey
+	// HotKeysNative reports the server's own hot-key view (JSON-ready).
+	HotKeysNative func() any
+	// Warming reports the cache warmer's progress (JSON-ready).
+	Warming func() any
 	// Alerts reports the firing and recently resolved alerts.
 	Alerts func() []Alert
 	// Sentinels reports the Sentinels watching the master.
@@ -108,6 +112,7 @@ type Monitor struct {
 	log         *slog.Logger
 	now         func() time.Time
 
+	opts    Options
 	rec     *recorder
 	running atomic.Bool
 
@@ -149,7 +154,7 @@ func New(opts Options) *Monitor {
 		redis: opts.Redis, mode: opts.Mode, interval: opts.Interval, pollTimeout: opts.PollTimeout,
 		downAfter: opts.DownAfter, cache: opts.Cache, breaker: opts.Breaker, hotkeys: opts.HotKeys,
 		alerts: opts.Alerts, sentinels: opts.Sentinels, log: opts.Logger, now: opts.Now,
-		prevOps: map[string]opsSample{}, loggedStatus: StatusOK,
+		prevOps: map[string]opsSample{}, loggedStatus: StatusOK, opts: opts,
 	}
 	if m.interval <= 0 {
 		m.interval = time.Second

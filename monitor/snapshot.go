@@ -42,7 +42,12 @@ type Snapshot struct {
 	Pool           PoolStats `json:"pool"`
 	CircuitBreaker string    `json:"circuit_breaker"` // closed, open, half-open, or unknown (no Breaker)
 	HotKeys        []HotKey  `json:"hotkeys"`
-	Alerts         []Alert   `json:"alerts"`
+	// HotKeysNative is the server's own hot-key view (Redis 8.6 / Valkey
+	// HOTKEYS), or why it is unavailable; nil without Options.HotKeysNative.
+	HotKeysNative any     `json:"hotkeys_native,omitempty"`
+	Alerts        []Alert `json:"alerts"`
+	// Warming is the cache warmer's progress; nil without Options.Warming.
+	Warming any `json:"warming,omitempty"`
 }
 
 // RedisStatus is the server side of a Snapshot. With several nodes
@@ -100,9 +105,20 @@ type Sentinel struct {
 
 // HotKey is one of the hottest keys (filled by Options.HotKeys).
 type HotKey struct {
+	// Key is the display form: never a token or a full session hash.
 	Key    string  `json:"key"`
 	Count  uint64  `json:"count"`
 	PerMin float64 `json:"per_min"`
+	// Error bounds the overcount: the true count is in [Count-Error, Count].
+	Error uint64 `json:"error"`
+	// Instances is each Studio instance's share of Count.
+	Instances []HotKeyShare `json:"instances,omitempty"`
+}
+
+// HotKeyShare is one instance's part of a hot key's count.
+type HotKeyShare struct {
+	Instance string `json:"instance"`
+	Count    uint64 `json:"count"`
 }
 
 // Alert is a firing or recently resolved alert (filled by Options.Alerts).
@@ -235,6 +251,12 @@ func (m *Monitor) Snapshot() Snapshot {
 	if m.hotkeys != nil {
 		hk := m.hotkeys()
 		s.HotKeys = append(s.HotKeys, hk[:min(len(hk), 10)]...)
+	}
+	if m.opts.HotKeysNative != nil {
+		s.HotKeysNative = m.opts.HotKeysNative()
+	}
+	if m.opts.Warming != nil {
+		s.Warming = m.opts.Warming()
 	}
 	s.Alerts = []Alert{}
 	if m.alerts != nil {

@@ -30,6 +30,12 @@ type Config struct {
 	MonitorInterval  time.Duration
 	MetricsAdminOnly bool
 	Trace            telemetry.TraceConfig
+
+	InstanceID      string
+	HotKeyThreshold uint64
+	WarmOnStart     bool
+	WarmLimit       int
+	WarmRate        int
 }
 
 // setting is one flag with its environment variable. Raw values are kept
@@ -93,6 +99,11 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 	add("STUDIO_SLOW_COMMAND_THRESHOLD", "slow-command-threshold", "50ms", "Redis commands at least this slow are logged at warn", false)
 	add("STUDIO_MONITOR_INTERVAL", "monitor-interval", "1s", "how often Redis INFO is polled for /health/redis (100ms-1m)", false)
 	add("STUDIO_METRICS_ADMIN_ONLY", "metrics-admin-only", "false", "serve /metrics only with the admin token (true or false)", false)
+	add("STUDIO_INSTANCE_ID", "instance-id", "", "this instance's name in the cross-instance hot-key view (default: host name and a random suffix)", false)
+	add("STUDIO_HOTKEY_THRESHOLD", "hotkey-threshold", "1000", "accesses per minute that make a key hot", false)
+	add("STUDIO_WARM_ON_START", "warm-on-start", "true", "warm Redis from the store at start-up and whenever Redis comes back empty (true or false)", false)
+	add("STUDIO_WARM_LIMIT", "warm-limit", "100000", "most recently active sessions to warm", false)
+	add("STUDIO_WARM_RATE", "warm-rate", "20000", "warming rate limit in sessions per second (0: unlimited)", false)
 	st.getenv = getenv
 	return st
 }
@@ -208,6 +219,22 @@ func (st *settings) Config() (Config, error) {
 	}
 	if c.MetricsAdminOnly, err = strconv.ParseBool(st.get("STUDIO_METRICS_ADMIN_ONLY")); err != nil {
 		return c, st.bad("STUDIO_METRICS_ADMIN_ONLY", "must be true or false")
+	}
+	c.InstanceID = st.get("STUDIO_INSTANCE_ID")
+	if len(c.InstanceID) > 64 || strings.ContainsFunc(c.InstanceID, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' }) {
+		return c, st.bad("STUDIO_INSTANCE_ID", "must be at most 64 printable characters without spaces or quotes")
+	}
+	if c.HotKeyThreshold, err = strconv.ParseUint(st.get("STUDIO_HOTKEY_THRESHOLD"), 10, 64); err != nil || c.HotKeyThreshold < 1 || c.HotKeyThreshold > 100_000_000 {
+		return c, st.bad("STUDIO_HOTKEY_THRESHOLD", "must be a whole number from 1 to 100000000")
+	}
+	if c.WarmOnStart, err = strconv.ParseBool(st.get("STUDIO_WARM_ON_START")); err != nil {
+		return c, st.bad("STUDIO_WARM_ON_START", "must be true or false")
+	}
+	if c.WarmLimit, err = strconv.Atoi(st.get("STUDIO_WARM_LIMIT")); err != nil || c.WarmLimit < 0 || c.WarmLimit > 100_000_000 {
+		return c, st.bad("STUDIO_WARM_LIMIT", "must be a whole number from 0 to 100000000")
+	}
+	if c.WarmRate, err = strconv.Atoi(st.get("STUDIO_WARM_RATE")); err != nil || c.WarmRate < 0 || c.WarmRate > 10_000_000 {
+		return c, st.bad("STUDIO_WARM_RATE", "must be a whole number of sessions per second from 0 (unlimited) to 10000000")
 	}
 	if c.Trace, err = telemetry.TraceConfigFromEnv(st.getenv); err != nil {
 		return c, usageErrorf("%v", err)

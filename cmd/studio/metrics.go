@@ -82,3 +82,48 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(ps.IdleConns), "idle")
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(ps.StaleConns), "stale")
 }
+
+// warmCollector exposes the cache warmer's progress.
+type warmCollector struct {
+	progress                       func() session.WarmProgress
+	runs, running, written, failed *prometheus.Desc
+	lastDuration                   *prometheus.Desc
+}
+
+func newWarmCollector(p func() session.WarmProgress) *warmCollector {
+	return &warmCollector{
+		progress:     p,
+		runs:         prometheus.NewDesc("studio_cache_warm_runs_total", "Cache-warming runs started (start-up, on demand, Redis came back empty).", nil, nil),
+		running:      prometheus.NewDesc("studio_cache_warm_in_progress", "1 while a warming run is going on.", nil, nil),
+		written:      prometheus.NewDesc("studio_cache_warm_last_run_sessions", "Sessions of the current or last run, by stage (read from the store, sent, written by Redis).", []string{"stage"}, nil),
+		failed:       prometheus.NewDesc("studio_cache_warm_last_run_failed", "1 if the last warming run failed.", nil, nil),
+		lastDuration: prometheus.NewDesc("studio_cache_warm_last_run_duration_seconds", "Wall time of the last finished warming run.", nil, nil),
+	}
+}
+
+func (c *warmCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.runs, c.running, c.written, c.failed, c.lastDuration} {
+		ch <- d
+	}
+}
+
+func (c *warmCollector) Collect(ch chan<- prometheus.Metric) {
+	p := c.progress()
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	ch <- prometheus.MustNewConstMetric(c.runs, prometheus.CounterValue, float64(p.Runs))
+	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, b(p.State == session.WarmRunning))
+	ch <- prometheus.MustNewConstMetric(c.written, prometheus.GaugeValue, float64(p.Read), "read")
+	ch <- prometheus.MustNewConstMetric(c.written, prometheus.GaugeValue, float64(p.Done), "sent")
+	ch <- prometheus.MustNewConstMetric(c.written, prometheus.GaugeValue, float64(p.Written), "written")
+	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, b(p.State == session.WarmFailed))
+	d := 0.0
+	if !p.Finished.IsZero() && !p.Started.IsZero() {
+		d = p.Finished.Sub(p.Started).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(c.lastDuration, prometheus.GaugeValue, d)
+}

@@ -19,6 +19,9 @@ Commands:
   serve     run the session service
   up        run everything on this machine for a first look: a local Redis,
             SQLite, demo sessions, and the service
+  warm      write the most recently active sessions from the store to
+            Redis now (serve also does this at start-up and whenever Redis
+            comes back empty)
   version   print the version
 
 Run "studio <command> -h" for the flags of a command. Every flag defaults
@@ -39,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runServe(ctx, rest, getenv, stdout, stderr)
 	case "up":
 		err = runUp(ctx, rest, getenv, stdout, stderr)
+	case "warm":
+		err = runWarm(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "studio %s (%s %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, vcsRevision())
 		return 0

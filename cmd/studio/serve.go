@@ -22,6 +22,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/studiohq/studio/hotkey"
 	"github.com/studiohq/studio/internal/server"
 	"github.com/studiohq/studio/monitor"
 	"github.com/studiohq/studio/redisconn"
@@ -62,6 +63,8 @@ type app struct {
 	rdb      redis.UniversalClient
 	sessions *session.Service
 	monitor  *monitor.Monitor
+	hotkeys  *hotkey.Publisher
+	warmer   *session.Warmer
 	handler  http.Handler
 	stop     context.CancelFunc // ends the background goroutines
 	wg       sync.WaitGroup
@@ -116,6 +119,9 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 			log.Warn("redis circuit breaker changed state", "from", from, "to", to)
 		},
 	})
+	// Hot keys: the Redis hook and the L1 both feed the detector.
+	det := hotkey.New(hotkey.Options{Threshold: cfg.HotKeyThreshold, Logger: log, Registerer: reg})
+
 	// The monitor needs the client and the client's hook needs the
 	// monitor: the recorder is bound once both exist.
 	rec := &lateRecorder{}
@@ -125,6 +131,7 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		Logger:        log,
 		SlowThreshold: cfg.SlowCommand,
 		Recorder:      rec,
+		Keys:          det,
 		Addr:          redisAddr(cfg.Redis),
 		DB:            redisDB(cfg.Redis),
 	})
@@ -139,10 +146,15 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		CacheTTL: cfg.CacheTTL,
 		Logger:   log,
 		Tracer:   tracer,
+		Keys:     det,
 	})
 	if err != nil {
 		return nil, err
 	}
+	a.hotkeys = hotkey.NewPublisher(det, a.rdb, hotkey.PublisherOptions{Instance: cfg.InstanceID, Logger: log, Registerer: reg})
+	a.warmer = a.sessions.NewWarmer(session.WarmOptions{Source: a.store, Limit: cfg.WarmLimit, Rate: float64(cfg.WarmRate), Logger: log})
+	reg.MustRegister(newWarmCollector(a.warmer.Progress))
+	native := &nativeHotKeys{}
 	reg.MustRegister(newSessionCollector(a.sessions.Stats), newPoolCollector(a.rdb.PoolStats))
 
 	a.monitor = monitor.New(monitor.Options{
@@ -154,14 +166,30 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 			answered := func(t session.Tier) uint64 { return st.Hits[t] + st.Refused[t] }
 			return monitor.CacheStatsFromAnswers(answered(session.TierL1), answered(session.TierRedis), answered(session.TierStore), st.Failed)
 		},
-		Breaker: rc.Breaker.State,
-		Logger:  log,
+		Breaker:       rc.Breaker.State,
+		HotKeys:       func() []monitor.HotKey { return snapshotHotKeys(a.hotkeys.Top(10)) },
+		HotKeysNative: native.get,
+		Warming:       func() any { return a.warmer.Progress() },
+		Logger:        log,
 	})
 	rec.set(a.monitor)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
-	a.wg.Add(1)
+	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.monitor.Run(bg) }()
+	go func() { defer a.wg.Done(); _ = a.hotkeys.Run(bg) }()
+	go func() { defer a.wg.Done(); native.run(bg, a.rdb) }()
+	if cfg.WarmOnStart && cfg.WarmLimit > 0 {
+		// Serving starts at once; /readyz and the Snapshot show progress.
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if _, err := a.warmer.Run(bg); err != nil && bg.Err() == nil {
+				log.Warn("start-up warming failed; the automatic re-warm will retry", "error", err)
+			}
+			a.warmer.Watch(bg, 5*time.Second)
+		}()
+	}
 
 	a.handler = server.New(server.Options{
 		Sessions:         a.sessions,
@@ -172,6 +200,7 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		MetricsAdminOnly: cfg.MetricsAdminOnly,
 		Health:           func(context.Context) any { return a.monitor.Snapshot() },
 		LogLevel:         a.level,
+		Warming:          func() any { return a.warmer.Progress() },
 		TracerProvider:   a.tp,
 		ExportSpans:      exporting,
 		Propagator:       telemetry.Propagator(),
@@ -286,4 +315,50 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
+// snapshotHotKeys turns the hot-key view into the Snapshot's form, leaving
+// out Studio's own bookkeeping keys.
+func snapshotHotKeys(es []hotkey.Entry) []monitor.HotKey {
+	out := make([]monitor.HotKey, 0, len(es))
+	for _, e := range es {
+		if strings.HasPrefix(e.Key, "studio:hotkeys:") {
+			continue
+		}
+		hk := monitor.HotKey{Key: e.Key, Count: e.Count, PerMin: e.PerMin, Error: e.Error}
+		for _, sh := range e.Instances {
+			hk.Instances = append(hk.Instances, monitor.HotKeyShare{Instance: sh.Instance, Count: sh.Count})
+		}
+		out = append(out, hk)
+	}
+	return out
+}
+
+// nativeHotKeys keeps the server's own hot-key view, refreshed every 30 s.
+type nativeHotKeys struct {
+	v atomic.Pointer[hotkey.NativeView]
+}
+
+func (n *nativeHotKeys) get() any {
+	if v := n.v.Load(); v != nil {
+		return v
+	}
+	return nil
+}
+
+func (n *nativeHotKeys) run(ctx context.Context, rdb redis.UniversalClient) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if v, err := hotkey.Native(qctx, rdb); err == nil {
+			n.v.Store(&v)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

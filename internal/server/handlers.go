@@ -136,14 +136,16 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if !h.Subscribed {
 		inval = check{Status: "down"}
 	}
-	writeJSON(w, code, map[string]any{
-		"status": status,
-		"checks": map[string]check{
-			"redis":        checkOf(h.Redis, "ok"),
-			"store":        checkOf(h.Store, "ok"),
-			"invalidation": inval,
-		},
-	})
+	checks := map[string]any{
+		"redis":        checkOf(h.Redis, "ok"),
+		"store":        checkOf(h.Store, "ok"),
+		"invalidation": inval,
+	}
+	if s.opts.Warming != nil {
+		// Warming never makes an instance unready: serving starts at once.
+		checks["warming"] = s.opts.Warming()
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
 // metricsRoute serves the Prometheus exposition, behind the admin token when

@@ -51,6 +51,8 @@ type Options struct {
 	// Health returns the health Snapshot served at GET /health/redis; nil
 	// answers 503.
 	Health func(ctx context.Context) any
+	// Warming, if set, reports the cache warmer's progress in /readyz.
+	Warming func() any
 	// LogLevel, if set, is read and changed at /v1/admin/log-level.
 	LogLevel *slog.LevelVar
 	// TracerProvider, if set, gives every request a server span, child of

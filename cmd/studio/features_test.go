@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/session/sqlstore"
+)
+
+// TestWarmCommand: `studio warm` refills an empty Redis from the store and
+// says so in one line; with Redis unreachable it fails with status 1.
+func TestWarmCommand(t *testing.T) {
+	rs := redistest.Start(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "studio.db")
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, db, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := rs.Client(t)
+	svc, err := session.NewService(session.Options{Store: store, Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		if _, _, err := svc.Create(ctx, session.CreateParams{UserID: "w"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc.Close()
+	store.Close()
+	rdb.FlushAll(ctx)
+
+	env := map[string]string{"REDIS_URL": rs.URL(), "DATABASE_URL": db}
+	var out, errb bytes.Buffer
+	if code := run(ctx, []string{"studio", "warm"}, envOf(env), &out, &errb); code != 0 {
+		t.Fatalf("warm exited %d: %s", code, errb.String())
+	}
+	if !regexp.MustCompile(`^warmed 30 sessions in \S+: 30 written, 0 already in redis, 0 expired, 0 errors, \d+ batches\n$`).MatchString(out.String()) {
+		t.Fatalf("summary line: %q", out.String())
+	}
+	if n := len(rdb.Keys(ctx, "studio:s:*").Val()); n != 30 {
+		t.Fatalf("%d session keys in redis after warm, want 30", n)
+	}
+	// Again: everything is already there.
+	out.Reset()
+	run(ctx, []string{"studio", "warm"}, envOf(env), &out, &errb)
+	if !strings.Contains(out.String(), "0 written, 30 already in redis") {
+		t.Fatalf("second warm: %q", out.String())
+	}
+	rs.Kill()
+	errb.Reset()
+	if code := run(ctx, []string{"studio", "warm"}, envOf(env), io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "redis does not answer") {
+		t.Fatalf("warm with redis down: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestHotKeyAndWarmingInSnapshot: a session validated past the hot-key
+// threshold (through the L1, never reaching Redis) shows in the Snapshot's
+// hot keys in display form, a warn line is logged, and warming progress
+// shows in /readyz and the Snapshot.
+func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
+	rs := redistest.Start(t)
+	const adminTok = "hot-admin-token-0123456789"
+	env := envOf(map[string]string{
+		"STUDIO_ADDR":             "127.0.0.1:0",
+		"STUDIO_ADMIN_TOKEN":      adminTok,
+		"REDIS_URL":               rs.URL(),
+		"DATABASE_URL":            "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
+		"STUDIO_MONITOR_INTERVAL": "100ms",
+		"STUDIO_HOTKEY_THRESHOLD": "300",
+		"STUDIO_INSTANCE_ID":      "e2e-1",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"studio", "serve"}, env, &stdout, io.Discard) }()
+	base := "http://" + waitMatch(t, &stdout, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), done)[1]
+	_, body := send(t, "POST", base+"/v1/sessions", adminTok, `{"user_id":"hot-user"}`)
+	tok := regexp.MustCompile(`"token":"([^"]+)"`).FindStringSubmatch(body)[1]
+	for range 400 {
+		if code, _ := send(t, "GET", base+"/v1/session", tok, ""); code != 200 {
+			t.Fatal("validate failed")
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body = send(t, "GET", base+"/health/redis", adminTok, "")
+		if regexp.MustCompile(`"hotkeys":\[\{"key":"studio:s:#[0-9a-f]{8}","count":(4\d\d)`).MatchString(body) &&
+			strings.Contains(body, `"warming":{"state":"done"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snapshot never showed the hot key and finished warming:\n%s", body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(body, `"instance":"e2e-1"`) || !strings.Contains(body, `"hotkeys_native":{"available":false`) {
+		t.Fatalf("hot-key shares or the native view missing: %s", body)
+	}
+	_, ready := send(t, "GET", base+"/readyz", "", "")
+	if !strings.Contains(ready, `"warming":{"state":"done"`) {
+		t.Fatalf("readyz lacks warming: %s", ready)
+	}
+	waitMatch(t, &stdout, regexp.MustCompile(`"level":"WARN","msg":"[^"]*hot key`), done)
+	cancel()
+	<-done
+	h, _ := session.ParseToken(tok)
+	all := stdout.String() + body
+	if strings.Contains(all, h.Hex()) || strings.Contains(all, tok) {
+		t.Fatal("a full session hash or the token reached the output")
+	}
+}

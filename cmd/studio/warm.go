@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/studiohq/studio/redisconn"
+	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/session/sqlstore"
+	"github.com/studiohq/studio/telemetry"
+)
+
+// runWarm warms Redis from the store once, with the settings serve uses:
+// a progress line on a terminal, one summary line otherwise; an error (exit
+// status 1) when the run fails.
+func runWarm(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	st := newSettings("warm", getenv, stderr, nil)
+	if err := st.parse(args); err != nil {
+		return err
+	}
+	cfg, err := st.Config()
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stderr, cfg.LogLevel)
+	store, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("open session store: %w", err)
+	}
+	defer store.Close()
+	rdb, err := redisconn.Open(cfg.Redis)
+	if err != nil {
+		return fmt.Errorf("open redis client: %w", err)
+	}
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis does not answer: %w", err)
+	}
+	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: -1, CacheTTL: cfg.CacheTTL, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	tty := isTerminal(stdout)
+	var last time.Time
+	w := svc.NewWarmer(session.WarmOptions{
+		Source: store, Limit: cfg.WarmLimit, Rate: float64(cfg.WarmRate), Logger: log,
+		OnProgress: func(p session.WarmProgress) {
+			if tty && time.Since(last) > 100*time.Millisecond {
+				last = time.Now()
+				fmt.Fprintf(stdout, "\rwarming: %d/%d sent, %d written", p.Done, p.Total, p.Written)
+			}
+		},
+	})
+	res, err := w.Run(ctx)
+	if tty {
+		fmt.Fprint(stdout, "\r\033[K")
+	}
+	fmt.Fprintf(stdout, "warmed %d sessions in %s: %d written, %d already in redis, %d expired, %d errors, %d batches\n",
+		res.Considered, res.Duration.Round(time.Millisecond), res.Written, res.Skipped, res.Expired, res.Errors, res.Batches)
+	if err != nil {
+		return fmt.Errorf("warming failed: %w", err)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +120,63 @@ func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 	if strings.Contains(all, h.Hex()) || strings.Contains(all, tok) {
 		t.Fatal("a full session hash or the token reached the output")
 	}
+}
+
+// TestHotKeyAcrossTwoInstances: two `studio serve` instances share one
+// Redis and store; each sees half of one session's traffic, below the
+// threshold on its own, above it together. The global view on either
+// instance shows the key above the threshold with both instances' shares.
+func TestHotKeyAcrossTwoInstances(t *testing.T) {
+	rs := redistest.Start(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "studio.db")
+	const adminTok = "two-admin-token-0123456789"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := func(id string) (string, *lockedBuffer, chan int) {
+		env := envOf(map[string]string{
+			"STUDIO_ADDR": "127.0.0.1:0", "STUDIO_ADMIN_TOKEN": adminTok, "REDIS_URL": rs.URL(), "DATABASE_URL": db,
+			"STUDIO_HOTKEY_THRESHOLD": "500", "STUDIO_INSTANCE_ID": id, "STUDIO_WARM_ON_START": "false",
+		})
+		out := &lockedBuffer{}
+		done := make(chan int, 1)
+		go func() { done <- run(ctx, []string{"studio", "serve"}, env, out, io.Discard) }()
+		return "http://" + waitMatch(t, out, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), done)[1], out, done
+	}
+	a, outA, doneA := start("inst-a")
+	b, _, doneB := start("inst-b")
+	_, body := send(t, "POST", a+"/v1/sessions", adminTok, `{"user_id":"shared"}`)
+	tok := regexp.MustCompile(`"token":"([^"]+)"`).FindStringSubmatch(body)[1]
+	for range 350 { // 350 each: below 500 alone, 700 together
+		for _, base := range []string{a, b} {
+			if code, _ := send(t, "GET", base+"/v1/session", tok, ""); code != 200 {
+				t.Fatal("validate failed")
+			}
+		}
+	}
+	hot := regexp.MustCompile(`"hotkeys":\[\{"key":"studio:s:#[0-9a-f]{8}","count":(\d+),"per_min":[0-9.]+,"error":\d+,"instances":\[\{"instance":"inst-[ab]","count":(\d+)\},\{"instance":"inst-[ab]","count":(\d+)\}\]`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body = send(t, "GET", a+"/health/redis", adminTok, "")
+		if m := hot.FindStringSubmatch(body); m != nil && atoi(m[1]) >= 700 && atoi(m[2])+atoi(m[3]) == atoi(m[1]) {
+			t.Logf("global count %s, shares %s + %s", m[1], m[2], m[3])
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the global view never showed the shared key above the threshold:\n%s", body)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// The threshold event fired on the global count, not on either half.
+	waitMatch(t, outA, regexp.MustCompile(`"level":"WARN","msg":"[^"]*hot key[^"]*"[^\n]*"scope":"global"`), doneA)
+	if regexp.MustCompile(`"scope":"local"`).MatchString(outA.String()) {
+		t.Fatal("an instance saw the key hot on its own half")
+	}
+	cancel()
+	<-doneA
+	<-doneB
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -277,15 +278,21 @@ func BenchmarkWarm(b *testing.B) {
 			}
 			return p99
 		}
-		var idle, limited, unlimited float64
+		rates := []float64{50_000, 20_000, 5_000}
+		var idle, unlimited float64
+		limited := make([]float64, len(rates))
 		for b.Loop() {
 			idle += phase(b, 0, false)
-			limited += phase(b, 50_000, true)
+			for i, r := range rates {
+				limited[i] += phase(b, r, true)
+			}
 			unlimited += phase(b, 0, true)
 		}
 		n := float64(b.N)
 		b.ReportMetric(idle/n, "p99_µs_idle")
-		b.ReportMetric(limited/n, "p99_µs_warm_50k/s")
+		for i, r := range rates {
+			b.ReportMetric(limited[i]/n, fmt.Sprintf("p99_µs_warm_%dk/s", int(r)/1000))
+		}
 		b.ReportMetric(unlimited/n, "p99_µs_warm_unlimited")
 	})
 }

@@ -103,7 +103,7 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 	add("STUDIO_HOTKEY_THRESHOLD", "hotkey-threshold", "1000", "accesses per minute that make a key hot", false)
 	add("STUDIO_WARM_ON_START", "warm-on-start", "true", "warm Redis from the store at start-up and whenever Redis comes back empty (true or false)", false)
 	add("STUDIO_WARM_LIMIT", "warm-limit", "100000", "most recently active sessions to warm", false)
-	add("STUDIO_WARM_RATE", "warm-rate", "20000", "warming rate limit in sessions per second (0: unlimited)", false)
+	add("STUDIO_WARM_RATE", "warm-rate", "5000", "warming rate limit in sessions per second (0: unlimited)", false)
 	st.getenv = getenv
 	return st
 }

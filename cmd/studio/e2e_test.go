@@ -58,6 +58,28 @@ func waitMatch(t *testing.T, out fmt.Stringer, re *regexp.Regexp, done <-chan in
 	return nil
 }
 
+var listening = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+
+// serving is a `studio serve` started by startServe.
+type serving struct {
+	base           string // http://host:port
+	stdout, stderr *lockedBuffer
+	done           chan int // receives the exit status
+}
+
+// startServe runs `studio serve` with env (STUDIO_ADDR defaults to a free
+// loopback port) until ctx ends, and returns once it listens.
+func startServe(t *testing.T, ctx context.Context, env map[string]string) *serving {
+	t.Helper()
+	if _, ok := env["STUDIO_ADDR"]; !ok {
+		env["STUDIO_ADDR"] = "127.0.0.1:0"
+	}
+	s := &serving{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan int, 1)}
+	go func() { s.done <- run(ctx, []string{"studio", "serve"}, envOf(env), s.stdout, s.stderr) }()
+	s.base = "http://" + waitMatch(t, s.stdout, listening, s.done)[1]
+	return s
+}
+
 func call(t *testing.T, method, url, auth, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
@@ -80,19 +102,14 @@ func call(t *testing.T, method, url, auth, body string) (int, map[string]any) {
 func TestServeEndToEnd(t *testing.T) {
 	rs := redistest.Start(t)
 	const adminTok = "e2e-admin-token-0123456789"
-	env := envOf(map[string]string{
-		"STUDIO_ADDR":        "127.0.0.1:0",
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := startServe(t, ctx, map[string]string{
 		"STUDIO_ADMIN_TOKEN": adminTok,
 		"REDIS_URL":          rs.URL(),
 		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"studio", "serve"}, env, &stdout, &stderr) }()
-	m := waitMatch(t, &stdout, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), done)
-	base := "http://" + m[1]
+	base, stdout, stderr, done := srv.base, srv.stdout, srv.stderr, srv.done
 
 	if code, _ := call(t, "GET", base+"/healthz", "", ""); code != 200 {
 		t.Fatalf("healthz %d", code)
@@ -130,12 +147,12 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr lockedBuffer
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-load", "--demo-users", "5"}, envOf(nil), &stdout, &stderr)
+		done <- run(ctx, []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-load", "--demo-users", "5"}, envOf(nil), stdout, stderr)
 	}()
-	base := waitMatch(t, &stdout, bannerAPI, done)[1]
+	base := waitMatch(t, stdout, bannerAPI, done)[1]
 	adminTok := bannerAdmin.FindStringSubmatch(stdout.String())[1]
 	pid, _ := strconv.Atoi(bannerRedis.FindStringSubmatch(stdout.String())[1])
 	demoTok := bannerTry.FindStringSubmatch(stdout.String())[1]
@@ -233,12 +250,12 @@ func TestUpLeavesNoOrphanWhenKilled(t *testing.T) {
 	}
 	// The next run starts cleanly in the same state dir.
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout lockedBuffer
+	stdout := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-users", "1"}, envOf(nil), &stdout, io.Discard)
+		done <- run(ctx, []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-users", "1"}, envOf(nil), stdout, io.Discard)
 	}()
-	waitMatch(t, &stdout, bannerAPI, done)
+	waitMatch(t, stdout, bannerAPI, done)
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("second up exited %d", code)

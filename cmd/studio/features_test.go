@@ -71,8 +71,9 @@ func TestWarmCommand(t *testing.T) {
 func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 	rs := redistest.Start(t)
 	const adminTok = "hot-admin-token-0123456789"
-	env := envOf(map[string]string{
-		"STUDIO_ADDR":             "127.0.0.1:0",
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := startServe(t, ctx, map[string]string{
 		"STUDIO_ADMIN_TOKEN":      adminTok,
 		"REDIS_URL":               rs.URL(),
 		"DATABASE_URL":            "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
@@ -80,12 +81,7 @@ func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 		"STUDIO_HOTKEY_THRESHOLD": "300",
 		"STUDIO_INSTANCE_ID":      "e2e-1",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"studio", "serve"}, env, &stdout, io.Discard) }()
-	base := "http://" + waitMatch(t, &stdout, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), done)[1]
+	base, stdout, done := srv.base, srv.stdout, srv.done
 	_, body := send(t, "POST", base+"/v1/sessions", adminTok, `{"user_id":"hot-user"}`)
 	tok := regexp.MustCompile(`"token":"([^"]+)"`).FindStringSubmatch(body)[1]
 	for range 400 {
@@ -112,7 +108,7 @@ func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 	if !strings.Contains(ready, `"warming":{"state":"done"`) {
 		t.Fatalf("readyz lacks warming: %s", ready)
 	}
-	waitMatch(t, &stdout, regexp.MustCompile(`"level":"WARN","msg":"[^"]*hot key`), done)
+	waitMatch(t, stdout, regexp.MustCompile(`"level":"WARN","msg":"[^"]*hot key`), done)
 	cancel()
 	<-done
 	h, _ := session.ParseToken(tok)
@@ -132,18 +128,15 @@ func TestHotKeyAcrossTwoInstances(t *testing.T) {
 	const adminTok = "two-admin-token-0123456789"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := func(id string) (string, *lockedBuffer, chan int) {
-		env := envOf(map[string]string{
-			"STUDIO_ADDR": "127.0.0.1:0", "STUDIO_ADMIN_TOKEN": adminTok, "REDIS_URL": rs.URL(), "DATABASE_URL": db,
+	start := func(id string) *serving {
+		return startServe(t, ctx, map[string]string{
+			"STUDIO_ADMIN_TOKEN": adminTok, "REDIS_URL": rs.URL(), "DATABASE_URL": db,
 			"STUDIO_HOTKEY_THRESHOLD": "500", "STUDIO_INSTANCE_ID": id, "STUDIO_WARM_ON_START": "false",
 		})
-		out := &lockedBuffer{}
-		done := make(chan int, 1)
-		go func() { done <- run(ctx, []string{"studio", "serve"}, env, out, io.Discard) }()
-		return "http://" + waitMatch(t, out, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), done)[1], out, done
 	}
-	a, outA, doneA := start("inst-a")
-	b, _, doneB := start("inst-b")
+	sa, sb := start("inst-a"), start("inst-b")
+	a, outA, doneA := sa.base, sa.stdout, sa.done
+	b, doneB := sb.base, sb.done
 	_, body := send(t, "POST", a+"/v1/sessions", adminTok, `{"user_id":"shared"}`)
 	tok := regexp.MustCompile(`"token":"([^"]+)"`).FindStringSubmatch(body)[1]
 	for range 350 { // 350 each: below 500 alone, 700 together

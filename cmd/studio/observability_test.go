@@ -113,8 +113,9 @@ func TestObservabilityEndToEnd(t *testing.T) {
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
 	const adminTok = "obs-admin-token-0123456789"
-	env := envOf(map[string]string{
-		"STUDIO_ADDR":                 "127.0.0.1:0",
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := startServe(t, ctx, map[string]string{
 		"STUDIO_ADMIN_TOKEN":          adminTok,
 		"REDIS_URL":                   "redis://:" + redisPass + "@" + rs.Addr() + "/0",
 		"DATABASE_URL":                "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
@@ -124,12 +125,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL,
 		"OTEL_SERVICE_NAME":           "studio-e2e",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"studio", "serve"}, env, &stdout, &stderr) }()
-	base := "http://" + waitMatch(t, &stdout, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), done)[1]
+	base, stdout, stderr, done := srv.base, srv.stdout, srv.stderr, srv.done
 
 	code, body := send(t, "POST", base+"/v1/sessions", adminTok, `{"user_id":"user-obs-4242"}`)
 	if code != 201 {
@@ -157,7 +153,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		t.Fatalf("bad level accepted: %d", code)
 	}
 	send(t, "DELETE", base+"/v1/session", tok, "")
-	waitMatch(t, &stdout, regexp.MustCompile(`"level":"DEBUG","msg":"redis command"`), done)
+	waitMatch(t, stdout, regexp.MustCompile(`"level":"DEBUG","msg":"redis command"`), done)
 
 	// /metrics lints clean and leaks nothing.
 	code, metrics := send(t, "GET", base+"/metrics", "", "")
@@ -231,18 +227,14 @@ func TestObservabilityEndToEnd(t *testing.T) {
 // and a caller's traceparent sets the trace_id.
 func TestLogLinesCarryTraceIDsWithoutExport(t *testing.T) {
 	rs := redistest.Start(t)
-	env := envOf(map[string]string{
-		"STUDIO_ADDR":      "127.0.0.1:0",
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := startServe(t, ctx, map[string]string{
 		"REDIS_URL":        rs.URL(),
 		"DATABASE_URL":     "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
 		"STUDIO_LOG_LEVEL": "debug",
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout lockedBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"studio", "serve"}, env, &stdout, io.Discard) }()
-	base := "http://" + waitMatch(t, &stdout, regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`), done)[1]
+	base, stdout, done := srv.base, srv.stdout, srv.done
 	send(t, "GET", base+"/v1/session", "stu_"+strings.Repeat("A", 49), "", "X-Request-ID", "plain-1")
 	send(t, "GET", base+"/healthz", "", "", "X-Request-ID", "traced-1", "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	cancel()

@@ -5,10 +5,7 @@ package redisconn
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,9 +23,24 @@ type Config struct {
 	Cluster []string
 
 	// TLS material (PEM files). A CA file replaces the system roots; a
-	// certificate and key enable mutual TLS. Setting any of them enables TLS
-	// for Sentinel and Cluster modes; for URL mode use rediss://.
+	// certificate and key enable mutual TLS. Setting any TLS field enables
+	// TLS for Sentinel and Cluster modes; URL mode needs rediss:// (a
+	// redis:// URL with TLS settings is refused). The server certificate is
+	// always verified (TLS 1.2 minimum) unless TLSInsecureSkipVerify is set.
 	CAFile, CertFile, KeyFile string
+	// TLSServerName, if set, is the name the server certificate must carry
+	// (and the SNI sent) instead of the host dialled.
+	TLSServerName string
+	// TLSInsecureSkipVerify turns server-certificate verification off. For
+	// development only; see InsecureTLS.
+	TLSInsecureSkipVerify bool
+	// Sentinel-specific TLS material. When none is set, Sentinel connections
+	// use the data-node settings above. Only the addresses listed in
+	// Sentinels get these (not Sentinels discovered at run time).
+	SentinelCAFile, SentinelCertFile, SentinelKeyFile string
+	// TLS, if set (from NewTLS with this Config), supplies rotating TLS
+	// material. If nil, Open loads the files once.
+	TLS *TLS
 
 	// Timeouts; zero means the default in parentheses.
 	DialTimeout  time.Duration // 500ms
@@ -83,10 +95,15 @@ func open(c Config) (redis.UniversalClient, error) {
 	if retries == 0 {
 		retries = 1
 	}
-	tlsConf, err := c.tlsConfig()
+	t, err := c.tlsMaterial()
 	if err != nil {
 		return nil, err
 	}
+	var tlsConf *tls.Config // informational for go-redis; Dialer does the TLS
+	if t != nil {
+		tlsConf = t.data.ClientConfig(c.TLSServerName)
+	}
+	dialer := t.dialer(dial, c.Sentinels)
 	switch c.Mode() {
 	case "sentinel":
 		if c.MasterName == "" {
@@ -102,6 +119,7 @@ func open(c Config) (redis.UniversalClient, error) {
 			MaxRetries:    retries,
 			DialerRetries: 1,
 			TLSConfig:     tlsConf,
+			Dialer:        dialer,
 		}), nil
 	case "cluster":
 		return redis.NewClusterClient(&redis.ClusterOptions{
@@ -113,6 +131,7 @@ func open(c Config) (redis.UniversalClient, error) {
 			MaxRetries:    retries,
 			DialerRetries: 1,
 			TLSConfig:     tlsConf,
+			Dialer:        dialer,
 		}), nil
 	}
 	opt, err := redis.ParseURL(c.URL)
@@ -128,10 +147,13 @@ func open(c Config) (redis.UniversalClient, error) {
 	if c.PoolSize > 0 {
 		opt.PoolSize = c.PoolSize
 	}
-	if opt.TLSConfig != nil && tlsConf != nil {
-		tlsConf.ServerName = opt.TLSConfig.ServerName
-		opt.TLSConfig = tlsConf
+	if (opt.TLSConfig != nil) != (t != nil) {
+		// rediss:// alone makes t; so t without rediss:// means TLS settings
+		// with a redis:// URL.
+		return nil, errors.New("redis TLS settings given with a redis:// URL; use rediss:// for TLS")
 	}
+	opt.TLSConfig = tlsConf // a rediss:// ?skip_verify=true is ignored: verification stays on
+	opt.Dialer = dialer
 	return redis.NewClient(opt), nil
 }
 
@@ -144,31 +166,11 @@ func orDefault(d, def time.Duration) time.Duration {
 
 var errMalformedURL = errors.New("malformed redis URL; expected redis://[user:password@]host:port[/db] or rediss://host:port")
 
-func (c Config) tlsConfig() (*tls.Config, error) {
-	if c.CAFile == "" && c.CertFile == "" && c.KeyFile == "" {
-		return nil, nil
+// tlsMaterial returns c.TLS, or material loaded once from c's files, or nil
+// when c asks for no TLS.
+func (c Config) tlsMaterial() (*TLS, error) {
+	if c.TLS != nil {
+		return c.TLS, nil
 	}
-	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read redis CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("redis CA file %s holds no PEM certificate", c.CAFile)
-		}
-		conf.RootCAs = pool
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("redis client certificate and key must be given together")
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("load redis client certificate: %w", err)
-		}
-		conf.Certificates = []tls.Certificate{cert}
-	}
-	return conf, nil
+	return NewTLS(c, TLSOptions{})
 }

@@ -61,6 +61,9 @@ type Options struct {
 	HotKeysNative func() any
 	// Warming reports the cache warmer's progress (JSON-ready).
 	Warming func() any
+	// TLS reports the Redis connection's TLS settings (JSON-ready), so an
+	// operator sees when verification is off.
+	TLS func() any
 	// Alerts reports the firing and recently resolved alerts.
 	Alerts func() []Alert
 	// Sentinels reports the Sentinels watching the master.

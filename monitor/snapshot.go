@@ -48,6 +48,8 @@ type Snapshot struct {
 	Alerts        []Alert `json:"alerts"`
 	// Warming is the cache warmer's progress; nil without Options.Warming.
 	Warming any `json:"warming,omitempty"`
+	// TLS describes the Redis connection's TLS; nil without Options.TLS.
+	TLS any `json:"tls,omitempty"`
 }
 
 // RedisStatus is the server side of a Snapshot. With several nodes
@@ -257,6 +259,9 @@ func (m *Monitor) Snapshot() Snapshot {
 	}
 	if m.opts.Warming != nil {
 		s.Warming = m.opts.Warming()
+	}
+	if m.opts.TLS != nil {
+		s.TLS = m.opts.TLS()
 	}
 	s.Alerts = []Alert{}
 	if m.alerts != nil {

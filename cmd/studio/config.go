@@ -92,6 +92,12 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 	add("REDIS_TLS_CA_FILE", "redis-tls-ca-file", "", "PEM CA bundle that verifies Redis", false)
 	add("REDIS_TLS_CERT_FILE", "redis-tls-cert-file", "", "PEM client certificate for mutual TLS", false)
 	add("REDIS_TLS_KEY_FILE", "redis-tls-key-file", "", "PEM client key for mutual TLS", false)
+	add("REDIS_TLS_SERVER_NAME", "redis-tls-server-name", "", "host name expected in the Redis server certificate (default: the address's host)", false)
+	add("REDIS_TLS_SENTINEL_CA_FILE", "redis-tls-sentinel-ca-file", "", "PEM CA bundle for Sentinel connections (default: REDIS_TLS_CA_FILE)", false)
+	add("REDIS_TLS_SENTINEL_CERT_FILE", "redis-tls-sentinel-cert-file", "", "PEM client certificate for Sentinel connections", false)
+	add("REDIS_TLS_SENTINEL_KEY_FILE", "redis-tls-sentinel-key-file", "", "PEM client key for Sentinel connections", false)
+	add("REDIS_TLS_INSECURE_SKIP_VERIFY", "redis-tls-insecure-skip-verify", "false", "DEVELOPMENT ONLY: do not verify the Redis certificate (logged loudly, shown in /health/redis)", false)
+	add("REDIS_ALLOW_PLAINTEXT", "redis-allow-plaintext", "false", "allow plaintext redis:// to a non-loopback address", false)
 	add("DATABASE_URL", "database-url", "sqlite:studio.db", "session store: postgres://… or sqlite:PATH", true)
 	add("STUDIO_L1_TTL", "l1-ttl", "5s", "longest life of an in-process cache entry (100ms-60s)", false)
 	add("STUDIO_CACHE_TTL", "cache-ttl", "10m", "longest life of a session copy in Redis (1s-24h)", false)
@@ -183,7 +189,8 @@ func (st *settings) Config() (Config, error) {
 	if err := checkRedisURL(c.Redis.URL); err != nil {
 		return c, st.bad("REDIS_URL", "%v", err)
 	}
-	for _, env := range []string{"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE"} {
+	for _, env := range []string{"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE",
+		"REDIS_TLS_SENTINEL_CA_FILE", "REDIS_TLS_SENTINEL_CERT_FILE", "REDIS_TLS_SENTINEL_KEY_FILE"} {
 		if p := st.get(env); p != "" {
 			if _, err := os.Stat(p); err != nil {
 				return c, st.bad(env, "cannot read the file: %v", err)
@@ -195,6 +202,23 @@ func (st *settings) Config() (Config, error) {
 	c.Redis.KeyFile = st.get("REDIS_TLS_KEY_FILE")
 	if (c.Redis.CertFile == "") != (c.Redis.KeyFile == "") {
 		return c, st.bad("REDIS_TLS_KEY_FILE", "client certificate and key must be given together")
+	}
+	c.Redis.TLSServerName = st.get("REDIS_TLS_SERVER_NAME")
+	c.Redis.SentinelCAFile = st.get("REDIS_TLS_SENTINEL_CA_FILE")
+	c.Redis.SentinelCertFile = st.get("REDIS_TLS_SENTINEL_CERT_FILE")
+	c.Redis.SentinelKeyFile = st.get("REDIS_TLS_SENTINEL_KEY_FILE")
+	if (c.Redis.SentinelCertFile == "") != (c.Redis.SentinelKeyFile == "") {
+		return c, st.bad("REDIS_TLS_SENTINEL_KEY_FILE", "Sentinel client certificate and key must be given together")
+	}
+	if c.Redis.TLSInsecureSkipVerify, err = strconv.ParseBool(st.get("REDIS_TLS_INSECURE_SKIP_VERIFY")); err != nil {
+		return c, st.bad("REDIS_TLS_INSECURE_SKIP_VERIFY", "must be true or false")
+	}
+	allowPlain, err := strconv.ParseBool(st.get("REDIS_ALLOW_PLAINTEXT"))
+	if err != nil {
+		return c, st.bad("REDIS_ALLOW_PLAINTEXT", "must be true or false")
+	}
+	if redisconn.PlaintextRemote(c.Redis) && !allowPlain {
+		return c, st.bad("REDIS_URL", "plaintext to a non-loopback Redis; use rediss:// (with REDIS_TLS_CA_FILE) or set REDIS_ALLOW_PLAINTEXT=true")
 	}
 
 	c.DatabaseURL = st.get("DATABASE_URL")

@@ -46,6 +46,11 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"otel exporter", map[string]string{"OTEL_TRACES_EXPORTER": "jaeger"}, nil, `invalid OTEL_TRACES_EXPORTER "jaeger": must be otlp, none or console`},
 		{"otel protocol", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, nil, "invalid OTEL_EXPORTER_OTLP_PROTOCOL"},
 		{"otel sampler arg", map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, nil, "invalid OTEL_TRACES_SAMPLER_ARG"},
+		{"plaintext remote", map[string]string{"REDIS_URL": "redis://10.1.2.3:6379/0"}, nil, "invalid REDIS_URL (--redis-url): plaintext to a non-loopback Redis"},
+		{"plaintext remote sentinels", map[string]string{"REDIS_SENTINELS": "sentinel.example:26379", "REDIS_MASTER_NAME": "m"}, nil, "plaintext to a non-loopback Redis"},
+		{"allow plaintext value", map[string]string{"REDIS_ALLOW_PLAINTEXT": "sure"}, nil, "invalid REDIS_ALLOW_PLAINTEXT (--redis-allow-plaintext) \"sure\": must be true or false"},
+		{"insecure value", map[string]string{"REDIS_TLS_INSECURE_SKIP_VERIFY": "yes please"}, nil, "invalid REDIS_TLS_INSECURE_SKIP_VERIFY"},
+		{"sentinel cert without key", map[string]string{"REDIS_TLS_SENTINEL_CERT_FILE": "/etc/hostname"}, nil, "invalid REDIS_TLS_SENTINEL_KEY_FILE (--redis-tls-sentinel-key-file): Sentinel client certificate and key must be given together"},
 		{"unknown flag", nil, []string{"--nope"}, "flag provided but not defined: -nope"},
 		{"stray argument", nil, []string{"extra"}, "unexpected argument \"extra\""},
 	}
@@ -133,4 +138,26 @@ func FuzzSettings(f *testing.F) {
 			t.Fatalf("secret %s echoed: %q", s.env, msg)
 		}
 	})
+}
+
+// The plaintext guard is configuration-level: loopback passes, remote
+// passes only when explicitly allowed; no traffic is sent anywhere.
+func TestPlaintextGuard(t *testing.T) {
+	for _, tc := range []struct {
+		env map[string]string
+		ok  bool
+	}{
+		{map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, true},
+		{map[string]string{"REDIS_URL": "redis://localhost:6379/0"}, true},
+		{map[string]string{"REDIS_URL": "redis://[::1]:6379/0"}, true},
+		{map[string]string{"REDIS_URL": "redis://redis.internal:6379/0"}, false},
+		{map[string]string{"REDIS_URL": "redis://redis.internal:6379/0", "REDIS_ALLOW_PLAINTEXT": "true"}, true},
+		{map[string]string{"REDIS_URL": "rediss://redis.internal:6379/0"}, true},
+	} {
+		st := newSettings("serve", envOf(tc.env), io.Discard, nil)
+		_, err := st.Config()
+		if (err == nil) != tc.ok {
+			t.Errorf("%v: err %v, want ok=%v", tc.env, err, tc.ok)
+		}
+	}
 }

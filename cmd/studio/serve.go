@@ -9,10 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,6 +116,12 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 	}
 
 	rc := cfg.Redis
+	if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
+		return nil, fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
+	}
+	if rc.InsecureTLS() {
+		log.Error("REDIS TLS CERTIFICATE VERIFICATION IS DISABLED (REDIS_TLS_INSECURE_SKIP_VERIFY=true): development only, never in production")
+	}
 	rc.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{
 		OnStateChange: func(from, to string) {
 			metrics.BreakerChanged(from, to)
@@ -170,11 +179,35 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		HotKeys:       func() []monitor.HotKey { return snapshotHotKeys(a.hotkeys.Top(10)) },
 		HotKeysNative: native.get,
 		Warming:       func() any { return a.warmer.Progress() },
-		Logger:        log,
+		TLS: func() any {
+			return map[string]any{"enabled": rc.TLS != nil, "insecure_skip_verify": rc.InsecureTLS()}
+		},
+		Logger: log,
 	})
 	rec.set(a.monitor)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
+	if rc.TLS != nil {
+		// Certificates are re-read when their files change, and on SIGHUP.
+		reg.MustRegister(rc.TLS)
+		a.wg.Add(2)
+		go func() { defer a.wg.Done(); rc.TLS.Run(bg, 10*time.Second) }()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		go func() {
+			defer a.wg.Done()
+			defer signal.Stop(hup)
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case <-hup:
+					log.Info("SIGHUP: reloading Redis TLS material")
+					_ = rc.TLS.Reload() // logged and counted inside
+				}
+			}
+		}()
+	}
 	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.monitor.Run(bg) }()
 	go func() { defer a.wg.Done(); _ = a.hotkeys.Run(bg) }()

@@ -31,7 +31,11 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("open session store: %w", err)
 	}
 	defer store.Close()
-	rdb, err := redisconn.Open(cfg.Redis)
+	rc := cfg.Redis
+	if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
+		return fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
+	}
+	rdb, err := redisconn.Open(rc)
 	if err != nil {
 		return fmt.Errorf("open redis client: %w", err)
 	}

@@ -49,6 +49,10 @@ type WarmOptions struct {
 	// OnProgress, when set, is called after every batch and when a run
 	// ends, never concurrently with itself. It must be quick.
 	OnProgress func(WarmProgress)
+	// OnResult, when set, is called once at the end of every run (start-up,
+	// on demand or automatic) with why it ran, its result and its error,
+	// for cumulative metrics. It must be quick.
+	OnResult func(reason string, res WarmResult, err error)
 }
 
 // WarmState is the state of a Warmer.
@@ -273,6 +277,11 @@ func (w *Warmer) run(ctx context.Context, reason string) (res WarmResult, err er
 	began := time.Now()
 	ctx, span := s.startSpan(ctx, "session.warm")
 	var c warmRun
+	if w.opts.OnResult != nil {
+		// Registered first, so it runs last: after the deferred function
+		// below has filled res and err.
+		defer func() { w.opts.OnResult(reason, res, err) }()
+	}
 
 	w.mu.Lock()
 	w.prog = WarmProgress{State: WarmRunning, Reason: reason, Total: w.opts.Limit, Runs: w.prog.Runs + 1, Started: s.now()}

@@ -429,3 +429,24 @@ func TestWarmFailsWithoutRedis(t *testing.T) {
 		t.Fatalf("%d keys after the retry", n)
 	}
 }
+
+// OnResult is told about every finished run, with the run's result.
+func TestWarmOnResult(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	seedSessions(t, e.store, 40, e.clock.Now())
+	var got []session.WarmResult
+	w := svc.NewWarmer(session.WarmOptions{Source: e.source(), OnResult: func(reason string, res session.WarmResult, err error) {
+		if err != nil || reason == "" {
+			t.Errorf("OnResult(%q, %+v, %v)", reason, res, err)
+		}
+		got = append(got, res)
+	}})
+	res, err := w.Run(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != res || res.Written != 40 {
+		t.Fatalf("OnResult saw %+v; Run returned %+v", got, res)
+	}
+}

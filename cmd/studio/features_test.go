@@ -109,6 +109,11 @@ func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 		t.Fatalf("readyz lacks warming: %s", ready)
 	}
 	waitMatch(t, stdout, regexp.MustCompile(`"level":"WARN","msg":"[^"]*hot key`), done)
+	// The start-up warm wrote the one session and is counted.
+	if _, metrics := send(t, "GET", base+"/metrics", "", ""); !strings.Contains(metrics, `studio_cache_warm_finished_runs_total{outcome="ok"} 1`) ||
+		!strings.Contains(metrics, "studio_cache_warm_batches_total") {
+		t.Fatalf("warm metrics missing:\n%s", metrics)
+	}
 	cancel()
 	<-done
 	h, _ := session.ParseToken(tok)

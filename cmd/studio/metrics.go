@@ -127,3 +127,46 @@ func (c *warmCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.lastDuration, prometheus.GaugeValue, d)
 }
+
+// warmMetrics are cumulative counters over every warming run.
+type warmMetrics struct {
+	sessions *prometheus.CounterVec
+	batches  prometheus.Counter
+	errors   prometheus.Counter
+	runs     *prometheus.CounterVec
+	duration prometheus.Histogram
+}
+
+func newWarmMetrics(reg prometheus.Registerer) *warmMetrics {
+	m := &warmMetrics{
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "studio_cache_warm_sessions_total", Help: "Sessions handled by cache warming, by result: written, skipped (already in Redis), expired, error."}, []string{"result"}),
+		batches:  prometheus.NewCounter(prometheus.CounterOpts{Name: "studio_cache_warm_batches_total", Help: "Pipelines sent by cache warming."}),
+		errors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "studio_cache_warm_errors_total", Help: "Cache-warming runs that ended with an error."}),
+		runs:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "studio_cache_warm_finished_runs_total", Help: "Finished cache-warming runs, by outcome (ok, failed)."}, []string{"outcome"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "studio_cache_warm_duration_seconds", Help: "Wall time of cache-warming runs.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
+	}
+	for _, r := range []string{"written", "skipped", "expired", "error"} {
+		m.sessions.WithLabelValues(r)
+	}
+	for _, o := range []string{"ok", "failed"} {
+		m.runs.WithLabelValues(o)
+	}
+	reg.MustRegister(m.sessions, m.batches, m.errors, m.runs, m.duration)
+	return m
+}
+
+// observe records one finished run (session.WarmOptions.OnResult).
+func (m *warmMetrics) observe(_ string, res session.WarmResult, err error) {
+	m.sessions.WithLabelValues("written").Add(float64(res.Written))
+	m.sessions.WithLabelValues("skipped").Add(float64(res.Skipped))
+	m.sessions.WithLabelValues("expired").Add(float64(res.Expired))
+	m.sessions.WithLabelValues("error").Add(float64(res.Errors))
+	m.batches.Add(float64(res.Batches))
+	m.duration.Observe(res.Duration.Seconds())
+	if err != nil {
+		m.errors.Inc()
+		m.runs.WithLabelValues("failed").Inc()
+		return
+	}
+	m.runs.WithLabelValues("ok").Inc()
+}

@@ -161,7 +161,8 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		return nil, err
 	}
 	a.hotkeys = hotkey.NewPublisher(det, a.rdb, hotkey.PublisherOptions{Instance: cfg.InstanceID, Logger: log, Registerer: reg})
-	a.warmer = a.sessions.NewWarmer(session.WarmOptions{Source: a.store, Limit: cfg.WarmLimit, Rate: float64(cfg.WarmRate), Logger: log})
+	wm := newWarmMetrics(reg)
+	a.warmer = a.sessions.NewWarmer(session.WarmOptions{Source: a.store, Limit: cfg.WarmLimit, Rate: float64(cfg.WarmRate), Logger: log, OnResult: wm.observe})
 	reg.MustRegister(newWarmCollector(a.warmer.Progress))
 	native := &nativeHotKeys{}
 	reg.MustRegister(newSessionCollector(a.sessions.Stats), newPoolCollector(a.rdb.PoolStats))

@@ -22,23 +22,8 @@ import (
 // through one redis-server listening on a plaintext and an mTLS port, the
 // plaintext Service being the same-run baseline. Reports ops/s and p99.
 func BenchmarkValidateTLS(b *testing.B) {
+	p := redistest.NewPKI(b)
 	dir := b.TempDir()
-	ca, err := redistest.NewCA("bench CA")
-	if err != nil {
-		b.Fatal(err)
-	}
-	caFile := filepath.Join(dir, "ca.crt")
-	if err := redistest.WriteBundle(caFile, ca); err != nil {
-		b.Fatal(err)
-	}
-	srvCert, srvKey, err := ca.IssueFiles(dir, "server", redistest.CertSpec{CommonName: "redis", Hosts: []string{"127.0.0.1"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cliCert, cliKey, err := ca.IssueFiles(dir, "client", redistest.CertSpec{CommonName: "studio", Client: true})
-	if err != nil {
-		b.Fatal(err)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +31,7 @@ func BenchmarkValidateTLS(b *testing.B) {
 	tlsPort := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	srv := redistest.Start(b, redistest.WithArgs("--tls-port", strconv.Itoa(tlsPort),
-		"--tls-cert-file", srvCert, "--tls-key-file", srvKey, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "yes"))
+		"--tls-cert-file", p.ServerCert, "--tls-key-file", p.ServerKey, "--tls-ca-cert-file", p.CAFile, "--tls-auth-clients", "yes"))
 	store, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(dir, "s.db"), sqlstore.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -77,7 +62,7 @@ func BenchmarkValidateTLS(b *testing.B) {
 		}
 		toks = append(toks, tok.Reveal())
 	}
-	overTLS := newSvc(redisconn.Config{URL: "rediss://127.0.0.1:" + strconv.Itoa(tlsPort) + "/0", CAFile: caFile, CertFile: cliCert, KeyFile: cliKey})
+	overTLS := newSvc(redisconn.Config{URL: "rediss://127.0.0.1:" + strconv.Itoa(tlsPort) + "/0", CAFile: p.CAFile, CertFile: p.ClientCert, KeyFile: p.ClientKey})
 
 	for _, c := range []struct {
 		name string

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,31 +15,8 @@ import (
 // demands client certificates, with certificates generated here; sessions
 // validate through Redis, and the Snapshot says TLS is on and verified.
 func TestServeOverMutualTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := redistest.NewCA("studio test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(dir, "ca.crt")
-	if err := redistest.WriteBundle(caFile, ca); err != nil {
-		t.Fatal(err)
-	}
-	srvCert, srvKey, err := ca.IssueFiles(dir, "server", redistest.CertSpec{CommonName: "redis", Hosts: []string{"127.0.0.1", "localhost"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cliCert, cliKey, err := ca.IssueFiles(dir, "client", redistest.CertSpec{CommonName: "studio", Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.LoadX509KeyPair(cliCert, cliKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	rs := redistest.StartTLS(t, redistest.TLSOptions{CertFile: srvCert, KeyFile: srvKey, CAFile: caFile,
-		Probe: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}})
+	p := redistest.NewPKI(t)
+	rs := redistest.StartTLS(t, p.TLSOptions())
 
 	const adminTok = "tls-admin-token-0123456789"
 	ctx, cancel := context.WithCancel(context.Background())
@@ -49,9 +24,9 @@ func TestServeOverMutualTLS(t *testing.T) {
 	srv := startServe(t, ctx, map[string]string{
 		"STUDIO_ADMIN_TOKEN":      adminTok,
 		"REDIS_URL":               rs.TLSURL(),
-		"REDIS_TLS_CA_FILE":       caFile,
-		"REDIS_TLS_CERT_FILE":     cliCert,
-		"REDIS_TLS_KEY_FILE":      cliKey,
+		"REDIS_TLS_CA_FILE":       p.CAFile,
+		"REDIS_TLS_CERT_FILE":     p.ClientCert,
+		"REDIS_TLS_KEY_FILE":      p.ClientKey,
 		"DATABASE_URL":            "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
 		"STUDIO_MONITOR_INTERVAL": "100ms",
 	})

@@ -21,6 +21,7 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +103,10 @@ type Server struct {
 	stdout       io.Writer
 	startTimeout time.Duration
 	logs         *logRing
+
+	// probeTLS, when set, is the client configuration the readiness probe
+	// dials with (a TLS-only server, see LaunchTLS); nil probes plaintext.
+	probeTLS *tls.Config
 
 	life sync.Mutex // serialises Stop, Kill and Restart
 
@@ -302,7 +307,7 @@ func (s *Server) waitReady(ctx context.Context, p *process, port int, mark int) 
 			return fmt.Errorf("redis-server exited during start-up (%v); last log lines:\n%s", p.exitErr(), s.logs.tail(errorLogLines))
 		default:
 		}
-		err := probe(ctx, addr, p.pid)
+		err := probe(ctx, addr, p.pid, s.probeTLS)
 		if err == nil {
 			return nil
 		}
@@ -320,11 +325,20 @@ func (s *Server) waitReady(ctx context.Context, p *process, port int, mark int) 
 	}
 }
 
-// probe checks that the server on addr is process pid and ready for commands.
-// It returns an error wrapping errPortInUse if a different process answers.
-func probe(ctx context.Context, addr string, pid int) error {
-	d := net.Dialer{Timeout: 250 * time.Millisecond}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+// probe checks that the server on addr is process pid and ready for commands,
+// over TLS with conf when it is set. It returns an error wrapping
+// errPortInUse if a different process answers.
+func probe(ctx context.Context, addr string, pid int, conf *tls.Config) error {
+	nd := &net.Dialer{Timeout: 250 * time.Millisecond}
+	var (
+		conn net.Conn
+		err  error
+	)
+	if conf != nil {
+		conn, err = (&tls.Dialer{NetDialer: nd, Config: conf}).DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = nd.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return err
 	}

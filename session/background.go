@@ -360,6 +360,9 @@ type counters struct {
 	storeErrors    atomic.Uint64
 	l1Flushes      atomic.Uint64
 	touchesWritten atomic.Uint64
+	// replicaFallbacks counts ReadRedis reads that failed and were
+	// retried on the master.
+	replicaFallbacks atomic.Uint64
 }
 
 func (c *counters) count(t Tier, err error) {
@@ -384,6 +387,9 @@ type Stats struct {
 	StoreErrors    uint64
 	L1Flushes      uint64
 	TouchesWritten uint64
+	// ReplicaFallbacks counts replica reads that failed and went to the
+	// master instead (Options.ReadRedis).
+	ReplicaFallbacks uint64
 	// RevocationsQueued is the number of revocations waiting to reach Redis.
 	RevocationsQueued int64
 }
@@ -411,6 +417,7 @@ func (s *Service) Stats() Stats {
 	st.StoreErrors = s.stats.storeErrors.Load()
 	st.L1Flushes = s.stats.l1Flushes.Load()
 	st.TouchesWritten = s.stats.touchesWritten.Load()
+	st.ReplicaFallbacks = s.stats.replicaFallbacks.Load()
 	st.RevocationsQueued = s.retry.queued.Load()
 	return st
 }

@@ -28,6 +28,16 @@ type Options struct {
 	// Redis is the shared cache and invalidation bus. The Service does not
 	// close it.
 	Redis redis.UniversalClient
+	// ReadRedis, if set, serves the Redis tier's reads of session keys,
+	// typically a client that routes reads to replicas; writes, scripts
+	// and the invalidation subscription always use Redis. Keys invalidated
+	// in the last ReplicaGrace, and every key for ReplicaGrace after an L1
+	// flush, are read from Redis instead, and so is a key whose ReadRedis
+	// read fails (see replica.go). The Service does not close it.
+	ReadRedis redis.UniversalClient
+	// ReplicaGrace is how long reads of an invalidated key avoid ReadRedis.
+	// It must exceed the replicas' normal lag. Default 5s.
+	ReplicaGrace time.Duration
 
 	// KeyPrefix starts every Redis key and channel name. Default "studio:".
 	KeyPrefix string
@@ -94,6 +104,7 @@ func (o *Options) setDefaults() {
 	def(&o.DefaultTTL, 24*time.Hour)
 	def(&o.MaxTTL, 366*24*time.Hour)
 	def(&o.RedisTimeout, 500*time.Millisecond)
+	def(&o.ReplicaGrace, 5*time.Second)
 	def(&o.StoreTimeout, 2*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -140,6 +151,8 @@ type Service struct {
 	opts    Options
 	store   Store
 	rdb     redis.UniversalClient
+	read    redis.UniversalClient // nil: reads use rdb
+	recent  *recentInvalidations  // nil without read
 	log     *slog.Logger
 	now     func() time.Time
 	tracer  trace.Tracer
@@ -197,6 +210,10 @@ func NewService(opts Options) (*Service, error) {
 		tracing: opts.Tracer != nil,
 		keys:    opts.Keys,
 		channel: opts.KeyPrefix + "invalidate",
+	}
+	if opts.ReadRedis != nil {
+		s.read = opts.ReadRedis
+		s.recent = newRecentInvalidations(opts.ReplicaGrace)
 	}
 	s.touches.init()
 	if opts.L1TTL > 0 {
@@ -357,11 +374,25 @@ const (
 	fillReplace                 // the key held a stale copy: replace unless it is a tombstone
 )
 
+// redisGet reads key from ReadRedis when configured and safe (see
+// replica.go), otherwise, or when that read fails, from Redis.
+func (s *Service) redisGet(ctx context.Context, h TokenHash, key string, now time.Time) (string, error) {
+	if s.read != nil && !s.recent.master(h, now) {
+		v, err := s.read.Get(ctx, key).Result()
+		if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
+			return v, err
+		}
+		s.stats.replicaFallbacks.Add(1)
+		s.log.Debug("replica read failed; reading the master", "error", err)
+	}
+	return s.rdb.Get(ctx, key).Result()
+}
+
 func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) (Session, Tier, error) {
 	gen := s.gens[h[0]].Load()
 	mode := fillNone
 	key := s.Key(h)
-	v, err := s.rdb.Get(ctx, key).Result()
+	v, err := s.redisGet(ctx, h, key, now)
 	switch {
 	case err == nil:
 		sess, derr := decodeCached(v)
@@ -551,6 +582,9 @@ func (s *Service) l1Put(h TokenHash, key string, gen uint64, sess Session, err e
 // invalidateLocal drops one session from this instance's L1.
 func (s *Service) invalidateLocal(h TokenHash) {
 	s.gens[h[0]].Add(1)
+	if s.recent != nil {
+		s.recent.add(h, s.now())
+	}
 	if s.l1 != nil {
 		s.l1.Invalidate(h)
 	}
@@ -560,6 +594,9 @@ func (s *Service) invalidateLocal(h TokenHash) {
 func (s *Service) flushL1() {
 	for i := range s.gens {
 		s.gens[i].Add(1)
+	}
+	if s.recent != nil {
+		s.recent.all(s.now())
 	}
 	if s.l1 != nil {
 		s.l1.InvalidateAll()

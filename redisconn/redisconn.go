@@ -42,6 +42,10 @@ type Config struct {
 	// material. If nil, Open loads the files once.
 	TLS *TLS
 
+	// ReadReplicas asks OpenReader for a client that sends read-only
+	// commands to replicas (Sentinel and Cluster modes only).
+	ReadReplicas bool
+
 	// Timeouts; zero means the default in parentheses.
 	DialTimeout  time.Duration // 500ms
 	ReadTimeout  time.Duration // 300ms
@@ -74,20 +78,45 @@ func (c Config) Mode() string {
 // Open returns a client for the configured topology. It does not contact
 // Redis; the first command does.
 func Open(c Config) (redis.UniversalClient, error) {
-	rdb, err := open(c)
+	rdb, err := open(c, false)
 	if err != nil {
 		return nil, err
 	}
+	return hooked(c, rdb), nil
+}
+
+// ErrReplicaReadsNeedTopology is returned by OpenReader for a single-node
+// Config: there are no replicas to read from.
+var ErrReplicaReadsNeedTopology = errors.New("redis replica reads need Sentinel (REDIS_SENTINELS) or Cluster (REDIS_CLUSTER) mode")
+
+// OpenReader returns a client for reads that may be served by replicas: in
+// Sentinel mode a failover cluster client with replica-only routing (the
+// master only while no replica is usable), in Cluster mode a cluster client
+// in read-only mode. Commands that are not read-only still go to the
+// master. It carries the same hooks as Open's client. Replica data can lag
+// the master's; see session.Options.ReadRedis for how sessions stay safe.
+func OpenReader(c Config) (redis.UniversalClient, error) {
+	if c.Mode() == "standalone" {
+		return nil, ErrReplicaReadsNeedTopology
+	}
+	rdb, err := open(c, true)
+	if err != nil {
+		return nil, err
+	}
+	return hooked(c, rdb), nil
+}
+
+func hooked(c Config, rdb redis.UniversalClient) redis.UniversalClient {
 	if c.Instrumentation != nil {
 		rdb.AddHook(c.Instrumentation)
 	}
 	if c.Breaker != nil {
 		rdb.AddHook(c.Breaker)
 	}
-	return rdb, nil
+	return rdb
 }
 
-func open(c Config) (redis.UniversalClient, error) {
+func open(c Config, replicas bool) (redis.UniversalClient, error) {
 	dial := orDefault(c.DialTimeout, 500*time.Millisecond)
 	read := orDefault(c.ReadTimeout, 300*time.Millisecond)
 	write := orDefault(c.WriteTimeout, 300*time.Millisecond)
@@ -109,7 +138,7 @@ func open(c Config) (redis.UniversalClient, error) {
 		if c.MasterName == "" {
 			return nil, errors.New("redis sentinel mode needs a master name")
 		}
-		return redis.NewFailoverClient(&redis.FailoverOptions{
+		fo := &redis.FailoverOptions{
 			MasterName:    c.MasterName,
 			SentinelAddrs: c.Sentinels,
 			DialTimeout:   dial,
@@ -120,9 +149,15 @@ func open(c Config) (redis.UniversalClient, error) {
 			DialerRetries: 1,
 			TLSConfig:     tlsConf,
 			Dialer:        dialer,
-		}), nil
+		}
+		if replicas {
+			fo.ReplicaOnly = true
+			return redis.NewFailoverClusterClient(fo), nil
+		}
+		return redis.NewFailoverClient(fo), nil
 	case "cluster":
 		return redis.NewClusterClient(&redis.ClusterOptions{
+			ReadOnly:      replicas,
 			Addrs:         c.Cluster,
 			DialTimeout:   dial,
 			ReadTimeout:   read,

@@ -89,6 +89,7 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 	add("REDIS_SENTINELS", "redis-sentinels", "", "comma-separated Sentinel host:port list (needs REDIS_MASTER_NAME)", false)
 	add("REDIS_MASTER_NAME", "redis-master-name", "", "master name known to the Sentinels", false)
 	add("REDIS_CLUSTER", "redis-cluster", "", "comma-separated Redis Cluster seed host:port list", false)
+	add("REDIS_READ_REPLICAS", "redis-read-replicas", "false", "serve session reads from replicas (Sentinel or Cluster mode; true or false)", false)
 	add("REDIS_TLS_CA_FILE", "redis-tls-ca-file", "", "PEM CA bundle that verifies Redis", false)
 	add("REDIS_TLS_CERT_FILE", "redis-tls-cert-file", "", "PEM client certificate for mutual TLS", false)
 	add("REDIS_TLS_KEY_FILE", "redis-tls-key-file", "", "PEM client key for mutual TLS", false)
@@ -184,6 +185,12 @@ func (st *settings) Config() (Config, error) {
 		return c, st.bad("REDIS_MASTER_NAME", "is required with REDIS_SENTINELS")
 	case len(c.Redis.Sentinels) == 0 && c.Redis.MasterName != "":
 		return c, st.bad("REDIS_MASTER_NAME", "is only used with REDIS_SENTINELS, which is empty")
+	}
+	if c.Redis.ReadReplicas, err = strconv.ParseBool(st.get("REDIS_READ_REPLICAS")); err != nil {
+		return c, st.bad("REDIS_READ_REPLICAS", "must be true or false")
+	}
+	if c.Redis.ReadReplicas && c.Redis.Mode() == "standalone" {
+		return c, st.bad("REDIS_READ_REPLICAS", "needs REDIS_SENTINELS or REDIS_CLUSTER: a single Redis has no replicas to read from")
 	}
 	c.Redis.URL = st.get("REDIS_URL")
 	if err := checkRedisURL(c.Redis.URL); err != nil {

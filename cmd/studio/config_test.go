@@ -32,6 +32,8 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"master no sentinels", map[string]string{"REDIS_MASTER_NAME": "m"}, nil, "is only used with REDIS_SENTINELS"},
 		{"sentinel bad entry", map[string]string{"REDIS_SENTINELS": "a:1,b", "REDIS_MASTER_NAME": "m"}, nil, "invalid REDIS_SENTINELS (--redis-sentinels) \"a:1,b\": entry \"b\": want host:port"},
 		{"cluster port zero", map[string]string{"REDIS_CLUSTER": "a:0"}, nil, "port must not be 0"},
+		{"read replicas not bool", map[string]string{"REDIS_READ_REPLICAS": "sometimes"}, nil, "invalid REDIS_READ_REPLICAS (--redis-read-replicas) \"sometimes\": must be true or false"},
+		{"read replicas standalone", map[string]string{"REDIS_READ_REPLICAS": "true"}, nil, "needs REDIS_SENTINELS or REDIS_CLUSTER"},
 		{"cluster and sentinels", map[string]string{"REDIS_CLUSTER": "a:1", "REDIS_SENTINELS": "b:2", "REDIS_MASTER_NAME": "m"}, nil, "cannot be combined"},
 		{"missing CA file", map[string]string{"REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"}, nil, "invalid REDIS_TLS_CA_FILE (--redis-tls-ca-file) \"/nonexistent/ca.pem\": cannot read the file"},
 		{"database scheme", map[string]string{"DATABASE_URL": "mysql://x"}, nil, "invalid DATABASE_URL (--database-url): must be postgres://"},

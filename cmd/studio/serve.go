@@ -64,6 +64,7 @@ type app struct {
 	tp       *sdktrace.TracerProvider
 	store    *sqlstore.Store
 	rdb      redis.UniversalClient
+	reader   redis.UniversalClient // replica reads (REDIS_READ_REPLICAS), or nil
 	sessions *session.Service
 	monitor  *monitor.Monitor
 	hotkeys  *hotkey.Publisher
@@ -148,14 +149,20 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 	if err != nil {
 		return nil, fmt.Errorf("open redis client: %w", err)
 	}
+	if rc.ReadReplicas {
+		if a.reader, err = redisconn.OpenReader(rc); err != nil {
+			return nil, fmt.Errorf("open redis replica reader: %w", err)
+		}
+	}
 	a.sessions, err = session.NewService(session.Options{
-		Store:    a.store,
-		Redis:    a.rdb,
-		L1TTL:    cfg.L1TTL,
-		CacheTTL: cfg.CacheTTL,
-		Logger:   log,
-		Tracer:   tracer,
-		Keys:     det,
+		Store:     a.store,
+		Redis:     a.rdb,
+		ReadRedis: a.reader,
+		L1TTL:     cfg.L1TTL,
+		CacheTTL:  cfg.CacheTTL,
+		Logger:    log,
+		Tracer:    tracer,
+		Keys:      det,
 	})
 	if err != nil {
 		return nil, err
@@ -326,6 +333,9 @@ func (a *app) close() {
 		if err := a.sessions.Close(); err != nil {
 			a.log.Warn("final last_seen_at write failed", "error", err)
 		}
+	}
+	if a.reader != nil {
+		_ = a.reader.Close()
 	}
 	if a.rdb != nil {
 		_ = a.rdb.Close()

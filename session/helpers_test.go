@@ -27,7 +27,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := redistest.Start(t)
+	return newEnvWith(t)
+}
+
+// newEnvWith is newEnv with options for its redis-server.
+func newEnvWith(t *testing.T, opts ...redistest.Option) *env {
+	t.Helper()
+	srv := redistest.Start(t, opts...)
 	st, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"), sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -41,6 +41,9 @@ type WarmOptions struct {
 	Concurrency int
 	// Rate caps the sessions written per second; 0 means no cap.
 	Rate float64
+	// Backoff slows a rate-limited run while request latency rises (see
+	// WarmBackoff); it is on by default whenever Rate is set.
+	Backoff WarmBackoff
 	// BatchTimeout bounds one pipeline. Default 5s.
 	BatchTimeout time.Duration
 	// Logger receives one line per run and the reasons for automatic
@@ -100,6 +103,11 @@ type WarmProgress struct {
 	// the last failed write; empty when there was none. It never holds a
 	// key or a token.
 	LastError string `json:"last_error,omitempty"`
+	// RateNow is the current run's write rate limit in sessions per
+	// second as the back-off set it (0: unlimited or no run); Backoffs
+	// counts how often the run slowed down for request load.
+	RateNow  float64 `json:"rate_now"`
+	Backoffs int64   `json:"backoffs"`
 }
 
 // WarmResult summarises one run.
@@ -185,7 +193,8 @@ type Warmer struct {
 	prog     WarmProgress
 	knownID  string // run_id of the server the last run started on
 	knownSet bool
-	failures int // consecutive failed runs
+	failures int             // consecutive failed runs
+	ctl      *warmController // the current run's back-off, or nil
 
 	cbMu sync.Mutex // serialises OnProgress
 }
@@ -214,6 +223,9 @@ func (s *Service) NewWarmer(opts WarmOptions) *Warmer {
 	}
 	if opts.BatchTimeout <= 0 {
 		opts.BatchTimeout = 5 * time.Second
+	}
+	if opts.Rate > 0 {
+		opts.Backoff.setDefaults(opts.Rate)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -357,6 +369,24 @@ func (w *Warmer) run(ctx context.Context, reason string) (res WarmResult, err er
 	var lim *rate.Limiter
 	if w.opts.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(w.opts.Rate), w.opts.BatchSize)
+		if !w.opts.Backoff.Off {
+			ctl := &warmController{rdb: s.rdb, key: w.markerKey() + ":probe", opts: w.opts.Backoff, maxRate: w.opts.Rate, lim: lim}
+			ctl.rateNow.Store(uint64(w.opts.Rate))
+			if base, ok := ctl.baseline(ctx); ok {
+				cctx, stopCtl := context.WithCancel(ctx)
+				ctlDone := make(chan struct{})
+				go func() { defer close(ctlDone); ctl.run(cctx, base) }()
+				defer func() { stopCtl(); <-ctlDone }()
+				w.mu.Lock()
+				w.ctl = ctl
+				w.mu.Unlock()
+				defer func() {
+					w.mu.Lock()
+					w.ctl = nil
+					w.mu.Unlock()
+				}()
+			}
+		}
 	}
 	bs := w.opts.BatchSize
 	// Without a Rate the store is read ahead of the writes into a queue
@@ -515,6 +545,10 @@ func (w *Warmer) fillProgress(c *warmRun) {
 	w.prog.Read = int(c.read.Load())
 	w.prog.Done = int(c.done.Load())
 	w.prog.Written = int(c.written.Load())
+	if w.ctl != nil {
+		w.prog.RateNow = float64(w.ctl.rateNow.Load())
+		w.prog.Backoffs = w.ctl.backoffs.Load()
+	}
 }
 
 func (w *Warmer) notify() {

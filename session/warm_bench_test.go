@@ -2,7 +2,7 @@ package session_test
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -27,7 +27,9 @@ import (
 //	replay_hit_rate          Redis-tier hit rate of a Zipf replay straight
 //	                         after a restart, with and without warming
 //	validate_p99             validation p99 idle, beside a rate-limited
-//	                         warm and beside an unlimited one
+//	                         warm (fixed rate, and with the adaptive
+//	                         back-off) and beside an unlimited one; each
+//	                         warm phase lasts at most 5 s
 const warmBenchSessions = 100_000
 
 type warmBenchEnv struct {
@@ -225,7 +227,10 @@ func BenchmarkWarm(b *testing.B) {
 	b.Run("validate_p99", func(b *testing.B) {
 		e := setup(b)
 		hot := e.toks[warmBenchSessions-1000:] // the least recent: warmed last
-		phase := func(b *testing.B, rateLimit float64, warm bool) float64 {
+		// A warm phase lasts until the warm ends or for 5 s, whichever is
+		// first; written reports how many sessions it wrote per second.
+		var written float64
+		phase := func(b *testing.B, rateLimit float64, adaptive, warm bool) float64 {
 			flush(b, e.bare)
 			for _, tok := range hot {
 				if _, err := e.svc.Validate(context.Background(), tok); err != nil {
@@ -236,10 +241,14 @@ func BenchmarkWarm(b *testing.B) {
 			if warm {
 				go func() {
 					defer close(stop)
-					w := e.svc.NewWarmer(session.WarmOptions{Source: e.store, Rate: rateLimit})
-					if _, err := w.Run(context.Background()); err != nil {
+					w := e.svc.NewWarmer(session.WarmOptions{Source: e.store, Rate: rateLimit, Backoff: session.WarmBackoff{Off: !adaptive}})
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					res, err := w.Run(ctx)
+					if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 						b.Error(err)
 					}
+					written = float64(res.Written+res.Skipped) / res.Duration.Seconds()
 				}()
 			} else {
 				time.AfterFunc(2*time.Second, func() { close(stop) })
@@ -278,20 +287,33 @@ func BenchmarkWarm(b *testing.B) {
 			}
 			return p99
 		}
-		rates := []float64{50_000, 20_000, 5_000}
+		type mode struct {
+			name     string
+			rate     float64
+			adaptive bool
+		}
+		modes := []mode{
+			{"fixed_5k/s", 5_000, false},
+			{"adaptive_5k/s", 5_000, true},
+			{"fixed_50k/s", 50_000, false},
+			{"adaptive_50k/s", 50_000, true},
+		}
 		var idle, unlimited float64
-		limited := make([]float64, len(rates))
+		limited := make([]float64, len(modes))
+		rates := make([]float64, len(modes))
 		for b.Loop() {
-			idle += phase(b, 0, false)
-			for i, r := range rates {
-				limited[i] += phase(b, r, true)
+			idle += phase(b, 0, false, false)
+			for i, m := range modes {
+				limited[i] += phase(b, m.rate, m.adaptive, true)
+				rates[i] += written
 			}
-			unlimited += phase(b, 0, true)
+			unlimited += phase(b, 0, false, true)
 		}
 		n := float64(b.N)
 		b.ReportMetric(idle/n, "p99_µs_idle")
-		for i, r := range rates {
-			b.ReportMetric(limited[i]/n, fmt.Sprintf("p99_µs_warm_%dk/s", int(r)/1000))
+		for i, m := range modes {
+			b.ReportMetric(limited[i]/n, "p99_µs_warm_"+m.name)
+			b.ReportMetric(rates[i]/n, "sessions/s_warm_"+m.name)
 		}
 		b.ReportMetric(unlimited/n, "p99_µs_warm_unlimited")
 	})

@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/studiohq/studio/internal/redistest"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
 )
@@ -449,4 +450,44 @@ func TestWarmOnResult(t *testing.T) {
 	if len(got) != 1 || got[0] != res || res.Written != 40 {
 		t.Fatalf("OnResult saw %+v; Run returned %+v", got, res)
 	}
+}
+
+// TestWarmBacksOffUnderLoad: while Redis answers slowly (another client
+// keeps it busy with DEBUG SLEEP), a rate-limited warm slows to its floor;
+// once the load goes, it climbs back to its full rate.
+func TestWarmBacksOffUnderLoad(t *testing.T) {
+	e := newEnvWith(t, redistest.WithArgs("--enable-debug-command", "local"))
+	svc := e.service(func(o *session.Options) { o.L1TTL = -1 })
+	seedSessions(t, e.store, 6000, e.clock.Now())
+	const full = 1000.0
+	w := svc.NewWarmer(session.WarmOptions{Source: e.source(), Rate: full, Backoff: session.WarmBackoff{MinRate: 20}})
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() { _, err := w.Run(ctx); runDone <- err }()
+	waitFor(t, 5*time.Second, "warm running at full rate", func() bool {
+		p := w.Progress()
+		return p.State == session.WarmRunning && p.RateNow == full
+	})
+
+	busy, stopBusy := context.WithCancel(bg)
+	busyDone := make(chan struct{})
+	go func() {
+		defer close(busyDone)
+		for busy.Err() == nil {
+			_ = e.rdb.Do(bg, "debug", "sleep", "0.01").Err()
+		}
+	}()
+	waitFor(t, 10*time.Second, "back-off to the floor", func() bool {
+		p := w.Progress()
+		return p.Backoffs > 0 && p.RateNow == 20
+	})
+	stopBusy()
+	<-busyDone
+	waitFor(t, 10*time.Second, "rate restored after the load", func() bool { return w.Progress().RateNow == full })
+	cancel()
+	if err := <-runDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("run ended with %v, want context.Canceled", err)
+	}
+	t.Logf("progress at the end: %+v", w.Progress())
 }

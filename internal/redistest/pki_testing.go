@@ -48,7 +48,11 @@ func NewPKI(tb testing.TB) *PKI {
 }
 
 // TLSOptions returns options for a TLS-only server using p's certificates,
-// demanding client certificates.
+// demanding client certificates. The server presents the client certificate
+// when it is a client itself (replication, Sentinel links).
 func (p *PKI) TLSOptions() TLSOptions {
-	return TLSOptions{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.CAFile, Probe: p.ClientTLS}
+	return TLSOptions{
+		CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.CAFile, Probe: p.ClientTLS,
+		ClientCertFile: p.ClientCert, ClientKeyFile: p.ClientKey,
+	}
 }

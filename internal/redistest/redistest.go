@@ -11,7 +11,12 @@
 // parent-death signal of SIGKILL (see spawn_linux.go), so it dies with the
 // process that launched it, even when that process crashes or is SIGKILLed.
 // Each server also keeps a pidfile in its Dir, and KillStale removes a server
-// an earlier run left behind there.
+// an earlier run left behind there (KillStaleTree: in every sub-directory).
+//
+// Topologies are built from Servers: LaunchSentinel (sentinel.go) starts a
+// master, its replicas and the Sentinels watching them; LaunchCluster
+// (cluster.go) starts a Redis Cluster. Both give every process a
+// sub-directory of one state directory.
 //
 // The package reads no environment variables other than PATH (to find the
 // binary). Its only process-wide state is the spawner goroutine of
@@ -81,6 +86,19 @@ type Config struct {
 	Stdout io.Writer
 	// Binary is the redis-server executable; default "redis-server" from PATH.
 	Binary string
+	// ConfigFile, when set, is a redis config file put first on the command
+	// line, where redis-server requires it. The directives this package sets
+	// and ExtraArgs follow it, so they override it. CONFIG REWRITE (which
+	// Sentinel sends to the nodes it reconfigures) writes to it, and Restart
+	// starts from it again, so a node keeps the role Sentinel gave it. A
+	// relative path is resolved against the calling process's working
+	// directory. Optional, except in Sentinel mode.
+	ConfigFile string
+	// Sentinel runs the process as a Redis Sentinel (redis-server
+	// sentinel.conf --sentinel; no redis-sentinel binary needed). Sentinel needs a ConfigFile it can rewrite, holding at
+	// least its "sentinel monitor" line; LaunchSentinel writes one. Persist
+	// is ignored: a Sentinel keeps no data set.
+	Sentinel bool
 	// StartTimeout bounds how long Launch and Restart wait for the server to
 	// answer; default 10s. The context passed to them can shorten it.
 	StartTimeout time.Duration
@@ -100,6 +118,8 @@ type Server struct {
 	port         int      // fixed once Launch returns
 	extra        []string
 	persist      bool
+	configFile   string // absolute; "" for none
+	sentinel     bool
 	stdout       io.Writer
 	startTimeout time.Duration
 	logs         *logRing
@@ -183,6 +203,14 @@ func newServer(cfg Config) (*Server, error) {
 	if timeout <= 0 {
 		timeout = defaultStartTimeout
 	}
+	var configFile string
+	if cfg.ConfigFile != "" {
+		if configFile, err = filepath.Abs(cfg.ConfigFile); err != nil {
+			return nil, fmt.Errorf("redistest: config: config file %q: %w", cfg.ConfigFile, err)
+		}
+	} else if cfg.Sentinel {
+		return nil, errors.New("redistest: config: Sentinel mode requires ConfigFile")
+	}
 	return &Server{
 		bin:          bin,
 		dir:          dir,
@@ -190,6 +218,8 @@ func newServer(cfg Config) (*Server, error) {
 		bind:         bind,
 		extra:        append([]string(nil), cfg.ExtraArgs...),
 		persist:      cfg.Persist,
+		configFile:   configFile,
+		sentinel:     cfg.Sentinel,
 		stdout:       cfg.Stdout,
 		startTimeout: timeout,
 		logs:         newLogRing(logRingLines),
@@ -222,11 +252,19 @@ func freePort(host string) (int, error) {
 func (s *Server) pidPath() string { return filepath.Join(s.dir, PidFileName) }
 
 // args is the redis-server command line for port. Only directives that Redis
-// 6 and 7 both know are used. A cluster node is a Server with
-// --cluster-enabled yes in ExtraArgs; a Sentinel launcher (sentinel.go, not
-// written yet) would put a generated sentinel.conf and --sentinel first.
+// 6 and 7 both know are used. The config file, if any, comes first (redis
+// only accepts it there), then --sentinel for a Sentinel. A cluster node
+// (cluster.go) is a Server with --cluster-enabled yes in ExtraArgs; a
+// Sentinel (sentinel.go) has a generated sentinel.conf and Sentinel mode.
 func (s *Server) args(port int) []string {
-	a := []string{"--port", strconv.Itoa(port), "--bind"}
+	var a []string
+	if s.configFile != "" {
+		a = append(a, s.configFile)
+	}
+	if s.sentinel {
+		a = append(a, "--sentinel")
+	}
+	a = append(a, "--port", strconv.Itoa(port), "--bind")
 	a = append(a, s.bind...)
 	a = append(a,
 		"--dir", s.dir,
@@ -234,7 +272,7 @@ func (s *Server) args(port int) []string {
 		"--logfile", "", // stdout, which we capture
 		"--daemonize", "no",
 	)
-	if !s.persist {
+	if !s.persist && !s.sentinel {
 		a = append(a, "--save", "", "--appendonly", "no")
 	}
 	return append(a, s.extra...)

@@ -169,3 +169,32 @@ func readProcStat(pid int) (procStat, error) {
 	}
 	return procStat{state: f[0][0], pgrp: pgrp}, nil
 }
+
+// KillStaleTree runs KillStale on dir and on every directory below it that
+// holds a pidfile, as left by LaunchSentinel or LaunchCluster (one
+// sub-directory per process). Call it before launching a topology into a
+// state directory an earlier run may have left processes in, as `studio up`
+// does. It visits every directory even when one fails, and returns the
+// failures joined; a missing dir is not an error.
+func KillStaleTree(dir string) error {
+	var errs []error
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path == dir && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("redistest: kill stale servers: %w", err))
+			return nil
+		}
+		if !d.IsDir() && d.Name() == PidFileName {
+			if err := KillStale(filepath.Dir(path)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("redistest: kill stale servers: %w", err))
+	}
+	return errors.Join(errs...)
+}

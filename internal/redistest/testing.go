@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -64,4 +65,26 @@ func (s *Server) Client(tb testing.TB, opts ...func(*redis.Options)) *redis.Clie
 	c := redis.NewClient(o)
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// topologyDir returns a new directory for a test's topology, removed when
+// the test ends: one in /dev/shm when that exists (a tmpfs on Linux), else
+// tb.TempDir(). Sentinels fsync their config file on every change of state
+// and cluster nodes their nodes.conf, from their only thread; on a busy
+// disk one fsync took over 3 s here, long enough for Sentinels to enter TILT
+// mode (no failover for 30 s) and for cluster nodes to be flagged failing.
+// Register it before the cleanup that stops the processes, so that runs
+// first.
+func topologyDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "redistest-")
+	if err != nil {
+		return tb.TempDir()
+	}
+	tb.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			tb.Errorf("remove %s: %v", dir, err)
+		}
+	})
+	return dir
 }

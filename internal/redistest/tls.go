@@ -23,6 +23,13 @@ type TLSOptions struct {
 	// AuthClients is redis's tls-auth-clients: "yes" (default), "no" or
 	// "optional".
 	AuthClients string
+	// ClientCertFile and ClientKeyFile, when set, are the certificate and
+	// key (PEM) the server presents when it connects to another server as a
+	// client: a replica to its master, a Sentinel to the nodes and Sentinels
+	// it watches (tls-client-cert-file, Redis 6.2+). Without them redis
+	// presents CertFile, which a peer demanding client certificates rejects
+	// unless it is also valid for client authentication.
+	ClientCertFile, ClientKeyFile string
 	// Probe is the client configuration the readiness probe dials with. It
 	// must trust the server certificate and, when AuthClients is "yes",
 	// present a client certificate. Required.
@@ -34,18 +41,32 @@ func (o TLSOptions) args() []string {
 	if auth == "" {
 		auth = "yes"
 	}
-	return []string{
+	a := []string{
 		"--tls-cert-file", o.CertFile,
 		"--tls-key-file", o.KeyFile,
 		"--tls-ca-cert-file", o.CAFile,
 		"--tls-auth-clients", auth,
 	}
+	if o.ClientCertFile != "" {
+		a = append(a, "--tls-client-cert-file", o.ClientCertFile, "--tls-client-key-file", o.ClientKeyFile)
+	}
+	return a
+}
+
+func (o TLSOptions) validate() error {
+	if o.CertFile == "" || o.KeyFile == "" || o.CAFile == "" || o.Probe == nil {
+		return errors.New("redistest: TLS options: CertFile, KeyFile, CAFile and Probe are required")
+	}
+	if (o.ClientCertFile == "") != (o.ClientKeyFile == "") {
+		return errors.New("redistest: TLS options: ClientCertFile and ClientKeyFile go together")
+	}
+	return nil
 }
 
 // LaunchTLS is Launch for a TLS-only server; see TLSOptions.
 func LaunchTLS(ctx context.Context, cfg Config, o TLSOptions) (*Server, error) {
-	if o.CertFile == "" || o.KeyFile == "" || o.CAFile == "" || o.Probe == nil {
-		return nil, errors.New("redistest: TLS options: CertFile, KeyFile, CAFile and Probe are required")
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	cfg.ExtraArgs = append(o.args(), cfg.ExtraArgs...)
 	s, err := newServer(cfg)

@@ -1,0 +1,818 @@
+package ha
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/studiohq/studio/monitor"
+)
+
+// Topology is what the watcher knows of the Sentinel-managed master, ready
+// for JSON. Every slice is non-nil.
+type Topology struct {
+	// MasterName is the name the Sentinels monitor the master under.
+	MasterName string `json:"master_name"`
+	// Master is the master's host:port as the Sentinels report it; empty
+	// until one has answered. It follows +switch-master at once, and
+	// otherwise the view of the reachable Sentinel with the highest
+	// config epoch (see the package documentation).
+	Master string `json:"master"`
+	// MasterSince is when the watcher first saw this master, or saw the
+	// switch to it.
+	MasterSince time.Time `json:"master_since,omitzero"`
+	// MasterReachable is true when the last INFO replication poll of the
+	// master succeeded; MasterRole is the role it reported ("master", or
+	// "slave" while a failover is settling), MasterError the poll's error.
+	MasterReachable bool   `json:"master_reachable"`
+	MasterRole      string `json:"master_role,omitempty"`
+	MasterError     string `json:"master_error,omitempty"`
+	// MasterReplOffset is the master's master_repl_offset.
+	MasterReplOffset int64 `json:"master_repl_offset"`
+	// Replicas are the master's replicas: those its INFO lists and those
+	// the Sentinels agreeing on the master list, by address.
+	Replicas []ReplicaView `json:"replicas"`
+	// Sentinels are the configured Sentinels, in configuration order.
+	Sentinels []SentinelView `json:"sentinels"`
+	// LastFailover is the last failover seen; nil before the first.
+	LastFailover *Failover `json:"last_failover"`
+	// FailoversTotal counts failovers, each once however many Sentinels
+	// reported it; MasterChangesTotal counts changes of Master (a change
+	// the watcher learned only by polling counts here but not as a
+	// failover).
+	FailoversTotal     uint64 `json:"failovers_total"`
+	MasterChangesTotal uint64 `json:"master_changes_total"`
+	// Events are the last events (at most 50), newest first, each change
+	// once with the Sentinels that reported it.
+	Events []EventRecord `json:"events"`
+	// EventsDropped counts events subscribers of the watcher missed because
+	// their buffer was full.
+	EventsDropped uint64 `json:"events_dropped"`
+}
+
+// ReplicaView is one replica of the master.
+type ReplicaView struct {
+	Addr string `json:"addr"`
+	// Link is "ok" or "down". With a fresh INFO of the master it is "ok"
+	// when the master lists the replica as online; without one, when the
+	// Sentinels report its master-link-status ok. A replica a Sentinel
+	// flags s_down, o_down or disconnected is "down" either way.
+	Link string `json:"link"`
+	// LagBytes is the master's master_repl_offset minus Offset; LagSeconds
+	// the seconds since the replica's last acknowledgement. Both are -1
+	// when the master's INFO is not available.
+	LagBytes   int64 `json:"lag_bytes"`
+	LagSeconds int64 `json:"lag_seconds"`
+	// Offset is the replication offset the replica acknowledged to the
+	// master, or, without the master's INFO, the slave-repl-offset a
+	// Sentinel last read from the replica (refreshed every 10 s).
+	Offset int64 `json:"offset"`
+	// Flags are the Sentinels' flags for the replica besides "slave"
+	// (s_down, o_down, disconnected, …), merged over the Sentinels.
+	Flags []string `json:"flags"`
+}
+
+// SentinelView is one configured Sentinel and what it reports.
+type SentinelView struct {
+	Addr string `json:"addr"`
+	// Reachable is true when the Sentinel answered the last poll.
+	Reachable bool `json:"reachable"`
+	// Subscribed is true while the event subscription is up and answers
+	// pings.
+	Subscribed bool `json:"subscribed"`
+	// Status summarises the rest: "ok", "unreachable", "tilt", "odown"
+	// (it holds the master objectively down), "sdown", "failover" (a
+	// failover is in progress), "no-quorum", "stale" (it reports another
+	// master than Master) or "unknown-master" (it does not monitor
+	// MasterName).
+	Status string `json:"status"`
+	// MasterSeen is the master address it reports; ConfigEpoch that
+	// configuration's epoch.
+	MasterSeen  string `json:"master_seen"`
+	ConfigEpoch int64  `json:"config_epoch"`
+	// Flags are the master's flags as this Sentinel sees them (s_down,
+	// o_down, failover_in_progress, …, without "master"), plus "tilt" while
+	// the Sentinel is in TILT mode. Events update them between polls.
+	Flags []string `json:"flags"`
+	// Quorum is the configured quorum; OtherSentinels how many other
+	// Sentinels it knows; QuorumOK the answer to SENTINEL CKQUORUM, whose
+	// text is QuorumDetail.
+	Quorum         int    `json:"quorum"`
+	OtherSentinels int    `json:"other_sentinels"`
+	QuorumOK       bool   `json:"quorum_ok"`
+	QuorumDetail   string `json:"quorum_detail,omitempty"`
+	// LastEvent is when its last event arrived; Events counts them.
+	LastEvent time.Time `json:"last_event,omitzero"`
+	Events    uint64    `json:"events"`
+	// LastSeen is when it last answered a poll; LastError is the last
+	// poll's error while it is unreachable, or its error reply.
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Failover is one failover, from the events of all the Sentinels.
+type Failover struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// DetectedAt is the first +sdown of the old master from any Sentinel
+	// (its down-after-milliseconds after the master stopped answering);
+	// ODownAt the first +odown; StartedAt the first +try-failover;
+	// SwitchedAt the first +switch-master (often from a Sentinel that
+	// learnt the new configuration from the leader before the leader
+	// published its own); EndedAt the leader's +failover-end, once every
+	// replica is re-pointed (before or after SwitchedAt). Zero when the
+	// watcher did not see that event.
+	DetectedAt time.Time `json:"detected_at,omitzero"`
+	ODownAt    time.Time `json:"odown_at,omitzero"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	SwitchedAt time.Time `json:"switched_at"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	// DurationSeconds is SwitchedAt - DetectedAt, 0 without DetectedAt.
+	DurationSeconds float64 `json:"duration_seconds"`
+	// Leader is the Sentinel that published +elected-leader, if seen.
+	Leader string `json:"leader,omitempty"`
+	// Sentinels are the Sentinels that reported the switch.
+	Sentinels []string `json:"sentinels"`
+}
+
+// EventRecord is an event in Topology.Events: one change, with every
+// Sentinel that reported it within the deduplication window.
+type EventRecord struct {
+	Time       time.Time `json:"time"` // first arrival
+	Kind       string    `json:"kind"`
+	Role       string    `json:"role,omitempty"`
+	Name       string    `json:"name,omitempty"`
+	Addr       string    `json:"addr,omitempty"`
+	Master     string    `json:"master,omitempty"`
+	MasterAddr string    `json:"master_addr,omitempty"`
+	OldAddr    string    `json:"old_addr,omitempty"`
+	Detail     string    `json:"detail"` // the first arrival's payload
+	Sentinels  []string  `json:"sentinels"`
+	id         identity
+}
+
+const (
+	// maxEvents is how many deduplicated events Topology keeps.
+	maxEvents = 50
+	// dedupWindow: copies of an event from other Sentinels within it are
+	// the same event.
+	dedupWindow = 10 * time.Second
+)
+
+// state is the watcher's knowledge. Its methods are safe for concurrent
+// use and do no I/O; the loops of watcher.go feed it.
+type state struct {
+	now        func() time.Time
+	log        *slog.Logger
+	m          *metrics
+	masterName string
+	// onMasterChange, if set, is called (under mu: it must not block or
+	// call back) whenever the master changes.
+	onMasterChange func()
+
+	mu            sync.Mutex
+	sentinels     []*sentinelState // configuration order
+	byAddr        map[string]*sentinelState
+	master        string
+	masterSince   time.Time
+	masterChanges uint64
+	node          nodeState
+	lagLabels     map[string]bool // replicas with lag series
+	pending       map[string]*pendingFailover
+	last          *Failover
+	failovers     uint64
+	events        []EventRecord // oldest first
+	dropped       uint64
+	subs          map[*subscriber]struct{}
+	closed        bool // subscribers closed for good
+}
+
+type sentinelState struct {
+	addr       string
+	polled     bool // a poll has finished, answered or not
+	reachable  bool
+	subscribed bool
+	lastSeen   time.Time
+	lastErr    string
+	// The view, from the last poll or a later event.
+	viewAt         time.Time // when the view was true (poll start or event)
+	masterSeen     string
+	epoch          int64
+	noMaster       bool // it answered that it does not monitor masterName
+	flags          []string
+	flagsAt        time.Time
+	tilt           bool
+	quorum         int
+	otherSentinels int
+	quorumOK       bool
+	quorumDetail   string
+	replicas       []sentinelReplica
+	lastEvent      time.Time
+	events         uint64
+}
+
+type sentinelReplica struct {
+	addr   string
+	flags  []string // without "slave"
+	linkOK bool     // master-link-status ok
+	offset int64    // slave-repl-offset
+}
+
+// sentinelPoll is one poll's answer from a Sentinel.
+type sentinelPoll struct {
+	started time.Time
+	err     error // nil: the Sentinel answered
+	// noMaster is the error reply to SENTINEL MASTER (it does not monitor
+	// the name); the rest is then empty.
+	noMaster       string
+	master         string
+	epoch          int64
+	flags          []string // without "master"
+	quorum         int
+	otherSentinels int
+	replicas       []sentinelReplica
+	tilt           bool
+	quorumOK       bool
+	quorumDetail   string
+}
+
+// nodeState is the last INFO replication poll of the master.
+type nodeState struct {
+	addr     string
+	ok       bool
+	err      string
+	role     string
+	offset   int64
+	replicas []monitor.Replica
+}
+
+type pendingFailover struct {
+	detected, odown, started, ended time.Time
+	leader                          string
+	sdownBy                         map[string]bool
+}
+
+type subscriber struct {
+	ch chan Event
+}
+
+func newState(masterName string, sentinels []string, m *metrics, log *slog.Logger, now func() time.Time) *state {
+	st := &state{
+		now: now, log: log, m: m, masterName: masterName,
+		byAddr: map[string]*sentinelState{}, pending: map[string]*pendingFailover{},
+		lagLabels: map[string]bool{}, subs: map[*subscriber]struct{}{},
+	}
+	for _, a := range sentinels {
+		s := &sentinelState{addr: a}
+		st.sentinels = append(st.sentinels, s)
+		st.byAddr[a] = s
+	}
+	return st
+}
+
+// applySentinelPoll records a poll of the Sentinel at addr.
+func (st *state) applySentinelPoll(addr string, p sentinelPoll) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.byAddr[addr]
+	if s == nil {
+		return
+	}
+	was := s.reachable
+	s.reachable = p.err == nil
+	st.m.reachable.WithLabelValues(addr).Set(boolGauge(s.reachable))
+	first := !s.polled
+	s.polled = true
+	if p.err != nil {
+		s.lastErr = p.err.Error()
+		if was || first {
+			st.log.LogAttrs(context.Background(), slog.LevelWarn, "sentinel unreachable",
+				slog.String("sentinel", addr), slog.String("error", s.lastErr))
+		}
+		return
+	}
+	if !was && !first {
+		st.log.LogAttrs(context.Background(), slog.LevelInfo, "sentinel reachable again", slog.String("sentinel", addr))
+	}
+	s.lastSeen = st.now()
+	s.lastErr = p.noMaster
+	s.noMaster = p.noMaster != ""
+	if !p.started.Before(s.flagsAt) {
+		s.flags, s.tilt = p.flags, p.tilt
+	}
+	if !p.started.Before(s.viewAt) {
+		s.viewAt = p.started
+		s.masterSeen, s.epoch = p.master, p.epoch
+	}
+	s.quorum, s.otherSentinels = p.quorum, p.otherSentinels
+	s.quorumOK, s.quorumDetail = p.quorumOK, p.quorumDetail
+	s.replicas = p.replicas
+	st.resolveMasterLocked()
+}
+
+// resolveMasterLocked follows the master the newest configuration
+// reports: among the reachable Sentinels, the highest config epoch wins,
+// then the most Sentinels, then the current master, then the lowest
+// address. A Sentinel that published +switch-master counts with an epoch
+// above every polled one until its next poll gives the real one, so the
+// Sentinels that have not learnt of the switch yet cannot switch back.
+func (st *state) resolveMasterLocked() {
+	var maxEpoch int64 = -1
+	votes := map[string]int{}
+	for _, s := range st.sentinels {
+		if !s.reachable || s.masterSeen == "" {
+			continue
+		}
+		if s.epoch > maxEpoch {
+			maxEpoch = s.epoch
+			clear(votes)
+		}
+		if s.epoch == maxEpoch {
+			votes[s.masterSeen]++
+		}
+	}
+	if len(votes) == 0 {
+		return
+	}
+	best, bestN := "", 0
+	for a, n := range votes {
+		switch {
+		case n > bestN, n == bestN && a == st.master,
+			n == bestN && best != st.master && a < best:
+			best, bestN = a, n
+		}
+	}
+	if best != st.master {
+		st.setMasterLocked(best, "poll")
+	}
+}
+
+func (st *state) setMasterLocked(addr, source string) {
+	old := st.master
+	st.master, st.masterSince = addr, st.now()
+	if old != "" {
+		// A detection left from an earlier time this address was master
+		// would stretch its next failover's duration.
+		delete(st.pending, addr)
+	}
+	if st.onMasterChange != nil {
+		st.onMasterChange()
+	}
+	if old == "" {
+		st.log.LogAttrs(context.Background(), slog.LevelInfo, "redis master found",
+			slog.String("master_name", st.masterName), slog.String("master", addr))
+		return
+	}
+	st.masterChanges++
+	st.m.masterChanges.Inc()
+	st.log.LogAttrs(context.Background(), slog.LevelWarn, "redis master changed",
+		slog.String("master_name", st.masterName), slog.String("from", old), slog.String("to", addr),
+		slog.String("source", source))
+}
+
+// currentMaster returns the current master address ("" when unknown).
+func (st *state) currentMaster() string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.master
+}
+
+// applyNodePoll records an INFO replication poll of the master at addr.
+func (st *state) applyNodePoll(addr string, n nodeState, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if addr != st.master {
+		return // the master changed while polling
+	}
+	n.addr = addr
+	n.ok = err == nil
+	if err != nil {
+		n.err = err.Error()
+		// Keep the last replica list for the Sentinels' view to merge with,
+		// but no lag figures from a master that is not answering.
+		n.replicas = nil
+	}
+	if st.node.ok && !n.ok && st.node.addr == addr {
+		st.log.LogAttrs(context.Background(), slog.LevelWarn, "redis master unreachable",
+			slog.String("master", addr), slog.String("error", n.err))
+	}
+	st.node = n
+	seen := map[string]bool{}
+	for _, r := range n.replicas {
+		seen[r.Addr] = true
+		st.m.replicaLagBytes.WithLabelValues(r.Addr).Set(float64(max(n.offset-r.Offset, 0)))
+		st.m.replicaLagSecs.WithLabelValues(r.Addr).Set(float64(r.LagSeconds))
+		st.lagLabels[r.Addr] = true
+	}
+	if n.ok {
+		for a := range st.lagLabels {
+			if !seen[a] {
+				st.m.replicaLagBytes.DeleteLabelValues(a)
+				st.m.replicaLagSecs.DeleteLabelValues(a)
+				delete(st.lagLabels, a)
+			}
+		}
+	}
+}
+
+// setSubscribed records the state of the event subscription to addr.
+func (st *state) setSubscribed(addr string, up bool, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.byAddr[addr]
+	if s == nil || s.subscribed == up {
+		return
+	}
+	s.subscribed = up
+	st.m.subscribed.WithLabelValues(addr).Set(boolGauge(up))
+	if up {
+		st.log.LogAttrs(context.Background(), slog.LevelInfo, "sentinel events subscribed", slog.String("sentinel", addr))
+		return
+	}
+	attrs := []slog.Attr{slog.String("sentinel", addr)}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	st.log.LogAttrs(context.Background(), slog.LevelWarn, "sentinel events subscription lost", attrs...)
+}
+
+// applyEvent records an event (Time and Sentinel set) and hands it to the
+// subscribers.
+func (st *state) applyEvent(ev Event) {
+	st.m.events.WithLabelValues(kindLabel(ev.Kind)).Inc()
+	if ev.Master != "" && ev.Master != st.masterName {
+		return // another master the Sentinel monitors
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.byAddr[ev.Sentinel]
+	if s == nil {
+		return
+	}
+	s.events++
+	s.lastEvent = ev.Time
+
+	ev.Duplicate = st.recordLocked(ev)
+	st.logEvent(ev)
+
+	switch ev.Kind {
+	case KindSDown, KindSDownEnd, KindODown, KindODownEnd:
+		if ev.Role == "master" {
+			st.downLocked(s, ev)
+		}
+	case KindTryFailover, KindElected, KindFailoverEnd:
+		if ev.Role == "master" {
+			st.failoverStepLocked(ev)
+		}
+	case KindTilt, KindTiltEnd:
+		s.tilt, s.flagsAt = ev.Kind == KindTilt, ev.Time
+	case KindSwitchMaster:
+		st.switchLocked(s, ev)
+	}
+
+	for sub := range st.subs {
+		select {
+		case sub.ch <- ev:
+		default:
+			st.dropped++
+			st.m.eventsDropped.Inc()
+		}
+	}
+}
+
+// recordLocked adds ev to the events ring, merging it into an earlier
+// record of the same event from another Sentinel within dedupWindow. It
+// reports whether ev was merged.
+func (st *state) recordLocked(ev Event) bool {
+	id := ev.identity()
+	for i := len(st.events) - 1; i >= 0; i-- {
+		r := &st.events[i]
+		if ev.Time.Sub(r.Time) > dedupWindow {
+			break
+		}
+		if r.id == id && !slices.Contains(r.Sentinels, ev.Sentinel) {
+			r.Sentinels = append(r.Sentinels, ev.Sentinel)
+			return true
+		}
+	}
+	if len(st.events) == maxEvents {
+		st.events = slices.Delete(st.events, 0, 1)
+	}
+	st.events = append(st.events, EventRecord{
+		Time: ev.Time, Kind: ev.Kind, Role: ev.Role, Name: ev.Name, Addr: ev.Addr,
+		Master: ev.Master, MasterAddr: ev.MasterAddr, OldAddr: ev.OldAddr, Detail: ev.Detail,
+		Sentinels: []string{ev.Sentinel}, id: id,
+	})
+	return false
+}
+
+// logEvent logs the first copy of an event at a level by kind (warn for
+// trouble, info for recovery and failover steps) and the copies at debug.
+func (st *state) logEvent(ev Event) {
+	level := slog.LevelDebug
+	if !ev.Duplicate {
+		switch {
+		case ev.Kind == KindSDown, ev.Kind == KindODown, ev.Kind == KindSwitchMaster, ev.Kind == KindTilt,
+			strings.HasPrefix(ev.Kind, "-failover-abort"), ev.Kind == "+failover-end-for-timeout",
+			ev.Kind == "-no-good-slave", ev.Kind == "-slave-reconf-sent-timeout":
+			level = slog.LevelWarn
+		case ev.Kind == KindSDownEnd, ev.Kind == KindODownEnd, ev.Kind == KindTiltEnd,
+			ev.Kind == KindTryFailover, ev.Kind == KindElected, ev.Kind == KindFailoverEnd,
+			ev.Kind == "+promoted-slave", ev.Kind == "+failover-detected":
+			level = slog.LevelInfo
+		}
+	}
+	if !st.log.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("sentinel", ev.Sentinel), slog.String("event", ev.Kind)}
+	if ev.Role != "" {
+		attrs = append(attrs, slog.String("role", ev.Role), slog.String("name", ev.Name), slog.String("addr", ev.Addr))
+	}
+	if ev.Master != "" {
+		attrs = append(attrs, slog.String("master_name", ev.Master), slog.String("master_addr", ev.MasterAddr))
+	}
+	if ev.OldAddr != "" {
+		attrs = append(attrs, slog.String("old_addr", ev.OldAddr))
+	}
+	attrs = append(attrs, slog.String("detail", ev.Detail), slog.Bool("duplicate", ev.Duplicate))
+	st.log.LogAttrs(context.Background(), level, "sentinel event", attrs...)
+}
+
+// downLocked handles ±sdown/±odown of the master: the Sentinel's flags and
+// the detection time of a coming failover.
+func (st *state) downLocked(s *sentinelState, ev Event) {
+	flag := "s_down"
+	if ev.Kind == KindODown || ev.Kind == KindODownEnd {
+		flag = "o_down"
+	}
+	up := ev.Kind == KindSDownEnd || ev.Kind == KindODownEnd
+	if ev.Addr == s.masterSeen || s.masterSeen == "" {
+		s.flags = slices.DeleteFunc(slices.Clone(s.flags), func(f string) bool { return f == flag })
+		if !up {
+			s.flags = append(s.flags, flag)
+		}
+		s.flagsAt = ev.Time
+	}
+	p := st.pending[ev.Addr]
+	switch {
+	case ev.Kind == KindSDown && st.master != "" && ev.Addr != st.master:
+		// A late copy about a master already replaced: no detection.
+	case ev.Kind == KindSDown:
+		if p == nil {
+			p = &pendingFailover{detected: ev.Time, sdownBy: map[string]bool{}}
+			st.pending[ev.Addr] = p
+		}
+		p.sdownBy[s.addr] = true
+	case ev.Kind == KindODown && p != nil && p.odown.IsZero():
+		p.odown = ev.Time
+	case ev.Kind == KindSDownEnd && p != nil:
+		delete(p.sdownBy, s.addr)
+		if len(p.sdownBy) == 0 {
+			delete(st.pending, ev.Addr) // back without a failover
+		}
+	}
+}
+
+// failoverStepLocked records +try-failover, +elected-leader and
+// +failover-end of the master at ev.Addr.
+func (st *state) failoverStepLocked(ev Event) {
+	if ev.Kind == KindFailoverEnd && st.last != nil && st.last.From == ev.Addr && st.last.EndedAt.IsZero() && st.master == st.last.To {
+		st.last.EndedAt = ev.Time
+		return
+	}
+	p := st.pending[ev.Addr]
+	if p == nil {
+		if st.master != "" && ev.Addr != st.master {
+			return // a late copy about a master already replaced
+		}
+		p = &pendingFailover{sdownBy: map[string]bool{}}
+		st.pending[ev.Addr] = p
+	}
+	switch ev.Kind {
+	case KindTryFailover:
+		if p.started.IsZero() {
+			p.started = ev.Time
+		}
+	case KindElected:
+		p.leader = ev.Sentinel
+	case KindFailoverEnd:
+		p.ended = ev.Time
+	}
+}
+
+// switchLocked handles +switch-master: the first copy of a failover counts
+// it; copies from the other Sentinels (same old→new while the master is
+// still the new one) only add their name.
+func (st *state) switchLocked(s *sentinelState, ev Event) {
+	var maxEpoch int64
+	for _, o := range st.sentinels {
+		maxEpoch = max(maxEpoch, o.epoch)
+	}
+	// The Sentinel now reports the new master in a newer configuration
+	// than any we polled; its next poll gives the real epoch.
+	s.masterSeen, s.epoch, s.viewAt = ev.Addr, maxEpoch+1, ev.Time
+	s.flags = slices.DeleteFunc(slices.Clone(s.flags), func(f string) bool { return f == "s_down" || f == "o_down" })
+	s.flagsAt = ev.Time
+
+	if l := st.last; l != nil && l.From == ev.OldAddr && l.To == ev.Addr && st.master == ev.Addr {
+		if !slices.Contains(l.Sentinels, s.addr) {
+			l.Sentinels = append(l.Sentinels, s.addr)
+		}
+		return
+	}
+	f := &Failover{From: ev.OldAddr, To: ev.Addr, SwitchedAt: ev.Time, Sentinels: []string{s.addr}}
+	if p := st.pending[ev.OldAddr]; p != nil {
+		f.DetectedAt, f.ODownAt, f.StartedAt, f.EndedAt, f.Leader = p.detected, p.odown, p.started, p.ended, p.leader
+		delete(st.pending, ev.OldAddr)
+	}
+	if !f.DetectedAt.IsZero() {
+		f.DurationSeconds = f.SwitchedAt.Sub(f.DetectedAt).Seconds()
+	}
+	st.last = f
+	st.failovers++
+	st.m.failovers.Inc()
+	st.m.failoverSeconds.Set(f.DurationSeconds)
+	attrs := []slog.Attr{slog.String("master_name", st.masterName), slog.String("from", f.From), slog.String("to", f.To),
+		slog.String("sentinel", s.addr)}
+	if !f.DetectedAt.IsZero() {
+		attrs = append(attrs, slog.Float64("duration_seconds", f.DurationSeconds))
+	}
+	st.log.LogAttrs(context.Background(), slog.LevelWarn, "redis failover", attrs...)
+	if st.master != ev.Addr {
+		st.setMasterLocked(ev.Addr, "event")
+	}
+}
+
+// subscribe adds a subscriber with a buffer of buf events (at least 1).
+func (st *state) subscribe(buf int) (<-chan Event, func()) {
+	sub := &subscriber{ch: make(chan Event, max(buf, 1))}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		close(sub.ch)
+		return sub.ch, func() {}
+	}
+	st.subs[sub] = struct{}{}
+	var once sync.Once
+	return sub.ch, func() {
+		once.Do(func() {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if _, ok := st.subs[sub]; ok {
+				delete(st.subs, sub)
+				close(sub.ch)
+			}
+		})
+	}
+}
+
+// closeSubscribers closes every subscriber's channel, for good.
+func (st *state) closeSubscribers() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.closed = true
+	for sub := range st.subs {
+		close(sub.ch)
+	}
+	clear(st.subs)
+}
+
+// topology builds the Topology.
+func (st *state) topology() Topology {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	t := Topology{
+		MasterName: st.masterName, Master: st.master, MasterSince: st.masterSince,
+		FailoversTotal: st.failovers, MasterChangesTotal: st.masterChanges, EventsDropped: st.dropped,
+		Replicas: []ReplicaView{}, Sentinels: []SentinelView{}, Events: []EventRecord{},
+	}
+	fresh := st.node.addr == st.master && st.master != ""
+	if fresh {
+		t.MasterReachable, t.MasterRole, t.MasterError = st.node.ok, st.node.role, st.node.err
+		t.MasterReplOffset = st.node.offset
+	}
+	t.Replicas = st.replicasLocked(fresh && st.node.ok)
+	for _, s := range st.sentinels {
+		t.Sentinels = append(t.Sentinels, st.sentinelViewLocked(s))
+	}
+	if st.last != nil {
+		f := *st.last
+		f.Sentinels = slices.Clone(f.Sentinels)
+		t.LastFailover = &f
+	}
+	for i := len(st.events) - 1; i >= 0; i-- {
+		r := st.events[i]
+		r.Sentinels = slices.Clone(r.Sentinels)
+		t.Events = append(t.Events, r)
+	}
+	return t
+}
+
+// replicasLocked merges the master's INFO (when withInfo) and the replica
+// lists of the reachable Sentinels that report the current master.
+func (st *state) replicasLocked(withInfo bool) []ReplicaView {
+	out := []ReplicaView{}
+	index := map[string]int{}
+	add := func(addr string) *ReplicaView {
+		if i, ok := index[addr]; ok {
+			return &out[i]
+		}
+		index[addr] = len(out)
+		out = append(out, ReplicaView{Addr: addr, Link: "down", LagBytes: -1, LagSeconds: -1, Flags: []string{}})
+		return &out[len(out)-1]
+	}
+	if withInfo {
+		for _, r := range st.node.replicas {
+			v := add(r.Addr)
+			v.Offset, v.LagSeconds = r.Offset, r.LagSeconds
+			v.LagBytes = max(st.node.offset-r.Offset, 0)
+			if r.State == "online" {
+				v.Link = "ok"
+			}
+		}
+	}
+	for _, s := range st.sentinels {
+		if !s.reachable || s.masterSeen != st.master || st.master == "" {
+			continue
+		}
+		for _, r := range s.replicas {
+			if r.addr == st.master {
+				continue // a stale entry during a switch
+			}
+			_, listed := index[r.addr]
+			v := add(r.addr)
+			for _, f := range r.flags {
+				if !slices.Contains(v.Flags, f) {
+					v.Flags = append(v.Flags, f)
+				}
+			}
+			if !withInfo && !listed {
+				v.Offset = r.offset
+				if r.linkOK {
+					v.Link = "ok"
+				}
+			}
+		}
+	}
+	for i := range out {
+		for _, f := range out[i].Flags {
+			if f == "s_down" || f == "o_down" || f == "disconnected" {
+				out[i].Link = "down"
+			}
+		}
+		slices.Sort(out[i].Flags)
+	}
+	slices.SortFunc(out, func(a, b ReplicaView) int { return cmp.Compare(a.Addr, b.Addr) })
+	return out
+}
+
+func (st *state) sentinelViewLocked(s *sentinelState) SentinelView {
+	v := SentinelView{
+		Addr: s.addr, Reachable: s.reachable, Subscribed: s.subscribed,
+		MasterSeen: s.masterSeen, ConfigEpoch: s.epoch, Flags: slices.Clone(s.flags),
+		Quorum: s.quorum, OtherSentinels: s.otherSentinels, QuorumOK: s.quorumOK, QuorumDetail: s.quorumDetail,
+		LastEvent: s.lastEvent, Events: s.events, LastSeen: s.lastSeen, LastError: s.lastErr,
+	}
+	if v.Flags == nil {
+		v.Flags = []string{}
+	}
+	if s.tilt {
+		v.Flags = append(v.Flags, "tilt")
+	}
+	v.Status = "ok"
+	switch {
+	case !s.reachable:
+		v.Status = "unreachable"
+	case s.noMaster:
+		v.Status = "unknown-master"
+	case s.tilt:
+		v.Status = "tilt"
+	case slices.Contains(s.flags, "o_down"):
+		v.Status = "odown"
+	case slices.Contains(s.flags, "s_down"):
+		v.Status = "sdown"
+	case slices.Contains(s.flags, "failover_in_progress"):
+		v.Status = "failover"
+	case !s.quorumOK:
+		v.Status = "no-quorum"
+	case s.masterSeen != st.master:
+		v.Status = "stale"
+	}
+	return v
+}
+
+// monitorSentinels is the adapter for monitor.Options.Sentinels.
+func (st *state) monitorSentinels() []monitor.Sentinel {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]monitor.Sentinel, 0, len(st.sentinels))
+	for _, s := range st.sentinels {
+		out = append(out, monitor.Sentinel{Addr: s.addr, Status: st.sentinelViewLocked(s).Status})
+	}
+	return out
+}

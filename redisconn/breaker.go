@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +22,12 @@ var ErrCircuitOpen = errors.New("redis circuit breaker open")
 type BreakerOptions struct {
 	// FailureThreshold consecutive failures open the breaker (5).
 	FailureThreshold uint32
-	// OpenTimeout is how long it stays open before letting probes through (1s).
+	// OpenTimeout is how long it stays open before letting a probe through
+	// (200ms). It bounds how late the client notices that Redis is back,
+	// or that a Sentinel failover has named a new master: the failover
+	// drill measured the write-unavailability window growing by up to one
+	// OpenTimeout past the switch. A probe against a dead server costs one
+	// failed command, so probing often is cheap.
 	OpenTimeout time.Duration
 	// Probes is how many commands a half-open breaker lets through; that
 	// many consecutive successes close it (1).
@@ -37,7 +43,9 @@ type BreakerOptions struct {
 // failures; a miss (redis.Nil), an error reply from a healthy server and a
 // caller's cancellation do not. It is safe for concurrent use.
 type Breaker struct {
-	cb *gobreaker.CircuitBreaker[struct{}]
+	cb       atomic.Pointer[gobreaker.CircuitBreaker[struct{}]]
+	settings gobreaker.Settings
+	onChange func(from, to string)
 }
 
 var _ redis.Hook = (*Breaker)(nil)
@@ -48,7 +56,7 @@ func NewBreaker(o BreakerOptions) *Breaker {
 		o.FailureThreshold = 5
 	}
 	if o.OpenTimeout <= 0 {
-		o.OpenTimeout = time.Second
+		o.OpenTimeout = 200 * time.Millisecond
 	}
 	if o.Probes == 0 {
 		o.Probes = 1
@@ -70,11 +78,26 @@ func NewBreaker(o BreakerOptions) *Breaker {
 			o.OnStateChange(stateName(from), stateName(to))
 		}
 	}
-	return &Breaker{cb: gobreaker.NewCircuitBreaker[struct{}](st)}
+	b := &Breaker{settings: st, onChange: o.OnStateChange}
+	b.cb.Store(gobreaker.NewCircuitBreaker[struct{}](st))
+	return b
 }
 
 // State returns "closed", "open" or "half-open".
-func (b *Breaker) State() string { return stateName(b.cb.State()) }
+func (b *Breaker) State() string { return stateName(b.cb.Load().State()) }
+
+// Reset closes the breaker at once, as when a Sentinel has just announced
+// a new master: waiting out the open timeout would only delay the first
+// command to it (see MasterFollower). A closed breaker is left alone.
+func (b *Breaker) Reset() {
+	old := b.cb.Load()
+	if old.State() == gobreaker.StateClosed {
+		return
+	}
+	if b.cb.CompareAndSwap(old, gobreaker.NewCircuitBreaker[struct{}](b.settings)) && b.onChange != nil {
+		b.onChange(stateName(old.State()), "closed")
+	}
+}
 
 func stateName(s gobreaker.State) string {
 	switch s {
@@ -122,7 +145,7 @@ func (b *Breaker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		var err error
-		_, berr := b.cb.Execute(func() (struct{}, error) {
+		_, berr := b.cb.Load().Execute(func() (struct{}, error) {
 			err = next(ctx, cmd)
 			return struct{}{}, err
 		})
@@ -142,7 +165,7 @@ func (b *Breaker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 			return next(ctx, cmds)
 		}
 		var err error
-		_, berr := b.cb.Execute(func() (struct{}, error) {
+		_, berr := b.cb.Load().Execute(func() (struct{}, error) {
 			err = next(ctx, cmds)
 			return struct{}{}, err
 		})

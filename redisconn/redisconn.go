@@ -4,8 +4,10 @@
 package redisconn
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,10 +52,22 @@ type Config struct {
 	DialTimeout  time.Duration // 500ms
 	ReadTimeout  time.Duration // 300ms
 	WriteTimeout time.Duration // 300ms
-	PoolSize     int           // go-redis default (10 per CPU)
+	// PoolSize is the most connections per node (100). go-redis counts
+	// failed dials over the pool's life and, once they reach PoolSize,
+	// fails every dial at once until a background probe, run once a
+	// second, gets through: after a failover that probe, not the
+	// Sentinels, would set when writes resume (the drill measured about
+	// 1 s). A larger pool gives a larger budget of failed dials; idle
+	// connections are not kept open for it.
+	PoolSize int
 	// MaxRetries is how often a command is retried after a network error
 	// (1); negative disables retries.
 	MaxRetries int
+
+	// Follower, if set (Sentinel mode), redirects dials for a master that
+	// a Sentinel has just announced replaced (see MasterFollower). Its Run
+	// is the caller's to start.
+	Follower *MasterFollower
 
 	// Instrumentation, if set, observes every command (spans, metrics,
 	// logs). It is installed before Breaker, so it also sees the commands
@@ -120,6 +134,9 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 	dial := orDefault(c.DialTimeout, 500*time.Millisecond)
 	read := orDefault(c.ReadTimeout, 300*time.Millisecond)
 	write := orDefault(c.WriteTimeout, 300*time.Millisecond)
+	if c.PoolSize <= 0 {
+		c.PoolSize = 100
+	}
 	retries := c.MaxRetries
 	if retries == 0 {
 		retries = 1
@@ -133,6 +150,18 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 		tlsConf = t.data.ClientConfig(c.TLSServerName)
 	}
 	dialer := t.dialer(dial, c.Sentinels)
+	if f := c.Follower; f != nil && c.Mode() == "sentinel" {
+		base, isSentinel := dialer, make(map[string]bool, len(c.Sentinels))
+		for _, a := range c.Sentinels {
+			isSentinel[a] = true
+		}
+		dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if !isSentinel[addr] {
+				addr = f.Redirect(addr)
+			}
+			return base(ctx, network, addr)
+		}
+	}
 	switch c.Mode() {
 	case "sentinel":
 		if c.MasterName == "" {
@@ -179,9 +208,7 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 	// store at once, not after go-redis's default five tries.
 	opt.DialerRetries = 1
 	opt.MaxRetries = retries
-	if c.PoolSize > 0 {
-		opt.PoolSize = c.PoolSize
-	}
+	opt.PoolSize = c.PoolSize
 	if (opt.TLSConfig != nil) != (t != nil) {
 		// rediss:// alone makes t; so t without rediss:// means TLS settings
 		// with a redis:// URL.

@@ -466,6 +466,12 @@ func (t *TLS) dialer(timeout time.Duration, sentinels []string) func(context.Con
 	for _, a := range sentinels {
 		isSentinel[a] = true
 	}
+	return t.dialerFor(timeout, func(addr string) bool { return isSentinel[addr] })
+}
+
+// dialerFor is dialer with the choice of the Sentinel material made by
+// sentinel(addr).
+func (t *TLS) dialerFor(timeout time.Duration, sentinel func(addr string) bool) func(context.Context, string, string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nd := &net.Dialer{Timeout: timeout}
 		if t == nil {
@@ -476,7 +482,7 @@ func (t *TLS) dialer(timeout time.Duration, sentinels []string) func(context.Con
 			return &plainConn{Conn: conn}, nil
 		}
 		r := t.data
-		if isSentinel[addr] {
+		if sentinel(addr) {
 			r = t.Sentinel()
 		}
 		host, _, err := net.SplitHostPort(addr)

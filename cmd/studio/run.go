@@ -22,6 +22,7 @@ Commands:
   warm      write the most recently active sessions from the store to
             Redis now (serve also does this at start-up and whenever Redis
             comes back empty)
+  drill     drill failover: measure what a Redis failover costs (Sentinel)
   version   print the version
 
 Run "studio <command> -h" for the flags of a command. Every flag defaults
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runUp(ctx, rest, getenv, stdout, stderr)
 	case "warm":
 		err = runWarm(ctx, rest, getenv, stdout, stderr)
+	case "drill":
+		err = runDrill(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "studio %s (%s %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, vcsRevision())
 		return 0

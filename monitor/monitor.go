@@ -64,6 +64,10 @@ type Options struct {
 	// TLS reports the Redis connection's TLS settings (JSON-ready), so an
 	// operator sees when verification is off.
 	TLS func() any
+	// Topology reports the Sentinel deployment as the HA watcher sees it:
+	// master, replicas with lag, each Sentinel's view, the last failover
+	// (JSON-ready; ha.Watcher.Topology).
+	Topology func() any
 	// Alerts reports the firing and recently resolved alerts.
 	Alerts func() []Alert
 	// Sentinels reports the Sentinels watching the master.

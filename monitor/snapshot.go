@@ -50,6 +50,9 @@ type Snapshot struct {
 	Warming any `json:"warming,omitempty"`
 	// TLS describes the Redis connection's TLS; nil without Options.TLS.
 	TLS any `json:"tls,omitempty"`
+	// Topology is the Sentinel deployment as the HA watcher sees it; nil
+	// without Options.Topology.
+	Topology any `json:"topology,omitempty"`
 }
 
 // RedisStatus is the server side of a Snapshot. With several nodes
@@ -262,6 +265,9 @@ func (m *Monitor) Snapshot() Snapshot {
 	}
 	if m.opts.TLS != nil {
 		s.TLS = m.opts.TLS()
+	}
+	if m.opts.Topology != nil {
+		s.Topology = m.opts.Topology()
 	}
 	s.Alerts = []Alert{}
 	if m.alerts != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -139,7 +140,7 @@ func TestServeEndToEnd(t *testing.T) {
 var (
 	bannerAPI   = regexp.MustCompile(`API +(http://\S+)`)
 	bannerAdmin = regexp.MustCompile(`Admin token +(\S+)`)
-	bannerRedis = regexp.MustCompile(`Redis +\S+ +\(pid (\d+)`)
+	bannerRedis = regexp.MustCompile(`\((?:pid \d+, data|files) in (\S+)\)`)
 	bannerTry   = regexp.MustCompile(`Bearer (stu_\S+)'`)
 )
 
@@ -154,8 +155,15 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 	}()
 	base := waitMatch(t, stdout, bannerAPI, done)[1]
 	adminTok := bannerAdmin.FindStringSubmatch(stdout.String())[1]
-	pid, _ := strconv.Atoi(bannerRedis.FindStringSubmatch(stdout.String())[1])
+	redisDir := bannerRedis.FindStringSubmatch(stdout.String())[1]
+	pids := redisPIDs(t, redisDir)
+	if len(pids) != 6 {
+		t.Fatalf("%d redis processes in %s, want a master, two replicas and three Sentinels", len(pids), redisDir)
+	}
 	demoTok := bannerTry.FindStringSubmatch(stdout.String())[1]
+	if !strings.Contains(stdout.String(), "studio drill failover --redis-sentinels ") {
+		t.Errorf("the banner shows no drill command:\n%s", stdout.String())
+	}
 
 	if code, body := call(t, "GET", base+"/readyz", "", ""); code != 200 || body["status"] != "ok" {
 		t.Fatalf("readyz %d %v", code, body)
@@ -166,6 +174,35 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 	if code, _ := call(t, "POST", base+"/v1/sessions", adminTok, `{"user_id":"newcomer"}`); code != 201 {
 		t.Fatalf("create with the printed admin token: %d", code)
 	}
+	// The Snapshot shows the Sentinel topology.
+	if code, body := call(t, "GET", base+"/health/redis", adminTok, ""); code != 200 || body["redis"].(map[string]any)["mode"] != "sentinel" ||
+		len(body["redis"].(map[string]any)["sentinels"].([]any)) != 3 || body["topology"] == nil {
+		t.Fatalf("health/redis %d: mode, sentinels or topology missing: %v", code, body["redis"])
+	}
+	// The supervisor restarts a process that dies.
+	var replica int
+	for p, name := range pids {
+		if strings.Contains(name, "node-2") {
+			replica = p
+		}
+	}
+	if err := syscall.Kill(replica, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now().Add(15 * time.Second)
+	for {
+		now := redisPIDs(t, redisDir)
+		if len(now) == 6 {
+			if _, old := now[replica]; !old {
+				break
+			}
+		}
+		if time.Now().After(restarted) {
+			t.Fatalf("the killed replica was not restarted: %v", now)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	pids = redisPIDs(t, redisDir)
 	// The demo load reaches the service.
 	logPath := filepath.Join(state, "studio.log")
 	deadline := time.Now().Add(10 * time.Second)
@@ -188,9 +225,28 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("up did not stop")
 	}
-	if alive(pid) {
-		t.Fatalf("redis-server %d still running after up stopped", pid)
+	for pid, name := range pids {
+		if alive(pid) {
+			t.Fatalf("redis process %d (%s) still running after up stopped", pid, name)
+		}
 	}
+}
+
+// redisPIDs returns the live redis processes whose pidfiles are under dir,
+// with the directory each belongs to.
+func redisPIDs(t *testing.T, dir string) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "redis-server.pid" {
+			b, _ := os.ReadFile(path)
+			if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 && alive(pid) {
+				out[pid] = filepath.Dir(path)
+			}
+		}
+		return nil
+	})
+	return out
 }
 
 func alive(pid int) bool {
@@ -221,41 +277,48 @@ func TestUpLeavesNoOrphanWhenKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	pid := 0
+	dir := ""
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if m := bannerRedis.FindStringSubmatch(sc.Text()); m != nil {
-			pid, _ = strconv.Atoi(m[1])
+			dir = m[1]
 			break
 		}
 	}
-	if pid == 0 {
-		t.Fatal("child printed no redis pid")
+	if dir == "" {
+		t.Fatal("child printed no redis directory")
 	}
 	go io.Copy(io.Discard, out)
-	if !alive(pid) {
-		t.Fatalf("redis-server %d not running", pid)
+	pids := redisPIDs(t, dir)
+	if len(pids) != 6 {
+		t.Fatalf("%d redis processes running, want 6", len(pids))
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
 	deadline := time.Now().Add(5 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("redis-server %d outlived its killed parent", pid)
+	for pid, name := range pids {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("redis process %d (%s) outlived its killed parent", pid, name)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	// The next run starts cleanly in the same state dir.
+	// The next run starts cleanly in the same state dir (here with a
+	// single Redis).
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-users", "1"}, envOf(nil), stdout, io.Discard)
+		done <- run(ctx, []string{"studio", "up", "--single-redis", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-users", "1"}, envOf(nil), stdout, io.Discard)
 	}()
 	waitMatch(t, stdout, bannerAPI, done)
+	if n := len(redisPIDs(t, dir)); n != 1 || !strings.Contains(stdout.String(), "redis://") {
+		t.Errorf("--single-redis: %d redis processes, banner:\n%s", n, stdout.String())
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("second up exited %d", code)

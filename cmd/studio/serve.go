@@ -25,6 +25,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/studiohq/studio/ha"
 	"github.com/studiohq/studio/hotkey"
 	"github.com/studiohq/studio/internal/server"
 	"github.com/studiohq/studio/monitor"
@@ -69,6 +70,7 @@ type app struct {
 	monitor  *monitor.Monitor
 	hotkeys  *hotkey.Publisher
 	warmer   *session.Warmer
+	ha       *ha.Watcher // Sentinel mode only
 	handler  http.Handler
 	stop     context.CancelFunc // ends the background goroutines
 	wg       sync.WaitGroup
@@ -129,6 +131,25 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 			log.Warn("redis circuit breaker changed state", "from", from, "to", to)
 		},
 	})
+	// Sentinel: follow a failover as soon as any Sentinel announces it,
+	// and watch every Sentinel's events for the Snapshot and the alerts.
+	if rc.Mode() == "sentinel" {
+		if rc.Follower, err = redisconn.NewMasterFollower(rc, log); err != nil {
+			return nil, err
+		}
+		nodes, err := redisconn.NewNodeClients(rc)
+		if err != nil {
+			return nil, err
+		}
+		a.ha, err = ha.NewWatcher(ha.WatcherOptions{
+			Sentinels: rc.Sentinels, MasterName: rc.MasterName,
+			NewSentinelClient: nodes.Sentinel, NewNodeClient: nodes.Node,
+			Registerer: reg, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sentinel watcher: %w", err)
+		}
+	}
 	// Hot keys: the Redis hook and the L1 both feed the detector.
 	det := hotkey.New(hotkey.Options{Threshold: cfg.HotKeyThreshold, Logger: log, Registerer: reg})
 
@@ -174,7 +195,7 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 	native := &nativeHotKeys{}
 	reg.MustRegister(newSessionCollector(a.sessions.Stats), newPoolCollector(a.rdb.PoolStats))
 
-	a.monitor = monitor.New(monitor.Options{
+	mo := monitor.Options{
 		Redis:    a.rdb,
 		Mode:     cfg.Redis.Mode(),
 		Interval: cfg.MonitorInterval,
@@ -191,7 +212,12 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 			return map[string]any{"enabled": rc.TLS != nil, "insecure_skip_verify": rc.InsecureTLS()}
 		},
 		Logger: log,
-	})
+	}
+	if a.ha != nil {
+		mo.Sentinels = a.ha.Sentinels
+		mo.Topology = func() any { return a.ha.Topology() }
+	}
+	a.monitor = monitor.New(mo)
 	rec.set(a.monitor)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
@@ -215,6 +241,11 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 				}
 			}
 		}()
+	}
+	if rc.Follower != nil {
+		a.wg.Add(2)
+		go func() { defer a.wg.Done(); rc.Follower.Run(bg) }()
+		go func() { defer a.wg.Done(); _ = a.ha.Run(bg) }()
 	}
 	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.monitor.Run(bg) }()

@@ -17,17 +17,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/studiohq/studio/internal/redistest"
-	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/telemetry"
 )
 
 // upFlags are the settings only `studio up` has.
 type upFlags struct {
-	stateDir  string
-	demoLoad  bool
-	demoRate  int
-	demoUsers int
+	stateDir    string
+	singleRedis bool
+	demoLoad    bool
+	demoRate    int
+	demoUsers   int
 }
 
 func runUp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -41,6 +41,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	})
 	var uf upFlags
 	st.fs.StringVar(&uf.stateDir, "state-dir", stateDefault, "directory for the local Redis, the SQLite file and logs (env STUDIO_STATE_DIR)")
+	st.fs.BoolVar(&uf.singleRedis, "single-redis", false, "start one redis-server instead of the HA topology (a master, two replicas, three Sentinels)")
 	st.fs.BoolVar(&uf.demoLoad, "demo-load", false, "send demo validation traffic to the service")
 	st.fs.IntVar(&uf.demoRate, "demo-rate", 200, "requests per second of demo traffic")
 	st.fs.IntVar(&uf.demoUsers, "demo-users", 50, "number of demo users (each gets a few sessions)")
@@ -74,17 +75,12 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer logFile.Close()
 
-	// A Redis left behind by a crashed run would hold the state dir.
-	redisDir := filepath.Join(uf.stateDir, "redis")
-	if err := redistest.KillStale(redisDir); err != nil {
+	local, err := startLocalRedis(ctx, uf, telemetry.NewLogger(logFile, cfg.LogLevel))
+	if err != nil {
 		return err
 	}
-	rs, err := redistest.Launch(ctx, redistest.Config{Dir: redisDir})
-	if err != nil {
-		return fmt.Errorf("start local redis: %w", err)
-	}
-	defer rs.Stop()
-	cfg.Redis = redisconn.Config{URL: rs.URL()}
+	defer local.stop()
+	cfg.Redis = local.config
 
 	a, err := openApp(ctx, cfg, logFile)
 	if err != nil {
@@ -117,7 +113,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 
   API          %s
   Admin token  %s
-  Redis        %s  (pid %d, data in %s)
+  Redis        %s
   Store        %s  (%d demo sessions for %d users)
   Logs         %s
   Demo load    %s
@@ -127,9 +123,10 @@ Try it:
   curl -s -X POST -H 'Authorization: Bearer %s' -d '{"user_id":"alice","ttl":"1h"}' %s/v1/sessions
   curl -s %s/readyz
 
+%s
 Press Ctrl-C to stop; every process started here stops with it.
-`, base, cfg.AdminToken, rs.URL(), rs.PID(), redisDir, cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
-		demoLine(uf), demo[0].Reveal(), base, cfg.AdminToken, base, base)
+`, base, cfg.AdminToken, local.describe(), cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
+		demoLine(uf), demo[0].Reveal(), base, cfg.AdminToken, base, base, local.drillHint(uf.stateDir))
 
 	err = a.serve(ctx, ln)
 	cancel()

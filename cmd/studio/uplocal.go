@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/redisconn"
+)
+
+// localRedis is the Redis `studio up` runs: the HA topology (a master, two
+// replicas, three Sentinels) or, with --single-redis, one server. A
+// supervisor restarts any of its processes that dies (as systemd would in
+// production), after a second, so a killed master comes back and rejoins
+// as a replica; a stopped (SIGSTOP) one is left to whoever stopped it.
+type localRedis struct {
+	config redisconn.Config
+	dir    string
+	single *redistest.Server
+	topo   *redistest.Topology
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func startLocalRedis(ctx context.Context, uf upFlags, log *slog.Logger) (*localRedis, error) {
+	l := &localRedis{dir: redisStateDir(uf.stateDir)}
+	// Processes left behind by a crashed run would hold the directory.
+	if err := redistest.KillStaleTree(l.dir); err != nil {
+		return nil, err
+	}
+	var servers []*redistest.Server
+	if uf.singleRedis {
+		rs, err := redistest.Launch(ctx, redistest.Config{Dir: l.dir})
+		if err != nil {
+			return nil, fmt.Errorf("start local redis: %w", err)
+		}
+		l.single, l.config = rs, redisconn.Config{URL: rs.URL()}
+		servers = []*redistest.Server{rs}
+	} else {
+		topo, err := redistest.LaunchSentinel(ctx, redistest.SentinelConfig{Dir: l.dir})
+		if err != nil {
+			return nil, fmt.Errorf("start local redis sentinel topology: %w", err)
+		}
+		l.topo = topo
+		l.config = redisconn.Config{Sentinels: topo.SentinelAddrs(), MasterName: topo.MasterName()}
+		servers = append(topo.DataNodes(), topo.Sentinels()...)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
+	for _, s := range servers {
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); supervise(sctx, s, log) }()
+	}
+	return l, nil
+}
+
+// Process logs are in each process's directory (redis-server.log).
+
+// redisStateDir is where the local Redis keeps its files: on a tmpfs when
+// there is one (/dev/shm), because a Sentinel fsyncs its config file from
+// its only thread, and one stalled on a busy disk for over 2 s enters TILT
+// mode and starts no failover for 30 s. The name derives from the state
+// directory, so a later run finds (and cleans up) what an earlier left.
+func redisStateDir(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		sum := sha256.Sum256([]byte(abs))
+		return filepath.Join("/dev/shm", "studio-redis-"+hex.EncodeToString(sum[:6]))
+	}
+	return filepath.Join(stateDir, "redis")
+}
+
+// supervise restarts s a second after its process exits, until ctx ends.
+func supervise(ctx context.Context, s *redistest.Server, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.Done():
+		}
+		if !sleepCtx(ctx, time.Second) {
+			return
+		}
+		log.Warn("studio up: a local redis process exited; restarting it", "addr", s.Addr(), "dir", s.Dir())
+		if err := s.Restart(ctx); err != nil && ctx.Err() == nil {
+			log.Error("studio up: restart of a local redis process failed", "addr", s.Addr(), "error", err)
+			if !sleepCtx(ctx, 5*time.Second) {
+				return
+			}
+		}
+	}
+}
+
+func (l *localRedis) stop() {
+	l.cancel()
+	l.wg.Wait()
+	if l.topo != nil {
+		_ = l.topo.Stop()
+	}
+	if l.single != nil {
+		_ = l.single.Stop()
+	}
+	if strings.HasPrefix(l.dir, "/dev/shm/") {
+		_ = os.RemoveAll(l.dir) // nothing there outlives the run
+	}
+}
+
+func (l *localRedis) describe() string {
+	if l.single != nil {
+		return fmt.Sprintf("%s  (pid %d, data in %s)", l.single.URL(), l.single.PID(), l.dir)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Sentinel master %q: master %s, replicas", l.topo.MasterName(), l.topo.DataNodes()[0].Addr())
+	for _, n := range l.topo.DataNodes()[1:] {
+		b.WriteString(" " + n.Addr())
+	}
+	fmt.Fprintf(&b, "\n               Sentinels %s  (files in %s)", strings.Join(l.topo.SentinelAddrs(), ","), l.dir)
+	return b.String()
+}
+
+func (l *localRedis) drillHint(stateDir string) string {
+	if l.topo == nil {
+		return ""
+	}
+	return fmt.Sprintf(`
+Measure a failover (kill -9 of the master; the old master rejoins as a replica):
+  studio drill failover --redis-sentinels %s --redis-master-name %s --database-url sqlite:%s
+`, strings.Join(l.topo.SentinelAddrs(), ","), l.topo.MasterName(), filepath.Join(stateDir, "drill.db"))
+}

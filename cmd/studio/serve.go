@@ -171,7 +171,15 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		return nil, fmt.Errorf("open redis client: %w", err)
 	}
 	if rc.ReadReplicas {
-		if a.reader, err = redisconn.OpenReader(rc); err != nil {
+		// The reader has its own breaker: a replica refusing reads while
+		// it resyncs must not cut the master off.
+		rr := rc
+		rr.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{
+			OnStateChange: func(from, to string) {
+				log.Warn("redis replica-read circuit breaker changed state; reads go to the master meanwhile", "from", from, "to", to)
+			},
+		})
+		if a.reader, err = redisconn.OpenReader(rr); err != nil {
 			return nil, fmt.Errorf("open redis replica reader: %w", err)
 		}
 	}

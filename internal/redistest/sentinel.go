@@ -293,6 +293,10 @@ func dataNodeArgs(cfg SentinelConfig) []string {
 		"--repl-diskless-sync", "yes",
 		"--repl-diskless-sync-delay", "0",
 		"--replica-announce-ip", "127.0.0.1",
+		// A replica cut off from its master refuses reads rather than
+		// serve data that may predate a revocation (session replica reads
+		// then go to the master).
+		"--replica-serve-stale-data", "no",
 	}
 	if n := cfg.MinReplicasToWrite; n > 0 {
 		a = append(a, "--min-replicas-to-write", strconv.Itoa(n), "--min-replicas-max-lag", "10")

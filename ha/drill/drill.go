@@ -272,13 +272,12 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 
 	// Event subscriptions first, so the detection is not missed.
 	evctx, stopEvents := context.WithCancel(ctx)
-	defer stopEvents()
 	var evwg sync.WaitGroup
+	defer func() { stopEvents(); evwg.Wait() }()
 	for _, addr := range o.Sentinels {
 		evwg.Add(1)
 		go func() { defer evwg.Done(); d.events.follow(evctx, d.o.NewSentinelClient(addr), o.MasterName) }()
 	}
-	defer evwg.Wait()
 
 	pool, err := d.createPool(ctx)
 	if err != nil {

@@ -147,3 +147,24 @@ func TestParseFault(t *testing.T) {
 		}
 	}
 }
+
+// TestDrillReportsNoRecovery: when the failover takes longer than
+// RecoveryTimeout the drill returns an error with its partial report,
+// promptly (it once hung here waiting for its own event followers).
+func TestDrillReportsNoRecovery(t *testing.T) {
+	_, o := setup(t)
+	o.Fault = drill.FaultKill
+	o.Warmup = 200 * time.Millisecond
+	o.RecoveryTimeout = 300 * time.Millisecond // a failover takes about 2 s
+	start := time.Now()
+	r, err := drill.Run(t.Context(), o)
+	if err == nil || !strings.Contains(err.Error(), "no recovery") {
+		t.Fatalf("err = %v, want no recovery", err)
+	}
+	if r == nil || r.Recovered || r.WritesAcked == 0 {
+		t.Fatalf("partial report %+v", r)
+	}
+	if el := time.Since(start); el > 15*time.Second {
+		t.Fatalf("the failed drill took %s to return", el)
+	}
+}

@@ -467,7 +467,12 @@ func (w *Warmer) send(ctx context.Context, b *warmBatch, lim *rate.Limiter, runI
 	s := w.s
 	if lim != nil {
 		if err := lim.WaitN(ctx, b.len()); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// The limiter refuses at once a wait that would outlast the
+			// context's deadline: report it as the deadline it is.
+			return fmt.Errorf("session warm: %w (%v)", context.DeadlineExceeded, err)
 		}
 	}
 	ctx, span := s.startSpan(ctx, "session.warm.batch")

@@ -16,10 +16,11 @@ import (
 // While a run with a Rate is in progress, a controller times a probe read
 // (a GET of a key that never exists, the same round trip a Redis-tier
 // validation makes) every ProbeInterval. Before the first batch it takes
-// the median of a few probes as the baseline: what a read costs under the
-// load already there. Whenever the median of the last Window probes
-// exceeds the baseline by more than Tolerance (plus 50 µs of noise), the
-// rate is halved, down to MinRate; otherwise it grows by a twentieth of
+// the third quartile of a few probes as the baseline: what a read costs
+// under the load already there. Whenever the third quartile of the last
+// Window probes exceeds the baseline by more than Tolerance (plus 50 µs of
+// noise), the rate is halved, down to MinRate; otherwise it grows by a
+// twentieth of
 // Rate per probe, up to Rate (additive increase, multiplicative decrease,
 // as TCP does). So an idle system warms at Rate, and a busy one slows the
 // warm until it no longer shows in the latency callers see.
@@ -30,7 +31,7 @@ type WarmBackoff struct {
 	ProbeInterval time.Duration
 	// Window is how many recent probes are compared. Default 8.
 	Window int
-	// Tolerance is the allowed rise of the probe median over the
+	// Tolerance is the allowed rise of the probes' third quartile over the
 	// baseline, as a fraction. Default 0.15.
 	Tolerance float64
 	// MinRate is the floor in sessions per second. Default Rate/100, at
@@ -79,7 +80,8 @@ func (c *warmController) probe(ctx context.Context) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// baseline is the median of a few probes taken before any batch is sent;
+// baseline is the third quartile of a few probes taken before any batch
+// is sent;
 // ok is false if Redis did not answer them.
 func (c *warmController) baseline(ctx context.Context) (time.Duration, bool) {
 	var v []time.Duration
@@ -93,7 +95,7 @@ func (c *warmController) baseline(ctx context.Context) (time.Duration, bool) {
 			return 0, false
 		}
 	}
-	return median(v), true
+	return upper(v), true
 }
 
 // run adjusts the limiter until ctx ends.
@@ -125,7 +127,7 @@ func (c *warmController) run(ctx context.Context, base time.Duration) {
 		if len(recent) < c.opts.Window/2 {
 			continue
 		}
-		if median(recent) > limit {
+		if upper(recent) > limit {
 			next := max(c.opts.MinRate, cur/2)
 			if next < cur {
 				c.backoffs.Add(1)
@@ -145,10 +147,12 @@ func (c *warmController) set(r float64) {
 	c.rateNow.Store(uint64(r))
 }
 
-func median(v []time.Duration) time.Duration {
+// upper is the third quartile of v: tail latency is what a warm costs
+// callers first, and the median hides it.
+func upper(v []time.Duration) time.Duration {
 	s := slices.Clone(v)
 	slices.Sort(s)
-	return s[len(s)/2]
+	return s[len(s)*3/4]
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -26,6 +26,12 @@ func (s *Server) routes() []route {
 		{"GET", "/health/redis", s.requireAdmin(s.handleHealthRedis)},
 		{"GET", "/v1/admin/log-level", s.requireAdmin(s.handleGetLogLevel)},
 		{"PUT", "/v1/admin/log-level", s.requireAdmin(s.handlePutLogLevel)},
+		{"GET", "/v1/alerts", s.requireAdmin(s.handleListAlerts)},
+		{"GET", "/v1/alerts/silences", s.requireAdmin(s.handleListSilences)},
+		{"POST", "/v1/alerts/silences", s.requireAdmin(s.handleCreateSilence)},
+		{"DELETE", "/v1/alerts/silences/{id}", s.requireAdmin(s.handleExpireSilence)},
+		{"GET", "/docs/runbooks/{$}", s.handleRunbookList},
+		{"GET", "/docs/runbooks/{name}", s.handleRunbook},
 	}
 }
 

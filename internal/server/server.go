@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -65,6 +66,14 @@ type Options struct {
 	// Propagator extracts incoming trace context; default W3C trace
 	// context and baggage.
 	Propagator propagation.TextMapPropagator
+
+	// Alerts serves the admin routes /v1/alerts and /v1/alerts/silences
+	// (usually an *alert.Engine); nil answers 503 alerts_disabled.
+	Alerts AlertAPI
+	// Runbooks holds the runbooks served without authentication at
+	// /docs/runbooks/{name}, as files named like redis-down.md at its root
+	// (e.g. fs.Sub(docs.Runbooks, "runbooks")); nil answers 404.
+	Runbooks fs.FS
 }
 
 // Server serves the HTTP API. It is safe for concurrent use.

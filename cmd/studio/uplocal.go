@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +58,7 @@ func startLocalRedis(ctx context.Context, uf upFlags, log *slog.Logger) (*localR
 	l.cancel = cancel
 	for _, s := range servers {
 		l.wg.Add(1)
-		go func() { defer l.wg.Done(); supervise(sctx, s, log) }()
+		go func() { defer l.wg.Done(); supervise(sctx, s, l.waitFailover, log) }()
 	}
 	return l, nil
 }
@@ -81,8 +82,9 @@ func redisStateDir(stateDir string) string {
 	return filepath.Join(stateDir, "redis")
 }
 
-// supervise restarts s a second after its process exits, until ctx ends.
-func supervise(ctx context.Context, s *redistest.Server, log *slog.Logger) {
+// supervise restarts s after its process exits, until ctx ends: a second
+// later, and for the master only once wait returns.
+func supervise(ctx context.Context, s *redistest.Server, wait func(context.Context, *redistest.Server, *slog.Logger), log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -92,12 +94,46 @@ func supervise(ctx context.Context, s *redistest.Server, log *slog.Logger) {
 		if !sleepCtx(ctx, time.Second) {
 			return
 		}
+		wait(ctx, s, log)
+		if ctx.Err() != nil {
+			return
+		}
 		log.Warn("studio up: a local redis process exited; restarting it", "addr", s.Addr(), "dir", s.Dir())
 		if err := s.Restart(ctx); err != nil && ctx.Err() == nil {
 			log.Error("studio up: restart of a local redis process failed", "addr", s.Addr(), "error", err)
 			if !sleepCtx(ctx, 5*time.Second) {
 				return
 			}
+		}
+	}
+}
+
+// waitFailover returns once the Sentinels name a master other than s (at
+// once when s is not the master). The local nodes keep no data on disk: a
+// master restarted before the Sentinels fail over comes back empty, still
+// master, and its replicas would copy the empty data set. (The failover
+// drill found exactly that with an immediate restart.) After a minute
+// without a failover, s is restarted anyway: the store still has every
+// session and the warmer refills Redis.
+func (l *localRedis) waitFailover(ctx context.Context, s *redistest.Server, log *slog.Logger) {
+	if l.topo == nil || l.topo.Node(s.Addr()) == nil || slices.Contains(l.topo.Sentinels(), s) {
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	logged := false
+	for time.Now().Before(deadline) {
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		m, err := l.topo.Master(qctx)
+		cancel()
+		if err == nil && m != s {
+			return
+		}
+		if !logged {
+			log.Info("studio up: the dead process was the master; waiting for the Sentinels to fail over before restarting it", "addr", s.Addr())
+			logged = true
+		}
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/studiohq/studio/alert"
+	"github.com/studiohq/studio/alert/pagerduty"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/telemetry"
 )
@@ -36,6 +38,16 @@ type Config struct {
 	WarmOnStart     bool
 	WarmLimit       int
 	WarmRate        int
+
+	// Alerts is the rule file's configuration (the embedded default set
+	// when STUDIO_ALERT_RULES is empty); the secrets come from settings.
+	Alerts          *alert.Config
+	PagerDutyKey    string
+	PagerDutyURL    string
+	SlackWebhookURL string
+	// ExternalURL is how operators reach this Studio (links in alerts and
+	// runbooks); empty: derived from Addr.
+	ExternalURL string
 }
 
 // setting is one flag with its environment variable. Raw values are kept
@@ -111,6 +123,11 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 	add("STUDIO_WARM_ON_START", "warm-on-start", "true", "warm Redis from the store at start-up and whenever Redis comes back empty (true or false)", false)
 	add("STUDIO_WARM_LIMIT", "warm-limit", "100000", "most recently active sessions to warm", false)
 	add("STUDIO_WARM_RATE", "warm-rate", "5000", "warming rate limit in sessions per second (0: unlimited)", false)
+	add("STUDIO_ALERT_RULES", "alert-rules", "", "YAML file of alert rules, routes and receivers (default: the embedded rule set; see docs/ALERTING.md)", false)
+	add("PAGERDUTY_ROUTING_KEY", "pagerduty-routing-key", "", "PagerDuty Events API v2 integration (routing) key; critical alerts go there", true)
+	add("PAGERDUTY_EVENTS_URL", "pagerduty-events-url", pagerduty.DefaultURL, "PagerDuty Events API v2 endpoint", false)
+	add("SLACK_WEBHOOK_URL", "slack-webhook-url", "", "Slack incoming webhook URL; warning alerts go there", true)
+	add("STUDIO_EXTERNAL_URL", "external-url", "", "base URL operators reach Studio at, for links in alerts (default: http:// and STUDIO_ADDR)", false)
 	st.getenv = getenv
 	return st
 }
@@ -270,7 +287,62 @@ func (st *settings) Config() (Config, error) {
 	if c.Trace, err = telemetry.TraceConfigFromEnv(st.getenv); err != nil {
 		return c, usageErrorf("%v", err)
 	}
+	if err := st.alertConfig(&c); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// alertConfig reads the alert settings: the rule file (refused with its
+// line and reason), the receivers' secrets and endpoints.
+func (st *settings) alertConfig(c *Config) error {
+	if path := st.get("STUDIO_ALERT_RULES"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return st.bad("STUDIO_ALERT_RULES", "cannot read the file: %v", err)
+		}
+		if c.Alerts, err = alert.Load(path, data); err != nil {
+			return st.bad("STUDIO_ALERT_RULES", "%v", err)
+		}
+	} else {
+		c.Alerts = alert.DefaultConfig()
+	}
+	c.PagerDutyKey = st.get("PAGERDUTY_ROUTING_KEY")
+	if strings.ContainsFunc(c.PagerDutyKey, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return st.bad("PAGERDUTY_ROUTING_KEY", "must not contain spaces or control characters")
+	}
+	c.PagerDutyURL = st.get("PAGERDUTY_EVENTS_URL")
+	if err := checkHTTPURL(c.PagerDutyURL, false); err != nil {
+		return st.bad("PAGERDUTY_EVENTS_URL", "%v", err)
+	}
+	c.SlackWebhookURL = st.get("SLACK_WEBHOOK_URL")
+	if c.SlackWebhookURL != "" {
+		if err := checkHTTPURL(c.SlackWebhookURL, true); err != nil {
+			return st.bad("SLACK_WEBHOOK_URL", "%v", err)
+		}
+	}
+	c.ExternalURL = strings.TrimRight(st.get("STUDIO_EXTERNAL_URL"), "/")
+	if c.ExternalURL != "" {
+		if err := checkHTTPURL(c.ExternalURL, false); err != nil {
+			return st.bad("STUDIO_EXTERNAL_URL", "%v", err)
+		}
+	}
+	return nil
+}
+
+// checkHTTPURL accepts an absolute http(s) URL with a host; http only for
+// loopback hosts when httpsOnly is set (webhook URLs carry their secret).
+func checkHTTPURL(s string, httpsOnly bool) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("want an absolute http:// or https:// URL")
+	}
+	if httpsOnly && u.Scheme == "http" {
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("must use https:// (plain http only to a loopback address)")
+		}
+	}
+	return nil
 }
 
 func durationIn(s string, lo, hi time.Duration) (time.Duration, error) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,6 +13,20 @@ import (
 func envOf(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }
 }
+
+// badRules is a rule file with an error on line 3, written once per test
+// binary.
+var badRules = func() string {
+	dir, err := os.MkdirTemp("", "studio-rules-")
+	if err != nil {
+		panic(err)
+	}
+	p := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(p, []byte("rules:\n  - name: X\n    for: 5x\n    expr: redis_up == 0\n    severity: critical\n"), 0o644); err != nil {
+		panic(err)
+	}
+	return p
+}()
 
 func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 	cases := []struct {
@@ -32,6 +48,13 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"master no sentinels", map[string]string{"REDIS_MASTER_NAME": "m"}, nil, "is only used with REDIS_SENTINELS"},
 		{"sentinel bad entry", map[string]string{"REDIS_SENTINELS": "a:1,b", "REDIS_MASTER_NAME": "m"}, nil, "invalid REDIS_SENTINELS (--redis-sentinels) \"a:1,b\": entry \"b\": want host:port"},
 		{"cluster port zero", map[string]string{"REDIS_CLUSTER": "a:0"}, nil, "port must not be 0"},
+		{"alert rules missing", map[string]string{"STUDIO_ALERT_RULES": "/nonexistent/rules.yaml"}, nil, "invalid STUDIO_ALERT_RULES (--alert-rules) \"/nonexistent/rules.yaml\": cannot read the file"},
+		{"alert rules bad line", map[string]string{"STUDIO_ALERT_RULES": badRules}, nil, "rules.yaml:3: "},
+		{"pagerduty key space", map[string]string{"PAGERDUTY_ROUTING_KEY": "abc def"}, nil, "invalid PAGERDUTY_ROUTING_KEY (--pagerduty-routing-key): must not contain spaces"},
+		{"pagerduty url", map[string]string{"PAGERDUTY_EVENTS_URL": "events.pagerduty.com"}, nil, "invalid PAGERDUTY_EVENTS_URL (--pagerduty-events-url) \"events.pagerduty.com\": want an absolute http:// or https:// URL"},
+		{"slack plain http", map[string]string{"SLACK_WEBHOOK_URL": "http://hooks.slack.com/services/T/B/secret"}, nil, "invalid SLACK_WEBHOOK_URL (--slack-webhook-url): must use https://"},
+		{"slack not a url", map[string]string{"SLACK_WEBHOOK_URL": "hooks.slack.com/x"}, nil, "invalid SLACK_WEBHOOK_URL (--slack-webhook-url): want an absolute"},
+		{"external url", map[string]string{"STUDIO_EXTERNAL_URL": "ftp://studio"}, nil, "invalid STUDIO_EXTERNAL_URL (--external-url) \"ftp://studio\": want an absolute http"},
 		{"read replicas not bool", map[string]string{"REDIS_READ_REPLICAS": "sometimes"}, nil, "invalid REDIS_READ_REPLICAS (--redis-read-replicas) \"sometimes\": must be true or false"},
 		{"read replicas standalone", map[string]string{"REDIS_READ_REPLICAS": "true"}, nil, "needs REDIS_SENTINELS or REDIS_CLUSTER"},
 		{"cluster and sentinels", map[string]string{"REDIS_CLUSTER": "a:1", "REDIS_SENTINELS": "b:2", "REDIS_MASTER_NAME": "m"}, nil, "cannot be combined"},

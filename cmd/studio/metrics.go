@@ -12,7 +12,7 @@ import (
 type sessionCollector struct {
 	stats                                    func() session.Stats
 	validations, flushes, touches, redisErrs *prometheus.Desc
-	storeErrs, queued                        *prometheus.Desc
+	storeErrs, queued, replicaFallbacks      *prometheus.Desc
 }
 
 func newSessionCollector(stats func() session.Stats) *sessionCollector {
@@ -24,11 +24,13 @@ func newSessionCollector(stats func() session.Stats) *sessionCollector {
 		redisErrs:   prometheus.NewDesc("studio_session_redis_errors_total", "Redis steps of the session layer that failed and fell back (read the store, queued a revocation, skipped a fill).", nil, nil),
 		storeErrs:   prometheus.NewDesc("studio_session_store_errors_total", "Store lookups that failed.", nil, nil),
 		queued:      prometheus.NewDesc("studio_session_revocations_queued", "Revocations waiting to reach Redis.", nil, nil),
+		replicaFallbacks: prometheus.NewDesc("studio_session_replica_read_fallbacks_total",
+			"Session reads from a replica (REDIS_READ_REPLICAS) that failed and went to the master.", nil, nil),
 	}
 }
 
 func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.touches, c.redisErrs, c.storeErrs, c.queued} {
+	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.touches, c.redisErrs, c.storeErrs, c.queued, c.replicaFallbacks} {
 		ch <- d
 	}
 }
@@ -48,6 +50,7 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.redisErrs, prometheus.CounterValue, float64(st.RedisErrors))
 	ch <- prometheus.MustNewConstMetric(c.storeErrs, prometheus.CounterValue, float64(st.StoreErrors))
 	ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(st.RevocationsQueued))
+	ch <- prometheus.MustNewConstMetric(c.replicaFallbacks, prometheus.CounterValue, float64(st.ReplicaFallbacks))
 }
 
 // poolCollector exposes the go-redis connection pool.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/studiohq/studio/alert"
+	"github.com/studiohq/studio/docs"
 	"github.com/studiohq/studio/ha"
 	"github.com/studiohq/studio/hotkey"
 	"github.com/studiohq/studio/internal/server"
@@ -44,15 +47,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, stdout)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	// Listen first: links in alerts name the address actually bound.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	cfg.Addr = ln.Addr().String()
+	a, err := openApp(ctx, cfg, stdout)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.close()
 	return a.serve(ctx, ln)
 }
 
@@ -71,6 +77,7 @@ type app struct {
 	hotkeys  *hotkey.Publisher
 	warmer   *session.Warmer
 	ha       *ha.Watcher // Sentinel mode only
+	alerts   *alert.Engine
 	handler  http.Handler
 	stop     context.CancelFunc // ends the background goroutines
 	wg       sync.WaitGroup
@@ -225,7 +232,19 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		mo.Sentinels = a.ha.Sentinels
 		mo.Topology = func() any { return a.ha.Topology() }
 	}
+	// The engine reads the monitor's Snapshot, which lists its alerts.
+	var eng atomic.Pointer[alert.Engine]
+	mo.Alerts = func() []monitor.Alert {
+		if e := eng.Load(); e != nil {
+			return e.SnapshotAlerts()
+		}
+		return nil
+	}
 	a.monitor = monitor.New(mo)
+	if a.alerts, err = newAlertEngine(cfg, a.hotkeys.Instance(), a.rdb, a.monitor, rc.TLS, a.ha, reg, log); err != nil {
+		return nil, err
+	}
+	eng.Store(a.alerts)
 	rec.set(a.monitor)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
@@ -251,10 +270,13 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		}()
 	}
 	if rc.Follower != nil {
-		a.wg.Add(2)
+		a.wg.Add(3)
 		go func() { defer a.wg.Done(); rc.Follower.Run(bg) }()
 		go func() { defer a.wg.Done(); _ = a.ha.Run(bg) }()
+		go func() { defer a.wg.Done(); forwardHAEvents(bg, a.ha, a.alerts) }()
 	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); _ = a.alerts.Run(bg) }()
 	a.wg.Add(3)
 	go func() { defer a.wg.Done(); a.monitor.Run(bg) }()
 	go func() { defer a.wg.Done(); _ = a.hotkeys.Run(bg) }()
@@ -271,7 +293,13 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		}()
 	}
 
+	runbooks, err := fs.Sub(docs.Runbooks, "runbooks")
+	if err != nil {
+		return nil, fmt.Errorf("embedded runbooks: %w", err)
+	}
 	a.handler = server.New(server.Options{
+		Alerts:           a.alerts,
+		Runbooks:         runbooks,
 		Sessions:         a.sessions,
 		AdminToken:       cfg.AdminToken,
 		Logger:           log,

@@ -82,15 +82,17 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer local.stop()
 	cfg.Redis = local.config
 
-	a, err := openApp(ctx, cfg, logFile)
-	if err != nil {
-		return err
-	}
-	defer a.close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (set STUDIO_ADDR or --addr to use another port): %w", cfg.Addr, err)
 	}
+	cfg.Addr = ln.Addr().String() // links in alerts name the address bound
+	a, err := openApp(ctx, cfg, logFile)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.close()
 	base := "http://" + ln.Addr().String()
 
 	demo, err := seedDemo(ctx, a.sessions, uf.demoUsers)

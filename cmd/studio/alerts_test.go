@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/studiohq/studio/internal/receivertest"
+	"github.com/studiohq/studio/internal/redistest"
+)
+
+// TestAlertsThreeInstancesOneNotification: three `studio serve` instances
+// share one Redis and evaluate the same rules. A condition that all of
+// them see (connected clients above a bound, raised by this test) produces
+// exactly one PagerDuty trigger (critical) and one Slack message
+// (warning), and once it clears exactly one resolve each. The time from
+// the condition becoming true to the first arrival is printed (goal: 5 s
+// for a rule with for: 0).
+func TestAlertsThreeInstancesOneNotification(t *testing.T) {
+	rs := redistest.Start(t)
+	pd, sl := receivertest.NewPagerDuty(t), receivertest.NewSlack(t)
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	const bound = 150
+	if err := os.WriteFile(rules, []byte(fmt.Sprintf(`rules:
+  - name: TooManyClients
+    expr: connected_clients > %d
+    severity: critical
+    summary: '{{ humanize $value }} clients connected'
+    runbook_url: docs/runbooks/redis-connections-near-limit.md
+  - name: ManyClients
+    expr: connected_clients > %d
+    severity: warning
+    summary: '{{ humanize $value }} clients connected'
+    runbook_url: docs/runbooks/redis-connections-near-limit.md
+route:
+  group_wait: 1s
+  group_interval: 2s # resolve notices go out at the group's next flush
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: pagerduty
+    - matchers: ['severity="warning"']
+      receiver: slack
+`, bound, bound)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "studio.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var insts []*serving
+	for i := range 3 {
+		insts = append(insts, startServe(t, ctx, map[string]string{
+			"STUDIO_ADMIN_TOKEN":      "alert-admin-token-0123456789",
+			"REDIS_URL":               rs.URL(),
+			"DATABASE_URL":            db,
+			"STUDIO_MONITOR_INTERVAL": "200ms",
+			"STUDIO_INSTANCE_ID":      fmt.Sprintf("studio-%d", i),
+			"STUDIO_ALERT_RULES":      rules,
+			"PAGERDUTY_ROUTING_KEY":   "0123456789abcdef0123456789abcdef",
+			"PAGERDUTY_EVENTS_URL":    pd.URL(),
+			"SLACK_WEBHOOK_URL":       sl.URL(),
+		}))
+	}
+	time.Sleep(2 * time.Second) // every instance has evaluated the rules with the condition false
+
+	// Raise connected_clients above the bound.
+	var conns []net.Conn
+	for range bound + 20 {
+		c, err := net.Dial("tcp", rs.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	raised := time.Now()
+	trig, ok := pd.Wait(1, 15*time.Second)
+	if !ok {
+		t.Fatal("no PagerDuty trigger within 15 s")
+	}
+	first := trig[0].At.Sub(raised)
+	if _, ok := sl.Wait(1, 15*time.Second); !ok {
+		t.Fatal("no Slack message within 15 s")
+	}
+	time.Sleep(3 * time.Second) // time for any duplicate to arrive
+	events := pd.Accepted()
+	if len(events) != 1 || events[0].EventAction != "trigger" {
+		t.Fatalf("PagerDuty got %d events, want one trigger: %+v", len(events), events)
+	}
+	if len(events[0].Links) == 0 || !strings.Contains(events[0].Links[0].Href, "/docs/runbooks/redis-connections-near-limit.md") {
+		t.Errorf("trigger carries no runbook link: %+v", events[0].Links)
+	}
+	if n := len(sl.Accepted()); n != 1 {
+		t.Fatalf("Slack got %d messages, want 1", n)
+	}
+	_, body := send(t, "GET", insts[2].base+"/health/redis", "alert-admin-token-0123456789", "")
+	if !strings.Contains(body, `"name":"TooManyClients"`) {
+		t.Errorf("the Snapshot does not list the firing alert: %s", body)
+	}
+	code, body := send(t, "GET", insts[1].base+"/v1/alerts?state=firing", "alert-admin-token-0123456789", "")
+	if code != 200 || !strings.Contains(body, `"rule":"TooManyClients"`) || !strings.Contains(body, `"dedup_key":"`+events[0].DedupKey+`"`) {
+		t.Errorf("GET /v1/alerts: %d %s; want the firing alert with the dedup_key PagerDuty got", code, body)
+	}
+	// The runbook link works: Studio serves it.
+	if code, rb := send(t, "GET", events[0].Links[0].Href, "", ""); code != 200 || !strings.Contains(rb, "#") {
+		t.Errorf("runbook %s: %d", events[0].Links[0].Href, code)
+	}
+
+	for _, c := range conns {
+		c.Close()
+	}
+	if _, ok := pd.Wait(2, 20*time.Second); !ok {
+		t.Fatalf("no PagerDuty resolve within 20 s; log:\n%s", grepLines(insts[0].stdout.String(), "alert"))
+	}
+	if _, ok := sl.Wait(2, 20*time.Second); !ok {
+		t.Fatal("no Slack resolve within 20 s")
+	}
+	time.Sleep(3 * time.Second)
+	events = pd.Accepted()
+	if len(events) != 2 || events[1].EventAction != "resolve" || events[1].DedupKey != events[0].DedupKey {
+		t.Fatalf("PagerDuty events %+v, want one trigger and one resolve with the same dedup_key", events)
+	}
+	if n := len(sl.Accepted()); n != 2 {
+		t.Fatalf("Slack got %d messages, want 2 (trigger, resolve)", n)
+	}
+	for _, s := range insts {
+		if out := s.stdout.String() + s.stderr.String(); strings.Contains(out, "0123456789abcdef0123456789abcdef") || strings.Contains(out, sl.URL()) {
+			t.Fatal("a receiver secret reached the log")
+		}
+	}
+	t.Logf("MEASURED condition true → PagerDuty arrival: %s (three instances, 200 ms polls, 1 s evaluation)", first.Round(time.Millisecond))
+	cancel()
+	for _, s := range insts {
+		<-s.done
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -83,9 +83,11 @@ func newNotifiers(cfg Config, instance string) (map[string]alert.Notifier, error
 // newAlertEngine wires the alert engine: samples from the monitor's
 // Snapshot and the TLS certificates, dedup and silences through Redis.
 //
-// In Sentinel mode master_known comes from the HA watcher (a master the
-// Sentinels name and the watcher reaches), not from the monitor's last
-// successful poll, which cannot see the master go missing.
+// In Sentinel mode master_known and replicas_link_down come from the HA
+// watcher (a master the Sentinels name and the watcher reaches; every
+// replica the Sentinels know, dead ones included), not from the monitor's
+// last successful poll, which cannot see the master go missing and lists
+// only the replicas the master still knows.
 func newAlertEngine(cfg Config, instance string, rdb redis.UniversalClient, mon *monitor.Monitor, certs *redisconn.TLS, watcher *ha.Watcher, reg prometheus.Registerer, log *slog.Logger) (*alert.Engine, error) {
 	notifiers, err := newNotifiers(cfg, instance)
 	if err != nil {
@@ -96,12 +98,19 @@ func newAlertEngine(cfg Config, instance string, rdb redis.UniversalClient, mon 
 		now := time.Now()
 		s := alert.SamplesFromSnapshot(mon.Snapshot(), now)
 		if watcher != nil {
-			s = slices.DeleteFunc(s, func(x alert.Sample) bool { return x.Name == "master_known" })
+			s = slices.DeleteFunc(s, func(x alert.Sample) bool { return x.Name == "master_known" || x.Name == "replicas_link_down" })
+			t := watcher.Topology()
 			known := 0.0
-			if t := watcher.Topology(); t.Master != "" && t.MasterReachable {
+			if t.Master != "" && t.MasterReachable {
 				known = 1
 			}
-			s = append(s, alert.Sample{Name: "master_known", Value: known})
+			down := 0.0
+			for _, r := range t.Replicas {
+				if r.Link != "ok" {
+					down++
+				}
+			}
+			s = append(s, alert.Sample{Name: "master_known", Value: known}, alert.Sample{Name: "replicas_link_down", Value: down})
 		}
 		if certs != nil {
 			s = append(s, alert.CertExpirySamples(certs.Data(), now)...)

@@ -147,3 +147,50 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestAlertReplicaDownFromSentinelView: in Sentinel mode a replica that
+// died entirely (so its master no longer lists it) still counts in
+// replicas_link_down, which comes from the HA watcher's topology.
+func TestAlertReplicaDownFromSentinelView(t *testing.T) {
+	topo := redistest.StartSentinel(t)
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte(`rules:
+  - name: ReplicaDown
+    expr: replicas_link_down > 0
+    severity: info
+    summary: '{{ $value }} replica links down'
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const admin = "replica-admin-token-0123456789"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := startServe(t, ctx, map[string]string{
+		"STUDIO_ADMIN_TOKEN":      admin,
+		"REDIS_SENTINELS":         strings.Join(topo.SentinelAddrs(), ","),
+		"REDIS_MASTER_NAME":       topo.MasterName(),
+		"STUDIO_MONITOR_INTERVAL": "200ms",
+		"STUDIO_ALERT_RULES":      rules,
+		"DATABASE_URL":            "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
+	})
+	time.Sleep(2 * time.Second)
+	if _, body := send(t, "GET", srv.base+"/v1/alerts?state=firing", admin, ""); strings.Contains(body, "ReplicaDown") {
+		t.Fatalf("ReplicaDown fires with every replica up: %s", body)
+	}
+	if err := topo.DataNodes()[2].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := send(t, "GET", srv.base+"/v1/alerts?state=firing", admin, "")
+		if strings.Contains(body, `"rule":"ReplicaDown"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ReplicaDown did not fire after a replica died: %s", body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	<-srv.done
+}

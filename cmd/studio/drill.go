@@ -10,7 +10,6 @@ import (
 	"github.com/studiohq/studio/ha/drill"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
-	"github.com/studiohq/studio/session/sqlstore"
 	"github.com/studiohq/studio/telemetry"
 )
 
@@ -59,15 +58,11 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	log := telemetry.NewLogger(stderr, cfg.LogLevel)
-	store, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log})
+	store, rc, err := openStoreAndTLS(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("open session store: %w", err)
+		return err
 	}
 	defer store.Close()
-	rc := cfg.Redis
-	if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
-		return fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
-	}
 	rc.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{})
 	if rc.Follower, err = redisconn.NewMasterFollower(rc, log); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -26,15 +27,11 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	log := telemetry.NewLogger(stderr, cfg.LogLevel)
-	store, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log})
+	store, rc, err := openStoreAndTLS(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("open session store: %w", err)
+		return err
 	}
 	defer store.Close()
-	rc := cfg.Redis
-	if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
-		return fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
-	}
 	rdb, err := redisconn.Open(rc)
 	if err != nil {
 		return fmt.Errorf("open redis client: %w", err)
@@ -70,6 +67,22 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("warming failed: %w", err)
 	}
 	return nil
+}
+
+// openStoreAndTLS opens the session store and loads the Redis TLS
+// material, for the one-off commands (warm, drill); the caller closes the
+// store.
+func openStoreAndTLS(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.Store, redisconn.Config, error) {
+	rc := cfg.Redis
+	store, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log})
+	if err != nil {
+		return nil, rc, fmt.Errorf("open session store: %w", err)
+	}
+	if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
+		store.Close()
+		return nil, rc, fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
+	}
+	return store, rc, nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -428,12 +429,18 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
+// internalKeyPrefixes are Studio's own bookkeeping keys: the hot-key view,
+// the alert engine's claims and silences, the warm marker and probe, the
+// drill's writes. They are not what an operator looks for in a hot-key
+// table (nor what a hot-key alert is about).
+var internalKeyPrefixes = []string{"studio:hotkeys:", "studio:alert:", "studio:warm", "studio:drill:"}
+
 // snapshotHotKeys turns the hot-key view into the Snapshot's form, leaving
 // out Studio's own bookkeeping keys.
 func snapshotHotKeys(es []hotkey.Entry) []monitor.HotKey {
 	out := make([]monitor.HotKey, 0, len(es))
 	for _, e := range es {
-		if strings.HasPrefix(e.Key, "studio:hotkeys:") {
+		if slices.ContainsFunc(internalKeyPrefixes, func(p string) bool { return strings.HasPrefix(e.Key, p) }) {
 			continue
 		}
 		hk := monitor.HotKey{Key: e.Key, Count: e.Count, PerMin: e.PerMin, Error: e.Error}

@@ -204,7 +204,8 @@ type Report struct {
 
 	Recovered bool `json:"recovered"`
 	// Rejoined reports whether the old master came back as a replica of
-	// the new one, RejoinedMS when.
+	// the current master (normally the new one), RejoinedMS when.
+
 	Rejoined   bool    `json:"rejoined"`
 	RejoinedMS float64 `json:"rejoined_ms"`
 }
@@ -347,7 +348,7 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 			return r, fmt.Errorf("drill: restart the old master %s: %w", before, err)
 		}
 	}
-	d.waitRejoin(ctx, before, r.MasterAfter, injected, r)
+	d.waitRejoin(ctx, before, injected, r)
 	return r, nil
 }
 
@@ -658,23 +659,27 @@ func (d *drill) countLost(ctx context.Context, r *Report) error {
 	return nil
 }
 
-// waitRejoin waits for the old master to report itself a replica of the
-// new master with its link up.
-func (d *drill) waitRejoin(ctx context.Context, old, newMaster string, injected time.Time, r *Report) {
+// waitRejoin waits for the old master to report itself a replica, with
+// its link up, of the master the Sentinels name now (normally the new
+// master; another failover may have happened meanwhile).
+func (d *drill) waitRejoin(ctx context.Context, old string, injected time.Time, r *Report) {
 	c := d.o.NewNodeClient(old)
 	defer c.Close()
-	host, port, _ := net.SplitHostPort(newMaster)
 	deadline := time.Now().Add(d.o.RejoinTimeout)
 	for time.Now().Before(deadline) {
-		qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		info, err := c.Info(qctx, "replication").Result()
-		cancel()
-		if err == nil && strings.Contains(info, "role:slave") &&
-			strings.Contains(info, "master_host:"+host+"\r") && strings.Contains(info, "master_port:"+port+"\r") &&
-			strings.Contains(info, "master_link_status:up") {
-			r.Rejoined = true
-			r.RejoinedMS = float64(time.Since(injected).Microseconds()) / 1e3
-			return
+		current, err := d.master(ctx)
+		if err == nil && current != old {
+			host, port, _ := net.SplitHostPort(current)
+			qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			info, err := c.Info(qctx, "replication").Result()
+			cancel()
+			if err == nil && strings.Contains(info, "role:slave") &&
+				strings.Contains(info, "master_host:"+host+"\r") && strings.Contains(info, "master_port:"+port+"\r") &&
+				strings.Contains(info, "master_link_status:up") {
+				r.Rejoined = true
+				r.RejoinedMS = float64(time.Since(injected).Microseconds()) / 1e3
+				return
+			}
 		}
 		if !sleep(ctx, 100*time.Millisecond) {
 			return

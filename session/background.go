@@ -56,6 +56,7 @@ func (s *Service) subscribeLoop(ctx context.Context) {
 			case *redis.Subscription:
 				if m.Kind == "subscribe" {
 					s.flushL1()
+					s.retry.kick() // Redis is back: queued revocations first
 					if !s.subUp.Swap(true) {
 						s.log.Info("invalidation subscription up; L1 flushed", "channel", s.channel)
 					}
@@ -252,6 +253,26 @@ func (r *revokeRetrier) add(revs []Revocation) {
 	}
 }
 
+// kick asks for an attempt now, e.g. because Redis just answered.
+func (r *revokeRetrier) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pendingFor reports whether h's revocation is still waiting to reach
+// Redis. Lock-free while nothing is queued.
+func (r *revokeRetrier) pendingFor(h TokenHash) bool {
+	if r.queued.Load() == 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.pending[h]
+	return ok
+}
+
 func (r *revokeRetrier) loop(ctx context.Context) {
 	defer r.s.wg.Done()
 	b := newBackoff(100*time.Millisecond, 2*time.Second)
@@ -262,7 +283,15 @@ func (r *revokeRetrier) loop(ctx context.Context) {
 		case <-r.wake:
 		}
 		for ctx.Err() == nil && r.attempt(ctx) {
-			b.sleep(ctx)
+			// Back off, but try at once when kicked (Redis answered).
+			t := time.NewTimer(b.cur)
+			select {
+			case <-t.C:
+			case <-r.wake:
+			case <-ctx.Done():
+			}
+			t.Stop()
+			b.cur = min(2*b.cur, b.max)
 		}
 		b.reset()
 	}

@@ -392,7 +392,16 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) 
 	gen := s.gens[h[0]].Load()
 	mode := fillNone
 	key := s.Key(h)
+	if s.retry.pendingFor(h) {
+		// Revoked here, tombstone not yet in Redis: Redis (or a replica)
+		// may still hold the live copy.
+		s.l1Put(h, key, gen, Session{}, ErrRevoked, now)
+		return Session{}, TierL1, ErrRevoked
+	}
 	v, err := s.redisGet(ctx, h, key, now)
+	if err == nil && s.retry.queued.Load() > 0 {
+		s.retry.kick() // Redis answers again: send the queued tombstones now
+	}
 	switch {
 	case err == nil:
 		sess, derr := decodeCached(v)

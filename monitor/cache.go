@@ -66,3 +66,16 @@ func (c CacheStats) hitRate() (rate float64, lookups uint64) {
 	}
 	return float64(hits) / float64(lookups), lookups
 }
+
+// tierRates returns the fraction of the lookups the L1 answered, and the
+// fraction of the lookups that reached Redis that Redis answered; each is 0
+// when its tier saw no lookup.
+func (c CacheStats) tierRates() (l1, redis float64) {
+	if n := c.L1.Hits + c.L1.Misses; n > 0 {
+		l1 = float64(c.L1.Hits) / float64(n)
+	}
+	if n := c.Redis.Hits + c.Redis.Misses; n > 0 {
+		redis = float64(c.Redis.Hits) / float64(n)
+	}
+	return l1, redis
+}

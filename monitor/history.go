@@ -13,6 +13,9 @@ import (
 // the same second. The server-side fields are zero when Up is false (the
 // poll failed). HitRate covers the cache lookups since the previous point;
 // Lookups says how many there were (HitRate is 0 when there were none).
+// L1HitRate and RedisHitRate split HitRate by tier over the same lookups:
+// the fraction of them the in-process cache answered, and the fraction of
+// those that reached Redis that Redis answered (0 when none did).
 type Point struct {
 	Time             time.Time `json:"time"`
 	Up               bool      `json:"up"`
@@ -28,6 +31,8 @@ type Point struct {
 	ServerOps        float64   `json:"server_ops"`
 	HitRate          float64   `json:"hit_rate"`
 	Lookups          uint64    `json:"lookups"`
+	L1HitRate        float64   `json:"l1_hit_rate"`
+	RedisHitRate     float64   `json:"redis_hit_rate"`
 
 	// cache is the Cache reading taken with this point (valid when hasCache).
 	cache    CacheStats

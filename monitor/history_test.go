@@ -67,3 +67,22 @@ func TestRingCapacityOne(t *testing.T) {
 		t.Errorf("capacity 1: %+v", got)
 	}
 }
+
+func TestCacheTierRates(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		st            CacheStats
+		wantL1, wantR float64
+	}{
+		{"no lookups", CacheStats{}, 0, 0},
+		{"all L1", CacheStatsFromAnswers(10, 0, 0, 0), 1, 0},
+		{"split", CacheStatsFromAnswers(60, 30, 10, 0), 0.6, 0.75},
+		{"no L1", CacheStatsFromAnswers(0, 8, 2, 0), 0, 0.8},
+		{"store failing", CacheStatsFromAnswers(0, 0, 0, 5), 0, 0},
+	} {
+		l1, r := c.st.tierRates()
+		if l1 != c.wantL1 || r != c.wantR {
+			t.Errorf("%s: tierRates = %v, %v; want %v, %v", c.name, l1, r, c.wantL1, c.wantR)
+		}
+	}
+}

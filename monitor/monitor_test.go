@@ -311,6 +311,11 @@ func TestAccuracy(t *testing.T) {
 	if len(h) != 2 || !h[1].Up || h[1].ServerOps != s.Redis.OpsPerSec || h[1].HitRate != 0.92 || h[1].ClientOps != 0 {
 		t.Errorf("history %+v", h)
 	}
+	// By tier: the L1 answered 7000 of 10000; Redis 2200 of the 3000 that
+	// reached it.
+	if len(h) == 2 && (math.Abs(h[1].L1HitRate-0.7) > 1e-9 || math.Abs(h[1].RedisHitRate-2200.0/3000) > 1e-9) {
+		t.Errorf("history tier hit rates L1 %v Redis %v, want 0.7 and %v", h[1].L1HitRate, h[1].RedisHitRate, 2200.0/3000)
+	}
 }
 
 // logRecorder is a slog.Handler that keeps every record.

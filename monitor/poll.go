@@ -152,10 +152,13 @@ func (m *Monitor) pollOnce(ctx context.Context) {
 	}
 
 	m.mu.Lock()
-	if prev, ok := m.hist.last(); ok && prev.hasCache && p.hasCache {
-		p.HitRate, p.Lookups = p.cache.since(prev.cache).hitRate()
-	} else if p.hasCache {
-		p.HitRate, p.Lookups = p.cache.hitRate()
+	if p.hasCache {
+		delta := p.cache
+		if prev, ok := m.hist.last(); ok && prev.hasCache {
+			delta = p.cache.since(prev.cache)
+		}
+		p.HitRate, p.Lookups = delta.hitRate()
+		p.L1HitRate, p.RedisHitRate = delta.tierRates()
 	}
 	failures, lastErr := m.failures, m.lastErr
 	if err != nil {

@@ -42,7 +42,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // waitMatch polls out until re matches, returning the submatches.
-func waitMatch(t *testing.T, out fmt.Stringer, re *regexp.Regexp, done <-chan int) []string {
+func waitMatch(t testing.TB, out fmt.Stringer, re *regexp.Regexp, done <-chan int) []string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -70,7 +70,7 @@ type serving struct {
 
 // startServe runs `studio serve` with env (STUDIO_ADDR defaults to a free
 // loopback port) until ctx ends, and returns once it listens.
-func startServe(t *testing.T, ctx context.Context, env map[string]string) *serving {
+func startServe(t testing.TB, ctx context.Context, env map[string]string) *serving {
 	t.Helper()
 	if _, ok := env["STUDIO_ADDR"]; !ok {
 		env["STUDIO_ADDR"] = "127.0.0.1:0"

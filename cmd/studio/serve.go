@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/studiohq/studio/alert"
+	"github.com/studiohq/studio/dashboard"
 	"github.com/studiohq/studio/docs"
 	"github.com/studiohq/studio/ha"
 	"github.com/studiohq/studio/hotkey"
@@ -79,6 +80,7 @@ type app struct {
 	warmer   *session.Warmer
 	ha       *ha.Watcher // Sentinel mode only
 	alerts   *alert.Engine
+	dash     *dashboard.Handler
 	handler  http.Handler
 	stop     context.CancelFunc // ends the background goroutines
 	wg       sync.WaitGroup
@@ -298,7 +300,15 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 	if err != nil {
 		return nil, fmt.Errorf("embedded runbooks: %w", err)
 	}
+	a.dash = dashboard.New(dashboard.Options{
+		Snapshot:   a.monitor.Snapshot,
+		History:    a.monitor.History,
+		Alerts:     func() any { return a.alerts.AlertStatuses() },
+		AdminToken: cfg.AdminToken,
+		Logger:     log.With("component", "dashboard"),
+	})
 	a.handler = server.New(server.Options{
+		Dashboard:        a.dash,
 		Alerts:           a.alerts,
 		Runbooks:         runbooks,
 		Sessions:         a.sessions,
@@ -374,6 +384,11 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	if a.dash != nil {
+		// Shutdown waits for requests to end; the dashboard's event
+		// streams end only when told.
+		srv.RegisterOnShutdown(a.dash.Close)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("listening", "addr", ln.Addr().String(), "redis_mode", a.cfg.Redis.Mode(), "version", version)
@@ -393,6 +408,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 
 // close releases everything openApp opened, in reverse order.
 func (a *app) close() {
+	if a.dash != nil {
+		a.dash.Close()
+	}
 	if a.stop != nil {
 		a.stop()
 		a.wg.Wait()

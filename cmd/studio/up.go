@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -114,6 +115,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	fmt.Fprintf(stdout, `Studio is up.
 
   API          %s
+  Dashboard    %s
   Admin token  %s
   Redis        %s
   Store        %s  (%d demo sessions for %d users)
@@ -127,7 +129,7 @@ Try it:
 
 %s
 Press Ctrl-C to stop; every process started here stops with it.
-`, base, cfg.AdminToken, local.describe(), cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
+`, base, dashboardLoginURL(base, cfg.AdminToken), cfg.AdminToken, local.describe(), cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
 		demoLine(uf), demo[0].Reveal(), base, cfg.AdminToken, base, base, local.drillHint(uf.stateDir))
 
 	err = a.serve(ctx, ln)
@@ -199,4 +201,11 @@ func demoLoad(ctx context.Context, base string, toks []session.Token, rate int, 
 			resp.Body.Close()
 		}
 	}
+}
+
+// dashboardLoginURL is the link that exchanges the admin token for the
+// dashboard's session cookie and lands on the page (the token leaves the
+// address bar at once: the login redirects).
+func dashboardLoginURL(base, adminToken string) string {
+	return base + "/studio/redis/login?token=" + url.QueryEscape(adminToken)
 }

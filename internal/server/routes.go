@@ -35,10 +35,33 @@ func (s *Server) routes() []route {
 	}
 }
 
+// mount is a subtree handed whole to another handler, which answers every
+// method and path under it (and does its own authentication).
+type mount struct {
+	prefix  string
+	handler http.Handler
+}
+
+// mounts lists the subtrees: the dashboard page at /studio/redis (its
+// paths are listed in package dashboard; access is its own session
+// cookie, exchanged for the admin token).
+func (s *Server) mounts() []mount {
+	var ms []mount
+	if s.opts.Dashboard != nil {
+		ms = append(ms, mount{"/studio/redis", s.opts.Dashboard})
+	}
+	return ms
+}
+
 // newMux registers the routes, a JSON 405 (with Allow) for every known path
-// under another method, and a JSON 404 for everything else.
+// under another method, the mounted subtrees, and a JSON 404 for
+// everything else.
 func (s *Server) newMux() *http.ServeMux {
 	mux := http.NewServeMux()
+	for _, m := range s.mounts() {
+		mux.Handle(m.prefix, m.handler)
+		mux.Handle(m.prefix+"/", m.handler)
+	}
 	allowed := map[string][]string{}
 	var paths []string
 	for _, rt := range s.routes() {

@@ -74,6 +74,10 @@ type Options struct {
 	// /docs/runbooks/{name}, as files named like redis-down.md at its root
 	// (e.g. fs.Sub(docs.Runbooks, "runbooks")); nil answers 404.
 	Runbooks fs.FS
+	// Dashboard serves every method and path under /studio/redis (usually
+	// a *dashboard.Handler, which checks its own session cookie); nil
+	// answers 404 there.
+	Dashboard http.Handler
 }
 
 // Server serves the HTTP API. It is safe for concurrent use.

@@ -1,0 +1,239 @@
+package dashboard
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"html/template"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+)
+
+// CookieName is the dashboard's session cookie.
+const CookieName = "studio_session"
+
+const (
+	// maxTokenLen bounds an admin token given to the login.
+	maxTokenLen = 512
+	// maxLoginBody bounds the login form's body.
+	maxLoginBody = 4 << 10
+	// sessionBytes is the random part of a session cookie.
+	sessionBytes = 32
+)
+
+// sessions maps session cookies (by their SHA-256, so the map holds no
+// usable cookie) to their times. It holds at most max sessions, dropping
+// the least recently used when full. Safe for concurrent use.
+type sessions struct {
+	mu        sync.Mutex
+	m         map[[sha256.Size]byte]*sessionTimes
+	max       int
+	idle, ttl time.Duration
+}
+
+type sessionTimes struct{ created, seen time.Time }
+
+func newSessions(max int, idle, ttl time.Duration) *sessions {
+	return &sessions{m: map[[sha256.Size]byte]*sessionTimes{}, max: max, idle: idle, ttl: ttl}
+}
+
+// create starts a session and returns its cookie value.
+func (s *sessions) create(now time.Time) string {
+	b := make([]byte, sessionBytes)
+	_, _ = rand.Read(b) // never fails (Go 1.24+ crashes instead)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= s.max {
+		var oldest [sha256.Size]byte
+		var at time.Time
+		for k, t := range s.m {
+			if s.expired(t, now) {
+				delete(s.m, k)
+				continue
+			}
+			if at.IsZero() || t.seen.Before(at) {
+				oldest, at = k, t.seen
+			}
+		}
+		if len(s.m) >= s.max {
+			delete(s.m, oldest)
+		}
+	}
+	s.m[sha256.Sum256([]byte(v))] = &sessionTimes{created: now, seen: now}
+	return v
+}
+
+func (s *sessions) expired(t *sessionTimes, now time.Time) bool {
+	return now.Sub(t.seen) > s.idle || now.Sub(t.created) > s.ttl
+}
+
+// touch reports whether v is a live session, and marks it used.
+func (s *sessions) touch(v string, now time.Time) bool {
+	if len(v) != base64.RawURLEncoding.EncodedLen(sessionBytes) {
+		return false
+	}
+	k := sha256.Sum256([]byte(v))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.m[k]
+	if !ok {
+		return false
+	}
+	if s.expired(t, now) {
+		delete(s.m, k)
+		return false
+	}
+	t.seen = now
+	return true
+}
+
+func (s *sessions) remove(v string) {
+	k := sha256.Sum256([]byte(v))
+	s.mu.Lock()
+	delete(s.m, k)
+	s.mu.Unlock()
+}
+
+// authorized reports whether r carries a live session cookie.
+func (h *Handler) authorized(r *http.Request) bool {
+	c, err := r.Cookie(CookieName)
+	return err == nil && h.sessions.touch(c.Value, h.now())
+}
+
+// loginError is why a login was refused: the HTTP status and the message
+// shown on the login form.
+type loginError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *loginError) Error() string { return e.Code + ": " + e.Msg }
+
+// errNoToken is a login request without a token: GET shows the form.
+var errNoToken = &loginError{http.StatusBadRequest, "missing_token", "enter the admin token"}
+
+// parseLogin extracts the admin token from a login request: the token
+// query parameter of a GET, or the token field of a form-encoded POST
+// (query parameters are ignored on a POST). The token appears exactly
+// once, 1 to maxTokenLen printable characters; the body is at most
+// maxLoginBody bytes (body may hold more: it is read up to one byte past
+// the bound).
+func parseLogin(method, rawQuery, contentType string, body io.Reader) (string, *loginError) {
+	var vals url.Values
+	var err error
+	switch method {
+	case "GET", "HEAD":
+		vals, err = url.ParseQuery(rawQuery)
+	case "POST":
+		mt, _, merr := mime.ParseMediaType(contentType)
+		if merr != nil || mt != "application/x-www-form-urlencoded" {
+			return "", &loginError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send the login form as application/x-www-form-urlencoded"}
+		}
+		b, rerr := io.ReadAll(io.LimitReader(body, maxLoginBody+1))
+		if rerr != nil {
+			return "", &loginError{http.StatusBadRequest, "bad_body", "the login form could not be read"}
+		}
+		if len(b) > maxLoginBody {
+			return "", &loginError{http.StatusRequestEntityTooLarge, "body_too_large", "the login form is too large"}
+		}
+		vals, err = url.ParseQuery(string(b))
+	default:
+		return "", &loginError{http.StatusMethodNotAllowed, "method_not_allowed", "use GET or POST"}
+	}
+	if err != nil {
+		return "", &loginError{http.StatusBadRequest, "bad_encoding", "the login request is not valid URL encoding"}
+	}
+	toks := vals["token"]
+	switch {
+	case len(toks) == 0 || (len(toks) == 1 && toks[0] == ""):
+		return "", errNoToken
+	case len(toks) > 1:
+		return "", &loginError{http.StatusBadRequest, "duplicate_token", "give the token once"}
+	}
+	tok := toks[0]
+	if len(tok) > maxTokenLen {
+		return "", &loginError{http.StatusBadRequest, "token_too_long", "the token is too long"}
+	}
+	for _, c := range tok {
+		if c == unicode.ReplacementChar || !unicode.IsPrint(c) || c == ' ' {
+			return "", &loginError{http.StatusBadRequest, "invalid_token_characters", "the token holds characters no admin token has"}
+		}
+	}
+	return tok, nil
+}
+
+// checkToken compares tok with the admin token in constant time.
+func (h *Handler) checkToken(tok string) bool {
+	got := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(got[:], h.adminHash[:]) == 1
+}
+
+func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != "GET" && r.Method != "POST" {
+		allow(w, r, "GET", "POST")
+		return
+	}
+	tok, lerr := parseLogin(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
+	switch {
+	case lerr == errNoToken && r.Method == "GET":
+		h.loginPage(w, http.StatusOK, "")
+		return
+	case lerr != nil:
+		if lerr.Status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", "GET, POST")
+		}
+		h.log.Info("dashboard login refused", "remote", r.RemoteAddr, "code", lerr.Code)
+		h.loginPage(w, lerr.Status, lerr.Msg)
+		return
+	case !h.checkToken(tok):
+		h.log.Warn("dashboard login refused", "remote", r.RemoteAddr, "code", "invalid_admin_token")
+		h.loginPage(w, http.StatusUnauthorized, "That is not the admin token.")
+		return
+	}
+	v := h.sessions.create(h.now())
+	http.SetCookie(w, &http.Cookie{
+		Name:     CookieName,
+		Value:    v,
+		Path:     Prefix,
+		MaxAge:   int(h.opts.SessionMax / time.Second),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteStrictMode,
+	})
+	h.log.Info("dashboard login", "remote", r.RemoteAddr)
+	// A fixed target: the token leaves the address bar and the history,
+	// and nothing in the request chooses where the browser goes.
+	w.Header().Set("Location", Prefix)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(CookieName); err == nil {
+		h.sessions.remove(c.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	w.Header().Set("Location", Prefix)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+var loginTmpl = template.Must(template.New("login").Parse(loginHTML))
+
+// loginPage writes the login form (no script) with status and message.
+func (h *Handler) loginPage(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = loginTmpl.Execute(w, struct {
+		Prefix, Message string
+	}{Prefix, strings.TrimSpace(msg)})
+}

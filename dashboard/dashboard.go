@@ -1,0 +1,306 @@
+// Package dashboard serves the Studio Redis page: a live view of the health
+// Snapshot (status, cards, charts over the last hour, hot keys, alerts and
+// the Sentinel topology) for operators, embedded in the binary with its
+// assets (uPlot is vendored under static/; there is no build step).
+//
+// Every path below Prefix (/studio/redis) belongs to the Handler:
+//
+//	GET  /studio/redis                 the page (401 with a login form without a session)
+//	GET  /studio/redis/login?token=…   exchanges the admin token for a session cookie, then 303 to the page
+//	POST /studio/redis/login           the same from the login form (token=…, form-encoded)
+//	POST /studio/redis/logout          ends the session, clears the cookie, 303 to the page
+//	GET  /studio/redis/events          Server-Sent Events: "history" once, then "snapshot" every Interval
+//	GET  /studio/redis/data            the same snapshot frame as JSON (the polling fallback)
+//	GET  /studio/redis/history         the history frame as JSON (for a page that polls)
+//	GET  /studio/redis/static/{name}   the embedded assets (no session needed: they hold no data)
+//
+// The session cookie, studio_session, is an opaque random value mapped to a
+// session held in memory (never the admin token): HttpOnly, SameSite=Strict,
+// Path=/studio/redis, Secure on TLS requests. Every response carries a
+// strict Content-Security-Policy (no inline script or style), nosniff and
+// no-referrer; data answers are not cached.
+package dashboard
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/studiohq/studio/monitor"
+)
+
+// Prefix is the path the Handler serves under.
+const Prefix = "/studio/redis"
+
+// CSP is the Content-Security-Policy of every response.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// DefaultMaxStreams bounds the open event streams when Options.MaxStreams
+// is 0.
+const DefaultMaxStreams = 256
+
+//go:embed static
+var staticFiles embed.FS
+
+//go:embed login.html
+var loginHTML string
+
+// Options configures a Handler. Snapshot and AdminToken are required for
+// the page to show anything: without AdminToken every route but the static
+// assets answers 403.
+type Options struct {
+	// Snapshot returns the current health (monitor.Monitor.Snapshot).
+	Snapshot func() monitor.Snapshot
+	// History returns the points after since, oldest first
+	// (monitor.Monitor.History); nil sends no history.
+	History func(since time.Time) []monitor.Point
+	// Alerts returns the alerts to show, JSON-ready (e.g.
+	// alert.Engine.AlertStatuses, whose runbook links the page shows);
+	// nil uses the Snapshot's alerts. Pending alerts are left out.
+	Alerts func() any
+	// AdminToken is the token exchanged for a session cookie.
+	AdminToken string
+	// Logger receives logins, logouts and refused streams; nil discards.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Interval is the time between two snapshot events (default 1s).
+	Interval time.Duration
+	// MaxStreams bounds the open event streams (default
+	// DefaultMaxStreams); a stream over the bound is refused with 503 and
+	// the page falls back to polling.
+	MaxStreams int
+	// SessionIdle and SessionMax bound a dashboard session: it ends after
+	// SessionIdle without a request (an open event stream counts) and
+	// SessionMax after login (defaults 24h and 30 days).
+	SessionIdle, SessionMax time.Duration
+}
+
+// Handler serves the dashboard. It is safe for concurrent use. Its event
+// streams end when the client goes away or Close is called; a producer
+// goroutine runs only while at least one stream is open.
+type Handler struct {
+	opts      Options
+	log       *slog.Logger
+	now       func() time.Time
+	adminHash [sha256.Size]byte
+	adminSet  bool
+	sessions  *sessions
+	static    map[string]asset
+	hub       hub
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type asset struct {
+	body  []byte
+	ctype string
+	etag  string
+}
+
+// New returns a Handler.
+func New(opts Options) *Handler {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = DefaultMaxStreams
+	}
+	if opts.SessionIdle <= 0 {
+		opts.SessionIdle = 24 * time.Hour
+	}
+	if opts.SessionMax <= 0 {
+		opts.SessionMax = 30 * 24 * time.Hour
+	}
+	h := &Handler{
+		opts:     opts,
+		log:      opts.Logger,
+		now:      opts.Now,
+		sessions: newSessions(1024, opts.SessionIdle, opts.SessionMax),
+		static:   map[string]asset{},
+		done:     make(chan struct{}),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.AdminToken != "" {
+		h.adminHash = sha256.Sum256([]byte(opts.AdminToken))
+		h.adminSet = true
+	}
+	h.hub.init(h)
+	sub, _ := fs.Sub(staticFiles, "static")
+	_ = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(sub, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		h.static[p] = asset{body: b, ctype: contentType(p), etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	return h
+}
+
+// Close ends every open event stream (call it when the HTTP server shuts
+// down: http.Server.Shutdown does not cancel streaming requests). Later
+// streams are refused. Close is idempotent.
+func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.done) }) }
+
+func contentType(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".js"):
+		return "text/javascript; charset=utf-8"
+	case strings.HasSuffix(name, ".css"):
+		return "text/css; charset=utf-8"
+	case strings.HasSuffix(name, ".html"):
+		return "text/html; charset=utf-8"
+	case strings.HasSuffix(name, ".png"):
+		return "image/png"
+	case strings.HasSuffix(name, ".svg"):
+		return "image/svg+xml"
+	}
+	return "text/plain; charset=utf-8"
+}
+
+// securityHeaders are set on every response.
+func securityHeaders(hd http.Header) {
+	hd.Set("Content-Security-Policy", CSP)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+}
+
+// ServeHTTP implements http.Handler for every path under Prefix.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w.Header())
+	w.Header().Set("Cache-Control", "no-store") // static assets override it
+	rest, ok := strings.CutPrefix(r.URL.Path, Prefix)
+	if !ok || (rest != "" && rest[0] != '/') {
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+		return
+	}
+	if name, ok := strings.CutPrefix(rest, "/static/"); ok {
+		h.serveStatic(w, r, name)
+		return
+	}
+	if !h.adminSet {
+		writeError(w, http.StatusForbidden, "admin_disabled", "the dashboard is disabled: set STUDIO_ADMIN_TOKEN")
+		return
+	}
+	switch rest {
+	case "", "/":
+		if !allow(w, r, "GET", "HEAD") {
+			return
+		}
+		if !h.authorized(r) {
+			h.loginPage(w, http.StatusUnauthorized, "")
+			return
+		}
+		h.servePage(w, r)
+	case "/login":
+		h.handleLogin(w, r)
+	case "/logout":
+		if !allow(w, r, "POST") {
+			return
+		}
+		h.handleLogout(w, r)
+	case "/events":
+		if !allow(w, r, "GET") || !h.requireSession(w, r) {
+			return
+		}
+		h.serveEvents(w, r)
+	case "/data":
+		if !allow(w, r, "GET", "HEAD") || !h.requireSession(w, r) {
+			return
+		}
+		writeJSON(w, h.hub.current())
+	case "/history":
+		if !allow(w, r, "GET", "HEAD") || !h.requireSession(w, r) {
+			return
+		}
+		writeJSON(w, h.historyJSON())
+	default:
+		writeError(w, http.StatusNotFound, "not_found", "no such route")
+	}
+}
+
+// allow answers 405 with Allow unless r's method is one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here")
+	return false
+}
+
+// requireSession answers 401 JSON unless r carries a valid session cookie.
+func (h *Handler) requireSession(w http.ResponseWriter, r *http.Request) bool {
+	if h.authorized(r) {
+		return true
+	}
+	writeError(w, http.StatusUnauthorized, "login_required", "log in to the dashboard first: "+Prefix+"/login")
+	return false
+}
+
+func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
+	a := h.static["index.html"]
+	w.Header().Set("Content-Type", a.ctype)
+	if r.Method == "HEAD" {
+		return
+	}
+	_, _ = w.Write(a.body)
+}
+
+func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, name string) {
+	if !allow(w, r, "GET", "HEAD") {
+		return
+	}
+	a, ok := h.static[name]
+	if !ok || name == "index.html" {
+		writeError(w, http.StatusNotFound, "not_found", "no such file")
+		return
+	}
+	w.Header().Set("Content-Type", a.ctype)
+	w.Header().Set("ETag", a.etag)
+	// Revalidated on every load (a 304 when unchanged): the names carry no
+	// version, and a new binary must not run an old script.
+	w.Header().Set("Cache-Control", "no-cache")
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if r.Method == "HEAD" {
+		return
+	}
+	_, _ = w.Write(a.body)
+}
+
+// writeError writes Studio's JSON error shape.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,594 @@
+package dashboard
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/studiohq/studio/monitor"
+)
+
+const testToken = "dash-admin-token-0123456789"
+
+// testSnapshot is a Snapshot with every panel filled.
+func testSnapshot() monitor.Snapshot {
+	return monitor.Snapshot{
+		Status: "degraded", Reasons: []string{"replica 10.0.0.2:6379 link down"}, Time: time.Unix(1700000000, 0),
+		Redis: monitor.RedisStatus{Mode: "sentinel", Master: "10.0.0.1:6379", Role: "master", Version: "7.2.4",
+			UsedMemoryBytes: 3 << 20, MaxmemoryBytes: 64 << 20, EvictedKeys: 2, ConnectedClients: 12, OpsPerSec: 950,
+			Sentinels: []monitor.Sentinel{{Addr: "10.0.0.5:26379", Status: "ok"}}},
+		Cache:          monitor.CacheSnapshot{Available: true, HitRate: 0.97, Lookups: 6000, Window: "1m"},
+		LatencyMS:      monitor.Latency{P50: 0.21, P95: 0.8, P99: 1.9, Count: 6000, Window: "1m"},
+		ThroughputOps:  1000,
+		Errors:         monitor.Errors{Rate: 0.001, Total: 6, Commands: 6000},
+		CircuitBreaker: "closed",
+		HotKeys: []monitor.HotKey{{Key: "studio:s:#1a2b3c4d", Count: 900, PerMin: 900,
+			Instances: []monitor.HotKeyShare{{Instance: "a", Count: 600}, {Instance: "b", Count: 300}}}},
+		Alerts: []monitor.Alert{{Name: "FromSnapshot", Severity: "warning", State: "firing"}},
+		Topology: map[string]any{"master": "10.0.0.1:6379", "master_reachable": true,
+			"events":        []map[string]any{{"kind": "a"}, {"kind": "b"}, {"kind": "c"}, {"kind": "d"}, {"kind": "e"}, {"kind": "f"}},
+			"last_failover": map[string]any{"from": "10.0.0.9:6379", "to": "10.0.0.1:6379", "duration_seconds": 2.2}},
+	}
+}
+
+func testPoints(n int, end time.Time) []monitor.Point {
+	ps := make([]monitor.Point, n)
+	for i := range ps {
+		ps[i] = monitor.Point{Time: end.Add(time.Duration(i-n+1) * time.Second), Up: i%10 != 0, P50MS: 0.2, P95MS: 0.7, P99MS: 1.5,
+			ClientOps: 1000, ServerOps: 900, HitRate: 0.97, L1HitRate: 0.8, RedisHitRate: 0.85, Lookups: 100,
+			UsedMemory: 3 << 20, MaxMemory: 64 << 20, ConnectedClients: 12}
+	}
+	return ps
+}
+
+func newTestHandler(t testing.TB, mod func(*Options)) *Handler {
+	t.Helper()
+	o := Options{
+		Snapshot:   testSnapshot,
+		History:    func(since time.Time) []monitor.Point { return testPoints(120, time.Now()) },
+		AdminToken: testToken,
+		Interval:   100 * time.Millisecond,
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	h := New(o)
+	t.Cleanup(h.Close)
+	return h
+}
+
+func do(h http.Handler, method, target string, body string, hdr ...string) *httptest.ResponseRecorder {
+	var r *http.Request
+	if body != "" {
+		r = httptest.NewRequest(method, target, strings.NewReader(body))
+	} else {
+		r = httptest.NewRequest(method, target, nil)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// login returns the session cookie the login exchange sets.
+func login(t *testing.T, h http.Handler) *http.Cookie {
+	t.Helper()
+	w := do(h, "GET", Prefix+"/login?token="+url.QueryEscape(testToken), "")
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == CookieName {
+			return c
+		}
+	}
+	t.Fatal("login set no session cookie")
+	return nil
+}
+
+func TestAuth(t *testing.T) {
+	h := newTestHandler(t, nil)
+
+	// Without a cookie: the page is a 401 login form, the API 401 JSON.
+	w := do(h, "GET", Prefix, "")
+	if w.Code != 401 || !strings.Contains(w.Body.String(), `<form method="post" action="/studio/redis/login"`) || strings.Contains(w.Body.String(), "<script") {
+		t.Fatalf("page without cookie: %d %s", w.Code, w.Body)
+	}
+	for _, p := range []string{"/data", "/events", "/history"} {
+		w := do(h, "GET", Prefix+p, "")
+		if w.Code != 401 || !strings.Contains(w.Body.String(), `"code":"login_required"`) || w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s without cookie: %d %s", p, w.Code, w.Body)
+		}
+	}
+	// A forged cookie is no session.
+	if w := do(h, "GET", Prefix+"/data", "", "Cookie", CookieName+"="+strings.Repeat("A", 43)); w.Code != 401 {
+		t.Errorf("forged cookie: %d", w.Code)
+	}
+	if w := do(h, "GET", Prefix+"/data", "", "Cookie", CookieName+"="+testToken); w.Code != 401 {
+		t.Errorf("the admin token as cookie: %d", w.Code)
+	}
+
+	// A wrong token: 401, no cookie.
+	w = do(h, "GET", Prefix+"/login?token=wrong-token", "")
+	if w.Code != 401 || len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "not the admin token") {
+		t.Fatalf("bad token: %d cookies %v", w.Code, w.Result().Cookies())
+	}
+
+	// The right token: a 303 to the page (no token in Location) and a
+	// cookie that is not the token.
+	w = do(h, "GET", Prefix+"/login?token="+testToken, "")
+	if w.Code != 303 || w.Header().Get("Location") != Prefix {
+		t.Fatalf("login: %d Location %q", w.Code, w.Header().Get("Location"))
+	}
+	if raw := w.Header().Get("Set-Cookie"); strings.Contains(raw, testToken) ||
+		!strings.Contains(raw, "HttpOnly") || !strings.Contains(raw, "SameSite=Strict") ||
+		!strings.Contains(raw, "Path=/studio/redis") || strings.Contains(raw, "Secure") {
+		t.Fatalf("Set-Cookie %q", raw)
+	}
+	c := w.Result().Cookies()[0]
+	if c.Name != CookieName || len(c.Value) != 43 {
+		t.Fatalf("cookie %+v", c)
+	}
+	if w := do(h, "GET", Prefix, "", "Cookie", c.String()); w.Code != 200 || !strings.Contains(w.Body.String(), `src="/studio/redis/static/app.js"`) {
+		t.Fatalf("page with cookie: %d", w.Code)
+	}
+	if w := do(h, "GET", Prefix+"/data", "", "Cookie", c.String()); w.Code != 200 || w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("data with cookie: %d %v", w.Code, w.Header())
+	}
+
+	// Over TLS the cookie is Secure.
+	r := httptest.NewRequest("POST", Prefix+"/login", strings.NewReader("token="+url.QueryEscape(testToken)))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.TLS = &tls.ConnectionState{}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 303 || !strings.Contains(w.Header().Get("Set-Cookie"), "Secure") {
+		t.Fatalf("TLS login: %d %q", w.Code, w.Header().Get("Set-Cookie"))
+	}
+
+	// Logout ends the session.
+	if w := do(h, "GET", Prefix+"/logout", "", "Cookie", c.String()); w.Code != 405 {
+		t.Errorf("GET logout: %d", w.Code)
+	}
+	w = do(h, "POST", Prefix+"/logout", "", "Cookie", c.String())
+	if w.Code != 303 || !strings.Contains(w.Header().Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("logout: %d %q", w.Code, w.Header().Get("Set-Cookie"))
+	}
+	if w := do(h, "GET", Prefix+"/data", "", "Cookie", c.String()); w.Code != 401 {
+		t.Errorf("data after logout: %d", w.Code)
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	t0 := time.Unix(1700000000, 0)
+	now.Store(&t0)
+	h := newTestHandler(t, func(o *Options) {
+		o.Now = func() time.Time { return *now.Load() }
+		o.SessionIdle, o.SessionMax = time.Hour, 3*time.Hour
+	})
+	c := login(t, h)
+	for _, d := range []time.Duration{50 * time.Minute, 100 * time.Minute, 150 * time.Minute} {
+		t1 := t0.Add(d)
+		now.Store(&t1)
+		if w := do(h, "GET", Prefix+"/data", "", "Cookie", c.String()); w.Code != 200 {
+			t.Fatalf("used every 50 min, at %v: %d", d, w.Code)
+		}
+	}
+	t2 := t0.Add(3*time.Hour + time.Minute)
+	now.Store(&t2)
+	if w := do(h, "GET", Prefix+"/data", "", "Cookie", c.String()); w.Code != 401 {
+		t.Fatalf("past SessionMax: %d", w.Code)
+	}
+	c = login(t, h)
+	t3 := t2.Add(61 * time.Minute)
+	now.Store(&t3)
+	if w := do(h, "GET", Prefix+"/data", "", "Cookie", c.String()); w.Code != 401 {
+		t.Fatalf("idle past SessionIdle: %d", w.Code)
+	}
+}
+
+func TestSecurityHeadersEverywhere(t *testing.T) {
+	h := newTestHandler(t, nil)
+	c := login(t, h)
+	for _, tc := range []struct{ method, path string }{
+		{"GET", Prefix}, {"GET", Prefix + "/"}, {"GET", Prefix + "/data"}, {"GET", Prefix + "/history"},
+		{"GET", Prefix + "/login"}, {"GET", Prefix + "/login?token=x"}, {"POST", Prefix + "/logout"},
+		{"GET", Prefix + "/static/app.js"}, {"GET", Prefix + "/static/nope.js"}, {"GET", Prefix + "/nope"},
+		{"DELETE", Prefix}, {"GET", Prefix + "x"},
+	} {
+		for _, cookie := range []string{"", c.String()} {
+			w := do(h, tc.method, tc.path, "", "Cookie", cookie)
+			hd := w.Header()
+			if hd.Get("Content-Security-Policy") != CSP || hd.Get("X-Content-Type-Options") != "nosniff" ||
+				hd.Get("Referrer-Policy") != "no-referrer" || hd.Get("X-Frame-Options") != "DENY" {
+				t.Errorf("%s %s (cookie %v): %d headers %v", tc.method, tc.path, cookie != "", w.Code, hd)
+			}
+			if !strings.HasPrefix(tc.path, Prefix+"/static/app") && hd.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s %s: Cache-Control %q", tc.method, tc.path, hd.Get("Cache-Control"))
+			}
+		}
+	}
+	if !strings.Contains(CSP, "script-src 'self';") || strings.Contains(CSP, "unsafe") {
+		t.Errorf("CSP %q", CSP)
+	}
+}
+
+func TestStaticAssets(t *testing.T) {
+	h := newTestHandler(t, nil)
+	for name, ctype := range map[string]string{
+		"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
+		"uplot.iife.min.js": "text/javascript; charset=utf-8", "uplot.min.css": "text/css; charset=utf-8",
+		"LICENSE": "text/plain; charset=utf-8",
+	} {
+		w := do(h, "GET", Prefix+"/static/"+name, "")
+		if w.Code != 200 || w.Header().Get("Content-Type") != ctype || w.Body.Len() == 0 {
+			t.Errorf("%s: %d %q", name, w.Code, w.Header().Get("Content-Type"))
+		}
+		if w2 := do(h, "GET", Prefix+"/static/"+name, "", "If-None-Match", w.Header().Get("ETag")); w2.Code != 304 {
+			t.Errorf("%s revalidation: %d", name, w2.Code)
+		}
+	}
+	if w := do(h, "GET", Prefix+"/static/LICENSE", ""); !strings.Contains(w.Body.String(), "MIT License") {
+		t.Error("uPlot's licence is not served")
+	}
+	for _, p := range []string{"index.html", "../dashboard.go", "nope.js", ""} {
+		if w := do(h, "GET", Prefix+"/static/"+p, ""); w.Code != 404 {
+			t.Errorf("static %q: %d", p, w.Code)
+		}
+	}
+	// No inline script or style in the page or the login form.
+	page := h.static["index.html"].body
+	for _, bad := range []string{"<script>", "style=", "onclick", "<style"} {
+		if strings.Contains(string(page), bad) || strings.Contains(loginHTML, bad) {
+			t.Errorf("inline %q", bad)
+		}
+	}
+}
+
+func TestAdminTokenUnset(t *testing.T) {
+	h := newTestHandler(t, func(o *Options) { o.AdminToken = "" })
+	for _, p := range []string{"", "/login?token=", "/data", "/events"} {
+		if w := do(h, "GET", Prefix+p, ""); w.Code != 403 {
+			t.Errorf("%s: %d", p, w.Code)
+		}
+	}
+	if w := do(h, "GET", Prefix+"/static/app.css", ""); w.Code != 200 {
+		t.Errorf("static: %d", w.Code)
+	}
+}
+
+func TestLoginBadInputs(t *testing.T) {
+	h := newTestHandler(t, nil)
+	long := strings.Repeat("a", maxTokenLen+1)
+	form := "application/x-www-form-urlencoded"
+	for _, tc := range []struct {
+		name, method, query, ctype, body string
+		status                           int
+		code                             string
+	}{
+		{"no token, GET shows the form", "GET", "", "", "", 200, ""},
+		{"empty token", "POST", "", form, "token=", 400, "missing_token"},
+		{"no field", "POST", "", form, "other=1", 400, "missing_token"},
+		{"wrong token", "GET", "token=nope", "", "", 401, "invalid_admin_token"},
+		{"prefix of the token", "GET", "token=" + testToken[:10], "", "", 401, "invalid_admin_token"},
+		{"token twice", "GET", "token=" + testToken + "&token=" + testToken, "", "", 400, "duplicate_token"},
+		{"too long", "GET", "token=" + long, "", "", 400, "token_too_long"},
+		{"control character", "GET", "token=abc%00def", "", "", 400, "invalid_token_characters"},
+		{"space", "GET", "token=abc%20def", "", "", 400, "invalid_token_characters"},
+		{"invalid UTF-8", "GET", "token=abc%ff", "", "", 400, "invalid_token_characters"},
+		{"bad escape", "GET", "token=%zz", "", "", 400, "bad_encoding"},
+		{"JSON body", "POST", "", "application/json", `{"token":"x"}`, 415, "unsupported_media_type"},
+		{"no content type", "POST", "", "", "token=x", 415, "unsupported_media_type"},
+		{"body too large", "POST", "", form, "token=x&pad=" + strings.Repeat("p", maxLoginBody), 413, "body_too_large"},
+		{"token in the query of a POST", "POST", "token=" + testToken, form, "", 400, "missing_token"},
+		{"PUT", "PUT", "", "", "", 405, "method_not_allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := Prefix + "/login"
+			if tc.query != "" {
+				target += "?" + tc.query
+			}
+			w := do(h, tc.method, target, tc.body, "Content-Type", tc.ctype)
+			if w.Code != tc.status || len(w.Result().Cookies()) != 0 {
+				t.Fatalf("%d (cookies %v), want %d: %s", w.Code, w.Result().Cookies(), tc.status, w.Body)
+			}
+			if strings.Contains(w.Body.String(), testToken) {
+				t.Fatal("the answer echoes the token")
+			}
+			if tc.code != "" && tc.code != "invalid_admin_token" && tc.code != "method_not_allowed" {
+				var body strings.Reader
+				body.Reset(tc.body)
+				_, err := parseLogin(tc.method, tc.query, tc.ctype, &body)
+				if err == nil || err.Code != tc.code {
+					t.Fatalf("parseLogin: %v, want %s", err, tc.code)
+				}
+			}
+		})
+	}
+}
+
+func FuzzParseLogin(f *testing.F) {
+	f.Add("GET", "token=abc", "", "")
+	f.Add("POST", "", "application/x-www-form-urlencoded", "token=abc")
+	f.Add("POST", "", "application/x-www-form-urlencoded; charset=utf-8", "token=%zz&token=")
+	f.Add("GET", "token=a&token=b;c", "", "")
+	f.Fuzz(func(t *testing.T, method, query, ctype, body string) {
+		tok, err := parseLogin(method, query, ctype, strings.NewReader(body))
+		if err != nil {
+			if tok != "" || err.Status < 400 || err.Status > 499 || err.Code == "" {
+				t.Fatalf("error %+v with token %q", err, tok)
+			}
+			return
+		}
+		if tok == "" || len(tok) > maxTokenLen || strings.ContainsAny(tok, " \x00\n\r\t") {
+			t.Fatalf("accepted token %q", tok)
+		}
+	})
+}
+
+func TestFrameContent(t *testing.T) {
+	h := newTestHandler(t, func(o *Options) {
+		o.Alerts = func() any {
+			return []map[string]any{
+				{"rule": "Pending", "state": "pending", "severity": "critical"},
+				{"rule": "Old", "state": "resolved", "severity": "critical", "starts_at": "2024-01-01T00:00:00Z", "ends_at": "2024-01-01T00:05:00Z",
+					"annotations": map[string]string{"runbook_url": "javascript:alert(1)"}},
+				{"rule": "ManyClients", "state": "firing", "severity": "warning", "starts_at": "2024-01-01T00:00:00Z", "value": 12.0,
+					"annotations": map[string]string{"summary": "12 clients", "runbook_url": "docs/runbooks/redis-connections-near-limit.md"}},
+				{"rule": "RedisDown", "state": "firing", "severity": "critical", "starts_at": "2024-01-01T00:00:00Z",
+					"annotations": map[string]string{"runbook_url": "https://studio.example/docs/runbooks/redis-down.md"}, "silenced_by": []string{"s1"}},
+			}
+		}
+	})
+	var f struct {
+		Status string
+		Redis  struct {
+			Mode      string
+			Sentinels []any
+		}
+		Cache struct {
+			HitRate float64 `json:"hit_rate"`
+		}
+		HotKeys  []monitor.HotKey
+		Alerts   []frameAlert
+		Topology struct {
+			Master       string
+			Events       []any
+			LastFailover struct{ To string } `json:"last_failover"`
+		}
+		Point map[string]any
+	}
+	if err := json.Unmarshal(h.buildFrame(), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Status != "degraded" || f.Redis.Mode != "sentinel" || len(f.Redis.Sentinels) != 1 || f.Cache.HitRate != 0.97 ||
+		len(f.HotKeys) != 1 || len(f.HotKeys[0].Instances) != 2 || f.Topology.Master != "10.0.0.1:6379" ||
+		f.Topology.Events != nil || f.Topology.LastFailover.To != "10.0.0.1:6379" {
+		t.Errorf("frame %+v", f)
+	}
+	if len(f.Alerts) != 3 || f.Alerts[0].Name != "RedisDown" || f.Alerts[1].Name != "ManyClients" || f.Alerts[2].Name != "Old" {
+		t.Fatalf("alerts %+v", f.Alerts)
+	}
+	if f.Alerts[0].Runbook != "https://studio.example/docs/runbooks/redis-down.md" || !f.Alerts[0].Silenced ||
+		f.Alerts[1].Runbook != "/docs/runbooks/redis-connections-near-limit.md" || f.Alerts[1].Summary != "12 clients" ||
+		f.Alerts[2].Runbook != "" {
+		t.Errorf("alerts %+v", f.Alerts)
+	}
+	if f.Point["p99"] != 1.5 || f.Point["hit"] != 0.97 || f.Point["l1"] != 0.8 {
+		t.Errorf("point %v", f.Point)
+	}
+
+	// Without Options.Alerts the Snapshot's alerts show.
+	h2 := newTestHandler(t, nil)
+	if !strings.Contains(string(h2.buildFrame()), `"name":"FromSnapshot"`) {
+		t.Error("the Snapshot's alerts are missing")
+	}
+}
+
+func TestRunbookLink(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                           "",
+		"docs/runbooks/a.md":         "/docs/runbooks/a.md",
+		"/docs/runbooks/a.md":        "/docs/runbooks/a.md",
+		"https://x.example/r":        "https://x.example/r",
+		"http://x.example/r":         "http://x.example/r",
+		"javascript:alert(1)":        "",
+		"JaVaScRiPt:alert(1)":        "",
+		"data:text/html,<b>x</b>":    "",
+		"//evil.example/x":           "",
+		"https:///nohost":            "",
+		"vbscript:msgbox":            "",
+		"ftp://x.example/r":          "",
+		"\x00":                       "",
+		"docs/runbooks/a.md?x=1#sec": "/docs/runbooks/a.md?x=1#sec",
+	} {
+		if got := runbookLink(in); got != want {
+			t.Errorf("runbookLink(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHistory(t *testing.T) {
+	end := time.Now()
+	h := newTestHandler(t, func(o *Options) {
+		o.History = func(since time.Time) []monitor.Point { return testPoints(7200, end) }
+	})
+	var hist struct {
+		Points map[string][]*float64
+		N      int
+	}
+	if err := json.Unmarshal(h.historyJSON(), &hist); err != nil {
+		t.Fatal(err)
+	}
+	if hist.N != MaxHistoryPoints || len(hist.Points["t"]) != MaxHistoryPoints || len(hist.Points) != len(pointKeys) {
+		t.Fatalf("n %d, %d columns", hist.N, len(hist.Points))
+	}
+	for k, col := range hist.Points {
+		if len(col) != MaxHistoryPoints {
+			t.Errorf("column %s has %d values", k, len(col))
+		}
+	}
+	if last := *hist.Points["t"][MaxHistoryPoints-1]; last != float64(end.UnixMilli())/1e3 {
+		t.Errorf("newest point %v, want %v", last, float64(end.UnixMilli())/1e3)
+	}
+	// A failed poll's server fields are null; client fields are not.
+	if hist.Points["mem"][0] != nil || hist.Points["p50"][0] == nil || hist.Points["mem"][1] == nil {
+		t.Errorf("nulls: mem[0] %v p50[0] %v", hist.Points["mem"][0], hist.Points["p50"][0])
+	}
+}
+
+// readEvent reads one SSE event (event name and data) from r.
+func readEvent(t *testing.T, r *bufio.Reader) (string, string) {
+	t.Helper()
+	var ev, data string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the stream: %v (event %q)", err, ev)
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "":
+			if ev != "" || data != "" {
+				return ev, data
+			}
+		case strings.HasPrefix(line, "event: "):
+			ev = line[len("event: "):]
+		case strings.HasPrefix(line, "data: "):
+			data += line[len("data: "):]
+		case strings.HasPrefix(line, "retry: "):
+		default:
+			t.Fatalf("unexpected line %q", line)
+		}
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	h := newTestHandler(t, func(o *Options) { o.MaxStreams = 2 })
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := login(t, h)
+	open := func() (*http.Response, error) {
+		req, _ := http.NewRequest("GET", srv.URL+Prefix+"/events", nil)
+		req.AddCookie(c)
+		return http.DefaultClient.Do(req)
+	}
+	resp, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream; charset=utf-8" ||
+		resp.Header.Get("Content-Security-Policy") != CSP || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("stream: %d %v", resp.StatusCode, resp.Header)
+	}
+	br := bufio.NewReader(resp.Body)
+	first, _ := br.ReadString('\n')
+	if first != "retry: 2000\n" {
+		t.Fatalf("first line %q", first)
+	}
+	ev, data := readEvent(t, br)
+	var hist struct {
+		Points map[string][]any
+		N      int
+	}
+	if ev != "history" || json.Unmarshal([]byte(data), &hist) != nil || hist.N != 120 || len(hist.Points["p99"]) != 120 {
+		t.Fatalf("first event %q n=%d", ev, hist.N)
+	}
+	var times []time.Time
+	for range 3 {
+		ev, data = readEvent(t, br)
+		var f struct {
+			Status string
+			Point  map[string]any
+		}
+		if ev != "snapshot" || json.Unmarshal([]byte(data), &f) != nil || f.Status != "degraded" || f.Point["p50"] != 0.2 {
+			t.Fatalf("event %q: %s", ev, data)
+		}
+		times = append(times, time.Now())
+	}
+	t.Logf("snapshot events %v and %v apart (Interval 100ms)", times[1].Sub(times[0]), times[2].Sub(times[1]))
+
+	// Over MaxStreams: 503, the page polls.
+	second, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Body.Close()
+	third, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	third.Body.Close()
+	if second.StatusCode != 200 || third.StatusCode != 503 || third.Header.Get("Retry-After") == "" {
+		t.Fatalf("second %d, third %d", second.StatusCode, third.StatusCode)
+	}
+
+	// Logging out elsewhere ends the stream with "expired".
+	do(h, "POST", Prefix+"/logout", "", "Cookie", c.String())
+	if ev, _ := readEvent(t, br); ev != "expired" {
+		t.Fatalf("after logout: %q", ev)
+	}
+
+	// Close ends the open streams.
+	done := make(chan struct{})
+	go func() {
+		b := bufio.NewReader(second.Body)
+		for {
+			if _, err := b.ReadString('\n'); err != nil {
+				close(done)
+				return
+			}
+		}
+	}()
+	h.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the stream")
+	}
+	if w := do(h, "GET", Prefix+"/events", "", "Cookie", login(t, h).String()); w.Code != 503 {
+		t.Errorf("a stream after Close: %d", w.Code)
+	}
+}
+
+// The producer runs only while a stream is open.
+func TestProducerStops(t *testing.T) {
+	var builds atomic.Int64
+	h := newTestHandler(t, func(o *Options) {
+		o.Snapshot = func() monitor.Snapshot { builds.Add(1); return testSnapshot() }
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+Prefix+"/events", nil)
+	req.AddCookie(login(t, h))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	br.ReadString('\n')
+	readEvent(t, br)
+	readEvent(t, br)
+	readEvent(t, br)
+	cancel()
+	resp.Body.Close()
+	time.Sleep(300 * time.Millisecond)
+	n := builds.Load()
+	time.Sleep(500 * time.Millisecond)
+	if m := builds.Load(); m != n {
+		t.Errorf("%d frames built after the last stream closed", m-n)
+	}
+}

@@ -23,6 +23,8 @@ Commands:
             Redis now (serve also does this at start-up and whenever Redis
             comes back empty)
   drill     drill failover: measure what a Redis failover costs (Sentinel)
+  bench     load-test session validation over HTTP or in process:
+            throughput, latency quantiles, errors
   version   print the version
 
 Run "studio <command> -h" for the flags of a command. Every flag defaults
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runWarm(ctx, rest, getenv, stdout, stderr)
 	case "drill":
 		err = runDrill(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		err = runBench(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "studio %s (%s %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, vcsRevision())
 		return 0

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/studiohq/studio/loadgen"
+	"github.com/studiohq/studio/redisconn"
+	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/telemetry"
+)
+
+const benchUsage = `Usage: studio bench [flags]
+
+Load-tests session validation: creates --sessions sessions, then sends a
+mix of validate, create and revoke operations from --concurrency workers
+for --warmup + --duration, picking sessions with a Zipf distribution, and
+prints per operation: count, ops/s, p50/p95/p99/p99.9/max latency and
+errors by kind (--json for scripts). --rate 0 is a closed loop (as fast as
+the target answers); --rate N an open loop at N ops/s whose latencies are
+measured from each operation's scheduled time (see docs/PERFORMANCE.md).
+
+  --target http       the HTTP API at --url; creates use STUDIO_ADMIN_TOKEN
+  --target inprocess  a session.Service in this process, on the REDIS_* and
+                      DATABASE_URL settings serve uses (it writes sessions
+                      of user "loadgen" there; they expire on their own)
+
+Flags:
+`
+
+// benchTargets are the --target values; empty and redis-get are the
+// baselines (an empty net/http handler on loopback, bare Redis GETs),
+// left out of the help.
+var benchTargets = []string{"http", "inprocess", "empty", "redis-get"}
+
+// runBench runs `studio bench`: a table (or JSON) of the results; a
+// progress line on a terminal. Bad flags are exit status 2; a run that
+// could not start, or saw a revoked session accepted, exit status 1.
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	st := newSettings("bench", getenv, stderr, nil)
+	fs := st.fs
+	target := fs.String("target", "http", "what to drive: http (the API at --url) or inprocess (a session.Service on the serve settings)")
+	baseURL := fs.String("url", "", "base URL of the API for --target http, e.g. http://127.0.0.1:8080")
+	conc := fs.Int("concurrency", loadgen.DefaultConcurrency, "workers (HTTP connections), each with one operation in flight (1-10000)")
+	rate := fs.Float64("rate", 0, "open loop at this many operations per second; 0: closed loop, as fast as the target answers")
+	duration := fs.Duration("duration", loadgen.DefaultDuration, "measured time")
+	warmup := fs.Duration("warmup", 2*time.Second, "load before measuring, not in the results")
+	sessions := fs.Int("sessions", loadgen.DefaultSessions, "sessions created before the run (1-10000000)")
+	zipf := fs.Float64("zipf", loadgen.DefaultZipf, "Zipf exponent of the session popularity (greater than 1), or 0 for uniform")
+	mixFlag := fs.String("mix", "validate=90,create=5,revoke=5", "relative weights of the operations: validate=N,create=N,revoke=N")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	// Flag errors are one line (printed by run); the help only on -h.
+	fs.SetOutput(io.Discard)
+	if err := st.parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stderr, benchUsage)
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+		}
+		return err
+	}
+	opts := loadgen.Options{Concurrency: *conc, Rate: *rate, Duration: *duration, Warmup: *warmup, Sessions: *sessions, Zipf: *zipf}
+	if err := checkBenchFlags(&opts, *target, *baseURL, *mixFlag); err != nil {
+		return err
+	}
+
+	var release func()
+	var err error
+	opts.Target, release, err = benchTarget(ctx, st, *target, *baseURL, opts, stderr)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	tty := isTerminal(stdout)
+	if tty {
+		opts.OnProgress = func(p loadgen.Progress) {
+			if p.Phase == "setup" {
+				fmt.Fprintf(stdout, "\r\033[Ksetup: %d/%d sessions created", p.Done, p.Of)
+				return
+			}
+			fmt.Fprintf(stdout, "\r\033[K%s %.1fs/%.0fs: %.0f ops/s, %d ops, %d errors",
+				p.Phase, p.Elapsed.Seconds(), p.Length.Seconds(), p.OpsPerSec, p.Done, p.Errors)
+		}
+	}
+	res, runErr := loadgen.Run(ctx, opts)
+	if tty {
+		fmt.Fprint(stdout, "\r\033[K")
+	}
+	if res != nil {
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(res)
+		} else {
+			_ = res.WriteTable(stdout)
+		}
+	}
+	switch {
+	case runErr != nil && res != nil:
+		return fmt.Errorf("interrupted: %w", runErr)
+	case runErr != nil:
+		return runErr
+	case res.RevokedAccepted > 0:
+		return fmt.Errorf("%d validations accepted a session after its revoke had returned", res.RevokedAccepted)
+	}
+	return nil
+}
+
+// checkBenchFlags checks the bench flags and reads --mix into opts; the
+// error names the flag.
+func checkBenchFlags(opts *loadgen.Options, target, baseURL, mix string) error {
+	known := false
+	for _, t := range benchTargets {
+		known = known || t == target
+	}
+	switch {
+	case !known:
+		return usageErrorf("invalid --target %q: must be http or inprocess", target)
+	case target == "http" && baseURL == "":
+		return usageErrorf("--target http needs --url, the API's base URL (e.g. http://127.0.0.1:8080)")
+	case target == "http" && checkHTTPURL(baseURL, false) != nil:
+		return usageErrorf("invalid --url %q: want an absolute http:// or https:// URL", baseURL)
+	case target != "http" && baseURL != "":
+		return usageErrorf("--url is only used with --target http")
+	case opts.Concurrency < 1 || opts.Concurrency > 10000:
+		return usageErrorf("invalid --concurrency %d: must be between 1 and 10000", opts.Concurrency)
+	case opts.Rate < 0 || math.IsNaN(opts.Rate) || math.IsInf(opts.Rate, 0) || opts.Rate > 10_000_000:
+		return usageErrorf("invalid --rate %v: must be 0 (closed loop) or a rate up to 10000000 per second", opts.Rate)
+	case opts.Duration <= 0 || opts.Duration > 24*time.Hour:
+		return usageErrorf("invalid --duration %v: must be more than 0 and at most 24h", opts.Duration)
+	case opts.Warmup < 0 || opts.Warmup > time.Hour:
+		return usageErrorf("invalid --warmup %v: must be between 0 and 1h", opts.Warmup)
+	case opts.Sessions < 1 || opts.Sessions > 10_000_000:
+		return usageErrorf("invalid --sessions %d: must be between 1 and 10000000", opts.Sessions)
+	case opts.Zipf != 0 && !(opts.Zipf > 1 && opts.Zipf <= 100):
+		return usageErrorf("invalid --zipf %v: must be 0 (uniform) or greater than 1 (at most 100)", opts.Zipf)
+	}
+	m, err := loadgen.ParseMix(mix)
+	if err != nil {
+		return usageErrorf("invalid --mix %q: %v", mix, err)
+	}
+	if target == "empty" && (m.Create > 0 || m.Revoke > 0) {
+		return usageErrorf("invalid --mix %q: --target empty keeps no sessions; use --mix validate=1", mix)
+	}
+	opts.Mix = m
+	return nil
+}
+
+// benchTarget builds the target; the function returned releases what it
+// opened. Logs go to stderr.
+func benchTarget(ctx context.Context, st *settings, kind, baseURL string, opts loadgen.Options, stderr io.Writer) (loadgen.Target, func(), error) {
+	ttl := max(time.Hour, 2*(opts.Warmup+opts.Duration))
+	client := loadgen.NewHTTPClient(opts.Concurrency, 10*time.Second)
+	switch kind {
+	case "http":
+		admin := st.get("STUDIO_ADMIN_TOKEN")
+		if admin == "" {
+			return nil, nil, usageErrorf("--target http creates sessions with the admin token: set STUDIO_ADMIN_TOKEN (--admin-token)")
+		}
+		return &loadgen.HTTPTarget{Base: strings.TrimRight(baseURL, "/"), AdminToken: admin, Client: client, TTL: ttl}, func() {}, nil
+	case "empty":
+		base, stop, err := loadgen.ServeEmpty()
+		if err != nil {
+			return nil, nil, err
+		}
+		return &emptyTarget{loadgen.HTTPTarget{Base: base, Client: client}}, stop, nil
+	}
+
+	cfg, err := st.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	log := telemetry.NewLogger(stderr, cfg.LogLevel)
+	if kind == "redis-get" {
+		rc := cfg.Redis
+		if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
+			return nil, nil, fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
+		}
+		rdb, err := redisconn.Open(rc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open redis client: %w", err)
+		}
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			rdb.Close()
+			return nil, nil, fmt.Errorf("redis does not answer: %w", err)
+		}
+		return &loadgen.RedisGetTarget{Redis: rdb, TTL: ttl}, func() { rdb.Close() }, nil
+	}
+	svc, closeAll, err := benchService(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &loadgen.ServiceTarget{Service: svc, TTL: ttl}, closeAll, nil
+}
+
+// benchService opens a session.Service as serve would (store, Redis with
+// the circuit breaker, the configured L1 and cache TTLs) and waits for its
+// invalidation subscription.
+func benchService(ctx context.Context, cfg Config, log *slog.Logger) (*session.Service, func(), error) {
+	store, rc, err := openStoreAndTLS(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{})
+	rdb, err := redisconn.Open(rc)
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("open redis client: %w", err)
+	}
+	closeAll := func() { rdb.Close(); store.Close() }
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("redis does not answer: %w", err)
+	}
+	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: cfg.L1TTL, CacheTTL: cfg.CacheTTL, Logger: log})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	closeAll = func() { svc.Close(); rdb.Close(); store.Close() }
+	for deadline := time.Now().Add(5 * time.Second); !svc.Subscribed(); {
+		if time.Now().After(deadline) || !sleepCtx(ctx, 5*time.Millisecond) {
+			closeAll()
+			return nil, nil, errors.New("the invalidation subscription did not come up within 5s")
+		}
+	}
+	return svc, closeAll, nil
+}
+
+// emptyTarget is the HTTP target against the empty handler, named as the
+// baseline in the results.
+type emptyTarget struct{ loadgen.HTTPTarget }
+
+func (t *emptyTarget) String() string { return "empty handler " + t.Base }

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/studiohq/studio/internal/redistest"
+)
+
+func TestBenchCommandBadFlags(t *testing.T) {
+	httpEnv := map[string]string{"STUDIO_ADMIN_TOKEN": "bench-admin-token-0123456789"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown target", []string{"--target", "grpc"}, nil, `invalid --target "grpc": must be http or inprocess`},
+		{"http without url", []string{"--target", "http"}, httpEnv, "--target http needs --url"},
+		{"bad url", []string{"--url", "127.0.0.1:8080"}, httpEnv, `invalid --url "127.0.0.1:8080"`},
+		{"url with inprocess", []string{"--target", "inprocess", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http"},
+		{"http without admin token", []string{"--url", "http://127.0.0.1:1"}, nil, "set STUDIO_ADMIN_TOKEN"},
+		{"concurrency 0", []string{"--target", "empty", "--concurrency", "0"}, nil, "invalid --concurrency 0"},
+		{"concurrency not a number", []string{"--concurrency", "lots"}, nil, `invalid value "lots" for flag -concurrency`},
+		{"negative rate", []string{"--target", "empty", "--rate", "-1"}, nil, "invalid --rate -1"},
+		{"NaN rate", []string{"--target", "empty", "--rate", "NaN"}, nil, "invalid --rate NaN"},
+		{"zero duration", []string{"--target", "empty", "--duration", "0s"}, nil, "invalid --duration 0s"},
+		{"duration without unit", []string{"--duration", "10"}, nil, `invalid value "10" for flag -duration`},
+		{"negative warmup", []string{"--target", "empty", "--warmup", "-1s"}, nil, "invalid --warmup -1s"},
+		{"zero sessions", []string{"--target", "empty", "--sessions", "0"}, nil, "invalid --sessions 0"},
+		{"zipf 1", []string{"--target", "empty", "--zipf", "1"}, nil, "invalid --zipf 1"},
+		{"zipf 0.5", []string{"--target", "empty", "--zipf", "0.5"}, nil, "invalid --zipf 0.5"},
+		{"mix unknown op", []string{"--target", "inprocess", "--mix", "login=5"}, nil, `invalid --mix "login=5": unknown op "login"`},
+		{"mix negative", []string{"--target", "inprocess", "--mix", "validate=-5"}, nil, `invalid --mix "validate=-5": validate weight "-5"`},
+		{"mix all zero", []string{"--target", "inprocess", "--mix", "validate=0"}, nil, "must add up to more than 0"},
+		{"mix twice", []string{"--target", "inprocess", "--mix", "validate=1,validate=2"}, nil, "validate given twice"},
+		{"mix empty", []string{"--target", "inprocess", "--mix", ""}, nil, `invalid --mix "": empty`},
+		{"empty target with revokes", []string{"--target", "empty"}, nil, "--target empty keeps no sessions"},
+		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined: -nope"},
+		{"argument", []string{"--target", "empty", "extra"}, nil, `unexpected argument "extra"`},
+		{"bad redis url", []string{"--target", "inprocess"}, map[string]string{"REDIS_URL": "http://x"}, "invalid REDIS_URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"studio", "bench"}, tc.args...), envOf(tc.env), &stdout, &stderr)
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and one line with %q", code, stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+// benchJSON is the part of the JSON result the tests read.
+type benchJSON struct {
+	Target   string `json:"target"`
+	Mode     string `json:"mode"`
+	Validate struct {
+		Count     int64   `json:"count"`
+		Errors    int64   `json:"errors"`
+		OpsPerSec float64 `json:"ops_per_sec"`
+		P99US     float64 `json:"p99_us"`
+	} `json:"validate"`
+	Total struct {
+		Count  int64 `json:"count"`
+		Errors int64 `json:"errors"`
+	} `json:"total"`
+	RevokedAccepted int64 `json:"revoked_accepted"`
+}
+
+func runBenchJSON(t *testing.T, args []string, env map[string]string) benchJSON {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), append([]string{"studio", "bench", "--json", "--duration", "500ms", "--warmup", "100ms",
+		"--concurrency", "4", "--sessions", "50"}, args...), envOf(env), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	}
+	var out benchJSON
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout.String())
+	}
+	if out.Total.Count == 0 || out.Total.Errors != 0 || out.RevokedAccepted != 0 {
+		t.Fatalf("result %+v", out)
+	}
+	t.Logf("%s: validate %.0f ops/s, p99 %.0f µs", out.Target, out.Validate.OpsPerSec, out.Validate.P99US)
+	return out
+}
+
+// TestBenchCommand runs `studio bench` as a user would: in process on a
+// real Redis and SQLite, over HTTP against `studio serve`, and against the
+// empty-handler baseline.
+func TestBenchCommand(t *testing.T) {
+	rs := redistest.Start(t)
+	env := map[string]string{
+		"REDIS_URL":          rs.URL(),
+		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "bench.db"),
+		"STUDIO_ADMIN_TOKEN": "bench-admin-token-0123456789",
+		"STUDIO_LOG_LEVEL":   "warn",
+	}
+	t.Run("inprocess", func(t *testing.T) {
+		if out := runBenchJSON(t, []string{"--target", "inprocess"}, env); out.Target != "inprocess" || out.Mode != "closed" {
+			t.Fatalf("%+v", out)
+		}
+	})
+	t.Run("http", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		srv := startServe(t, ctx, map[string]string{
+			"STUDIO_ADMIN_TOKEN": env["STUDIO_ADMIN_TOKEN"], "REDIS_URL": env["REDIS_URL"], "DATABASE_URL": env["DATABASE_URL"],
+		})
+		defer func() { cancel(); <-srv.done }()
+		if out := runBenchJSON(t, []string{"--url", srv.base, "--rate", "200"}, env); out.Mode != "open" {
+			t.Fatalf("%+v", out)
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		runBenchJSON(t, []string{"--target", "empty", "--mix", "validate=1"}, nil)
+	})
+	t.Run("table", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), []string{"studio", "bench", "--target", "empty", "--mix", "validate=1", "--duration", "200ms", "--warmup", "0s", "--concurrency", "2", "--sessions", "5"}, envOf(nil), &stdout, &stderr)
+		if code != 0 || !strings.Contains(stdout.String(), "p99.9") || !strings.Contains(stdout.String(), "validate") || strings.Contains(stdout.String(), "\r") {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+		}
+	})
+}

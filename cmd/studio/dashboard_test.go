@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/studiohq/studio/hotkey"
@@ -288,7 +289,52 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("on a 390 px wide phone the page scrolls sideways")
 	}
 
+	// Light/dark: the toggle cycles auto → dark → light.
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1280, 900), chromedp.Click("#theme")); err != nil {
+		t.Fatal(err)
+	}
+	if th := pageEval[string](t, bctx, `document.documentElement.getAttribute('data-theme') || 'auto'`); th != "dark" {
+		t.Errorf("after one click on the theme button the theme is %q, want dark", th)
+	}
+
+	// The charts with an hour of one-second points: time setData on every
+	// chart in the page (printed, not asserted).
+	chartMS := pageEval[float64](t, bctx, `(function () {
+		var n = 3600, now = Date.now() / 1000, t0 = performance.now();
+		Object.keys(window.__studio.charts).forEach(function (id) {
+			var c = window.__studio.charts[id], cols = [[]];
+			for (var s = 1; s < c.data.length; s++) cols.push([]);
+			for (var i = 0; i < n; i++) {
+				cols[0].push(now - n + i);
+				for (var s = 1; s < cols.length; s++) cols[s].push(Math.random() * 10);
+			}
+			c.setData(cols);
+		});
+		return performance.now() - t0;
+	})()`)
+	if pts := pageEval[float64](t, bctx, `window.__studio.charts.latency.data[0].length`); pts != 3600 {
+		t.Errorf("latency chart holds %.0f points after setData with 3600", pts)
+	}
+
+	// The polling fallback: a second tab whose event stream is blocked
+	// still gets data, by polling /data.
+	tab, cancelTab := chromedp.NewContext(bctx)
+	defer cancelTab()
+	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(tab, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: []*network.BlockPattern{
+		{URLPattern: "*://*:*/studio/redis/events", Block: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(tab, chromedp.Navigate(srv.base+"/studio/redis")); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, tab, "data by polling with the stream blocked", `window.__studio && window.__studio.mode === 'polling' && window.__studio.frames > 0`, 20*time.Second)
+
 	sb := <-streamBytes
+	t.Logf("MEASURED setData of 3600 points on every chart: %.1f ms", chartMS)
 	t.Logf("screenshot: %s", shot)
 	t.Logf("time from navigation (login link) to first data: %.0f ms in the page (Performance API), %v wall clock incl. browser start-up of the tab",
 		firstData, wallFirst.Round(time.Millisecond))

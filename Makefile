@@ -19,18 +19,15 @@ bench:
 	$(GO) test -run '^$$' -bench 'GetSaturationPaired' -benchtime 10x -count 3 ./redisconn/
 	$(GO) test -run '^$$' -bench . -count 3 ./monitor/ ./telemetry/
 
-# A short run of every fuzz target.
+# A short run of every fuzz target in the module (FUZZTIME each).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseToken -fuzztime 30s ./session/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeCached -fuzztime 30s ./session/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeCreate -fuzztime 30s ./internal/server/
-	$(GO) test -run '^$$' -fuzz FuzzBearer -fuzztime 30s ./internal/server/
-	$(GO) test -run '^$$' -fuzz FuzzRequestID -fuzztime 30s ./internal/server/
-	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime 30s ./telemetry/
-	$(GO) test -run '^$$' -fuzz FuzzTraceConfigFromEnv -fuzztime 30s ./telemetry/
-	$(GO) test -run '^$$' -fuzz FuzzParseInfo -fuzztime 30s ./monitor/
-	$(GO) test -run '^$$' -fuzz FuzzSettings -fuzztime 30s ./cmd/studio/
-	$(GO) test -run '^$$' -fuzz FuzzParseDSN -fuzztime 30s ./session/sqlstore/
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -rf bin .studio

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +48,11 @@ type Breaker struct {
 	cb       atomic.Pointer[gobreaker.CircuitBreaker[struct{}]]
 	settings gobreaker.Settings
 	onChange func(from, to string)
+	// gen numbers the gobreaker instances Reset swaps in; a state change
+	// reported by a replaced one (a probe that finished after the swap)
+	// is not passed on.
+	gen     atomic.Uint64
+	resetMu sync.Mutex // serialises Reset
 }
 
 var _ redis.Hook = (*Breaker)(nil)
@@ -73,14 +80,24 @@ func NewBreaker(o BreakerOptions) *Breaker {
 			return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 		},
 	}
+	b := &Breaker{settings: st, onChange: o.OnStateChange}
 	if o.OnStateChange != nil {
-		st.OnStateChange = func(_ string, from, to gobreaker.State) {
-			o.OnStateChange(stateName(from), stateName(to))
+		b.settings.OnStateChange = func(name string, from, to gobreaker.State) {
+			if name == b.name(b.gen.Load()) {
+				o.OnStateChange(stateName(from), stateName(to))
+			}
 		}
 	}
-	b := &Breaker{settings: st, onChange: o.OnStateChange}
-	b.cb.Store(gobreaker.NewCircuitBreaker[struct{}](st))
+	b.cb.Store(b.newCB(0))
 	return b
+}
+
+func (b *Breaker) name(gen uint64) string { return "redis#" + strconv.FormatUint(gen, 10) }
+
+func (b *Breaker) newCB(gen uint64) *gobreaker.CircuitBreaker[struct{}] {
+	st := b.settings
+	st.Name = b.name(gen)
+	return gobreaker.NewCircuitBreaker[struct{}](st)
 }
 
 // State returns "closed", "open" or "half-open".
@@ -90,11 +107,14 @@ func (b *Breaker) State() string { return stateName(b.cb.Load().State()) }
 // a new master: waiting out the open timeout would only delay the first
 // command to it (see MasterFollower). A closed breaker is left alone.
 func (b *Breaker) Reset() {
+	b.resetMu.Lock()
+	defer b.resetMu.Unlock()
 	old := b.cb.Load()
 	if old.State() == gobreaker.StateClosed {
 		return
 	}
-	if b.cb.CompareAndSwap(old, gobreaker.NewCircuitBreaker[struct{}](b.settings)) && b.onChange != nil {
+	b.cb.Store(b.newCB(b.gen.Add(1)))
+	if b.onChange != nil {
 		b.onChange(stateName(old.State()), "closed")
 	}
 }

@@ -113,6 +113,9 @@ func OpenReader(c Config) (redis.UniversalClient, error) {
 	if c.Mode() == "standalone" {
 		return nil, ErrReplicaReadsNeedTopology
 	}
+	// No retry: a failed replica read is retried on the master by the
+	// session layer, at once rather than after another read timeout.
+	c.MaxRetries = -1
 	rdb, err := open(c, true)
 	if err != nil {
 		return nil, err

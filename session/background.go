@@ -89,11 +89,15 @@ func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max
 func (b *backoff) reset() { b.cur = b.min }
 
 // sleep waits the current delay (or until ctx ends) and doubles it.
-func (b *backoff) sleep(ctx context.Context) {
+func (b *backoff) sleep(ctx context.Context) { b.sleepOr(ctx, nil) }
+
+// sleepOr is sleep that also ends early when wake delivers.
+func (b *backoff) sleepOr(ctx context.Context, wake <-chan struct{}) {
 	t := time.NewTimer(b.cur)
 	defer t.Stop()
 	select {
 	case <-t.C:
+	case <-wake:
 	case <-ctx.Done():
 	}
 	b.cur = min(2*b.cur, b.max)
@@ -283,15 +287,7 @@ func (r *revokeRetrier) loop(ctx context.Context) {
 		case <-r.wake:
 		}
 		for ctx.Err() == nil && r.attempt(ctx) {
-			// Back off, but try at once when kicked (Redis answered).
-			t := time.NewTimer(b.cur)
-			select {
-			case <-t.C:
-			case <-r.wake:
-			case <-ctx.Done():
-			}
-			t.Stop()
-			b.cur = min(2*b.cur, b.max)
+			b.sleepOr(ctx, r.wake) // at once when kicked: Redis answered
 		}
 		b.reset()
 	}
@@ -310,9 +306,11 @@ func (r *revokeRetrier) attempt(ctx context.Context) bool {
 		}
 		revs = append(revs, rv)
 	}
+	// Only ever stored with r.mu held, so pendingFor's lock-free read
+	// can never see 0 while something is queued.
+	r.queued.Store(int64(len(r.pending)))
 	r.mu.Unlock()
 	if len(revs) == 0 {
-		r.queued.Store(0)
 		return false
 	}
 	actx, cancel := context.WithTimeout(ctx, r.s.opts.RedisTimeout)
@@ -324,6 +322,12 @@ func (r *revokeRetrier) attempt(ctx context.Context) bool {
 	r.mu.Lock()
 	for _, rv := range revs {
 		if cur, ok := r.pending[rv.Hash]; ok && cur == rv {
+			// Replicas may not have the tombstone yet: read the key from
+			// the master for the grace period from now, not from the
+			// revocation, which may be long past.
+			if r.s.recent != nil {
+				r.s.recent.add(rv.Hash, now)
+			}
 			delete(r.pending, rv.Hash)
 		}
 	}

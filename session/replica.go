@@ -15,9 +15,10 @@ import (
 // tombstone. Two rules keep that from reviving a revoked session:
 //
 //   - a key named by an invalidation in the last ReplicaGrace is read from
-//     the master: the invalidation can arrive before the tombstone reaches
-//     the replica, never long after (the same replication stream carries
-//     both when the subscriber listens on a replica);
+//     the master: the tombstone is written to the master before the
+//     invalidation is published, and reaches the replicas through
+//     replication within their normal lag, which ReplicaGrace must exceed
+//     (a revocation the retrier delivers later restarts the grace);
 //   - after every L1 flush (the subscription dropped or resubscribed, e.g.
 //     across a failover, when invalidations may have been missed) every
 //     key is read from the master for ReplicaGrace.

@@ -148,16 +148,19 @@ type KeyObserver interface {
 // subscriber, the last-seen flusher and the revocation retrier); Close stops
 // them.
 type Service struct {
-	opts    Options
-	store   Store
-	rdb     redis.UniversalClient
-	read    redis.UniversalClient // nil: reads use rdb
-	recent  *recentInvalidations  // nil without read
-	log     *slog.Logger
-	now     func() time.Time
-	tracer  trace.Tracer
-	tracing bool
-	keys    KeyObserver
+	opts   Options
+	store  Store
+	rdb    redis.UniversalClient
+	read   redis.UniversalClient // nil: reads use rdb
+	recent *recentInvalidations  // nil without read
+	// lastKick is when a validation last woke the revocation retrier
+	// (unix ns).
+	lastKick atomic.Int64
+	log      *slog.Logger
+	now      func() time.Time
+	tracer   trace.Tracer
+	tracing  bool
+	keys     KeyObserver
 
 	l1 *otter.Cache[TokenHash, *l1Entry] // nil when disabled
 	// gens holds one invalidation generation per first hash byte. A fill
@@ -375,17 +378,30 @@ const (
 )
 
 // redisGet reads key from ReadRedis when configured and safe (see
-// replica.go), otherwise, or when that read fails, from Redis.
-func (s *Service) redisGet(ctx context.Context, h TokenHash, key string, now time.Time) (string, error) {
+// replica.go), otherwise, or when that read fails, from Redis; master
+// reports which answered.
+func (s *Service) redisGet(ctx context.Context, h TokenHash, key string, now time.Time) (v string, master bool, err error) {
 	if s.read != nil && !s.recent.master(h, now) {
 		v, err := s.read.Get(ctx, key).Result()
 		if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
-			return v, err
+			return v, false, err
 		}
 		s.stats.replicaFallbacks.Add(1)
 		s.log.Debug("replica read failed; reading the master", "error", err)
 	}
-	return s.rdb.Get(ctx, key).Result()
+	v, err = s.rdb.Get(ctx, key).Result()
+	return v, true, err
+}
+
+// kickRetrier wakes the revocation retrier, at most once per 100 ms
+// however many validations see Redis answer.
+func (s *Service) kickRetrier(now time.Time) {
+	n := now.UnixNano()
+	last := s.lastKick.Load()
+	if n-last < int64(100*time.Millisecond) || !s.lastKick.CompareAndSwap(last, n) {
+		return
+	}
+	s.retry.kick()
 }
 
 func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) (Session, Tier, error) {
@@ -396,11 +412,11 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) 
 		// Revoked here, tombstone not yet in Redis: Redis (or a replica)
 		// may still hold the live copy.
 		s.l1Put(h, key, gen, Session{}, ErrRevoked, now)
-		return Session{}, TierL1, ErrRevoked
+		return Session{}, TierNone, ErrRevoked
 	}
-	v, err := s.redisGet(ctx, h, key, now)
-	if err == nil && s.retry.queued.Load() > 0 {
-		s.retry.kick() // Redis answers again: send the queued tombstones now
+	v, master, err := s.redisGet(ctx, h, key, now)
+	if master && err == nil && s.retry.queued.Load() > 0 {
+		s.kickRetrier(now) // the master answers again: send the queued tombstones now
 	}
 	switch {
 	case err == nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -106,6 +107,8 @@ func TestValidationSpanTree(t *testing.T) {
 	}
 	svc2, _ := session.NewService(session.Options{Store: st, Redis: rdb, Tracer: tr})
 	t.Cleanup(func() { svc2.Close() })
+	// Its subscription coming up flushes the L1: wait for that first.
+	waitFor(t, 5*time.Second, "invalidation subscription", svc2.Subscribed)
 	svc, svc2 = svc2, svc // a fresh L1: the next validation is a Redis hit
 	tree, v = flow("redis hit")
 	if tree != "request(session.validate(get))" || attr(v, session.AttrTier) != "redis" {

@@ -382,6 +382,8 @@ func (w *Warmer) run(ctx context.Context, reason string) (res WarmResult, err er
 				w.mu.Unlock()
 				defer func() {
 					w.mu.Lock()
+					w.prog.Backoffs = ctl.backoffs.Load()
+					w.prog.RateNow = 0 // no run in progress
 					w.ctl = nil
 					w.mu.Unlock()
 				}()

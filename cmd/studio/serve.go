@@ -172,7 +172,7 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		Logger:        log,
 		SlowThreshold: cfg.SlowCommand,
 		Recorder:      rec,
-		Keys:          det,
+		Keys:          userKeys{det},
 		Addr:          redisAddr(cfg.Redis),
 		DB:            redisDB(cfg.Redis),
 	})
@@ -201,7 +201,7 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		CacheTTL:  cfg.CacheTTL,
 		Logger:    log,
 		Tracer:    tracer,
-		Keys:      det,
+		Keys:      userKeys{det},
 	})
 	if err != nil {
 		return nil, err
@@ -448,19 +448,29 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 }
 
 // internalKeyPrefixes are Studio's own bookkeeping keys: the hot-key view,
-// the alert engine's claims and silences, the warm marker and probe, the
-// drill's writes. They are not what an operator looks for in a hot-key
-// table (nor what a hot-key alert is about).
+// the alert engine's claims and silences, the warm marker and latency
+// probe (read 40 times a second during a warm), the drill's writes. They
+// are not what an operator looks for among hot keys, nor what a hot-key
+// alert is about.
 var internalKeyPrefixes = []string{"studio:hotkeys:", "studio:alert:", "studio:warm", "studio:drill:"}
 
-// snapshotHotKeys turns the hot-key view into the Snapshot's form, leaving
-// out Studio's own bookkeeping keys.
+// userKeys passes every key but Studio's own bookkeeping keys to the
+// hot-key detector. Session keys, the hot path (every L1 hit), pass after
+// one prefix check.
+type userKeys struct{ det *hotkey.Detector }
+
+func (u userKeys) ObserveKey(key string) {
+	if !strings.HasPrefix(key, "studio:s:") &&
+		slices.ContainsFunc(internalKeyPrefixes, func(p string) bool { return strings.HasPrefix(key, p) }) {
+		return
+	}
+	u.det.ObserveKey(key)
+}
+
+// snapshotHotKeys turns the hot-key view into the Snapshot's form.
 func snapshotHotKeys(es []hotkey.Entry) []monitor.HotKey {
 	out := make([]monitor.HotKey, 0, len(es))
 	for _, e := range es {
-		if slices.ContainsFunc(internalKeyPrefixes, func(p string) bool { return strings.HasPrefix(e.Key, p) }) {
-			continue
-		}
 		hk := monitor.HotKey{Key: e.Key, Count: e.Count, PerMin: e.PerMin, Error: e.Error}
 		for _, sh := range e.Instances {
 			hk.Instances = append(hk.Instances, monitor.HotKeyShare{Instance: sh.Instance, Count: sh.Count})

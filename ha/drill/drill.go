@@ -66,6 +66,9 @@ func ParseFault(s string) (Fault, error) {
 type Sessions interface {
 	Create(ctx context.Context, p session.CreateParams) (session.Token, session.Session, error)
 	Validate(ctx context.Context, token string) (session.Session, error)
+	// RevokeUser removes the drill's own sessions at the end (they belong
+	// to the user "drill-<run>").
+	RevokeUser(ctx context.Context, userID string) (int, error)
 }
 
 // Options configure a drill. Sentinels, MasterName, Redis and Sessions
@@ -280,6 +283,15 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 		go func() { defer evwg.Done(); d.events.follow(evctx, d.o.NewSentinelClient(addr), o.MasterName) }()
 	}
 
+	// The drill's sessions go when it ends, whatever happens: it may run
+	// against a production store.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := o.Sessions.RevokeUser(cctx, "drill-"+d.run); err != nil {
+			o.Logger.Warn("drill: could not remove the drill's sessions", "user", "drill-"+d.run, "error", err)
+		}
+	}()
 	pool, err := d.createPool(ctx)
 	if err != nil {
 		return nil, err
@@ -305,6 +317,7 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer resume() // never leave a process stopped; resume is idempotent
 	injected := time.Now()
 	r.InjectedAt = injected
 	d.injected.Store(injected.UnixNano())

@@ -36,10 +36,11 @@ measured from each operation's scheduled time (see docs/PERFORMANCE.md).
 Flags:
 `
 
-// benchTargets are the --target values; empty and redis-get are the
-// baselines (an empty net/http handler on loopback, bare Redis GETs),
-// left out of the help.
-var benchTargets = []string{"http", "inprocess", "empty", "redis-get"}
+// benchTargets are the --target values; empty, redis-get, common and
+// common-http are the baselines (an empty net/http handler on loopback,
+// bare Redis GETs, a session store built the common way in process and
+// served on loopback), left out of the help.
+var benchTargets = []string{"http", "inprocess", "empty", "redis-get", "common", "common-http"}
 
 // runBench runs `studio bench`: a table (or JSON) of the results; a
 // progress line on a terminal. Bad flags are exit status 2; a run that
@@ -180,7 +181,7 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, opts l
 		return nil, nil, err
 	}
 	log := telemetry.NewLogger(stderr, cfg.LogLevel)
-	if kind == "redis-get" {
+	if kind == "redis-get" || kind == "common" || kind == "common-http" {
 		rc := cfg.Redis
 		if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
 			return nil, nil, fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
@@ -192,6 +193,17 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, opts l
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			rdb.Close()
 			return nil, nil, fmt.Errorf("redis does not answer: %w", err)
+		}
+		switch kind {
+		case "common":
+			return &loadgen.CommonStoreTarget{Redis: rdb, TTL: ttl}, func() { rdb.Close() }, nil
+		case "common-http":
+			base, stop, err := loadgen.ServeCommonStore(rdb)
+			if err != nil {
+				rdb.Close()
+				return nil, nil, err
+			}
+			return &commonHTTPTarget{loadgen.HTTPTarget{Base: base, Client: client, TTL: ttl}}, func() { stop(); rdb.Close() }, nil
 		}
 		return &loadgen.RedisGetTarget{Redis: rdb, TTL: ttl}, func() { rdb.Close() }, nil
 	}
@@ -241,3 +253,9 @@ func benchService(ctx context.Context, cfg Config, log *slog.Logger) (*session.S
 type emptyTarget struct{ loadgen.HTTPTarget }
 
 func (t *emptyTarget) String() string { return "empty handler " + t.Base }
+
+// commonHTTPTarget is the HTTP target against the common-way session store
+// (loadgen.CommonStoreHandler), named as that baseline in the results.
+type commonHTTPTarget struct{ loadgen.HTTPTarget }
+
+func (t *commonHTTPTarget) String() string { return "common-way store over HTTP " + t.Base }

@@ -22,6 +22,7 @@ func TestBenchCommandBadFlags(t *testing.T) {
 		{"unknown target", []string{"--target", "grpc"}, nil, `invalid --target "grpc": must be http or inprocess`},
 		{"http without url", []string{"--target", "http"}, httpEnv, "--target http needs --url"},
 		{"bad url", []string{"--url", "127.0.0.1:8080"}, httpEnv, `invalid --url "127.0.0.1:8080"`},
+		{"url with common-http", []string{"--target", "common-http", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http"},
 		{"url with inprocess", []string{"--target", "inprocess", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http"},
 		{"http without admin token", []string{"--url", "http://127.0.0.1:1"}, nil, "set STUDIO_ADMIN_TOKEN"},
 		{"concurrency 0", []string{"--target", "empty", "--concurrency", "0"}, nil, "invalid --concurrency 0"},
@@ -114,6 +115,21 @@ func TestBenchCommand(t *testing.T) {
 		})
 		defer func() { cancel(); <-srv.done }()
 		if out := runBenchJSON(t, []string{"--url", srv.base, "--rate", "200"}, env); out.Mode != "open" {
+			t.Fatalf("%+v", out)
+		}
+	})
+	t.Run("common", func(t *testing.T) {
+		if out := runBenchJSON(t, []string{"--target", "common"}, env); out.Target != "common-way store" {
+			t.Fatalf("%+v", out)
+		}
+	})
+	t.Run("common-http", func(t *testing.T) {
+		if out := runBenchJSON(t, []string{"--target", "common-http"}, env); !strings.HasPrefix(out.Target, "common-way store over HTTP http://127.0.0.1:") {
+			t.Fatalf("%+v", out)
+		}
+	})
+	t.Run("redis-get", func(t *testing.T) {
+		if out := runBenchJSON(t, []string{"--target", "redis-get", "--mix", "validate=1"}, env); out.Target != "redis-get" {
 			t.Fatalf("%+v", out)
 		}
 	})

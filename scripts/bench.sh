@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# make bench: the load-tool benchmarks behind docs/PERFORMANCE.md, each
+# beside its baselines from the same run, then the go-test benchmarks.
+#
+# It starts its own redis-server and `studio serve` (SQLite in a temp dir)
+# on free loopback ports, runs every target ROUNDS times interleaved
+# (round 1: all targets, round 2: all targets, …), rewrites the section of
+# docs/PERFORMANCE.md between <!-- bench:begin --> and <!-- bench:end -->
+# with scripts/benchtables, and stops everything it started on exit, even
+# on failure.
+#
+# Environment: DURATION (10s) and WARMUP (2s) per `studio bench` run,
+# CONCURRENCY (32), ROUNDS (2), REQUESTS (200000, redis-benchmark),
+# GOBENCH=0 to skip the go-test benchmarks, GO (go), KEEP=1 to keep the
+# results directory (printed).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONCURRENCY=${CONCURRENCY:-32}
+ROUNDS=${ROUNDS:-2}
+REQUESTS=${REQUESTS:-200000}
+GOBENCH=${GOBENCH:-1}
+
+for cmd in redis-server redis-benchmark redis-cli curl python3; do
+	command -v "$cmd" >/dev/null || { echo "bench: $cmd is not on PATH" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/studio-bench.XXXXXX")
+out=$work/results
+mkdir -p "$out"
+redis_pid=
+serve_pid=
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	for pid in $serve_pid $redis_pid; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in $serve_pid $redis_pid; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ ${KEEP:-0} == 1 ]]; then
+		echo "bench: results kept in $out" >&2
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+freeport() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Records a command line (for the doc) and runs it.
+cmdlog=$out/commands.txt
+: >"$cmdlog"
+logged() {
+	if [[ ${round:-1} == 1 ]]; then
+		echo "$*" >>"$cmdlog"
+	fi
+	"$@"
+}
+
+date -u +%FT%TZ >"$out/started"
+cat /proc/loadavg >"$out/loadavg-start"
+nproc >"$out/nproc"
+{ grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'; } >"$out/cpu" || true
+{
+	echo "Go: $($GO version | sed 's/^go version //')"
+	echo "redis-server: $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+} >"$out/versions"
+
+echo "== building bin/studio" >&2
+$GO build -o bin/studio ./cmd/studio
+studio=bin/studio
+
+redis_port=$(freeport)
+echo "== redis-server on 127.0.0.1:$redis_port" >&2
+echo "redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --daemonize no &" >>"$cmdlog"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+	--dir "$work" --logfile "$work/redis.log" &
+redis_pid=$!
+for _ in $(seq 100); do
+	redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+	sleep 0.05
+done
+redis-cli -p "$redis_port" ping >/dev/null
+
+export STUDIO_ADMIN_TOKEN=bench-admin-token-0123456789
+export REDIS_URL=redis://127.0.0.1:$redis_port/0
+export STUDIO_LOG_LEVEL=warn
+serve_port=$(freeport)
+serve_url=http://127.0.0.1:$serve_port
+echo "== studio serve on $serve_url" >&2
+echo "STUDIO_ADDR=127.0.0.1:$serve_port STUDIO_ADMIN_TOKEN=… REDIS_URL=$REDIS_URL DATABASE_URL=sqlite:\$TMP/serve.db STUDIO_WARM_ON_START=false STUDIO_LOG_LEVEL=warn $studio serve &" >>"$cmdlog"
+STUDIO_ADDR=127.0.0.1:$serve_port DATABASE_URL=sqlite:$work/serve.db STUDIO_WARM_ON_START=false \
+	"$studio" serve >"$work/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 200); do
+	curl -fsS -o /dev/null "$serve_url/healthz" 2>/dev/null && break
+	kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
+	sleep 0.05
+done
+curl -fsS -o /dev/null "$serve_url/healthz"
+
+# In-process Service runs use their own SQLite file (serve holds its own).
+export DATABASE_URL=sqlite:$work/inprocess.db
+echo "export STUDIO_ADMIN_TOKEN=… REDIS_URL=$REDIS_URL DATABASE_URL=sqlite:\$TMP/inprocess.db STUDIO_LOG_LEVEL=warn" >>"$cmdlog"
+echo "# then $ROUNDS rounds, each running these in this order:" >>"$cmdlog"
+
+flags=(--mix validate=1 --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" --json)
+bench() { # bench NAME ARGS…: one studio bench run into rN-NAME.json
+	local name=$1
+	shift
+	echo "== round $round: $name" >&2
+	logged "$studio" bench "$@" "${flags[@]}" >"$out/r$round-$name.json"
+}
+for round in $(seq "$ROUNDS"); do
+	echo "== round $round: redis-benchmark" >&2
+	logged redis-benchmark -p "$redis_port" -t get -n "$REQUESTS" -c "$CONCURRENCY" --csv >"$out/r$round-redis-benchmark.csv"
+	bench redis-get --target redis-get
+	bench inprocess --target inprocess
+	bench common --target common
+	bench empty --target empty
+	bench http --target http --url "$serve_url"
+	bench common-http --target common-http
+done
+
+cat /proc/loadavg >"$out/loadavg-end"
+date -u +%FT%TZ >"$out/finished"
+$GO run ./scripts/benchtables -dir "$out" -doc docs/PERFORMANCE.md
+echo "== docs/PERFORMANCE.md: section between <!-- bench:begin --> and <!-- bench:end --> rewritten" >&2
+
+if [[ $GOBENCH != 0 ]]; then
+	# The go-test benchmarks (each beside its same-run baseline in its output).
+	$GO test -run '^$' -bench . -benchtime 2s -count 3 ./session/ ./session/sqlstore/ ./internal/server/
+	$GO test -run '^$' -bench 'HookOverhead' -count 3 ./redisconn/
+	$GO test -run '^$' -bench 'GetSaturationPaired' -benchtime 10x -count 3 ./redisconn/
+	$GO test -run '^$' -bench . -count 3 ./monitor/ ./telemetry/
+fi

@@ -1,5 +1,5 @@
 # Studio. `make up` runs everything locally; `make test` runs the suite as CI does.
-.PHONY: up build test bench fuzz check clean
+.PHONY: up build test bench fuzz soak check clean
 
 GO ?= go
 
@@ -12,12 +12,10 @@ up: build
 test:
 	scripts/test.sh
 
-# Benchmarks behind docs/PERFORMANCE.md (each beside its same-run baseline).
+# Benchmarks behind docs/PERFORMANCE.md (each beside its same-run baseline):
+# the load-tool tables (DURATION, ROUNDS, GOBENCH=0 to skip the go-test ones).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./session/ ./session/sqlstore/ ./internal/server/
-	$(GO) test -run '^$$' -bench 'HookOverhead' -count 3 ./redisconn/
-	$(GO) test -run '^$$' -bench 'GetSaturationPaired' -benchtime 10x -count 3 ./redisconn/
-	$(GO) test -run '^$$' -bench . -count 3 ./monitor/ ./telemetry/
+	GO=$(GO) scripts/bench.sh
 
 # A short run of every fuzz target in the module (FUZZTIME each).
 FUZZTIME ?= 30s
@@ -28,6 +26,11 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# The soak test (docs/RELIABILITY.md, "Soak"): half the measured capacity
+# for SOAK_DURATION (default 10m), memory and goroutines sampled.
+soak:
+	$(GO) test -tags soak -run TestSoak -timeout 30m -v ./soak/
 
 clean:
 	rm -rf bin .studio

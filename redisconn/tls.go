@@ -498,7 +498,18 @@ func (t *TLS) dialerFor(timeout time.Duration, sentinel func(addr string) bool) 
 		if err != nil {
 			return nil, err
 		}
-		tc := tls.Client(conn, r.ClientConfig(host))
+		conf := r.ClientConfig(host)
+		// Note whether the server asked for a client certificate we do not
+		// have: under TLS 1.3 it refuses only after the handshake, and the
+		// client may see a bare reset instead of its alert.
+		var askedNone bool
+		get := conf.GetClientCertificate
+		conf.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c, err := get(cri)
+			askedNone = err == nil && len(c.Certificate) == 0
+			return c, err
+		}
+		tc := tls.Client(conn, conf)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
 			var ne net.Error
@@ -508,8 +519,38 @@ func (t *TLS) dialerFor(timeout time.Duration, sentinel func(addr string) bool) 
 			}
 			return nil, err
 		}
+		if askedNone {
+			return &noClientCertConn{Conn: tc}, nil
+		}
 		return tc, nil
 	}
+}
+
+// ErrClientCertRequired is wrapped (with the underlying error) when a
+// connection fails after a server asked for a client certificate and none
+// is configured.
+var ErrClientCertRequired = errors.New("redis TLS: the server asked for a client certificate (mutual TLS; certificate required) and none is configured: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE")
+
+// noClientCertConn names the likely cause of its errors: the server asked
+// for a client certificate that was not sent.
+type noClientCertConn struct{ net.Conn }
+
+func (c *noClientCertConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	return n, c.name(err)
+}
+
+func (c *noClientCertConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	return n, c.name(err)
+}
+
+func (c *noClientCertConn) name(err error) error {
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrClientCertRequired, err)
 }
 
 // plainConn names the likely cause when a plaintext connection is closed

@@ -189,6 +189,12 @@ func TestTLSFailuresNameTheCause(t *testing.T) {
 			t.Logf("%v", err)
 		})
 	}
+	t.Run("no client certificate wraps ErrClientCertRequired", func(t *testing.T) {
+		err := open(t, cfg(func(c *redisconn.Config) { c.CertFile, c.KeyFile = "", "" })).Ping(ctx).Err()
+		if !errors.Is(err, redisconn.ErrClientCertRequired) {
+			t.Fatalf("error %v does not wrap ErrClientCertRequired", err)
+		}
+	})
 	t.Run("plaintext error keeps io.EOF for retries", func(t *testing.T) {
 		err := open(t, redisconn.Config{URL: "redis://" + s.Addr(), MaxRetries: -1}).Ping(ctx).Err()
 		if !errors.Is(err, redisconn.ErrNoReply) {

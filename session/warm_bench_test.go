@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/loadgen"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
 )
@@ -316,5 +317,52 @@ func BenchmarkWarm(b *testing.B) {
 			b.ReportMetric(rates[i]/n, "sessions/s_warm_"+m.name)
 		}
 		b.ReportMetric(unlimited/n, "p99_µs_warm_unlimited")
+	})
+
+	// validate_p99_open: the same question under load that does not
+	// saturate the machine: an open loop of validations at a fixed rate
+	// (latency from the intended start, loadgen), 5 s with no warm, then
+	// 5 s beside a warm at 5 000/s fixed and with the adaptive back-off.
+	b.Run("validate_p99_open", func(b *testing.B) {
+		e := setup(b)
+		const rate = 5000.0
+		phase := func(b *testing.B, warm, adaptive bool) float64 {
+			flush(b, e.bare)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan struct{})
+			if warm {
+				go func() {
+					defer close(done)
+					w := e.svc.NewWarmer(session.WarmOptions{Source: e.store, Rate: 5000, Backoff: session.WarmBackoff{Off: !adaptive}})
+					_, _ = w.Run(ctx)
+				}()
+			} else {
+				close(done)
+			}
+			res, err := loadgen.Run(context.Background(), loadgen.Options{
+				Target: &loadgen.ServiceTarget{Service: e.svc}, Concurrency: 8, Rate: rate,
+				Duration: 5 * time.Second, Warmup: 500 * time.Millisecond, Sessions: 1000, Zipf: 1.1, Seed: 1,
+			})
+			cancel()
+			<-done
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Validate.Errors > 0 {
+				b.Fatalf("%d validations failed", res.Validate.Errors)
+			}
+			return res.Validate.P99US
+		}
+		var idle, fixed, adaptive float64
+		for b.Loop() {
+			idle += phase(b, false, false)
+			fixed += phase(b, true, false)
+			adaptive += phase(b, true, true)
+		}
+		n := float64(b.N)
+		b.ReportMetric(idle/n, "p99_µs_idle")
+		b.ReportMetric(fixed/n, "p99_µs_warm_fixed_5k/s")
+		b.ReportMetric(adaptive/n, "p99_µs_warm_adaptive_5k/s")
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,6 +184,14 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, lerr := parseLogin(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
+	if lerr != errNoToken {
+		if blocked, wait := h.throttle.blocked(r.RemoteAddr, h.now()); blocked {
+			h.log.Warn("dashboard login refused", "remote", r.RemoteAddr, "code", "too_many_attempts")
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+			h.loginPage(w, http.StatusTooManyRequests, "Too many failed attempts; try again later.")
+			return
+		}
+	}
 	switch {
 	case lerr == errNoToken && r.Method == "GET":
 		h.loginPage(w, http.StatusOK, "")
@@ -195,6 +204,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		h.loginPage(w, lerr.Status, lerr.Msg)
 		return
 	case !h.checkToken(tok):
+		h.throttle.failed(r.RemoteAddr, h.now())
 		h.log.Warn("dashboard login refused", "remote", r.RemoteAddr, "code", "invalid_admin_token")
 		h.loginPage(w, http.StatusUnauthorized, "That is not the admin token.")
 		return

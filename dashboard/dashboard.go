@@ -93,6 +93,7 @@ type Handler struct {
 	adminHash [sha256.Size]byte
 	adminSet  bool
 	sessions  *sessions
+	throttle  *loginThrottle
 	static    map[string]asset
 	hub       hub
 	done      chan struct{}
@@ -127,6 +128,7 @@ func New(opts Options) *Handler {
 		log:      opts.Logger,
 		now:      opts.Now,
 		sessions: newSessions(1024, opts.SessionIdle, opts.SessionMax),
+		throttle: newLoginThrottle(),
 		static:   map[string]asset{},
 		done:     make(chan struct{}),
 	}

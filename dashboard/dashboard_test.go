@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -590,5 +591,42 @@ func TestProducerStops(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if m := builds.Load(); m != n {
 		t.Errorf("%d frames built after the last stream closed", m-n)
+	}
+}
+
+// TestLoginThrottle: after a burst of failed logins from one address,
+// every login from it (even with the right token) gets 429 with
+// Retry-After until its next attempt is due; other addresses are not
+// affected.
+func TestLoginThrottle(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := newTestHandler(t, func(o *Options) { o.Now = clock })
+	from := func(addr, tok string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", Prefix+"/login?token="+tok, nil)
+		r.RemoteAddr = addr
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range failBurst {
+		if w := from("198.51.100.7:4000", "wrong"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("failed attempt %d: %d, want 401", i+1, w.Code)
+		}
+	}
+	w := from("198.51.100.7:4001", testToken)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("after %d failures: %d, Retry-After %q, cookies %v; want 429 with Retry-After and no cookie",
+			failBurst, w.Code, w.Header().Get("Retry-After"), w.Result().Cookies())
+	}
+	if w := from("203.0.113.9:4000", testToken); w.Code != http.StatusSeeOther {
+		t.Fatalf("another address: %d, want 303 (logged in)", w.Code)
+	}
+	mu.Lock()
+	now = now.Add(failInterval)
+	mu.Unlock()
+	if w := from("198.51.100.7:4002", testToken); w.Code != http.StatusSeeOther {
+		t.Fatalf("after waiting: %d, want 303 (logged in)", w.Code)
 	}
 }

@@ -328,8 +328,14 @@ func TestUpLeavesNoOrphanWhenKilled(t *testing.T) {
 func TestUpNamesThePackageWhenRedisIsMissing(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	var stderr bytes.Buffer
-	code := run(context.Background(), []string{"studio", "up", "--state-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, envOf(nil), io.Discard, &stderr)
+	state := t.TempDir()
+	code := run(context.Background(), []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0"}, envOf(nil), io.Discard, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "apt-get install redis-server") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	if dir := redisStateDir(state); strings.HasPrefix(dir, "/dev/shm/") {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("the failed start left %s behind", dir)
+		}
 	}
 }

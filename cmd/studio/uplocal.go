@@ -41,6 +41,7 @@ func startLocalRedis(ctx context.Context, uf upFlags, log *slog.Logger) (*localR
 	if uf.singleRedis {
 		rs, err := redistest.Launch(ctx, redistest.Config{Dir: l.dir})
 		if err != nil {
+			l.removeDir()
 			return nil, fmt.Errorf("start local redis: %w", err)
 		}
 		l.single, l.config = rs, redisconn.Config{URL: rs.URL()}
@@ -48,6 +49,7 @@ func startLocalRedis(ctx context.Context, uf upFlags, log *slog.Logger) (*localR
 	} else {
 		topo, err := redistest.LaunchSentinel(ctx, redistest.SentinelConfig{Dir: l.dir})
 		if err != nil {
+			l.removeDir()
 			return nil, fmt.Errorf("start local redis sentinel topology: %w", err)
 		}
 		l.topo = topo
@@ -147,8 +149,14 @@ func (l *localRedis) stop() {
 	if l.single != nil {
 		_ = l.single.Stop()
 	}
+	l.removeDir()
+}
+
+// removeDir removes the Redis directory when it is on the tmpfs: nothing
+// there outlives the run (a state directory on disk is left alone).
+func (l *localRedis) removeDir() {
 	if strings.HasPrefix(l.dir, "/dev/shm/") {
-		_ = os.RemoveAll(l.dir) // nothing there outlives the run
+		_ = os.RemoveAll(l.dir)
 	}
 }
 

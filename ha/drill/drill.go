@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -32,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/studiohq/studio/session"
@@ -221,7 +223,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	d := &drill{o: o, run: strconv.FormatInt(time.Now().UnixNano(), 36), sents: map[string]*redis.SentinelClient{}}
+	sk, err := ddsketch.NewDefaultDDSketch(0.01)
+	if err != nil {
+		return nil, fmt.Errorf("drill: latency sketch: %w", err)
+	}
+	d := &drill{o: o, run: strconv.FormatInt(time.Now().UnixNano(), 36), sents: map[string]*redis.SentinelClient{}, valLatency: sk}
 	defer d.close()
 	return d.do(ctx)
 }
@@ -238,8 +244,8 @@ type drill struct {
 	ackedKeys   []string
 	errsByKind  map[string]int64
 	valErrs     map[string]int64
-	valLatency  []time.Duration
-	tokens      []string // acknowledged creates
+	valLatency  *ddsketch.DDSketch // validation latency in µs, 1 % relative accuracy
+	tokens      []string           // acknowledged creates
 	writesFail  int64
 	validations int64
 	valFailed   int64
@@ -431,7 +437,7 @@ func (d *drill) startWorkload(ctx context.Context, wg *sync.WaitGroup, pool []st
 				}
 				d.mu.Lock()
 				d.validations++
-				d.valLatency = append(d.valLatency, el)
+				_ = d.valLatency.Add(float64(el.Microseconds()))
 				if err != nil {
 					d.valFailed++
 					d.valErrs[errorKind(err)]++
@@ -619,25 +625,17 @@ func (d *drill) fill(r *Report, injected time.Time) {
 
 	r.WritesAcked = int64(len(d.acks))
 	r.WritesFailed = d.writesFail
-	r.ErrorsByKind = maps(d.errsByKind)
+	r.ErrorsByKind = maps.Clone(d.errsByKind)
 	r.Validations = d.validations
 	r.ValidationsFailed = d.valFailed
-	r.ValidationErrors = maps(d.valErrs)
-	if n := len(d.valLatency); n > 0 {
-		l := slices.Clone(d.valLatency)
-		slices.Sort(l)
-		r.ValidateP99MS = float64(l[min(n-1, n*99/100)]) / 1e6
+	r.ValidationErrors = maps.Clone(d.valErrs)
+	if d.valLatency.GetCount() > 0 {
+		if p99, err := d.valLatency.GetValueAtQuantile(0.99); err == nil {
+			r.ValidateP99MS = p99 / 1e3 // the sketch holds microseconds
+		}
 	}
 	r.CreatesAcked = int64(len(d.tokens))
 	r.CreatesFailed = d.createsFail
-}
-
-func maps(m map[string]int64) map[string]int64 {
-	out := make(map[string]int64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // countLost reads every acknowledged key back from the new master and

@@ -132,13 +132,37 @@ func isBase64URL(c byte) bool {
 	return ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z') || ('0' <= c && c <= '9') || c == '-' || c == '_'
 }
 
-// checksum is CRC-32C computed with the plain table loop: crc32.Checksum
-// dispatches through a function value, which makes its argument escape and
-// would cost ParseToken a heap allocation.
+// checksum is CRC-32C, computed eight bytes at a time ("slicing-by-8"):
+// crc32.Checksum dispatches through a function value, which makes its
+// argument escape and would cost ParseToken a heap allocation; the plain
+// byte-at-a-time table loop was a sixth of an L1 validation's CPU.
 func checksum(p []byte) uint32 {
 	crc := ^uint32(0)
+	for len(p) >= 8 {
+		crc ^= binary.LittleEndian.Uint32(p)
+		hi := binary.LittleEndian.Uint32(p[4:])
+		crc = crc8Table[7][byte(crc)] ^ crc8Table[6][byte(crc>>8)] ^
+			crc8Table[5][byte(crc>>16)] ^ crc8Table[4][crc>>24] ^
+			crc8Table[3][byte(hi)] ^ crc8Table[2][byte(hi>>8)] ^
+			crc8Table[1][byte(hi>>16)] ^ crc8Table[0][hi>>24]
+		p = p[8:]
+	}
 	for _, v := range p {
-		crc = crcTable[byte(crc)^v] ^ (crc >> 8)
+		crc = crc8Table[0][byte(crc)^v] ^ (crc >> 8)
 	}
 	return ^crc
 }
+
+// crc8Table[k][b] is the CRC-32C register after byte b followed by k zero
+// bytes; crc8Table[0] is the usual byte-wise table.
+var crc8Table = func() (t [8][256]uint32) {
+	t[0] = *crcTable
+	for b := range 256 {
+		crc := t[0][b]
+		for k := 1; k < 8; k++ {
+			crc = t[0][byte(crc)] ^ (crc >> 8)
+			t[k][b] = crc
+		}
+	}
+	return t
+}()

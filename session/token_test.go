@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -152,6 +153,40 @@ func TestChecksumIsCRC32C(t *testing.T) {
 	for _, in := range []string{"", "a", TokenPrefix, strings.Repeat("xyz", 40)} {
 		if got, want := checksum([]byte(in)), crc32.Checksum([]byte(in), crc32.MakeTable(crc32.Castagnoli)); got != want {
 			t.Errorf("checksum(%q) = %x, want %x", in, got, want)
+		}
+	}
+}
+
+// TestChecksumMatchesCRC32C: the hand-unrolled checksum is CRC-32C for
+// every length around the 8-byte stride and for random contents.
+func TestChecksumMatchesCRC32C(t *testing.T) {
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := range 100 {
+		for range 20 {
+			p := make([]byte, n)
+			for i := range p {
+				p[i] = byte(rng.Uint32())
+			}
+			if got, want := checksum(p), crc32.Checksum(p, tab); got != want {
+				t.Fatalf("len %d: checksum %08x, crc32.Checksum %08x", n, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkParseToken: the whole offline check of a token and its hash,
+// the first step of every validation.
+func BenchmarkParseToken(b *testing.B) {
+	t, err := NewToken()
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := string(t)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseToken(tok); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -347,13 +347,13 @@ func newWorker(r *runner, seed, i uint64) *worker {
 	return w
 }
 
+// closedLoop sends each operation as soon as the previous one returned:
+// the end time of one is the start of the next (one clock read per
+// operation instead of two).
 func (w *worker) closedLoop(ctx context.Context) {
-	for {
-		t0 := time.Now()
-		if !t0.Before(w.r.end) || ctx.Err() != nil {
-			return
-		}
-		w.one(ctx, t0)
+	t0 := time.Now()
+	for t0.Before(w.r.end) && ctx.Err() == nil {
+		t0 = w.one(ctx, t0)
 	}
 }
 
@@ -382,7 +382,7 @@ func (w *worker) openLoop(ctx context.Context) {
 		if !intended.Before(r.measure) {
 			w.lag.add(now.Sub(intended))
 		}
-		w.one(ctx, intended)
+		_ = w.one(ctx, intended)
 	}
 }
 
@@ -405,8 +405,9 @@ func (w *worker) rank() int {
 }
 
 // one runs one operation scheduled at intended (closed loop: sent at
-// intended) and records it if intended falls in the measured window.
-func (w *worker) one(ctx context.Context, intended time.Time) {
+// intended) and records it if intended falls in the measured window. It
+// returns the time the operation ended (or, if it was skipped, now).
+func (w *worker) one(ctx context.Context, intended time.Time) time.Time {
 	r := w.r
 	op := w.pickOp()
 	measured := !intended.Before(r.measure)
@@ -423,7 +424,7 @@ func (w *worker) one(ctx context.Context, intended time.Time) {
 		default:
 			if slot, p = r.pool.pick(w.rank()); p == nil {
 				w.skip(op, measured)
-				return
+				return time.Now()
 			}
 			tok = *p
 		}
@@ -457,7 +458,7 @@ func (w *worker) one(ctx context.Context, intended time.Time) {
 		slot, p := r.pool.take(w.rng.IntN(len(r.pool.slots)))
 		if p == nil {
 			w.skip(op, measured)
-			return
+			return time.Now()
 		}
 		err = r.opts.Target.Revoke(ctx, *p)
 		kind = KindOf(err)
@@ -471,7 +472,7 @@ func (w *worker) one(ctx context.Context, intended time.Time) {
 	}
 	end := time.Now()
 	if err != nil && ctx.Err() != nil {
-		return // interrupted: not a result
+		return end // interrupted: not a result
 	}
 	w.done.Add(1)
 	if kind != "" {
@@ -480,6 +481,7 @@ func (w *worker) one(ctx context.Context, intended time.Time) {
 	if measured {
 		w.rec[op].record(end.Sub(intended), kind)
 	}
+	return end
 }
 
 func (w *worker) skip(op Op, measured bool) {

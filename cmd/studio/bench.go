@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -58,6 +60,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	zipf := fs.Float64("zipf", loadgen.DefaultZipf, "Zipf exponent of the session popularity (greater than 1), or 0 for uniform")
 	mixFlag := fs.String("mix", "validate=90,create=5,revoke=5", "relative weights of the operations: validate=N,create=N,revoke=N")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window (this process: the load tool, and the target for --target inprocess) to this file")
 	// Flag errors are one line (printed by run); the help only on -h.
 	fs.SetOutput(io.Discard)
 	if err := st.parse(args); err != nil {
@@ -91,6 +94,13 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stdout, "\r\033[K%s %.1fs/%.0fs: %.0f ops/s, %d ops, %d errors",
 				p.Phase, p.Elapsed.Seconds(), p.Length.Seconds(), p.OpsPerSec, p.Done, p.Errors)
 		}
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := profileMeasured(&opts, *cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	res, runErr := loadgen.Run(ctx, opts)
 	if tty {
@@ -259,3 +269,31 @@ func (t *emptyTarget) String() string { return "empty handler " + t.Base }
 type commonHTTPTarget struct{ loadgen.HTTPTarget }
 
 func (t *commonHTTPTarget) String() string { return "common-way store over HTTP " + t.Base }
+
+// profileMeasured makes the run write a CPU profile of its measured
+// window to path: profiling starts at the first progress report of the
+// "run" phase (within a progress interval of the window's start) and
+// stops when the returned function is called. The file is created at
+// once, so a bad path fails before the run.
+func profileMeasured(opts *loadgen.Options, path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	var started bool
+	next := opts.OnProgress
+	opts.OnProgress = func(p loadgen.Progress) {
+		if p.Phase == "run" && !started {
+			started = pprof.StartCPUProfile(f) == nil
+		}
+		if next != nil {
+			next(p)
+		}
+	}
+	return func() {
+		if started {
+			pprof.StopCPUProfile()
+		}
+		_ = f.Close()
+	}, nil
+}

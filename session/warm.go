@@ -193,8 +193,11 @@ type Warmer struct {
 	prog     WarmProgress
 	knownID  string // run_id of the server the last run started on
 	knownSet bool
-	failures int             // consecutive failed runs
-	ctl      *warmController // the current run's back-off, or nil
+	// knownMasters maps each Cluster master's address to its run_id, as
+	// the last run or check saw them (Cluster only).
+	knownMasters map[string]string
+	failures     int             // consecutive failed runs
+	ctl          *warmController // the current run's back-off, or nil
 
 	cbMu sync.Mutex // serialises OnProgress
 }
@@ -264,7 +267,7 @@ var (
 // too. The result counts what was done either way. The run is recorded in
 // a session.warm span when the Service has a tracer.
 func (w *Warmer) Run(ctx context.Context) (WarmResult, error) {
-	return w.run(ctx, "on demand")
+	return w.run(ctx, "on demand", nil)
 }
 
 // warmBatch is one pipeline's worth of encoded sessions.
@@ -282,7 +285,10 @@ type warmRun struct {
 	lastErr                                                atomic.Value // string
 }
 
-func (w *Warmer) run(ctx context.Context, reason string) (res WarmResult, err error) {
+// run is Run with a reason, and only the keys in slots when slots is not
+// nil (a Cluster master that lost its data: the other masters kept
+// theirs). Sessions of other slots count as considered, not written.
+func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res WarmResult, err error) {
 	w.runMu.Lock()
 	defer w.runMu.Unlock()
 	s := w.s
@@ -364,6 +370,14 @@ func (w *Warmer) run(ctx context.Context, reason string) (res WarmResult, err er
 		if err != nil {
 			return res, fmt.Errorf("session warm: write marker: %w", err)
 		}
+	} else if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		// One marker per master (see Watch).
+		mctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
+		err = w.writeClusterMarkers(mctx, cc)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("session warm: %w", err)
+		}
 	}
 
 	var lim *rate.Limiter
@@ -419,6 +433,11 @@ func (w *Warmer) run(ctx context.Context, reason string) (res WarmResult, err er
 		cur := &warmBatch{}
 		err := w.opts.Source.Recent(gctx, now, w.opts.Limit, func(r Record) error {
 			c.read.Add(1)
+			key := s.Key(r.Hash)
+			if slots != nil && !slots.has(key) {
+				c.done.Add(1) // another master's: it kept its copy
+				return nil
+			}
 			until := s.redisDeadline(&r.Session, now)
 			if r.Session.Revoked() || !until.After(now) {
 				c.expired.Add(1)
@@ -429,7 +448,7 @@ func (w *Warmer) run(ctx context.Context, reason string) (res WarmResult, err er
 			if err != nil {
 				return err
 			}
-			cur.keys = append(cur.keys, s.Key(r.Hash))
+			cur.keys = append(cur.keys, key)
 			cur.vals = append(cur.vals, val)
 			cur.until = append(cur.until, until.UnixMilli())
 			if cur.len() >= bs {
@@ -572,8 +591,9 @@ func (w *Warmer) notify() {
 func (w *Warmer) markerKey() string { return w.s.opts.KeyPrefix + "warm" }
 
 // identity returns the server's run_id and role. Both are empty for a
-// Cluster client, whose INFO answers from an arbitrary node: the run_id
-// check and Watch's restart detection are off there.
+// Cluster client, whose INFO answers from an arbitrary node: the per-batch
+// run_id check is off there, and Watch reads every master instead (see
+// checkCluster).
 func (w *Warmer) identity(ctx context.Context) (runID, role string, err error) {
 	if _, ok := w.s.rdb.(*redis.ClusterClient); ok {
 		return "", "", nil
@@ -610,6 +630,11 @@ func (w *Warmer) identity(ctx context.Context) (runID, role string, err error) {
 // master). A run that failed is retried at the next interval, then with
 // a doubling delay (at most 5 minutes) while it keeps failing.
 //
+// In a Redis Cluster, Watch does this per master: each has its own
+// run_id and its own marker (a key hashed to one of its slots), and a
+// master that lost its data is warmed again alone: only the sessions whose
+// keys hash to its slots are written.
+//
 // Watch returns when ctx ends. It takes the run_id recorded by the last
 // Run as its reference, so call it after (or while) the start-up Run
 // goes; a run it starts is in Progress like any other. Run it in one
@@ -626,43 +651,50 @@ func (w *Warmer) Watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if reason := w.check(ctx, interval); reason != "" {
+		if reason, slots := w.check(ctx, interval); reason != "" {
 			w.log.Warn("redis lost its sessions; warming again", "reason", reason)
-			_, _ = w.run(ctx, reason) // logged, and in Progress
+			_, _ = w.run(ctx, reason, slots) // logged, and in Progress
 		}
 	}
 }
 
-// check returns why Redis needs warming again, or "".
-func (w *Warmer) check(ctx context.Context, interval time.Duration) string {
+// check returns why Redis needs warming again, or "", and the slots to
+// warm (nil: all; Cluster only).
+func (w *Warmer) check(ctx context.Context, interval time.Duration) (string, *slotSet) {
 	ctx, cancel := context.WithTimeout(ctx, max(interval, w.s.opts.RedisTimeout))
 	defer cancel()
-	id, role, err := w.identity(ctx)
-	if err != nil {
-		w.log.Debug("warm watch: redis did not answer", "error", err)
-		return ""
-	}
-	if id == "" { // Cluster: not supported
-		return ""
-	}
 	w.mu.Lock()
-	known, set := w.knownID, w.knownSet
 	// A failed run is retried after interval, then twice as long after
 	// each further failure, up to 5 minutes.
 	failed := w.prog.State == WarmFailed &&
 		w.s.now().Sub(w.prog.Finished) >= min(interval<<min(max(w.failures-1, 0), 16), 5*time.Minute)
+	w.mu.Unlock()
+	if cc, ok := w.s.rdb.(*redis.ClusterClient); ok {
+		reason, slots, err := w.checkCluster(ctx, cc, failed)
+		if err != nil {
+			return "", nil
+		}
+		return reason, slots
+	}
+	id, role, err := w.identity(ctx)
+	if err != nil {
+		w.log.Debug("warm watch: redis did not answer", "error", err)
+		return "", nil
+	}
+	w.mu.Lock()
+	known, set := w.knownID, w.knownSet
 	if !set {
 		w.knownID, w.knownSet = id, true
 	}
 	w.mu.Unlock()
 	if role != "master" {
-		return ""
+		return "", nil
 	}
 	if failed {
-		return "retrying the failed warm"
+		return "retrying the failed warm", nil
 	}
 	if !set || id == known {
-		return ""
+		return "", nil
 	}
 	// The server changed. Remember it, so a server that kept its data is
 	// looked at once, not at every interval.
@@ -675,17 +707,17 @@ func (w *Warmer) check(ctx context.Context, interval time.Duration) string {
 		w.mu.Lock()
 		w.knownID = known // look again next time
 		w.mu.Unlock()
-		return ""
+		return "", nil
 	}
 	if n == 0 {
-		return "redis restarted or failed over without its data (run_id changed, warm marker missing)"
+		return "redis restarted or failed over without its data (run_id changed, warm marker missing)", nil
 	}
 	empty, err := w.keyspaceEmpty(ctx)
 	if err == nil && empty {
-		return "redis restarted or failed over with an empty session keyspace (run_id changed)"
+		return "redis restarted or failed over with an empty session keyspace (run_id changed)", nil
 	}
 	w.log.Info("redis restarted or failed over and kept its sessions; not warming", "role", role)
-	return ""
+	return "", nil
 }
 
 // keyspaceEmpty reports whether no session key exists, scanning at most a

@@ -1,0 +1,258 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis Cluster support of the Warmer. A Cluster has no single run_id: each
+// master has its own, and any one of them can restart empty while the
+// others keep their data. So the warmer tracks every master's run_id, keeps
+// one marker key on each master (a key whose hash slot that master
+// serves), and re-warms only the slots of a master that came back without
+// its marker.
+
+// numSlots is the number of hash slots of a Redis Cluster.
+const numSlots = 16384
+
+// keySlot returns the hash slot of key as Redis Cluster computes it:
+// CRC16 (XMODEM) of the key, or of its hash tag (the text between the first
+// "{" and the next "}", when not empty), modulo 16384.
+func keySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	return int(crc16(key) % numSlots)
+}
+
+// crc16 is CRC-16/XMODEM (polynomial 0x1021, initial value 0), the
+// checksum Redis Cluster hashes keys with.
+func crc16(s string) uint16 {
+	var crc uint16
+	for i := 0; i < len(s); i++ {
+		crc ^= uint16(s[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
+
+// slotSet is a set of hash slots.
+type slotSet [numSlots]bool
+
+// has reports whether key's hash slot is in the set.
+func (s *slotSet) has(key string) bool { return s[keySlot(key)] }
+
+// clusterMaster is one master of a Redis Cluster as the warmer sees it.
+type clusterMaster struct {
+	addr   string
+	runID  string
+	ranges [][2]int // served slot ranges, both ends included
+}
+
+// serves reports whether the master serves slot.
+func (m *clusterMaster) serves(slot int) bool {
+	for _, r := range m.ranges {
+		if r[0] <= slot && slot <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterMasters reads the masters of the cluster: their slot ranges from
+// CLUSTER SLOTS and each one's run_id from its INFO server, sorted by
+// address. It fails if a master of CLUSTER SLOTS does not answer, so a
+// topology in the middle of a change is read again later.
+func clusterMasters(ctx context.Context, cc *redis.ClusterClient) ([]clusterMaster, error) {
+	slots, err := cc.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cluster slots: %w", err)
+	}
+	byAddr := map[string]*clusterMaster{}
+	for _, s := range slots {
+		if len(s.Nodes) == 0 {
+			continue
+		}
+		addr := s.Nodes[0].Addr
+		m := byAddr[addr]
+		if m == nil {
+			m = &clusterMaster{addr: addr}
+			byAddr[addr] = m
+		}
+		m.ranges = append(m.ranges, [2]int{int(s.Start), int(s.End)})
+	}
+	var mu sync.Mutex
+	ids := map[string]string{}
+	err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return fmt.Errorf("INFO server on %s: %w", c.Options().Addr, err)
+		}
+		id := infoField(info, "run_id")
+		if id == "" {
+			return fmt.Errorf("INFO server on %s has no run_id", c.Options().Addr)
+		}
+		mu.Lock()
+		ids[c.Options().Addr] = id
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]clusterMaster, 0, len(byAddr))
+	for addr, m := range byAddr {
+		id, ok := ids[addr]
+		if !ok {
+			return nil, fmt.Errorf("cluster master %s (from CLUSTER SLOTS) is not among the client's masters yet", addr)
+		}
+		m.runID = id
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b clusterMaster) int { return strings.Compare(a.addr, b.addr) })
+	return out, nil
+}
+
+// infoField returns the value of one "name:value" line of an INFO reply.
+func infoField(info, name string) string {
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// maxMarkerTries bounds the search for a marker key in a master's slots.
+// A master with a single slot needs 16384 tries on average; a key prefix
+// that holds a hash tag of its own puts every key in one slot, and no
+// search can move the marker elsewhere.
+const maxMarkerTries = 1 << 20
+
+// clusterMarkerKey returns the name of the marker key on master m: the
+// Warmer's marker name with a hash tag that lands in one of m's slots, or
+// "" when no key of the Service's layout can land on m (a key prefix with
+// its own hash tag puts every key on a single master).
+func (w *Warmer) clusterMarkerKey(m *clusterMaster) string {
+	base := w.markerKey() + ":{"
+	for i := range maxMarkerTries {
+		k := base + strconv.Itoa(i) + "}"
+		if m.serves(keySlot(k)) {
+			return k
+		}
+	}
+	return ""
+}
+
+// writeClusterMarkers writes each master's marker (its run_id) and
+// records the masters as known. It is the Cluster counterpart of the
+// single marker a run writes.
+func (w *Warmer) writeClusterMarkers(ctx context.Context, cc *redis.ClusterClient) error {
+	ms, err := clusterMasters(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("read cluster masters: %w", err)
+	}
+	for i := range ms {
+		if k := w.clusterMarkerKey(&ms[i]); k != "" {
+			if err := cc.Set(ctx, k, ms[i].runID, 0).Err(); err != nil {
+				return fmt.Errorf("write marker on %s: %w", ms[i].addr, err)
+			}
+		}
+	}
+	w.mu.Lock()
+	w.knownMasters, w.knownSet = mastersByAddr(ms), true
+	w.mu.Unlock()
+	return nil
+}
+
+func mastersByAddr(ms []clusterMaster) map[string]string {
+	m := make(map[string]string, len(ms))
+	for _, c := range ms {
+		m[c.addr] = c.runID
+	}
+	return m
+}
+
+// errNoReason is returned by checkCluster when nothing needs warming.
+var errNoReason = errors.New("no reason to warm")
+
+// checkCluster is check for a Cluster: it returns why some masters need
+// warming again and the slots to warm (nil: all of them), or errNoReason.
+// A master is looked at when its run_id differs from the one recorded for
+// its address, or its address is new (a promoted replica); it needs
+// warming when its marker is missing. A master that kept its marker (a
+// replica promoted with its data, a restart with persistence) is left
+// alone.
+func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, failed bool) (string, *slotSet, error) {
+	ms, err := clusterMasters(ctx, cc)
+	if err != nil {
+		w.log.Debug("warm watch: cluster topology not readable", "error", err)
+		return "", nil, errNoReason
+	}
+	w.mu.Lock()
+	known, set := w.knownMasters, w.knownSet
+	if !set {
+		w.knownMasters, w.knownSet = mastersByAddr(ms), true
+	}
+	w.mu.Unlock()
+	if failed {
+		return "retrying the failed warm", nil, nil
+	}
+	if !set {
+		return "", nil, errNoReason
+	}
+	var lost []string
+	var slots slotSet
+	changed := false
+	for i := range ms {
+		m := &ms[i]
+		if known[m.addr] == m.runID {
+			continue
+		}
+		changed = true
+		k := w.clusterMarkerKey(m)
+		if k == "" {
+			continue // holds no key of ours
+		}
+		n, err := cc.Exists(ctx, k).Result()
+		if err != nil {
+			// Look again next time: known is left as it was.
+			w.log.Debug("warm watch: marker check failed", "master", m.addr, "error", err)
+			return "", nil, errNoReason
+		}
+		if n == 0 {
+			lost = append(lost, m.addr)
+			for _, r := range m.ranges {
+				for s := r[0]; s <= r[1]; s++ {
+					slots[s] = true
+				}
+			}
+		}
+	}
+	w.mu.Lock()
+	w.knownMasters = mastersByAddr(ms)
+	w.mu.Unlock()
+	if len(lost) == 0 {
+		if changed {
+			w.log.Info("redis cluster masters restarted or failed over and kept their sessions; not warming")
+		}
+		return "", nil, errNoReason
+	}
+	return fmt.Sprintf("redis cluster master %s restarted or failed over without its data (run_id changed, warm marker missing)",
+		strings.Join(lost, ", ")), &slots, nil
+}

@@ -156,6 +156,9 @@ type Service struct {
 	// lastKick is when a validation last woke the revocation retrier
 	// (unix ns).
 	lastKick atomic.Int64
+	// redisLat counts the Redis round trips of validations (the warm
+	// back-off's signal).
+	redisLat latHist
 	log      *slog.Logger
 	now      func() time.Time
 	tracer   trace.Tracer
@@ -414,7 +417,9 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) 
 		s.l1Put(h, key, gen, Session{}, ErrRevoked, now)
 		return Session{}, TierNone, ErrRevoked
 	}
+	t0 := time.Now()
 	v, master, err := s.redisGet(ctx, h, key, now)
+	s.redisLat.add(time.Since(t0))
 	if master && err == nil && s.retry.queued.Load() > 0 {
 		s.kickRetrier(now) // the master answers again: send the queued tombstones now
 	}

@@ -384,7 +384,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 	if w.opts.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(w.opts.Rate), w.opts.BatchSize)
 		if !w.opts.Backoff.Off {
-			ctl := &warmController{rdb: s.rdb, key: w.markerKey() + ":probe", opts: w.opts.Backoff, maxRate: w.opts.Rate, lim: lim}
+			ctl := &warmController{rdb: s.rdb, key: w.markerKey() + ":probe", lat: &s.redisLat, opts: w.opts.Backoff, maxRate: w.opts.Rate, lim: lim}
 			ctl.rateNow.Store(uint64(w.opts.Rate))
 			if base, ok := ctl.baseline(ctx); ok {
 				cctx, stopCtl := context.WithCancel(ctx)

@@ -13,26 +13,34 @@ import (
 
 // WarmBackoff configures how a rate-limited warm yields to request load.
 //
-// While a run with a Rate is in progress, a controller times a probe read
-// (a GET of a key that never exists, the same round trip a Redis-tier
-// validation makes) every ProbeInterval. Before the first batch it takes
-// the third quartile of a few probes as the baseline: what a read costs
-// under the load already there. Whenever the third quartile of the last
-// Window probes exceeds the baseline by more than Tolerance (plus 50 µs of
-// noise), the rate is halved, down to MinRate; otherwise it grows by a
-// twentieth of
-// Rate per probe, up to Rate (additive increase, multiplicative decrease,
-// as TCP does). So an idle system warms at Rate, and a busy one slows the
-// warm until it no longer shows in the latency callers see.
+// While a run with a Rate is in progress, a controller looks every
+// ProbeInterval at the latency of the Service's own validations: the p99
+// of the Redis round trips of the validations that reached Redis during
+// the last Window intervals, the latency a warm can disturb. Before the
+// first batch it takes the same p99 over Window intervals as the
+// baseline: what a read costs under the load already there. Whenever the
+// p99 exceeds the baseline by more than Tolerance (plus 20 µs of noise),
+// the rate is halved, down to MinRate; otherwise it grows by a twentieth
+// of Rate per interval, up to Rate (additive increase, multiplicative
+// decrease, as TCP does). So an idle system warms at Rate, and a busy one
+// slows the warm until it no longer shows in the latency callers see.
+//
+// With too little traffic for a p99 (fewer than 200 validations reached
+// Redis in the window, or in the baseline), the controller times a probe
+// read instead (a GET of a key that never exists, the same round trip a
+// Redis-tier validation makes) every ProbeInterval, and compares the
+// third quartile of the last Window probes with theirs before the run,
+// allowing Tolerance plus 50 µs.
 type WarmBackoff struct {
 	// Off turns the controller off: the run writes at Rate throughout.
 	Off bool
-	// ProbeInterval is the time between probes. Default 25ms.
+	// ProbeInterval is the controller's period. Default 25ms.
 	ProbeInterval time.Duration
-	// Window is how many recent probes are compared. Default 8.
+	// Window is how many recent intervals (or probes) are compared.
+	// Default 8.
 	Window int
-	// Tolerance is the allowed rise of the probes' third quartile over the
-	// baseline, as a fraction. Default 0.15.
+	// Tolerance is the allowed rise of the latency over the baseline, as
+	// a fraction. Default 0.1.
 	Tolerance float64
 	// MinRate is the floor in sessions per second. Default Rate/100, at
 	// least 10.
@@ -47,7 +55,7 @@ func (b *WarmBackoff) setDefaults(maxRate float64) {
 		b.Window = 8
 	}
 	if b.Tolerance <= 0 {
-		b.Tolerance = 0.15
+		b.Tolerance = 0.1
 	}
 	if b.MinRate <= 0 {
 		b.MinRate = max(10, maxRate/100)
@@ -59,6 +67,7 @@ func (b *WarmBackoff) setDefaults(maxRate float64) {
 type warmController struct {
 	rdb      redis.UniversalClient
 	key      string
+	lat      *latHist // the Service's validation round trips; nil: probes only
 	opts     WarmBackoff
 	maxRate  float64
 	lim      *rate.Limiter
@@ -66,7 +75,18 @@ type warmController struct {
 	backoffs atomic.Int64
 }
 
-const probeNoise = 50 * time.Microsecond
+const (
+	probeNoise   = 50 * time.Microsecond
+	trafficNoise = 20 * time.Microsecond
+	// minTraffic is the fewest validation round trips a p99 is taken of.
+	minTraffic = 200
+)
+
+// warmBase is the latency before a run: the p99 of the validations'
+// round trips (0 when there were too few) and the probes' third quartile.
+type warmBase struct {
+	traffic, probe time.Duration
+}
 
 // probe times one read of a key that does not exist.
 func (c *warmController) probe(ctx context.Context) (time.Duration, error) {
@@ -80,30 +100,56 @@ func (c *warmController) probe(ctx context.Context) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// baseline is the third quartile of a few probes taken before any batch
-// is sent;
-// ok is false if Redis did not answer them.
-func (c *warmController) baseline(ctx context.Context) (time.Duration, bool) {
+// trafficP99 is the p99 of the round trips counted between two snapshots,
+// or 0 when there were fewer than minTraffic.
+func trafficP99(from, to *latCounts) time.Duration {
+	p, n := quantileBetween(from, to, 0.99)
+	if n < minTraffic {
+		return 0
+	}
+	return p
+}
+
+// baseline measures warmBase over Window intervals before any batch is
+// sent (2·Window probes); ok is false if Redis did not answer the probes.
+func (c *warmController) baseline(ctx context.Context) (warmBase, bool) {
+	var first, last latCounts
+	if c.lat != nil {
+		c.lat.snapshot(&first)
+	}
 	var v []time.Duration
 	for range 2 * c.opts.Window {
 		d, err := c.probe(ctx)
 		if err != nil {
-			return 0, false
+			return warmBase{}, false
 		}
 		v = append(v, d)
-		if !sleepCtx(ctx, c.opts.ProbeInterval/5) {
-			return 0, false
+		if !sleepCtx(ctx, c.opts.ProbeInterval/2) {
+			return warmBase{}, false
 		}
 	}
-	return upper(v), true
+	b := warmBase{probe: upper(v)}
+	if c.lat != nil {
+		c.lat.snapshot(&last)
+		b.traffic = trafficP99(&first, &last)
+	}
+	return b, true
 }
 
 // run adjusts the limiter until ctx ends.
-func (c *warmController) run(ctx context.Context, base time.Duration) {
-	limit := base + time.Duration(float64(base)*c.opts.Tolerance) + probeNoise
+func (c *warmController) run(ctx context.Context, base warmBase) {
+	tol := func(d, noise time.Duration) time.Duration {
+		return d + time.Duration(float64(d)*c.opts.Tolerance) + noise
+	}
+	probeLimit := tol(base.probe, probeNoise)
+	trafficLimit := tol(base.traffic, trafficNoise)
 	cur := c.maxRate
 	recent := make([]time.Duration, 0, c.opts.Window)
-	cool := 0 // probes to wait after a decrease before judging again
+	// snaps is a ring of the histogram's last Window+1 snapshots; held of
+	// them count since the last decrease.
+	snaps := make([]latCounts, c.opts.Window+1)
+	next, held := 0, 0
+	cool := 0 // intervals to wait after a decrease before judging again
 	t := time.NewTicker(c.opts.ProbeInterval)
 	defer t.Stop()
 	for {
@@ -112,31 +158,47 @@ func (c *warmController) run(ctx context.Context, base time.Duration) {
 			return
 		case <-t.C:
 		}
-		d, err := c.probe(ctx)
-		if err != nil {
-			continue // the batches see the error too
+		if d, err := c.probe(ctx); err == nil { // else the batches see the error too
+			if len(recent) == c.opts.Window {
+				recent = recent[1:]
+			}
+			recent = append(recent, d)
 		}
-		if len(recent) == c.opts.Window {
-			recent = recent[1:]
+		var latest *latCounts
+		if c.lat != nil {
+			latest = &snaps[next]
+			c.lat.snapshot(latest)
+			next = (next + 1) % len(snaps)
+			held = min(held+1, len(snaps))
 		}
-		recent = append(recent, d)
 		if cool > 0 {
 			cool--
 			continue
 		}
-		if len(recent) < c.opts.Window/2 {
+		judged, over := false, false
+		if base.traffic > 0 && held >= 2 {
+			oldest := &snaps[(next-held+len(snaps))%len(snaps)]
+			if p := trafficP99(oldest, latest); p > 0 {
+				judged, over = true, p > trafficLimit
+			}
+		}
+		if !judged && len(recent) >= c.opts.Window/2 {
+			judged, over = true, upper(recent) > probeLimit
+		}
+		if !judged {
 			continue
 		}
-		if upper(recent) > limit {
-			next := max(c.opts.MinRate, cur/2)
-			if next < cur {
+		if over {
+			lower := max(c.opts.MinRate, cur/2)
+			if lower < cur {
 				c.backoffs.Add(1)
 			}
-			cur = next
+			cur = lower
 			cool = c.opts.Window / 2
 			recent = recent[:0]
+			held = min(held, 1) // judge only what follows the decrease
 		} else {
-			cur = min(c.maxRate, cur+c.maxRate/20)
+			cur = min(c.maxRate, cur+c.maxRate/50)
 		}
 		c.set(cur)
 	}

@@ -18,12 +18,15 @@
 // With Options.Rate > 0 the generator runs an open loop: operation k is
 // scheduled at the fixed intended time start + k/Rate, whatever happened
 // before; the next free worker takes it, waits until its intended time if
-// it is early, and sends it. Its latency is measured from the intended
-// time, not from when it was sent, so time spent waiting for a free worker
-// (because the target is slow) counts, as it would for a real client.
-// The delay between intended and actual start is reported separately
-// (Result.Schedule) and includes the generator's own timer lateness, tens
-// of microseconds. Operations not started by the end of the run are
+// it is early, and sends it. When no worker was free at the intended time
+// (the target is slow), its latency is measured from the intended time,
+// not from when it was sent, so time spent waiting for a free worker
+// counts, as it would for a real client. When the worker was early and
+// slept, it is measured from the timer's wake-up instead: Go's timers can
+// fire up to about a millisecond late on an idle process (the runtime's
+// poller sleeps in whole milliseconds), and that lateness is the
+// generator's, not the target's. The delay between intended and actual
+// start, both kinds, is reported separately (Result.Schedule). Operations not started by the end of the run are
 // counted as Schedule.NotSent. Concurrency must be large enough for
 // Rate × latency; otherwise the schedule falls behind and NotSent grows.
 //
@@ -367,6 +370,7 @@ func (w *worker) openLoop(ctx context.Context) {
 		if !intended.Before(r.end) {
 			return
 		}
+		slept := false
 		if d := time.Until(intended); d > 0 {
 			timer.Reset(d)
 			select {
@@ -374,6 +378,7 @@ func (w *worker) openLoop(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
+			slept = true
 		}
 		now := time.Now()
 		if !now.Before(r.end) || ctx.Err() != nil {
@@ -382,7 +387,16 @@ func (w *worker) openLoop(ctx context.Context) {
 		if !intended.Before(r.measure) {
 			w.lag.add(now.Sub(intended))
 		}
-		_ = w.one(ctx, intended)
+		// A worker that was early and slept is late only by its timer's
+		// lateness, the generator's own: measure from its wake-up (still
+		// in the window the schedule placed it in). A worker that was
+		// busy is late because the target was slow: measure from the
+		// intended time.
+		from := intended
+		if slept {
+			from = now
+		}
+		_ = w.oneFrom(ctx, intended, from)
 	}
 }
 
@@ -408,6 +422,12 @@ func (w *worker) rank() int {
 // intended) and records it if intended falls in the measured window. It
 // returns the time the operation ended (or, if it was skipped, now).
 func (w *worker) one(ctx context.Context, intended time.Time) time.Time {
+	return w.oneFrom(ctx, intended, intended)
+}
+
+// oneFrom is one with the latency measured from "from" instead of
+// intended (see openLoop); intended still decides whether it is measured.
+func (w *worker) oneFrom(ctx context.Context, intended, from time.Time) time.Time {
 	r := w.r
 	op := w.pickOp()
 	measured := !intended.Before(r.measure)
@@ -479,7 +499,7 @@ func (w *worker) one(ctx context.Context, intended time.Time) time.Time {
 		w.errs.Add(1)
 	}
 	if measured {
-		w.rec[op].record(end.Sub(intended), kind)
+		w.rec[op].record(end.Sub(from), kind)
 	}
 	return end
 }

@@ -76,6 +76,14 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
+	if *cpuProfile != "" {
+		stopProfile, err := profileMeasured(&opts, *cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
+
 	var release func()
 	var err error
 	opts.Target, release, err = benchTarget(ctx, st, *target, *baseURL, opts, stderr)
@@ -94,13 +102,6 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stdout, "\r\033[K%s %.1fs/%.0fs: %.0f ops/s, %d ops, %d errors",
 				p.Phase, p.Elapsed.Seconds(), p.Length.Seconds(), p.OpsPerSec, p.Done, p.Errors)
 		}
-	}
-	if *cpuProfile != "" {
-		stopProfile, err := profileMeasured(&opts, *cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stopProfile()
 	}
 	res, runErr := loadgen.Run(ctx, opts)
 	if tty {
@@ -278,7 +279,7 @@ func (t *commonHTTPTarget) String() string { return "common-way store over HTTP 
 func profileMeasured(opts *loadgen.Options, path string) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, usageErrorf("invalid --cpuprofile: %v", err)
 	}
 	var started bool
 	next := opts.OnProgress

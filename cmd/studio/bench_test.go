@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,6 +45,7 @@ func TestBenchCommandBadFlags(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined: -nope"},
 		{"argument", []string{"--target", "empty", "extra"}, nil, `unexpected argument "extra"`},
 		{"bad redis url", []string{"--target", "inprocess"}, map[string]string{"REDIS_URL": "http://x"}, "invalid REDIS_URL"},
+		{"cpuprofile in a missing directory", []string{"--target", "empty", "--mix", "validate=1", "--cpuprofile", "/nonexistent/dir/cpu.prof"}, nil, "invalid --cpuprofile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -104,8 +106,14 @@ func TestBenchCommand(t *testing.T) {
 		"STUDIO_LOG_LEVEL":   "warn",
 	}
 	t.Run("inprocess", func(t *testing.T) {
-		if out := runBenchJSON(t, []string{"--target", "inprocess"}, env); out.Target != "inprocess" || out.Mode != "closed" {
+		prof := filepath.Join(t.TempDir(), "cpu.prof")
+		if out := runBenchJSON(t, []string{"--target", "inprocess", "--cpuprofile", prof}, env); out.Target != "inprocess" || out.Mode != "closed" {
 			t.Fatalf("%+v", out)
+		}
+		// A profile of the measured window: pprof's gzip-compressed protobuf.
+		b, err := os.ReadFile(prof)
+		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Fatalf("--cpuprofile wrote %d bytes (%v)", len(b), err)
 		}
 	})
 	t.Run("http", func(t *testing.T) {

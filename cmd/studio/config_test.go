@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -184,5 +185,26 @@ func TestPlaintextGuard(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%v: err %v, want ok=%v", tc.env, err, tc.ok)
 		}
+	}
+}
+
+// TestDefaultGC: without GOGC the long-running commands collect at 400 %;
+// any GOGC in the environment, "off" included, is left to the runtime.
+func TestDefaultGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	for _, v := range []string{"100", "off", "50"} {
+		if defaultGC(func(k string) string { return map[string]string{"GOGC": v}[k] }) {
+			t.Errorf("GOGC=%s: changed the GC target", v)
+		}
+		if got := debug.SetGCPercent(100); got != 100 {
+			t.Errorf("GOGC=%s: GC percent %d", v, got)
+		}
+	}
+	if !defaultGC(func(string) string { return "" }) {
+		t.Fatal("GOGC unset: GC target unchanged")
+	}
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Fatalf("GC percent %d, want %d", got, defaultGCPercent)
 	}
 }

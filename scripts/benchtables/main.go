@@ -49,6 +49,8 @@ var targets = []target{
 	{"empty", "empty `net/http` handler over HTTP (`--target empty`)"},
 	{"http", "**Studio over HTTP**, `studio serve` `GET /v1/session` (`--target http`)"},
 	{"common-http", "common-way store over HTTP (`--target common-http`)"},
+	{"empty-open", "empty `net/http` handler, **open loop** at half its closed-loop rate of the round (`--target empty --rate R`)"},
+	{"http-open", "**Studio over HTTP, open loop** at the same rate (`--target http --rate R`)"},
 }
 
 // measure is one target's validation figures in one round; NaN when not
@@ -247,18 +249,32 @@ var ratios = []ratio{
 		goal: "≥ 20×", met: func(v float64) bool { return v >= 20 }},
 	{label: "Studio over HTTP ÷ empty handler (throughput)", value: div("http", "empty"), show: times,
 		goal: "≥ 0.6×", met: func(v float64) bool { return v >= 0.6 }},
-	{label: "Studio over HTTP, p99 at 32 connections", value: func(r map[string]measure) (float64, bool) {
-		m, ok := r["http"]
-		return m.P99, ok
-	}, show: func(v float64, r map[string]measure) string {
-		if e, ok := r["empty"]; ok {
-			return lat(v) + " (empty handler " + lat(e.P99) + ")"
-		}
-		return lat(v)
-	}, goal: "≤ 1 ms", met: func(v float64) bool { return v <= 1000 }},
+	{label: "Studio over HTTP, p99 at 32 connections, closed loop (saturated: the p99 is queueing for 2 shared cores)", value: p99Of("http"),
+		show: beside("empty"), goal: "≤ 1 ms", met: func(v float64) bool { return v <= 1000 }},
+	{label: "Studio over HTTP, p99 at 32 connections, open loop at half the empty handler's closed-loop rate", value: p99Of("http-open"),
+		show: beside("empty-open"), goal: "≤ 1 ms", met: func(v float64) bool { return v <= 1000 }},
 	{label: "Studio over HTTP ÷ common-way store over HTTP (throughput)", value: div("http", "common-http"), show: times, goal: "—"},
 	{label: "Studio in process ÷ common-way store in process (throughput)", value: div("inprocess", "common"), show: times, goal: "—"},
 	{label: "bare go-redis GET ÷ `redis-benchmark` GET (throughput; context)", value: div("redis-get", "redis-benchmark"), show: times, goal: "—"},
+}
+
+// p99Of is the p99 of one target.
+func p99Of(name string) func(r map[string]measure) (float64, bool) {
+	return func(r map[string]measure) (float64, bool) {
+		m, ok := r[name]
+		return m.P99, ok
+	}
+}
+
+// beside shows a latency with the p99 of the baseline target of the same
+// round.
+func beside(baseline string) func(v float64, r map[string]measure) string {
+	return func(v float64, r map[string]measure) string {
+		if e, ok := r[baseline]; ok {
+			return lat(v) + " (empty handler " + lat(e.P99) + ")"
+		}
+		return lat(v)
+	}
 }
 
 // render makes the section between the markers.
@@ -266,7 +282,7 @@ func render(in *input) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	n := len(in.Rounds)
-	w("Run %s – %s (UTC); %s of %d targets, interleaved (each round runs every target once, in the order below); `studio bench` targets: %d connections/workers, closed loop, `--mix validate=1`, %s measured after %s warm-up.\n\n",
+	w("Run %s – %s (UTC); %s of %d targets, interleaved (each round runs every target once, in the order below); `studio bench` targets: %d connections/workers, closed loop unless marked open loop, `--mix validate=1`, %s measured after %s warm-up.\n\n",
 		orDash(in.Started), orDash(in.Finished), rounds(n), len(targets), in.Concurrency, secs(in.DurationS), secs(in.WarmupS))
 	w("| machine | |\n|---|---|\n")
 	w("| CPUs (`nproc`) | %s |\n| CPU model | %s |\n| load average (1, 5, 15 min) at the start | %s |\n| … at the end | %s |\n",

@@ -22,9 +22,9 @@ import (
 //	revoke    DELETE /v1/session   Authorization: Bearer <session token>   204
 //
 // 401 is KindRejected, 400 KindInvalid, 503 KindUnavailable, any other
-// unexpected status "http_NNN". Response bodies are read to the end so
-// connections are reused. Use it by pointer; it is safe for concurrent
-// use once its fields are set.
+// unexpected status "http_NNN", whichever client sends the requests.
+// Response bodies are read to the end so connections are reused. Use it
+// by pointer; it is safe for concurrent use once its fields are set.
 type HTTPTarget struct {
 	// Base is the API's base URL, e.g. "http://127.0.0.1:8080".
 	Base string
@@ -33,8 +33,16 @@ type HTTPTarget struct {
 	// Client sends the requests. It must keep at least Concurrency idle
 	// connections per host (see NewHTTPClient), or every request beyond
 	// that opens a new connection. Nil means a client from
-	// NewHTTPClient(256, 10s), made on first use.
+	// NewHTTPClient(256, 10s), made on first use. Unused when Raw is set.
 	Client *http.Client
+	// Raw makes it send the requests with a RawClient for Base (made on
+	// first use, 10 s timeout per request) instead of Client: a lean
+	// HTTP/1.1 keep-alive client, one connection per concurrent caller,
+	// that allocates almost nothing per request, so the load tool takes
+	// less of the CPU it shares with the server under test. Base must
+	// then be an http:// URL; otherwise every operation fails with the
+	// reason (kind KindOther).
+	Raw bool
 	// UserID is the user of the sessions it creates; default "loadgen".
 	UserID string
 	// TTL is the lifetime of the sessions it creates; default 1h.
@@ -42,6 +50,8 @@ type HTTPTarget struct {
 
 	once   sync.Once
 	client *http.Client
+	raw    *RawClient
+	rawErr error // from NewRawClient
 	body   []byte
 }
 
@@ -65,9 +75,13 @@ func NewHTTPClient(conns int, timeout time.Duration) *http.Client {
 
 func (t *HTTPTarget) init() {
 	t.once.Do(func() {
-		t.client = t.Client
-		if t.client == nil {
-			t.client = NewHTTPClient(256, 10*time.Second)
+		if t.Raw {
+			t.raw, t.rawErr = NewRawClient(t.Base)
+		} else {
+			t.client = t.Client
+			if t.client == nil {
+				t.client = NewHTTPClient(256, 10*time.Second)
+			}
 		}
 		user := t.UserID
 		if user == "" {
@@ -112,8 +126,26 @@ func (t *HTTPTarget) Revoke(ctx context.Context, token string) error {
 	return err
 }
 
+// CloseIdleConnections closes the idle connections of the client it
+// uses; requests in flight are not affected, and it stays usable.
+func (t *HTTPTarget) CloseIdleConnections() {
+	t.init()
+	if t.raw != nil {
+		t.raw.CloseIdleConnections()
+	}
+	if t.client != nil {
+		t.client.CloseIdleConnections()
+	}
+}
+
+// do sends a request with bearer's Authorization (and body as JSON if
+// not nil) and maps the response's status (see checkStatus). With keep
+// it returns the body of a response with status want.
 func (t *HTTPTarget) do(ctx context.Context, method, path, bearer string, body []byte, want int, keep bool) ([]byte, error) {
 	t.init()
+	if t.Raw {
+		return t.doRaw(ctx, method, path, bearer, body, want, keep)
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -131,18 +163,54 @@ func (t *HTTPTarget) do(ctx context.Context, method, path, bearer string, body [
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == want {
-		if keep {
-			b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			return b, err
-		}
-		_, err := io.Copy(io.Discard, resp.Body)
+	if err := checkStatus(method, path, resp.StatusCode, want); err != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		return nil, err
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return nil, &Error{Kind: statusKind(resp.StatusCode), Err: fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)}
+	if keep {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return b, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	return nil, err
 }
 
+// doRaw is do with the RawClient.
+func (t *HTTPTarget) doRaw(ctx context.Context, method, path, bearer string, body []byte, want int, keep bool) ([]byte, error) {
+	if t.rawErr != nil {
+		return nil, &Error{Kind: KindOther, Err: t.rawErr}
+	}
+	req := RawRequest{Method: method, Path: path, Bearer: bearer, Body: body}
+	if body != nil {
+		req.ContentType = "application/json"
+	}
+	var dst []byte
+	if keep {
+		dst = make([]byte, 0, 512)
+	}
+	status, b, err := t.raw.Do(ctx, &req, dst)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStatus(method, path, status, want); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// checkStatus maps a response's status to an operation's outcome, for
+// both clients: want is success; any other status is an *Error of kind
+// statusKind(got).
+func checkStatus(method, path string, got, want int) error {
+	if got == want {
+		return nil
+	}
+	return &Error{Kind: statusKind(got), Err: fmt.Errorf("%s %s: status %d", method, path, got)}
+}
+
+// statusKind names the error kind of an unexpected status: 401
+// KindRejected, 400 KindInvalid, 503 KindUnavailable, any other
+// "http_NNN".
 func statusKind(code int) string {
 	switch code {
 	case http.StatusUnauthorized:

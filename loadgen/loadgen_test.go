@@ -61,13 +61,25 @@ func newEnv(t *testing.T, mod ...func(*session.Options)) *env {
 	return &env{redis: rs, store: st, svc: svc}
 }
 
-// httpTarget serves the real API for e.svc on a loopback listener.
-func (e *env) httpTarget(t *testing.T, conns int) *loadgen.HTTPTarget {
+// httpTarget serves the real API for e.svc on a loopback listener, driven
+// with the raw client if raw is set, else with net/http.
+func (e *env) httpTarget(t *testing.T, conns int, raw bool) *loadgen.HTTPTarget {
 	t.Helper()
 	ts := httptest.NewServer(server.New(server.Options{Sessions: e.svc, AdminToken: adminToken}))
 	t.Cleanup(ts.Close)
+	if raw {
+		tg := &loadgen.HTTPTarget{Base: ts.URL, AdminToken: adminToken, Raw: true}
+		t.Cleanup(tg.CloseIdleConnections)
+		return tg
+	}
 	return &loadgen.HTTPTarget{Base: ts.URL, AdminToken: adminToken, Client: loadgen.NewHTTPClient(conns, 10*time.Second)}
 }
+
+// clients names the two ways HTTPTarget sends requests.
+var clients = []struct {
+	name string
+	raw  bool
+}{{"net_http", false}, {"raw", true}}
 
 // checkConsistent checks what holds for every result: counts add up,
 // error kinds add up, quantiles are ordered.
@@ -145,13 +157,20 @@ func TestRunService(t *testing.T) {
 	}
 }
 
-// TestRunHTTPOpenLoop drives the real HTTP API at a fixed rate and checks
-// the schedule kept it (generous bounds: the machine is shared).
+// TestRunHTTPOpenLoop drives the real HTTP API at a fixed rate, with each
+// client, and checks the schedule kept it (generous bounds: the machine
+// is shared).
 func TestRunHTTPOpenLoop(t *testing.T) {
+	for _, cl := range clients {
+		t.Run(cl.name, func(t *testing.T) { testRunHTTPOpenLoop(t, cl.raw) })
+	}
+}
+
+func testRunHTTPOpenLoop(t *testing.T, raw bool) {
 	e := newEnv(t)
 	const rate = 400
 	res, err := loadgen.Run(t.Context(), loadgen.Options{
-		Target: e.httpTarget(t, 16), Concurrency: 16, Rate: rate, Sessions: 50,
+		Target: e.httpTarget(t, 16, raw), Concurrency: 16, Rate: rate, Sessions: 50,
 		Duration: time.Second, Warmup: 250 * time.Millisecond, Zipf: 1.1,
 		Mix: loadgen.Mix{Validate: 90, Create: 5, Revoke: 5},
 	})
@@ -181,12 +200,18 @@ func TestRunHTTPOpenLoop(t *testing.T) {
 
 // TestRunHTTPRedisAndStoreDown breaks Redis and the store after the setup
 // (at the start of the warmup): every operation must then fail with 503,
-// counted as "unavailable".
+// counted as "unavailable", with each client.
 func TestRunHTTPRedisAndStoreDown(t *testing.T) {
+	for _, cl := range clients {
+		t.Run(cl.name, func(t *testing.T) { testRunHTTPRedisAndStoreDown(t, cl.raw) })
+	}
+}
+
+func testRunHTTPRedisAndStoreDown(t *testing.T, raw bool) {
 	e := newEnv(t, func(o *session.Options) { o.L1TTL = -1 })
 	var once sync.Once
 	res, err := loadgen.Run(t.Context(), loadgen.Options{
-		Target: e.httpTarget(t, 4), Concurrency: 4, Sessions: 20,
+		Target: e.httpTarget(t, 4, raw), Concurrency: 4, Sessions: 20,
 		Duration: 300 * time.Millisecond, Warmup: 300 * time.Millisecond,
 		Mix:              loadgen.Mix{Validate: 80, Create: 10, Revoke: 10},
 		ProgressInterval: 10 * time.Millisecond,
@@ -217,8 +242,8 @@ func TestRunHTTPRedisAndStoreDown(t *testing.T) {
 }
 
 // TestRunBaselines drives the two baselines briefly: the empty handler
-// over HTTP (validations only: it keeps no sessions, so it accepts revoked
-// tokens) and bare Redis GETs.
+// over HTTP with each client (validations only: it keeps no sessions, so
+// it accepts revoked tokens) and bare Redis GETs.
 func TestRunBaselines(t *testing.T) {
 	base, stop, err := loadgen.ServeEmpty()
 	if err != nil {
@@ -231,6 +256,7 @@ func TestRunBaselines(t *testing.T) {
 		mix    loadgen.Mix
 	}{
 		{&loadgen.HTTPTarget{Base: base, Client: loadgen.NewHTTPClient(4, 5*time.Second)}, loadgen.Mix{Validate: 1}},
+		{&loadgen.HTTPTarget{Base: base, Raw: true}, loadgen.Mix{Validate: 1}},
 		{&loadgen.RedisGetTarget{Redis: rs.Client(t)}, loadgen.Mix{Validate: 90, Create: 5, Revoke: 5}},
 	} {
 		t.Run(fmt.Sprint(tc.target), func(t *testing.T) {

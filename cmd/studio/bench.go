@@ -60,6 +60,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	zipf := fs.Float64("zipf", loadgen.DefaultZipf, "Zipf exponent of the session popularity (greater than 1), or 0 for uniform")
 	mixFlag := fs.String("mix", "validate=90,create=5,revoke=5", "relative weights of the operations: validate=N,create=N,revoke=N")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	httpClient := fs.String("http-client", "raw", "the generator's HTTP client: raw (a lean HTTP/1.1 keep-alive client that allocates nothing per request, like wrk's) or net/http")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window (this process: the load tool, and the target for --target inprocess) to this file")
 	// Flag errors are one line (printed by run); the help only on -h.
 	fs.SetOutput(io.Discard)
@@ -75,6 +76,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if err := checkBenchFlags(&opts, *target, *baseURL, *mixFlag); err != nil {
 		return err
 	}
+	if *httpClient != "raw" && *httpClient != "net/http" {
+		return usageErrorf("invalid --http-client %q: must be raw or net/http", *httpClient)
+	}
 
 	if *cpuProfile != "" {
 		stopProfile, err := profileMeasured(&opts, *cpuProfile)
@@ -86,7 +90,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 
 	var release func()
 	var err error
-	opts.Target, release, err = benchTarget(ctx, st, *target, *baseURL, opts, stderr)
+	opts.Target, release, err = benchTarget(ctx, st, *target, *baseURL, *httpClient == "raw", opts, stderr)
 	if err != nil {
 		return err
 	}
@@ -168,8 +172,9 @@ func checkBenchFlags(opts *loadgen.Options, target, baseURL, mix string) error {
 }
 
 // benchTarget builds the target; the function returned releases what it
-// opened. Logs go to stderr.
-func benchTarget(ctx context.Context, st *settings, kind, baseURL string, opts loadgen.Options, stderr io.Writer) (loadgen.Target, func(), error) {
+// opened. HTTP targets use the lean client when raw is set (net/http's
+// otherwise). Logs go to stderr.
+func benchTarget(ctx context.Context, st *settings, kind, baseURL string, raw bool, opts loadgen.Options, stderr io.Writer) (loadgen.Target, func(), error) {
 	ttl := max(time.Hour, 2*(opts.Warmup+opts.Duration))
 	client := loadgen.NewHTTPClient(opts.Concurrency, 10*time.Second)
 	switch kind {
@@ -178,13 +183,13 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, opts l
 		if admin == "" {
 			return nil, nil, usageErrorf("--target http creates sessions with the admin token: set STUDIO_ADMIN_TOKEN (--admin-token)")
 		}
-		return &loadgen.HTTPTarget{Base: strings.TrimRight(baseURL, "/"), AdminToken: admin, Client: client, TTL: ttl}, func() {}, nil
+		return &loadgen.HTTPTarget{Base: strings.TrimRight(baseURL, "/"), AdminToken: admin, Client: client, Raw: raw, TTL: ttl}, func() {}, nil
 	case "empty":
 		base, stop, err := loadgen.ServeEmpty()
 		if err != nil {
 			return nil, nil, err
 		}
-		return &emptyTarget{loadgen.HTTPTarget{Base: base, Client: client}}, stop, nil
+		return &emptyTarget{loadgen.HTTPTarget{Base: base, Client: client, Raw: raw}}, stop, nil
 	}
 
 	cfg, err := st.Config()
@@ -214,7 +219,7 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, opts l
 				rdb.Close()
 				return nil, nil, err
 			}
-			return &commonHTTPTarget{loadgen.HTTPTarget{Base: base, Client: client, TTL: ttl}}, func() { stop(); rdb.Close() }, nil
+			return &commonHTTPTarget{loadgen.HTTPTarget{Base: base, Client: client, Raw: raw, TTL: ttl}}, func() { stop(); rdb.Close() }, nil
 		}
 		return &loadgen.RedisGetTarget{Redis: rdb, TTL: ttl}, func() { rdb.Close() }, nil
 	}

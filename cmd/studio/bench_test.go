@@ -45,6 +45,7 @@ func TestBenchCommandBadFlags(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined: -nope"},
 		{"argument", []string{"--target", "empty", "extra"}, nil, `unexpected argument "extra"`},
 		{"bad redis url", []string{"--target", "inprocess"}, map[string]string{"REDIS_URL": "http://x"}, "invalid REDIS_URL"},
+		{"unknown http client", []string{"--target", "empty", "--mix", "validate=1", "--http-client", "curl"}, nil, `invalid --http-client "curl": must be raw or net/http`},
 		{"cpuprofile in a missing directory", []string{"--target", "empty", "--mix", "validate=1", "--cpuprofile", "/nonexistent/dir/cpu.prof"}, nil, "invalid --cpuprofile"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,6 +144,7 @@ func TestBenchCommand(t *testing.T) {
 	})
 	t.Run("empty", func(t *testing.T) {
 		runBenchJSON(t, []string{"--target", "empty", "--mix", "validate=1"}, nil)
+		runBenchJSON(t, []string{"--target", "empty", "--mix", "validate=1", "--http-client", "net/http"}, nil)
 	})
 	t.Run("table", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer

@@ -49,8 +49,8 @@ var targets = []target{
 	{"empty", "empty `net/http` handler over HTTP (`--target empty`)"},
 	{"http", "**Studio over HTTP**, `studio serve` `GET /v1/session` (`--target http`)"},
 	{"common-http", "common-way store over HTTP (`--target common-http`)"},
-	{"empty-open", "empty `net/http` handler, **open loop** at half its closed-loop rate of the round (`--target empty --rate R`)"},
-	{"http-open", "**Studio over HTTP, open loop** at the same rate (`--target http --rate R`)"},
+	{"empty-open", "empty `net/http` handler, **open loop** at half Studio's closed-loop HTTP rate of the round (`--target empty --rate R`)"},
+	{"http-open", "**Studio over HTTP, open loop** at half its closed-loop rate of the round: 50 % load (`--target http --rate R`)"},
 }
 
 // measure is one target's validation figures in one round; NaN when not
@@ -251,7 +251,7 @@ var ratios = []ratio{
 		goal: "≥ 0.6×", met: func(v float64) bool { return v >= 0.6 }},
 	{label: "Studio over HTTP, p99 at 32 connections, closed loop (saturated: the p99 is queueing for 2 shared cores)", value: p99Of("http"),
 		show: beside("empty"), goal: "≤ 1 ms", met: func(v float64) bool { return v <= 1000 }},
-	{label: "Studio over HTTP, p99 at 32 connections, open loop at half the empty handler's closed-loop rate", value: p99Of("http-open"),
+	{label: "Studio over HTTP, p99 at 32 connections, open loop at 50 % load (half its closed-loop rate)", value: p99Of("http-open"),
 		show: beside("empty-open"), goal: "≤ 1 ms", met: func(v float64) bool { return v <= 1000 }},
 	{label: "Studio over HTTP ÷ common-way store over HTTP (throughput)", value: div("http", "common-http"), show: times, goal: "—"},
 	{label: "Studio in process ÷ common-way store in process (throughput)", value: div("inprocess", "common"), show: times, goal: "—"},

@@ -100,9 +100,10 @@ func TestSoak(t *testing.T) {
 	ctx := t.Context()
 
 	// 1. Capacity: a closed loop as fast as the server answers.
-	capClient := loadgen.NewHTTPClient(capacityConns, 10*time.Second)
+	// The lean client, as studio bench uses by default.
+	capTarget := &loadgen.HTTPTarget{Base: srv.base, AdminToken: adminToken, Raw: true}
 	capRes, err := loadgen.Run(ctx, loadgen.Options{
-		Target:      &loadgen.HTTPTarget{Base: srv.base, AdminToken: adminToken, Client: capClient},
+		Target:      capTarget,
 		Concurrency: capacityConns,
 		Duration:    capacityDuration,
 		Sessions:    sessions,
@@ -122,7 +123,7 @@ func TestSoak(t *testing.T) {
 	// Close the capacity run's connections now, or their server-side
 	// goroutines and sockets would vanish 90 s into the soak (the client's
 	// idle timeout) and read as a fall.
-	capClient.CloseIdleConnections()
+	capTarget.CloseIdleConnections()
 	time.Sleep(5 * time.Second) // let the server's connections and garbage settle
 
 	// 2. The soak: an open loop at half the capacity, sampled every 10 s
@@ -162,7 +163,7 @@ func TestSoak(t *testing.T) {
 		}
 	})
 	res, err := loadgen.Run(ctx, loadgen.Options{
-		Target:           &loadgen.HTTPTarget{Base: srv.base, AdminToken: adminToken, Client: loadgen.NewHTTPClient(soakWorkers, 10*time.Second)},
+		Target:           &loadgen.HTTPTarget{Base: srv.base, AdminToken: adminToken, Raw: true},
 		Concurrency:      soakWorkers,
 		Rate:             rate,
 		Duration:         window,

@@ -1,7 +1,6 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
+
+	"github.com/studiohq/studio/internal/syncbuf"
 )
 
 // TestKeySlotKnownValues: CRC16/XMODEM's check value and the hash tag rule
@@ -84,24 +85,6 @@ func keysOn(t *testing.T, s *redistest.Server) map[string]bool {
 	return m
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestWarmWatchClusterRewarmsLostMaster: one master of a three-master
 // Cluster restarts empty. Watch notices its new run_id and missing marker
 // and warms that master's slots only, without touching the other two;
@@ -110,7 +93,7 @@ func TestWarmWatchClusterRewarmsLostMaster(t *testing.T) {
 	e := newClusterEnv(t, 0)
 	const n = 600
 	toks := seedSessions(t, e.store, n, time.Now())
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	var last struct {
 		sync.Mutex
 		res session.WarmResult
@@ -209,7 +192,7 @@ func TestWarmWatchClusterFailoverKeepsData(t *testing.T) {
 	e := newClusterEnv(t, 1)
 	const n = 300
 	seedSessions(t, e.store, n, time.Now())
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	w := e.svc.NewWarmer(session.WarmOptions{Source: e.store, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if res, err := w.Run(bg); err != nil || res.Written != n {
 		t.Fatalf("first run: %+v, %v", res, err)

@@ -15,31 +15,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/studiohq/studio/internal/redistest"
+
+	"github.com/studiohq/studio/internal/syncbuf"
 )
-
-// lockedBuffer collects a command's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // waitMatch polls out until re matches, returning the submatches.
 func waitMatch(t testing.TB, out fmt.Stringer, re *regexp.Regexp, done <-chan int) []string {
@@ -64,7 +47,7 @@ var listening = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 // serving is a `studio serve` started by startServe.
 type serving struct {
 	base           string // http://host:port
-	stdout, stderr *lockedBuffer
+	stdout, stderr *syncbuf.Buffer
 	done           chan int // receives the exit status
 }
 
@@ -75,7 +58,7 @@ func startServe(t testing.TB, ctx context.Context, env map[string]string) *servi
 	if _, ok := env["STUDIO_ADDR"]; !ok {
 		env["STUDIO_ADDR"] = "127.0.0.1:0"
 	}
-	s := &serving{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan int, 1)}
+	s := &serving{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	go func() { s.done <- run(ctx, []string{"studio", "serve"}, envOf(env), s.stdout, s.stderr) }()
 	s.base = "http://" + waitMatch(t, s.stdout, listening, s.done)[1]
 	return s
@@ -148,7 +131,7 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"studio", "up", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-load", "--demo-users", "5"}, envOf(nil), stdout, stderr)
@@ -310,7 +293,7 @@ func TestUpLeavesNoOrphanWhenKilled(t *testing.T) {
 	// The next run starts cleanly in the same state dir (here with a
 	// single Redis).
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout := &lockedBuffer{}
+	stdout := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"studio", "up", "--single-redis", "--state-dir", state, "--addr", "127.0.0.1:0", "--demo-users", "1"}, envOf(nil), stdout, io.Discard)

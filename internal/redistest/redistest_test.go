@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/studiohq/studio/internal/syncbuf"
 )
 
 func TestTwoServersConcurrently(t *testing.T) {
@@ -276,7 +278,7 @@ func TestExtraArgsAndDefaults(t *testing.T) {
 
 func TestStdoutReceivesLog(t *testing.T) {
 	t.Parallel()
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	s, err := Launch(t.Context(), Config{Dir: t.TempDir(), Stdout: &buf})
 	if err != nil {
 		t.Fatalf("Launch: %v", err)
@@ -290,23 +292,6 @@ func TestStdoutReceivesLog(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.Dir(), LogFileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("log file written although Stdout was set (%v)", err)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestDoneReportsUnexpectedDeath(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/studiohq/studio/internal/syncbuf"
 )
 
 // eventually retries f every 50 ms until it returns nil or d passes, then
@@ -323,7 +325,7 @@ func TestSentinelTLSSeparateCAs(t *testing.T) {
 
 func TestSentinelSingleNodeAndStdout(t *testing.T) {
 	t.Parallel()
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	topo := StartSentinel(t, func(c *SentinelConfig) {
 		c.Replicas, c.Sentinels = -1, 1
 		c.MasterName = "solo"

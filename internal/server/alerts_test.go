@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/studiohq/studio/alert"
+
+	"github.com/studiohq/studio/internal/syncbuf"
 )
 
 const alertsAdmin = "alerts-admin-token-0123456789"
@@ -91,29 +93,12 @@ var _ AlertAPI = (*fakeAlerts)(nil)
 type apiServer struct {
 	t    *testing.T
 	url  string
-	logs *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs *syncbuf.Buffer
 }
 
 func newAPIServer(t *testing.T, opts Options) *apiServer {
 	t.Helper()
-	a := &apiServer{t: t, logs: &lockedBuffer{}}
+	a := &apiServer{t: t, logs: &syncbuf.Buffer{}}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

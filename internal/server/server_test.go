@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,8 @@ import (
 	"github.com/studiohq/studio/internal/server"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
+
+	"github.com/studiohq/studio/internal/syncbuf"
 )
 
 const admin = "test-admin-token-0123456789"
@@ -32,29 +32,12 @@ type fixture struct {
 	rdb   *redis.Client
 	svc   *session.Service
 	url   string
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *syncbuf.Buffer
 }
 
 func newFixture(t *testing.T, adminToken string) *fixture {
 	t.Helper()
-	f := &fixture{t: t, redis: redistest.Start(t), logs: &syncBuffer{}}
+	f := &fixture{t: t, redis: redistest.Start(t), logs: &syncbuf.Buffer{}}
 	var err error
 	f.store, err = sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"), sqlstore.Options{})
 	if err != nil {

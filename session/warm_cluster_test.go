@@ -122,11 +122,7 @@ func TestWarmWatchClusterRewarmsLostMaster(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(bg)
-	defer cancel()
-	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); w.Watch(ctx, 100*time.Millisecond) }()
-	defer func() { cancel(); <-watchDone }()
+	watch(t, w)
 	time.Sleep(350 * time.Millisecond)
 	if p := w.Progress(); p.Runs != 1 {
 		t.Fatalf("Watch warmed an intact cluster: %+v", p)
@@ -206,11 +202,7 @@ func TestWarmWatchClusterFailoverKeepsData(t *testing.T) {
 		}
 		return total == 2*n
 	})
-	ctx, cancel := context.WithCancel(bg)
-	defer cancel()
-	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); w.Watch(ctx, 100*time.Millisecond) }()
-	defer func() { cancel(); <-watchDone }()
+	watch(t, w)
 	time.Sleep(250 * time.Millisecond)
 
 	dead := nodes[0]

@@ -53,6 +53,14 @@ func seedSessions(tb testing.TB, st session.Store, n int, now time.Time) []strin
 	return toks
 }
 
+// watch runs w.Watch every 100 ms until the test ends.
+func watch(t *testing.T, w *session.Warmer) {
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Watch(ctx, 100*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // source is the env's real store, as the warmer's source.
 func (e *env) source() session.WarmSource { return e.store.Store.(*sqlstore.Store) }
 
@@ -310,11 +318,7 @@ func TestWarmWatchRewarmsAfterRestart(t *testing.T) {
 	if n := e.sessionKeys(); n != 500 {
 		t.Fatalf("%d keys after the first run", n)
 	}
-	ctx, cancel := context.WithCancel(bg)
-	defer cancel()
-	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); w.Watch(ctx, 100*time.Millisecond) }()
-	defer func() { cancel(); <-watchDone }()
+	watch(t, w)
 
 	// Nothing changed: no run.
 	time.Sleep(350 * time.Millisecond)
@@ -421,10 +425,7 @@ func TestWarmFailsWithoutRedis(t *testing.T) {
 	if err := e.redis.Restart(bg); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(bg)
-	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); w.Watch(ctx, 100*time.Millisecond) }()
-	defer func() { cancel(); <-watchDone }()
+	watch(t, w)
 	waitFor(t, 10*time.Second, "retried warm", func() bool { return w.Progress().State == session.WarmDone })
 	if n := e.sessionKeys(); n != 20 {
 		t.Fatalf("%d keys after the retry", n)

@@ -270,6 +270,13 @@ func (w *Warmer) Run(ctx context.Context) (WarmResult, error) {
 	return w.run(ctx, "on demand", nil)
 }
 
+// RunBecause is Run with the reason Progress, the span and the logs give
+// for the run (Run's is "on demand"); studio serve's first run says
+// "start-up".
+func (w *Warmer) RunBecause(ctx context.Context, reason string) (WarmResult, error) {
+	return w.run(ctx, reason, nil)
+}
+
 // warmBatch is one pipeline's worth of encoded sessions.
 type warmBatch struct {
 	keys  []string

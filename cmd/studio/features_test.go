@@ -105,8 +105,8 @@ func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 		t.Fatalf("hot-key shares or the native view missing: %s", body)
 	}
 	_, ready := send(t, "GET", base+"/readyz", "", "")
-	if !strings.Contains(ready, `"warming":{"state":"done"`) {
-		t.Fatalf("readyz lacks warming: %s", ready)
+	if !strings.Contains(ready, `"warming":{"state":"done","reason":"start-up"`) {
+		t.Fatalf("readyz lacks the start-up warm: %s", ready)
 	}
 	waitMatch(t, stdout, regexp.MustCompile(`"level":"WARN","msg":"[^"]*hot key`), done)
 	// The start-up warm wrote the one session and is counted.

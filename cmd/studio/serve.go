@@ -289,7 +289,7 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			if _, err := a.warmer.Run(bg); err != nil && bg.Err() == nil {
+			if _, err := a.warmer.RunBecause(bg, "start-up"); err != nil && bg.Err() == nil {
 				log.Warn("start-up warming failed; the automatic re-warm will retry", "error", err)
 			}
 			a.warmer.Watch(bg, 5*time.Second)

@@ -73,9 +73,8 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 		s.sessionError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Session sessionView `json:"session"`
-	}{viewOf(sess)})
+	v := viewOf(sess)
+	writeSession(w, &v)
 }
 
 func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {

@@ -63,6 +63,7 @@ func (s *setting) name() string { return s.env + " (--" + s.flag + ")" }
 
 // settings is the raw, unvalidated configuration of one command.
 type settings struct {
+	cmd    string              // the command: serve, up, warm, …
 	getenv func(string) string // for the standard OTEL_* variables
 	fs     *flag.FlagSet
 	list   []*setting
@@ -73,7 +74,7 @@ type settings struct {
 // defaults come from getenv, then from defs (keyed by env name), then
 // from the built-in default.
 func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs map[string]string) *settings {
-	st := &settings{fs: flag.NewFlagSet("studio "+cmd, flag.ContinueOnError), by: map[string]*setting{}}
+	st := &settings{cmd: cmd, fs: flag.NewFlagSet("studio "+cmd, flag.ContinueOnError), by: map[string]*setting{}}
 	st.fs.SetOutput(stderr)
 	add := func(env, fl, def, help string, secret bool) {
 		if d, ok := defs[env]; ok {
@@ -287,8 +288,14 @@ func (st *settings) Config() (Config, error) {
 	if c.Trace, err = telemetry.TraceConfigFromEnv(st.getenv); err != nil {
 		return c, usageErrorf("%v", err)
 	}
-	if err := st.alertConfig(&c); err != nil {
-		return c, err
+	// Only the commands that run the alert engine read its settings: a
+	// broken rule file must not stop `studio warm` or `studio drill`.
+	if st.cmd == "serve" || st.cmd == "up" {
+		if err := st.alertConfig(&c); err != nil {
+			return c, err
+		}
+	} else {
+		c.Alerts = alert.DefaultConfig()
 	}
 	return c, nil
 }

@@ -208,3 +208,19 @@ func TestDefaultGC(t *testing.T) {
 		t.Fatalf("GC percent %d, want %d", got, defaultGCPercent)
 	}
 }
+
+// TestAlertSettingsOnlyWhereUsed: serve and up refuse a broken rule file;
+// warm, drill and bench, which run no alert engine, do not read it.
+func TestAlertSettingsOnlyWhereUsed(t *testing.T) {
+	env := envOf(map[string]string{"STUDIO_ALERT_RULES": "/nonexistent/rules.yaml", "SLACK_WEBHOOK_URL": "http://x"})
+	for _, cmd := range []string{"serve", "up"} {
+		if _, err := newSettings(cmd, env, io.Discard, nil).Config(); err == nil || !strings.Contains(err.Error(), "STUDIO_ALERT_RULES") {
+			t.Errorf("%s: %v, want the rule file refused", cmd, err)
+		}
+	}
+	for _, cmd := range []string{"warm", "drill failover", "bench"} {
+		if _, err := newSettings(cmd, env, io.Discard, nil).Config(); err != nil {
+			t.Errorf("%s: %v", cmd, err)
+		}
+	}
+}

@@ -1021,6 +1021,9 @@ func (rc *ReceiverConfig) check() *fieldError {
 	if rc.Channel != "" && rc.Kind != KindSlack {
 		return ferr("channel", "only for kind slack")
 	}
+	if rc.Channel != "" && !validSlackChannel(rc.Channel) {
+		return ferr("channel", "want #name, @user or a channel ID (C…, G…, D…)")
+	}
 	if rc.Timeout < 0 {
 		return ferr("timeout", "negative duration")
 	}
@@ -1190,4 +1193,34 @@ func (c *Config) YAML() ([]byte, error) {
 			SendResolved: rc.SendResolved, Timeout: dur(rc.Timeout, true)})
 	}
 	return yaml.Marshal(out)
+}
+
+// validSlackChannel accepts "#name" (lower-case letters, digits, -, _ and
+// ., at most 80), "@user", or a Slack channel ID (C, G or D and 8 or more
+// upper-case letters or digits).
+func validSlackChannel(c string) bool {
+	ok := func(s string, max int, allowed func(r rune) bool) bool {
+		if s == "" || len(s) > max {
+			return false
+		}
+		for _, r := range s {
+			if !allowed(r) {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case strings.HasPrefix(c, "#"):
+		return ok(c[1:], 80, func(r rune) bool {
+			return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		})
+	case strings.HasPrefix(c, "@"):
+		return ok(c[1:], 80, func(r rune) bool {
+			return r > ' ' && r != 0x7f && r != '<' && r != '>' && r != '&'
+		})
+	case len(c) >= 9 && strings.ContainsRune("CGD", rune(c[0])):
+		return ok(c[1:], 20, func(r rune) bool { return r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' })
+	}
+	return false
 }

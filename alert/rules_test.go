@@ -82,6 +82,10 @@ func TestLoadBadFiles(t *testing.T) {
 		{"slack url in the file", "rules: []\nreceivers:\n  - name: s\n    kind: slack\n    url: https://hooks.slack.com/services/T/B/secret\n", `rules.yaml:5: receiver "s": url: not allowed for slack: the webhook URL is a secret and comes from SLACK_WEBHOOK_URL`},
 		{"bad receiver url", "rules: []\nreceivers:\n  - name: hook\n    kind: webhook\n    url: 'ftp://user:secret@x'\n", `rules.yaml:5: receiver "hook": url: invalid: want an absolute http or https URL`},
 		{"duplicate receiver", "rules: []\nreceivers:\n  - name: hook\n    kind: webhook\n    url: https://x\n  - name: hook\n    kind: webhook\n    url: https://y\n", `rules.yaml:6: receiver "hook": duplicate name (first at line 3)`},
+		{"slack channel without #", "rules: []\nreceivers:\n  - name: chat\n    kind: slack\n    channel: ops\n", `rules.yaml:5: receiver "chat": channel: want #name, @user or a channel ID (C…, G…, D…)`},
+		{"slack channel upper case", "rules: []\nreceivers:\n  - name: chat\n    kind: slack\n    channel: '#Ops'\n", `rules.yaml:5: receiver "chat": channel: want #name, @user or a channel ID (C…, G…, D…)`},
+		{"slack channel empty name", "rules: []\nreceivers:\n  - name: chat\n    kind: slack\n    channel: '#'\n", `rules.yaml:5: receiver "chat": channel: want #name, @user or a channel ID (C…, G…, D…)`},
+		{"slack channel id too short", "rules: []\nreceivers:\n  - name: chat\n    kind: slack\n    channel: C123\n", `rules.yaml:5: receiver "chat": channel: want #name, @user or a channel ID (C…, G…, D…)`},
 		{"channel on a webhook", "rules: []\nreceivers:\n  - name: hook\n    kind: webhook\n    url: https://x\n    channel: '#ops'\n", `rules.yaml:6: receiver "hook": channel: only for kind slack`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -418,4 +422,18 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("round trip not stable:\n%s\n---\n%s", out, out2)
 		}
 	})
+}
+
+// TestSlackChannelNames: the channel forms Slack accepts, and near misses.
+func TestSlackChannelNames(t *testing.T) {
+	for _, c := range []string{"#ops", "#ops-redis_2.x", "@oncall", "C0123456789", "G01ABCDEFG", "D12345678"} {
+		if !validSlackChannel(c) {
+			t.Errorf("%q refused", c)
+		}
+	}
+	for _, c := range []string{"", "ops", "#", "#Ops", "#ops room", "@", "@a<b>", "C123", "c0123456789", "X0123456789", "C0123-45678", "#" + strings.Repeat("a", 81)} {
+		if validSlackChannel(c) {
+			t.Errorf("%q accepted", c)
+		}
+	}
 }

@@ -57,6 +57,11 @@ type Config struct {
 	// Limiter spaces the messages; nil means the process-wide default
 	// Limiter (one message per second per webhook URL, real clock).
 	Limiter *Limiter
+	// Channel, if set, names the channel to post to ("#ops", "@someone"
+	// or a channel ID), sent as the payload's "channel". Legacy incoming
+	// webhooks honour it; the webhooks of Slack apps ignore it and post to
+	// the channel chosen when the app was installed.
+	Channel string
 	// DashboardURL is linked from every alert that has no GeneratorURL.
 	// Optional; if set it must be an absolute http(s) URL.
 	DashboardURL string
@@ -69,6 +74,7 @@ type Notifier struct {
 	key       string // the limiter's key: the webhook URL
 	limiter   *Limiter
 	dashboard string
+	channel   string
 }
 
 var _ alert.Notifier = (*Notifier)(nil)
@@ -95,6 +101,7 @@ func New(cfg Config) (*Notifier, error) {
 		key:       u.String(),
 		limiter:   l,
 		dashboard: cfg.DashboardURL,
+		channel:   cfg.Channel,
 	}, nil
 }
 
@@ -134,8 +141,9 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...*alert.Alert) (retry bo
 
 // message is an incoming-webhook payload.
 type message struct {
-	Text   string  `json:"text"`
-	Blocks []block `json:"blocks"`
+	Channel string  `json:"channel,omitempty"`
+	Text    string  `json:"text"`
+	Blocks  []block `json:"blocks"`
 }
 
 type block struct {
@@ -165,7 +173,7 @@ func plain(s string, max int) *textObj {
 func mrkdwn(s string) *textObj { return &textObj{Type: "mrkdwn", Text: s} }
 
 func (n *Notifier) message(alerts []*alert.Alert) message {
-	m := message{Text: fallbackText(alerts)}
+	m := message{Channel: n.channel, Text: fallbackText(alerts)}
 	for i, a := range alerts {
 		if i > 0 {
 			m.Blocks = append(m.Blocks, block{Type: "divider"})

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -403,5 +404,28 @@ func TestEscapeTruncate(t *testing.T) {
 		if got := escapeTruncate(tt.in, tt.max); got != tt.want || len(got) > tt.max {
 			t.Errorf("escapeTruncate(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 		}
+	}
+}
+
+// TestChannel: a configured channel is sent as the payload's "channel";
+// without one the payload leaves it out (the webhook's own channel).
+func TestChannel(t *testing.T) {
+	f := newFixture(t)
+	plain := f.notifier(t)
+	routed, err := New(Config{WebhookURL: f.rcv.URL(), Limiter: f.lim, Channel: "#ops-redis"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Notifier{plain, routed} {
+		if retry, err := n.Notify(context.Background(), receivertest.Alert("RedisDown", alert.SeverityWarning)); retry || err != nil {
+			t.Fatalf("Notify = %v, %v", retry, err)
+		}
+	}
+	msgs := f.rcv.Accepted()
+	if len(msgs) != 2 || msgs[0].Channel != "" || msgs[1].Channel != "#ops-redis" {
+		t.Fatalf("channels %q", []string{msgs[0].Channel, msgs[1].Channel})
+	}
+	if b, _ := json.Marshal(plain.message(nil)); strings.Contains(string(b), `"channel"`) {
+		t.Fatalf("payload without a channel setting names one: %s", b)
 	}
 }

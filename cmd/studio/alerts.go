@@ -64,7 +64,7 @@ func newNotifiers(cfg Config, instance string) (map[string]alert.Notifier, error
 			if cfg.SlackWebhookURL == "" {
 				continue
 			}
-			n, err = slack.New(slack.Config{WebhookURL: cfg.SlackWebhookURL})
+			n, err = slack.New(slack.Config{WebhookURL: cfg.SlackWebhookURL, Channel: rc.Channel})
 		case alert.KindWebhook:
 			n, err = webhook.New(webhook.Config{URL: rc.URL, Receiver: rc.Name, ExternalURL: ext})
 		case alert.KindAlertmanager:

@@ -13,8 +13,9 @@ type Slack = Receiver[SlackMessage]
 
 // SlackMessage is an incoming-webhook payload as received.
 type SlackMessage struct {
-	Text   string       `json:"text"`
-	Blocks []SlackBlock `json:"blocks"`
+	Channel string       `json:"channel"`
+	Text    string       `json:"text"`
+	Blocks  []SlackBlock `json:"blocks"`
 }
 
 // SlackBlock is a Block Kit layout block (only the fields Studio uses are

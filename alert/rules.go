@@ -158,6 +158,13 @@ type ReceiverConfig struct {
 	URL string `json:"-"`
 	// Channel overrides the Slack webhook's channel (slack only).
 	Channel string `json:"channel,omitempty"`
+	// SecretEnv names the environment variable that holds this
+	// receiver's secret, instead of the shared one: the routing key of a
+	// pagerduty receiver (instead of PAGERDUTY_ROUTING_KEY), the webhook
+	// URL of a slack receiver (instead of SLACK_WEBHOOK_URL), or the
+	// Authorization header value a webhook or alertmanager receiver sends
+	// (none otherwise). The file holds the name only, never the secret.
+	SecretEnv string `json:"secret_env,omitempty"`
 	// SendResolved, when false, suppresses resolve notices (default true).
 	SendResolved *bool `json:"send_resolved,omitempty"`
 	// Timeout bounds one delivery attempt (0: the Engine's default).
@@ -950,7 +957,9 @@ func (rt *Route) inherit(parent *Route) {
 	}
 }
 
-var receiverFields = []string{"name", "kind", "url", "channel", "send_resolved", "timeout"}
+var receiverFields = []string{"name", "kind", "url", "channel", "secret_env", "send_resolved", "timeout"}
+
+var envNameRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,127}$`)
 
 var receiverNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -974,6 +983,9 @@ func (p *parser) receiver(n *yaml.Node, i int) (*ReceiverConfig, error) {
 		return nil, err
 	}
 	if rc.Channel, err = p.str(f, "channel", ctx); err != nil {
+		return nil, err
+	}
+	if rc.SecretEnv, err = p.str(f, "secret_env", ctx); err != nil {
 		return nil, err
 	}
 	if f.has("send_resolved") {
@@ -1023,6 +1035,9 @@ func (rc *ReceiverConfig) check() *fieldError {
 	}
 	if rc.Channel != "" && !validSlackChannel(rc.Channel) {
 		return ferr("channel", "want #name, @user or a channel ID (C…, G…, D…)")
+	}
+	if rc.SecretEnv != "" && !envNameRE.MatchString(rc.SecretEnv) {
+		return ferr("secret_env", "invalid %q: want an environment variable name (A-Z, 0-9, _; not starting with a digit)", rc.SecretEnv)
 	}
 	if rc.Timeout < 0 {
 		return ferr("timeout", "negative duration")
@@ -1140,6 +1155,7 @@ func (c *Config) YAML() ([]byte, error) {
 		Kind         string `yaml:"kind"`
 		URL          string `yaml:"url,omitempty"`
 		Channel      string `yaml:"channel,omitempty"`
+		SecretEnv    string `yaml:"secret_env,omitempty"`
 		SendResolved *bool  `yaml:"send_resolved,omitempty"`
 		Timeout      string `yaml:"timeout,omitempty"`
 	}
@@ -1186,10 +1202,10 @@ func (c *Config) YAML() ([]byte, error) {
 		out.Route = route(c.Route)
 	}
 	for _, rc := range c.Receivers {
-		if rc.Line == 0 && rc.Name == rc.Kind && rc.URL == "" && rc.Channel == "" && rc.SendResolved == nil && rc.Timeout == 0 {
+		if rc.Line == 0 && rc.Name == rc.Kind && rc.URL == "" && rc.Channel == "" && rc.SecretEnv == "" && rc.SendResolved == nil && rc.Timeout == 0 {
 			continue // implicit
 		}
-		out.Receivers = append(out.Receivers, yReceiver{Name: rc.Name, Kind: rc.Kind, URL: rc.URL, Channel: rc.Channel,
+		out.Receivers = append(out.Receivers, yReceiver{Name: rc.Name, Kind: rc.Kind, URL: rc.URL, Channel: rc.Channel, SecretEnv: rc.SecretEnv,
 			SendResolved: rc.SendResolved, Timeout: dur(rc.Timeout, true)})
 	}
 	return yaml.Marshal(out)

@@ -50,25 +50,35 @@ func newNotifiers(cfg Config, instance string) (map[string]alert.Notifier, error
 			n   alert.Notifier
 			err error
 		)
+		// The receiver's own secret (secret_env) when it names one.
+		secret, own := cfg.ReceiverSecrets[rc.Name]
 		switch rc.Kind {
 		case alert.KindPagerDuty:
-			if cfg.PagerDutyKey == "" {
+			key := cfg.PagerDutyKey
+			if own {
+				key = secret
+			}
+			if key == "" {
 				continue
 			}
 			u := cfg.PagerDutyURL
 			if rc.URL != "" {
 				u = rc.URL
 			}
-			n, err = pagerduty.New(pagerduty.Config{URL: u, RoutingKey: cfg.PagerDutyKey, Source: instance, ClientName: "Studio", ClientURL: ext + "/v1/alerts"})
+			n, err = pagerduty.New(pagerduty.Config{URL: u, RoutingKey: key, Source: instance, ClientName: "Studio", ClientURL: ext + "/v1/alerts"})
 		case alert.KindSlack:
-			if cfg.SlackWebhookURL == "" {
+			hook := cfg.SlackWebhookURL
+			if own {
+				hook = secret
+			}
+			if hook == "" {
 				continue
 			}
-			n, err = slack.New(slack.Config{WebhookURL: cfg.SlackWebhookURL, Channel: rc.Channel})
+			n, err = slack.New(slack.Config{WebhookURL: hook, Channel: rc.Channel})
 		case alert.KindWebhook:
-			n, err = webhook.New(webhook.Config{URL: rc.URL, Receiver: rc.Name, ExternalURL: ext})
+			n, err = webhook.New(webhook.Config{URL: rc.URL, Receiver: rc.Name, ExternalURL: ext, Authorization: secret})
 		case alert.KindAlertmanager:
-			n, err = webhook.NewAlertmanager(webhook.Config{URL: rc.URL, ExternalURL: ext})
+			n, err = webhook.NewAlertmanager(webhook.Config{URL: rc.URL, ExternalURL: ext, Authorization: secret})
 		default:
 			return nil, fmt.Errorf("alert receiver %q: unknown kind %q", rc.Name, rc.Kind)
 		}

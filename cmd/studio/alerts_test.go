@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/studiohq/studio/alert"
 	"github.com/studiohq/studio/internal/receivertest"
 	"github.com/studiohq/studio/internal/redistest"
 )
@@ -193,4 +197,90 @@ func TestAlertReplicaDownFromSentinelView(t *testing.T) {
 	}
 	cancel()
 	<-srv.done
+}
+
+// writeReceivers writes a rule file with no rules and the given receivers
+// section, and returns its path.
+func writeReceivers(t *testing.T, receivers string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(p, []byte("rules: []\nreceivers:\n"+receivers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestReceiverSecrets: receivers that name a secret_env use their own
+// secret — a second PagerDuty service its own routing key, a webhook its
+// Authorization header — while the shared secret serves the rest.
+func TestReceiverSecrets(t *testing.T) {
+	pd := receivertest.NewPagerDuty(t)
+	hook := receivertest.NewWebhook(t)
+	shared, own := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	rules := writeReceivers(t, fmt.Sprintf(`  - name: pagerduty
+    kind: pagerduty
+    url: %[1]s
+  - name: db-oncall
+    kind: pagerduty
+    url: %[1]s
+    secret_env: PAGERDUTY_DB_KEY
+  - name: audit
+    kind: webhook
+    url: %[2]s
+    secret_env: AUDIT_AUTH
+`, pd.URL(), hook.URL()))
+	cfg, err := newSettings("serve", envOf(map[string]string{
+		"STUDIO_ALERT_RULES": rules, "PAGERDUTY_ROUTING_KEY": shared, "PAGERDUTY_DB_KEY": own, "AUDIT_AUTH": "Bearer audit-s3cret",
+	}), io.Discard, nil).Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := newNotifiers(cfg, "studio-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"pagerduty", "db-oncall", "audit"} {
+		if retry, err := ns[name].Notify(t.Context(), receivertest.Alert("RedisDown", alert.SeverityCritical)); retry || err != nil {
+			t.Fatalf("%s: %v, %v", name, retry, err)
+		}
+	}
+	var keys []string
+	for _, e := range pd.Accepted() {
+		keys = append(keys, e.RoutingKey)
+	}
+	if len(keys) != 2 || keys[0] != shared || keys[1] != own {
+		t.Fatalf("routing keys %q, want the shared one then the receiver's own", keys)
+	}
+	d := hook.Deliveries()
+	if len(d) != 1 || d[0].Header.Get("Authorization") != "Bearer audit-s3cret" {
+		t.Fatalf("webhook deliveries %d, Authorization %q", len(d), d[0].Header.Get("Authorization"))
+	}
+}
+
+// TestReceiverSecretErrors: a secret_env that is unset or holds a value
+// its kind refuses stops start-up with one line naming the receiver and
+// the variable, never the value.
+func TestReceiverSecretErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, receivers string
+		env             map[string]string
+		want            string
+	}{
+		{"unset", "  - name: db\n    kind: pagerduty\n    secret_env: DB_KEY\n", nil, `alert receiver "db": DB_KEY (its secret_env) is not set`},
+		{"pagerduty key with a space", "  - name: db\n    kind: pagerduty\n    secret_env: DB_KEY\n", map[string]string{"DB_KEY": "leaky secret"}, `alert receiver "db": DB_KEY must not contain spaces`},
+		{"slack over http", "  - name: chat\n    kind: slack\n    secret_env: CHAT_HOOK\n", map[string]string{"CHAT_HOOK": "http://hooks.slack.com/services/T/B/leakysecret"}, `alert receiver "chat": CHAT_HOOK must use https://`},
+		{"header with a newline", "  - name: audit\n    kind: webhook\n    url: https://audit.example.com/hook\n    secret_env: AUDIT\n", map[string]string{"AUDIT": "Bearer leaky\nX: y"}, `alert receiver "audit": AUDIT must not contain control characters`},
+		{"bad variable name", "  - name: db\n    kind: pagerduty\n    secret_env: db-key\n", nil, `secret_env: invalid "db-key"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"STUDIO_ALERT_RULES": writeReceivers(t, tc.receivers)}
+			maps.Copy(env, tc.env)
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), []string{"studio", "serve"}, envOf(env), &stdout, &stderr)
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], tc.want) || strings.Contains(lines[0], "leaky") {
+				t.Fatalf("exit %d, stderr %q; want 2 and one line with %q and no secret", code, stderr.String(), tc.want)
+			}
+		})
+	}
 }

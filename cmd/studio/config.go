@@ -45,6 +45,10 @@ type Config struct {
 	PagerDutyKey    string
 	PagerDutyURL    string
 	SlackWebhookURL string
+	// ReceiverSecrets holds, by receiver name, the secret of each receiver
+	// whose rule-file entry names a secret_env (checked like the shared
+	// secret of its kind).
+	ReceiverSecrets map[string]string
 	// ExternalURL is how operators reach this Studio (links in alerts and
 	// runbooks); empty: derived from Addr.
 	ExternalURL string
@@ -64,7 +68,7 @@ func (s *setting) name() string { return s.env + " (--" + s.flag + ")" }
 // settings is the raw, unvalidated configuration of one command.
 type settings struct {
 	cmd    string              // the command: serve, up, warm, …
-	getenv func(string) string // for the standard OTEL_* variables
+	getenv func(string) string // for the standard OTEL_* variables and receivers' secret_env
 	fs     *flag.FlagSet
 	list   []*setting
 	by     map[string]*setting
@@ -328,6 +332,9 @@ func (st *settings) alertConfig(c *Config) error {
 			return st.bad("SLACK_WEBHOOK_URL", "%v", err)
 		}
 	}
+	if err := st.receiverSecrets(c); err != nil {
+		return err
+	}
 	c.ExternalURL = strings.TrimRight(st.get("STUDIO_EXTERNAL_URL"), "/")
 	if c.ExternalURL != "" {
 		if err := checkHTTPURL(c.ExternalURL, false); err != nil {
@@ -439,4 +446,42 @@ func checkDatabaseURL(s string) error {
 		return nil
 	}
 	return fmt.Errorf("must be postgres://… (or postgresql://…) or sqlite:PATH")
+}
+
+// receiverSecrets reads the secret_env variable of every receiver that
+// names one. A variable that is unset or empty, or a value its kind
+// refuses, stops start-up; the error names the receiver and the variable,
+// never the value.
+func (st *settings) receiverSecrets(c *Config) error {
+	for _, rc := range c.Alerts.Receivers {
+		if rc.SecretEnv == "" {
+			continue
+		}
+		v := st.getenv(rc.SecretEnv)
+		bad := func(format string, a ...any) error {
+			return usageErrorf("alert receiver %q: %s %s", rc.Name, rc.SecretEnv, fmt.Sprintf(format, a...))
+		}
+		if v == "" {
+			return bad("(its secret_env) is not set")
+		}
+		switch rc.Kind {
+		case alert.KindPagerDuty:
+			if strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+				return bad("must not contain spaces or control characters")
+			}
+		case alert.KindSlack:
+			if err := checkHTTPURL(v, true); err != nil {
+				return bad("%v", err)
+			}
+		default: // an Authorization header value
+			if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				return bad("must not contain control characters")
+			}
+		}
+		if c.ReceiverSecrets == nil {
+			c.ReceiverSecrets = map[string]string{}
+		}
+		c.ReceiverSecrets[rc.Name] = v
+	}
+	return nil
 }

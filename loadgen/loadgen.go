@@ -22,10 +22,11 @@
 // (the target is slow), its latency is measured from the intended time,
 // not from when it was sent, so time spent waiting for a free worker
 // counts, as it would for a real client. When the worker was early and
-// slept, it is measured from the timer's wake-up instead: Go's timers can
-// fire up to about a millisecond late on an idle process (the runtime's
-// poller sleeps in whole milliseconds), and that lateness is the
-// generator's, not the target's. The delay between intended and actual
+// slept, up to 2 ms of its timer's lateness is forgiven (it is measured
+// from the wake-up): Go's timers can fire up to about a millisecond late
+// on an idle process (the runtime's poller sleeps in whole milliseconds),
+// and that lateness is the generator's, not the target's. Lateness beyond
+// that (a GC pause or CPU starvation that delays every wake-up) counts. The delay between intended and actual
 // start, both kinds, is reported separately (Result.Schedule). Operations not started by the end of the run are
 // counted as Schedule.NotSent. Concurrency must be large enough for
 // Rate × latency; otherwise the schedule falls behind and NotSent grows.
@@ -350,6 +351,10 @@ func newWorker(r *runner, seed, i uint64) *worker {
 	return w
 }
 
+// timerSlack is the most lateness of a sleeping worker's timer the open
+// loop forgives: Go's timers fire up to about 1 ms late on an idle process.
+const timerSlack = 2 * time.Millisecond
+
 // closedLoop sends each operation as soon as the previous one returned:
 // the end time of one is the start of the next (one clock read per
 // operation instead of two).
@@ -387,14 +392,18 @@ func (w *worker) openLoop(ctx context.Context) {
 		if !intended.Before(r.measure) {
 			w.lag.add(now.Sub(intended))
 		}
-		// A worker that was early and slept is late only by its timer's
-		// lateness, the generator's own: measure from its wake-up (still
-		// in the window the schedule placed it in). A worker that was
-		// busy is late because the target was slow: measure from the
-		// intended time.
+		// A worker that was early and slept is late by its timer's
+		// lateness, the generator's own: up to timerSlack of it is
+		// forgiven (measured from the wake-up), no more, so a longer stall
+		// of the whole process (a GC pause, CPU starvation) still counts.
+		// A worker that was busy is late because the target was slow:
+		// measure from the intended time.
 		from := intended
 		if slept {
-			from = now
+			from = intended.Add(timerSlack)
+			if now.Before(from) {
+				from = now
+			}
 		}
 		_ = w.oneFrom(ctx, intended, from)
 	}

@@ -124,3 +124,24 @@ func TestWarmControllerFollowsTraffic(t *testing.T) {
 	slow.Store(false)
 	wait("climb back", func() bool { return c.rateNow.Load() >= full/2 })
 }
+
+// TestWarmControllerWindowOne: with a one-probe window and probes that
+// fail (Redis gone), the controller keeps running instead of judging an
+// empty window (it used to panic).
+func TestWarmControllerWindowOne(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	opts := WarmBackoff{Window: 1, ProbeInterval: 5 * time.Millisecond}
+	opts.setDefaults(1000)
+	c := &warmController{rdb: rdb, key: "studio:warm:probe", lat: &latHist{}, opts: opts, maxRate: 1000, lim: rate.NewLimiter(1000, 1)}
+	base, ok := c.baseline(context.Background())
+	if !ok {
+		t.Fatal("no baseline")
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	c.run(ctx, base) // returns when ctx ends; a panic fails the test
+}

@@ -193,11 +193,14 @@ type Warmer struct {
 	prog     WarmProgress
 	knownID  string // run_id of the server the last run started on
 	knownSet bool
-	// knownMasters maps each Cluster master's address to its run_id, as
-	// the last run or check saw them (Cluster only).
+	// knownMasters maps each Cluster master's node ID to its run_id, as
+	// the last run or check saw them (Cluster only; nil: not recorded).
 	knownMasters map[string]string
-	failures     int             // consecutive failed runs
-	ctl          *warmController // the current run's back-off, or nil
+	// failedSlots are the slots of the last run when it failed (nil: all),
+	// so its retry covers what it did.
+	failedSlots *slotSet
+	failures    int             // consecutive failed runs
+	ctl         *warmController // the current run's back-off, or nil
 
 	cbMu sync.Mutex // serialises OnProgress
 }
@@ -328,11 +331,14 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		w.fillProgress(&c)
 		w.prog.Finished = s.now()
 		w.prog.State = WarmDone
-		w.failures = 0
 		if err != nil {
 			w.prog.State = WarmFailed
 			w.prog.LastError = err.Error()
-			w.failures++
+			w.failures++ // consecutive: the retry delay doubles with it
+			w.failedSlots = slots
+		} else {
+			w.failures = 0
+			w.failedSlots = nil
 		}
 		w.mu.Unlock()
 		w.notify()
@@ -378,12 +384,15 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 			return res, fmt.Errorf("session warm: write marker: %w", err)
 		}
 	} else if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		// One marker per master (see Watch).
+		// One marker per master (see Watch). Without them Watch cannot
+		// tell a restart later, but the sessions can still be warmed: a
+		// master that does not answer fails its own batches only.
 		mctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
 		err = w.writeClusterMarkers(mctx, cc)
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("session warm: %w", err)
+			w.log.Warn("cache warm: cluster markers not written; warming anyway", "error", err)
+			err = nil
 		}
 	}
 

@@ -20,7 +20,7 @@ import (
 // first batch it takes the same p99 over Window intervals as the
 // baseline: what a read costs under the load already there. Whenever the
 // p99 exceeds the baseline by more than Tolerance (plus 20 µs of noise),
-// the rate is halved, down to MinRate; otherwise it grows by a twentieth
+// the rate is halved, down to MinRate; otherwise it grows by a fiftieth
 // of Rate per interval, up to Rate (additive increase, multiplicative
 // decrease, as TCP does). So an idle system warms at Rate, and a busy one
 // slows the warm until it no longer shows in the latency callers see.
@@ -182,7 +182,7 @@ func (c *warmController) run(ctx context.Context, base warmBase) {
 				judged, over = true, p > trafficLimit
 			}
 		}
-		if !judged && len(recent) >= c.opts.Window/2 {
+		if !judged && len(recent) > 0 && len(recent) >= c.opts.Window/2 {
 			judged, over = true, upper(recent) > probeLimit
 		}
 		if !judged {

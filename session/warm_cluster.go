@@ -59,7 +59,8 @@ func (s *slotSet) has(key string) bool { return s[keySlot(key)] }
 
 // clusterMaster is one master of a Redis Cluster as the warmer sees it.
 type clusterMaster struct {
-	addr   string
+	id     string // the node ID (kept across restarts in nodes.conf)
+	addr   string // as CLUSTER SLOTS gives it, for messages
 	runID  string
 	ranges [][2]int // served slot ranges, both ends included
 }
@@ -76,8 +77,11 @@ func (m *clusterMaster) serves(slot int) bool {
 
 // clusterMasters reads the masters of the cluster: their slot ranges from
 // CLUSTER SLOTS and each one's run_id from its INFO server, sorted by
-// address. It fails if a master of CLUSTER SLOTS does not answer, so a
-// topology in the middle of a change is read again later.
+// address. Masters are matched by node ID (CLUSTER MYID), not by address:
+// go-redis rewrites the addresses CLUSTER SLOTS gives (a loopback host, a
+// port of 0 on a TLS-only node). It fails if a master of CLUSTER SLOTS
+// does not answer, so a topology in the middle of a change is read again
+// later.
 func clusterMasters(ctx context.Context, cc *redis.ClusterClient) ([]clusterMaster, error) {
 	// CLUSTER SLOTS, not CLUSTER SHARDS: it answers on every Redis Cluster
 	// version (SHARDS needs 7.0), and go-redis routes by its addresses.
@@ -86,45 +90,51 @@ func clusterMasters(ctx context.Context, cc *redis.ClusterClient) ([]clusterMast
 	if err != nil {
 		return nil, fmt.Errorf("cluster slots: %w", err)
 	}
-	byAddr := map[string]*clusterMaster{}
+	byID := map[string]*clusterMaster{}
 	for _, s := range slots {
 		if len(s.Nodes) == 0 {
 			continue
 		}
-		addr := s.Nodes[0].Addr
-		m := byAddr[addr]
+		n := s.Nodes[0]
+		m := byID[n.ID]
 		if m == nil {
-			m = &clusterMaster{addr: addr}
-			byAddr[addr] = m
+			m = &clusterMaster{id: n.ID, addr: n.Addr}
+			byID[n.ID] = m
 		}
 		m.ranges = append(m.ranges, [2]int{int(s.Start), int(s.End)})
 	}
 	var mu sync.Mutex
-	ids := map[string]string{}
+	runIDs := map[string]string{} // node ID → run_id
 	err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		info, err := c.Info(ctx, "server").Result()
+		var info *redis.StringCmd
+		var myID *redis.StringCmd
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			info = p.Info(ctx, "server")
+			myID = p.ClusterMyID(ctx)
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("INFO server on %s: %w", c.Options().Addr, err)
+			return fmt.Errorf("INFO server and CLUSTER MYID on %s: %w", c.Options().Addr, err)
 		}
-		id := infoField(info, "run_id")
-		if id == "" {
-			return fmt.Errorf("INFO server on %s has no run_id", c.Options().Addr)
+		run := infoField(info.Val(), "run_id")
+		if run == "" || myID.Val() == "" {
+			return fmt.Errorf("%s gave no run_id or node ID", c.Options().Addr)
 		}
 		mu.Lock()
-		ids[c.Options().Addr] = id
+		runIDs[myID.Val()] = run
 		mu.Unlock()
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]clusterMaster, 0, len(byAddr))
-	for addr, m := range byAddr {
-		id, ok := ids[addr]
+	out := make([]clusterMaster, 0, len(byID))
+	for id, m := range byID {
+		run, ok := runIDs[id]
 		if !ok {
-			return nil, fmt.Errorf("cluster master %s (from CLUSTER SLOTS) is not among the client's masters yet", addr)
+			return nil, fmt.Errorf("cluster master %s (node %s, from CLUSTER SLOTS) is not among the client's masters yet", m.addr, id)
 		}
-		m.runID = id
+		m.runID = run
 		out = append(out, *m)
 	}
 	slices.SortFunc(out, func(a, b clusterMaster) int { return strings.Compare(a.addr, b.addr) })
@@ -153,6 +163,13 @@ const maxMarkerTries = 1 << 20
 // its own hash tag puts every key on a single master).
 func (w *Warmer) clusterMarkerKey(m *clusterMaster) string {
 	base := w.markerKey() + ":{"
+	if s := keySlot(base + "0}"); s == keySlot(base+"1}") && s == keySlot(base+"2}") {
+		// The prefix has a hash tag of its own: every key is in slot s.
+		if m.serves(s) {
+			return base + "0}"
+		}
+		return ""
+	}
 	for i := range maxMarkerTries {
 		k := base + strconv.Itoa(i) + "}"
 		if m.serves(keySlot(k)) {
@@ -178,15 +195,16 @@ func (w *Warmer) writeClusterMarkers(ctx context.Context, cc *redis.ClusterClien
 		}
 	}
 	w.mu.Lock()
-	w.knownMasters, w.knownSet = mastersByAddr(ms), true
+	w.knownMasters = mastersByID(ms)
 	w.mu.Unlock()
 	return nil
 }
 
-func mastersByAddr(ms []clusterMaster) map[string]string {
+// mastersByID maps each master's node ID to its run_id.
+func mastersByID(ms []clusterMaster) map[string]string {
 	m := make(map[string]string, len(ms))
 	for _, c := range ms {
-		m[c.addr] = c.runID
+		m[c.id] = c.runID
 	}
 	return m
 }
@@ -208,13 +226,19 @@ func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, fail
 		return "", nil, errNoReason
 	}
 	w.mu.Lock()
-	known, set := w.knownMasters, w.knownSet
+	// Recorded by a run's markers or an earlier check (knownSet alone may
+	// come from a run whose markers could not be written).
+	known := w.knownMasters
+	set := known != nil
 	if !set {
-		w.knownMasters, w.knownSet = mastersByAddr(ms), true
+		w.knownMasters = mastersByID(ms)
 	}
 	w.mu.Unlock()
 	if failed {
-		return "retrying the failed warm", nil, nil
+		w.mu.Lock()
+		slots := w.failedSlots
+		w.mu.Unlock()
+		return "retrying the failed warm", slots, nil
 	}
 	if !set {
 		return "", nil, errNoReason
@@ -224,7 +248,7 @@ func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, fail
 	changed := false
 	for i := range ms {
 		m := &ms[i]
-		if known[m.addr] == m.runID {
+		if known[m.id] == m.runID {
 			continue
 		}
 		changed = true
@@ -248,7 +272,7 @@ func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, fail
 		}
 	}
 	w.mu.Lock()
-	w.knownMasters = mastersByAddr(ms)
+	w.knownMasters = mastersByID(ms)
 	w.mu.Unlock()
 	if len(lost) == 0 {
 		if changed {

@@ -180,7 +180,7 @@ func (c *RawClient) Do(ctx context.Context, req *RawRequest, dst []byte) (status
 		deadline = d
 	}
 	for fresh := false; ; fresh = true {
-		rc, err := c.get(ctx, now, deadline, fresh)
+		rc, err := c.get(ctx, now, deadline, fresh, !idempotent(req.Method))
 		if err != nil {
 			return 0, nil, c.error(req, err)
 		}
@@ -217,8 +217,10 @@ func (c *RawClient) error(req *RawRequest, err error) error {
 }
 
 // get returns an idle connection young enough to reuse (unless fresh),
-// or dials a new one.
-func (c *RawClient) get(ctx context.Context, now, deadline time.Time, fresh bool) (*rawConn, error) {
+// or dials a new one. With check (a request that is not sent twice), an
+// idle connection is first checked for a close the server sent while it
+// was idle: such a request cannot be retried once it has gone out.
+func (c *RawClient) get(ctx context.Context, now, deadline time.Time, fresh, check bool) (*rawConn, error) {
 	if !fresh {
 		maxIdle := c.idleTimeout()
 		c.mu.Lock()
@@ -226,11 +228,16 @@ func (c *RawClient) get(ctx context.Context, now, deadline time.Time, fresh bool
 			rc := c.idle[n-1]
 			c.idle[n-1] = nil
 			c.idle = c.idle[:n-1]
-			if now.Sub(rc.used) <= maxIdle {
-				c.mu.Unlock()
-				return rc, nil
+			if now.Sub(rc.used) > maxIdle {
+				rc.close() // the rest are older still
+				continue
 			}
-			rc.close() // the rest are older still
+			if check && !rc.alive() {
+				rc.close()
+				continue
+			}
+			c.mu.Unlock()
+			return rc, nil
 		}
 		c.mu.Unlock()
 	}
@@ -349,6 +356,13 @@ type rawConn struct {
 	gen       uint64
 	watchDone <-chan struct{}
 	stopWatch func() bool
+}
+
+// alive reports whether an idle connection can still carry a request: the
+// server has sent nothing on it (no close, no stray bytes). It never
+// blocks (see peekClosed).
+func (rc *rawConn) alive() bool {
+	return rc.br.Buffered() == 0 && !peekClosed(rc.nc)
 }
 
 // roundTrip sends req and reads the response, then returns rc to the

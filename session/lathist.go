@@ -55,7 +55,7 @@ func (h *latHist) snapshot(c *latCounts) {
 	}
 }
 
-// quantile returns the q-quantile (0 < q ≤ 1) of the durations counted
+// quantileBetween returns the q-quantile (0 < q ≤ 1) of the durations counted
 // between snapshots from and to (the upper edge of its bucket, so never
 // below the true value) and how many there were.
 func quantileBetween(from, to *latCounts, q float64) (time.Duration, uint64) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -618,14 +617,7 @@ func (w *Warmer) identity(ctx context.Context) (runID, role string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	for line := range strings.SplitSeq(info, "\n") {
-		line = strings.TrimSpace(line)
-		if v, ok := strings.CutPrefix(line, "run_id:"); ok {
-			runID = v
-		} else if v, ok := strings.CutPrefix(line, "role:"); ok {
-			role = v
-		}
-	}
+	runID, role = infoField(info, "run_id"), infoField(info, "role")
 	if runID == "" {
 		return "", "", errors.New("INFO server has no run_id")
 	}
@@ -686,11 +678,7 @@ func (w *Warmer) check(ctx context.Context, interval time.Duration) (string, *sl
 		w.s.now().Sub(w.prog.Finished) >= min(interval<<min(max(w.failures-1, 0), 16), 5*time.Minute)
 	w.mu.Unlock()
 	if cc, ok := w.s.rdb.(*redis.ClusterClient); ok {
-		reason, slots, err := w.checkCluster(ctx, cc, failed)
-		if err != nil {
-			return "", nil
-		}
-		return reason, slots
+		return w.checkCluster(ctx, cc, failed)
 	}
 	id, role, err := w.identity(ctx)
 	if err != nil {

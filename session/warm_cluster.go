@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -209,21 +208,19 @@ func mastersByID(ms []clusterMaster) map[string]string {
 	return m
 }
 
-// errNoReason is returned by checkCluster when nothing needs warming.
-var errNoReason = errors.New("no reason to warm")
-
 // checkCluster is check for a Cluster: it returns why some masters need
-// warming again and the slots to warm (nil: all of them), or errNoReason.
+// warming again and the slots to warm (nil: all of them), or "" when
+// nothing needs warming.
 // A master is looked at when its run_id differs from the one recorded for
 // its address, or its address is new (a promoted replica); it needs
 // warming when its marker is missing. A master that kept its marker (a
 // replica promoted with its data, a restart with persistence) is left
 // alone.
-func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, failed bool) (string, *slotSet, error) {
+func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, failed bool) (string, *slotSet) {
 	ms, err := clusterMasters(ctx, cc)
 	if err != nil {
 		w.log.Debug("warm watch: cluster topology not readable", "error", err)
-		return "", nil, errNoReason
+		return "", nil
 	}
 	w.mu.Lock()
 	// Recorded by a run's markers or an earlier check (knownSet alone may
@@ -238,10 +235,10 @@ func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, fail
 		w.mu.Lock()
 		slots := w.failedSlots
 		w.mu.Unlock()
-		return "retrying the failed warm", slots, nil
+		return "retrying the failed warm", slots
 	}
 	if !set {
-		return "", nil, errNoReason
+		return "", nil
 	}
 	var lost []string
 	var slots slotSet
@@ -260,7 +257,7 @@ func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, fail
 		if err != nil {
 			// Look again next time: known is left as it was.
 			w.log.Debug("warm watch: marker check failed", "master", m.addr, "error", err)
-			return "", nil, errNoReason
+			return "", nil
 		}
 		if n == 0 {
 			lost = append(lost, m.addr)
@@ -278,8 +275,8 @@ func (w *Warmer) checkCluster(ctx context.Context, cc *redis.ClusterClient, fail
 		if changed {
 			w.log.Info("redis cluster masters restarted or failed over and kept their sessions; not warming")
 		}
-		return "", nil, errNoReason
+		return "", nil
 	}
 	return fmt.Sprintf("redis cluster master %s restarted or failed over without its data (run_id changed, warm marker missing)",
-		strings.Join(lost, ", ")), &slots, nil
+		strings.Join(lost, ", ")), &slots
 }

@@ -186,7 +186,7 @@ func (st *settings) Config() (Config, error) {
 		if len(c.AdminToken) < 16 {
 			return c, st.bad("STUDIO_ADMIN_TOKEN", "must be at least 16 characters")
 		}
-		if strings.ContainsFunc(c.AdminToken, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		if strings.ContainsFunc(c.AdminToken, spaceOrControl) {
 			return c, st.bad("STUDIO_ADMIN_TOKEN", "must not contain spaces or control characters")
 		}
 	}
@@ -319,7 +319,7 @@ func (st *settings) alertConfig(c *Config) error {
 		c.Alerts = alert.DefaultConfig()
 	}
 	c.PagerDutyKey = st.get("PAGERDUTY_ROUTING_KEY")
-	if strings.ContainsFunc(c.PagerDutyKey, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if strings.ContainsFunc(c.PagerDutyKey, spaceOrControl) {
 		return st.bad("PAGERDUTY_ROUTING_KEY", "must not contain spaces or control characters")
 	}
 	c.PagerDutyURL = st.get("PAGERDUTY_EVENTS_URL")
@@ -466,7 +466,7 @@ func (st *settings) receiverSecrets(c *Config) error {
 		}
 		switch rc.Kind {
 		case alert.KindPagerDuty:
-			if strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			if strings.ContainsFunc(v, spaceOrControl) {
 				return bad("must not contain spaces or control characters")
 			}
 		case alert.KindSlack:
@@ -474,7 +474,7 @@ func (st *settings) receiverSecrets(c *Config) error {
 				return bad("%v", err)
 			}
 		default: // an Authorization header value
-			if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			if strings.ContainsFunc(v, control) {
 				return bad("must not contain control characters")
 			}
 		}
@@ -485,3 +485,8 @@ func (st *settings) receiverSecrets(c *Config) error {
 	}
 	return nil
 }
+
+// control reports an ASCII control character; spaceOrControl also a
+// space. Secrets and tokens may contain neither.
+func control(r rune) bool        { return r < ' ' || r == 0x7f }
+func spaceOrControl(r rune) bool { return r == ' ' || control(r) }

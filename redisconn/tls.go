@@ -499,14 +499,15 @@ func (t *TLS) dialerFor(timeout time.Duration, sentinel func(addr string) bool) 
 			return nil, err
 		}
 		conf := r.ClientConfig(host)
-		// Note whether the server asked for a client certificate we do not
-		// have: under TLS 1.3 it refuses only after the handshake, and the
-		// client may see a bare reset instead of its alert.
-		var askedNone bool
+		// Note whether the server asked for a client certificate, and
+		// whether one was sent: under TLS 1.3 the server judges it only
+		// after the handshake, and the client may then see a bare reset
+		// instead of the server's alert.
+		var asked, sent bool
 		get := conf.GetClientCertificate
 		conf.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			c, err := get(cri)
-			askedNone = err == nil && len(c.Certificate) == 0
+			asked, sent = true, err == nil && len(c.Certificate) > 0
 			return c, err
 		}
 		tc := tls.Client(conn, conf)
@@ -519,8 +520,8 @@ func (t *TLS) dialerFor(timeout time.Duration, sentinel func(addr string) bool) 
 			}
 			return nil, err
 		}
-		if askedNone {
-			return &noClientCertConn{Conn: tc}, nil
+		if asked {
+			return &certAskedConn{Conn: tc, sent: sent}, nil
 		}
 		return tc, nil
 	}
@@ -531,27 +532,50 @@ func (t *TLS) dialerFor(timeout time.Duration, sentinel func(addr string) bool) 
 // is configured.
 var ErrClientCertRequired = errors.New("redis TLS: the server asked for a client certificate (mutual TLS; certificate required) and none is configured: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE")
 
-// noClientCertConn names the likely cause of its errors: the server asked
-// for a client certificate that was not sent.
-type noClientCertConn struct{ net.Conn }
+// ErrClientCertRejected is wrapped (with the underlying error) when a
+// connection that sent a client certificate fails before the server's
+// first reply: the server most likely refused the certificate. Under TLS
+// 1.3 the refusal comes after the handshake, and whether the client reads
+// the server's alert (e.g. "unknown certificate authority") or only a reset
+// is a race, so this names the cause either way.
+var ErrClientCertRejected = errors.New("redis TLS: the connection failed right after the handshake; the server most likely rejected the client certificate (is it signed by a CA the server trusts, unexpired, and usable for client auth?)")
 
-func (c *noClientCertConn) Read(p []byte) (int, error) {
+// certAskedConn names the likely cause of a failure before the server's
+// first reply on a connection whose server asked for a client certificate:
+// ErrClientCertRequired when none was sent, ErrClientCertRejected when one
+// was. Later failures, and timeouts, are returned as they are.
+type certAskedConn struct {
+	net.Conn
+	sent    bool // a client certificate was sent
+	replied bool // a byte has been read; the pool serialises use
+}
+
+func (c *certAskedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.replied = true
+	}
 	return n, c.name(err)
 }
 
-func (c *noClientCertConn) Write(p []byte) (int, error) {
+func (c *certAskedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	return n, c.name(err)
 }
 
-func (c *noClientCertConn) name(err error) error {
+func (c *certAskedConn) name(err error) error {
 	var ne net.Error
-	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+	if err == nil || c.replied || errors.As(err, &ne) && ne.Timeout() {
 		return err
+	}
+	if c.sent {
+		return fmt.Errorf("%w: %w", ErrClientCertRejected, err)
 	}
 	return fmt.Errorf("%w: %w", ErrClientCertRequired, err)
 }
+
+// NetConn returns the TLS connection, as tls.Conn.NetConn does its socket.
+func (c *certAskedConn) NetConn() net.Conn { return c.Conn }
 
 // plainConn names the likely cause when a plaintext connection is closed
 // before the server's first byte: a TLS port answers plaintext that way.

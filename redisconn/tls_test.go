@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -175,7 +176,7 @@ func TestTLSFailuresNameTheCause(t *testing.T) {
 		{"wrong CA", cfg(func(c *redisconn.Config) { c.CAFile = other.caFile }), "certificate signed by unknown authority"},
 		{"expired server certificate", cfg(func(c *redisconn.Config) { c.URL = expired.TLSURL() }), "certificate has expired"},
 		{"wrong host name", cfg(func(c *redisconn.Config) { c.TLSServerName = "wrong.example" }), "not wrong.example"},
-		{"client certificate from an untrusted CA", cfg(func(c *redisconn.Config) { c.CertFile, c.KeyFile = other.cliCert, other.cliKey }), "unknown certificate authority"},
+		{"client certificate from an untrusted CA", cfg(func(c *redisconn.Config) { c.CertFile, c.KeyFile = other.cliCert, other.cliKey }), "rejected the client certificate"},
 		{"no client certificate", cfg(func(c *redisconn.Config) { c.CertFile, c.KeyFile = "", "" }), "certificate required"},
 		{"plaintext client against the TLS port", redisconn.Config{URL: "redis://" + s.Addr(), MaxRetries: -1}, "if the server only accepts TLS, use a rediss:// URL"},
 		{"TLS client against a plaintext port", cfg(func(c *redisconn.Config) { c.URL = "rediss://" + plain.Addr() }), "if the server does not speak TLS on this port"},
@@ -189,6 +190,38 @@ func TestTLSFailuresNameTheCause(t *testing.T) {
 			t.Logf("%v", err)
 		})
 	}
+	t.Run("refused client certificate wraps ErrClientCertRejected", func(t *testing.T) {
+		// Under TLS 1.3 the refusal follows the handshake: whether the
+		// client reads the alert or a reset is a race, and both must be
+		// named. Many fresh connections cover both outcomes.
+		for i := range 20 {
+			err := open(t, cfg(func(c *redisconn.Config) { c.CertFile, c.KeyFile = other.cliCert, other.cliKey })).Ping(ctx).Err()
+			if !errors.Is(err, redisconn.ErrClientCertRejected) {
+				t.Fatalf("try %d: error %v does not wrap ErrClientCertRejected", i, err)
+			}
+		}
+	})
+	t.Run("a failure after the first reply is not blamed on the certificate", func(t *testing.T) {
+		rdb, ok := open(t, p.config(s)).(*redis.Client)
+		if !ok {
+			t.Fatal("a single-server config did not open a *redis.Client")
+		}
+		conn := rdb.Conn()
+		defer conn.Close()
+		must(t, conn.Ping(ctx).Err())
+		// Kill every normal client, this one included: it gets its reply,
+		// then the server closes it.
+		if err := conn.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "no").Err(); err != nil && !errors.Is(err, io.EOF) {
+			t.Logf("CLIENT KILL: %v", err)
+		}
+		err := conn.Ping(ctx).Err()
+		if err == nil {
+			t.Fatal("PING on a killed connection succeeded")
+		}
+		if errors.Is(err, redisconn.ErrClientCertRejected) || errors.Is(err, redisconn.ErrClientCertRequired) {
+			t.Fatalf("error %v blames the client certificate after the server replied", err)
+		}
+	})
 	t.Run("no client certificate wraps ErrClientCertRequired", func(t *testing.T) {
 		err := open(t, cfg(func(c *redisconn.Config) { c.CertFile, c.KeyFile = "", "" })).Ping(ctx).Err()
 		if !errors.Is(err, redisconn.ErrClientCertRequired) {

@@ -19,6 +19,20 @@ import (
 // already in flight).
 var ErrCircuitOpen = errors.New("redis circuit breaker open")
 
+// openError is what a refused command gets: ErrCircuitOpen, with the
+// failure that last counted against the breaker, so that a health check
+// or a log line says why (an expired certificate, a refused connection)
+// rather than only that the breaker is open. It matches ErrCircuitOpen
+// under errors.Is and deliberately does not unwrap to the old failure: a
+// refusal is not a timeout of its own.
+type openError struct{ last error }
+
+func (e *openError) Error() string {
+	return ErrCircuitOpen.Error() + "; last failure: " + e.last.Error()
+}
+
+func (e *openError) Is(target error) bool { return target == ErrCircuitOpen }
+
 // BreakerOptions tunes a Breaker; zero fields take the defaults in
 // parentheses.
 type BreakerOptions struct {
@@ -53,6 +67,9 @@ type Breaker struct {
 	// is not passed on.
 	gen     atomic.Uint64
 	resetMu sync.Mutex // serialises Reset
+	// refusal is the error refused commands get: ErrCircuitOpen until a
+	// failure is counted, then an openError naming the latest failure.
+	refusal atomic.Pointer[error]
 }
 
 var _ redis.Hook = (*Breaker)(nil)
@@ -76,11 +93,10 @@ func NewBreaker(o BreakerOptions) *Breaker {
 			return c.ConsecutiveFailures >= o.FailureThreshold
 		},
 		IsSuccessful: isHealthy,
-		IsExcluded: func(err error) bool {
-			return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-		},
+		IsExcluded:   excluded,
 	}
 	b := &Breaker{settings: st, onChange: o.OnStateChange}
+	b.refusal.Store(&ErrCircuitOpen)
 	if o.OnStateChange != nil {
 		b.settings.OnStateChange = func(name string, from, to gobreaker.State) {
 			if name == b.name(b.gen.Load()) {
@@ -129,6 +145,20 @@ func stateName(s gobreaker.State) string {
 	return "closed"
 }
 
+// excluded reports whether err is the caller's cancellation, which the
+// breaker does not count either way.
+func excluded(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// note remembers err as the latest failure if the breaker counts it as one.
+func (b *Breaker) note(err error) {
+	if !isHealthy(err) && !excluded(err) {
+		var e error = &openError{last: err}
+		b.refusal.Store(&e)
+	}
+}
+
 // isHealthy reports whether err leaves the server looking healthy: no
 // error, a miss, or an error reply other than the ones a server gives when
 // it cannot serve (loading, no master, cluster down, read-only replica).
@@ -167,11 +197,13 @@ func (b *Breaker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		var err error
 		_, berr := b.cb.Load().Execute(func() (struct{}, error) {
 			err = next(ctx, cmd)
+			b.note(err)
 			return struct{}{}, err
 		})
 		if refused(berr) {
-			cmd.SetErr(ErrCircuitOpen)
-			return ErrCircuitOpen
+			rerr := *b.refusal.Load()
+			cmd.SetErr(rerr)
+			return rerr
 		}
 		return err
 	}
@@ -187,13 +219,15 @@ func (b *Breaker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 		var err error
 		_, berr := b.cb.Load().Execute(func() (struct{}, error) {
 			err = next(ctx, cmds)
+			b.note(err)
 			return struct{}{}, err
 		})
 		if refused(berr) {
+			rerr := *b.refusal.Load()
 			for _, c := range cmds {
-				c.SetErr(ErrCircuitOpen)
+				c.SetErr(rerr)
 			}
-			return ErrCircuitOpen
+			return rerr
 		}
 		return err
 	}

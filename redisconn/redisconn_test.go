@@ -3,6 +3,7 @@ package redisconn_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,14 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	err = rdb.Get(bg, "k").Err()
 	if !errors.Is(err, redisconn.ErrCircuitOpen) {
 		t.Fatalf("open breaker: %v, want ErrCircuitOpen", err)
+	}
+	// The refusal names the failure that opened the breaker, and is not
+	// itself a network error or a timeout.
+	if !strings.Contains(err.Error(), "last failure: ") || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("open breaker: %q does not name the last failure (connection refused)", err)
+	}
+	if ne := net.Error(nil); errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("open breaker: %v unwraps to the old failure", err)
 	}
 	t.Logf("refused in %v while open", time.Since(start))
 	if _, err := rdb.Pipelined(bg, func(p redis.Pipeliner) error { p.Get(bg, "a"); p.Get(bg, "b"); return nil }); !errors.Is(err, redisconn.ErrCircuitOpen) {

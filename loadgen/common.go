@@ -232,23 +232,7 @@ func ServeCommonStore(rdb redis.UniversalClient) (base string, stop func(), err 
 	if err != nil {
 		return "", nil, fmt.Errorf("listen for the common-way store: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           CommonStoreHandler(rdb),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	stop = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}
-	return "http://" + ln.Addr().String(), stop, nil
+	return "http://" + ln.Addr().String(), Serve(ln, CommonStoreHandler(rdb)), nil
 }
 
 func bearer(r *http.Request) string {

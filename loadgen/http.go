@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -255,8 +254,18 @@ func ServeEmpty() (base string, stop func(), err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("listen for the empty handler: %w", err)
 	}
+	return "http://" + ln.Addr().String(), Serve(ln, EmptyHandler()), nil
+}
+
+// Serve serves h on ln, with the http.Server timeouts of `studio serve`,
+// until the function it returns is called; that function shuts the
+// server down (waiting up to 5 s for requests in flight) and returns when
+// it has stopped. A baseline served this way, in this process or in one of
+// its own (`studio bench --serve`), runs on the same server settings as
+// Studio.
+func Serve(ln net.Listener, h http.Handler) (stop func()) {
 	srv := &http.Server{
-		Handler:           EmptyHandler(),
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -265,11 +274,10 @@ func ServeEmpty() (base string, stop func(), err error) {
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	stop = func() {
+	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		<-done
 	}
-	return "http://" + strings.TrimPrefix(ln.Addr().String(), "http://"), stop, nil
 }

@@ -367,8 +367,8 @@ func (w *worker) closedLoop(ctx context.Context) {
 
 func (w *worker) openLoop(ctx context.Context) {
 	r := w.r
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	p := newPacer(ctx)
+	defer p.close()
 	for {
 		k := r.ticket.Add(1) - 1
 		intended := r.start.Add(time.Duration(float64(k) / r.opts.Rate * float64(time.Second)))
@@ -376,11 +376,8 @@ func (w *worker) openLoop(ctx context.Context) {
 			return
 		}
 		slept := false
-		if d := time.Until(intended); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
+		if time.Until(intended) > 0 {
+			if p.sleepUntil(intended) != nil {
 				return
 			}
 			slept = true

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"runtime/pprof"
 	"strings"
@@ -61,6 +62,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	mixFlag := fs.String("mix", "validate=90,create=5,revoke=5", "relative weights of the operations: validate=N,create=N,revoke=N")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	httpClient := fs.String("http-client", "raw", "the generator's HTTP client: raw (a lean HTTP/1.1 keep-alive client that allocates nothing per request, like wrk's) or net/http")
+	serve := fs.String("serve", "", "serve a baseline instead of running load: empty (the empty handler) or common-http (the common-way store, on the REDIS_* settings), on --listen until interrupted; its base URL is the first line printed. `make bench` runs each baseline this way, in its own process like `studio serve`")
+	listen := fs.String("listen", "127.0.0.1:0", "the address --serve listens on")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window (this process: the load tool, and the target for --target inprocess) to this file")
 	// Flag errors are one line (printed by run); the help only on -h.
 	fs.SetOutput(io.Discard)
@@ -71,6 +74,12 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			fs.PrintDefaults()
 		}
 		return err
+	}
+	if *serve != "" {
+		return serveBaseline(ctx, st, *serve, *listen, stdout, stderr)
+	}
+	if *listen != "127.0.0.1:0" {
+		return usageErrorf("--listen is only used with --serve")
 	}
 	opts := loadgen.Options{Concurrency: *conc, Rate: *rate, Duration: *duration, Warmup: *warmup, Sessions: *sessions, Zipf: *zipf}
 	if err := checkBenchFlags(&opts, *target, *baseURL, *mixFlag); err != nil {
@@ -143,10 +152,10 @@ func checkBenchFlags(opts *loadgen.Options, target, baseURL, mix string) error {
 		return usageErrorf("invalid --target %q: must be http or inprocess", target)
 	case target == "http" && baseURL == "":
 		return usageErrorf("--target http needs --url, the API's base URL (e.g. http://127.0.0.1:8080)")
-	case target == "http" && checkHTTPURL(baseURL, false) != nil:
+	case baseURL != "" && checkHTTPURL(baseURL, false) != nil:
 		return usageErrorf("invalid --url %q: want an absolute http:// or https:// URL", baseURL)
-	case target != "http" && baseURL != "":
-		return usageErrorf("--url is only used with --target http")
+	case baseURL != "" && target != "http" && target != "empty" && target != "common-http":
+		return usageErrorf("--url is only used with --target http, or empty and common-http (a baseline served by `studio bench --serve`)")
 	case opts.Concurrency < 1 || opts.Concurrency > 10000:
 		return usageErrorf("invalid --concurrency %d: must be between 1 and 10000", opts.Concurrency)
 	case opts.Rate < 0 || math.IsNaN(opts.Rate) || math.IsInf(opts.Rate, 0) || opts.Rate > 10_000_000:
@@ -185,6 +194,9 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, raw bo
 		}
 		return &loadgen.HTTPTarget{Base: strings.TrimRight(baseURL, "/"), AdminToken: admin, Client: client, Raw: raw, TTL: ttl}, func() {}, nil
 	case "empty":
+		if baseURL != "" {
+			return &emptyTarget{loadgen.HTTPTarget{Base: strings.TrimRight(baseURL, "/"), Client: client, Raw: raw}}, func() {}, nil
+		}
 		base, stop, err := loadgen.ServeEmpty()
 		if err != nil {
 			return nil, nil, err
@@ -192,6 +204,9 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, raw bo
 		return &emptyTarget{loadgen.HTTPTarget{Base: base, Client: client, Raw: raw}}, stop, nil
 	}
 
+	if kind == "common-http" && baseURL != "" {
+		return &commonHTTPTarget{loadgen.HTTPTarget{Base: strings.TrimRight(baseURL, "/"), Client: client, Raw: raw, TTL: ttl}}, func() {}, nil
+	}
 	cfg, err := st.Config()
 	if err != nil {
 		return nil, nil, err
@@ -262,6 +277,50 @@ func benchService(ctx context.Context, cfg Config, log *slog.Logger) (*session.S
 		}
 	}
 	return svc, closeAll, nil
+}
+
+// serveBaseline runs `studio bench --serve`: the empty handler or the
+// common-way store on listen until ctx ends, so that `make bench` can run
+// each baseline in a process of its own, placed on the CPUs it gives
+// `studio serve`. The first line on stdout is the base URL.
+func serveBaseline(ctx context.Context, st *settings, kind, listen string, stdout, stderr io.Writer) error {
+	if kind != "empty" && kind != "common-http" {
+		return usageErrorf("invalid --serve %q: must be empty or common-http", kind)
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return usageErrorf("invalid --listen %q: want host:port, e.g. 127.0.0.1:0", listen)
+	}
+	h := loadgen.EmptyHandler()
+	what := "the empty handler"
+	if kind == "common-http" {
+		cfg, err := st.Config()
+		if err != nil {
+			return err
+		}
+		rc := cfg.Redis
+		if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: telemetry.NewLogger(stderr, cfg.LogLevel)}); err != nil {
+			return fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
+		}
+		rdb, err := redisconn.Open(rc)
+		if err != nil {
+			return fmt.Errorf("open redis client: %w", err)
+		}
+		defer rdb.Close()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis does not answer: %w", err)
+		}
+		h, what = loadgen.CommonStoreHandler(rdb), "the common-way store"
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	stop := loadgen.Serve(ln, h)
+	fmt.Fprintf(stdout, "http://%s\n", ln.Addr())
+	fmt.Fprintf(stderr, "serving %s on http://%s until interrupted\n", what, ln.Addr())
+	<-ctx.Done()
+	stop()
+	return nil
 }
 
 // emptyTarget is the HTTP target against the empty handler, named as the

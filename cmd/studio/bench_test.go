@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/internal/syncbuf"
 )
 
 func TestBenchCommandBadFlags(t *testing.T) {
@@ -23,8 +25,13 @@ func TestBenchCommandBadFlags(t *testing.T) {
 		{"unknown target", []string{"--target", "grpc"}, nil, `invalid --target "grpc": must be http or inprocess`},
 		{"http without url", []string{"--target", "http"}, httpEnv, "--target http needs --url"},
 		{"bad url", []string{"--url", "127.0.0.1:8080"}, httpEnv, `invalid --url "127.0.0.1:8080"`},
-		{"url with common-http", []string{"--target", "common-http", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http"},
-		{"url with inprocess", []string{"--target", "inprocess", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http"},
+		{"url with inprocess", []string{"--target", "inprocess", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http, or empty and common-http"},
+		{"url with redis-get", []string{"--target", "redis-get", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http, or empty and common-http"},
+		{"bad url for a served baseline", []string{"--target", "empty", "--url", "ftp://x", "--mix", "validate=1"}, nil, `invalid --url "ftp://x"`},
+		{"unknown baseline to serve", []string{"--serve", "studio"}, nil, `invalid --serve "studio": must be empty or common-http`},
+		{"listen without serve", []string{"--target", "empty", "--mix", "validate=1", "--listen", "127.0.0.1:9"}, nil, "--listen is only used with --serve"},
+		{"bad listen address", []string{"--serve", "empty", "--listen", "9000"}, nil, `invalid --listen "9000"`},
+		{"served common-way store on a bad redis url", []string{"--serve", "common-http"}, map[string]string{"REDIS_URL": "http://x"}, "invalid REDIS_URL"},
 		{"http without admin token", []string{"--url", "http://127.0.0.1:1"}, nil, "set STUDIO_ADMIN_TOKEN"},
 		{"concurrency 0", []string{"--target", "empty", "--concurrency", "0"}, nil, "invalid --concurrency 0"},
 		{"concurrency not a number", []string{"--concurrency", "lots"}, nil, `invalid value "lots" for flag -concurrency`},
@@ -146,6 +153,43 @@ func TestBenchCommand(t *testing.T) {
 		runBenchJSON(t, []string{"--target", "empty", "--mix", "validate=1"}, nil)
 		runBenchJSON(t, []string{"--target", "empty", "--mix", "validate=1", "--http-client", "net/http"}, nil)
 	})
+	// A baseline in a process of its own (as make bench runs it): --serve
+	// prints its URL first, --target … --url drives it, and it stops when
+	// interrupted.
+	for _, kind := range []string{"empty", "common-http"} {
+		t.Run("serve "+kind, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			out, errs := &syncbuf.Buffer{}, &syncbuf.Buffer{}
+			done := make(chan int, 1)
+			go func() { done <- run(ctx, []string{"studio", "bench", "--serve", kind}, envOf(env), out, errs) }()
+			var base string
+			for deadline := time.Now().Add(10 * time.Second); base == ""; {
+				if line, ok := strings.CutSuffix(out.String(), "\n"); ok {
+					base = line
+				} else if time.Now().After(deadline) {
+					cancel()
+					t.Fatalf("no URL printed; stderr %q", errs.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
+				t.Fatalf("printed %q, want the base URL with its port", base)
+			}
+			got := runBenchJSON(t, []string{"--target", kind, "--url", base, "--mix", "validate=1"}, env)
+			if !strings.HasSuffix(got.Target, base) {
+				t.Fatalf("target %q, want the served %s", got.Target, base)
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Fatalf("--serve exit %d: %s", code, errs.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("--serve did not stop when interrupted")
+			}
+		})
+	}
 	t.Run("table", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), []string{"studio", "bench", "--target", "empty", "--mix", "validate=1", "--duration", "200ms", "--warmup", "0s", "--concurrency", "2", "--sessions", "5"}, envOf(nil), &stdout, &stderr)

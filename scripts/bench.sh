@@ -9,6 +9,16 @@
 # with scripts/benchtables, and stops everything it started on exit, even
 # on failure.
 #
+# CPU placement (PIN, default auto: on when there are 2 or more CPUs and
+# taskset is installed): the load generator of every HTTP run gets the
+# first half of the CPUs and the servers it drives (`studio serve`, and the
+# empty handler and the common-way store, each in a process of its own via
+# `studio bench --serve`) the second half, as a generator on another
+# machine would leave the server its cores; on two CPUs, one each. Without
+# it the generator and the server take turns on the same cores, and the
+# p99 is mostly the kernel's time slices. redis-server and the in-process
+# targets are not pinned. PIN=0 turns placement off.
+#
 # Environment: DURATION (10s) and WARMUP (2s) per `studio bench` run,
 # CONCURRENCY (32), ROUNDS (2), REQUESTS (200000, redis-benchmark),
 # GOBENCH=0 to skip the go-test benchmarks, GO (go), KEEP=1 to keep the
@@ -33,13 +43,15 @@ out=$work/results
 mkdir -p "$out"
 redis_pid=
 serve_pid=
+empty_pid=
+common_pid=
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	for pid in $serve_pid $redis_pid; do
+	for pid in $serve_pid $empty_pid $common_pid $redis_pid; do
 		kill "$pid" 2>/dev/null || true
 	done
-	for pid in $serve_pid $redis_pid; do
+	for pid in $serve_pid $empty_pid $common_pid $redis_pid; do
 		wait "$pid" 2>/dev/null || true
 	done
 	if [[ ${KEEP:-0} == 1 ]]; then
@@ -75,6 +87,27 @@ nproc >"$out/nproc"
 	echo "redis-server: $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
 } >"$out/versions"
 
+ncpu=$(nproc)
+PIN=${PIN:-auto}
+if [[ $PIN == auto ]]; then
+	PIN=0
+	if ((ncpu >= 2)) && command -v taskset >/dev/null; then
+		PIN=1
+	fi
+fi
+gen_pin=()
+srv_pin=()
+if [[ $PIN == 1 ]]; then
+	cpu_half=$((ncpu / 2))
+	gen_cpus=0-$((cpu_half - 1))
+	srv_cpus=$cpu_half-$((ncpu - 1))
+	gen_pin=(taskset -c "$gen_cpus")
+	srv_pin=(taskset -c "$srv_cpus")
+	echo "load generator of the HTTP runs on CPUs $gen_cpus; studio serve and the baseline servers on CPUs $srv_cpus; redis-server and the in-process targets on all $ncpu" >"$out/placement"
+else
+	echo "not pinned: the load generator, the servers and redis-server share all $ncpu CPUs" >"$out/placement"
+fi
+
 echo "== building bin/studio" >&2
 $GO build -o bin/studio ./cmd/studio
 studio=bin/studio
@@ -97,9 +130,9 @@ export STUDIO_LOG_LEVEL=warn
 serve_port=$(freeport)
 serve_url=http://127.0.0.1:$serve_port
 echo "== studio serve on $serve_url" >&2
-echo "STUDIO_ADDR=127.0.0.1:$serve_port STUDIO_ADMIN_TOKEN=… REDIS_URL=$REDIS_URL DATABASE_URL=sqlite:\$TMP/serve.db STUDIO_WARM_ON_START=false STUDIO_LOG_LEVEL=warn $studio serve &" >>"$cmdlog"
+echo "STUDIO_ADDR=127.0.0.1:$serve_port STUDIO_ADMIN_TOKEN=… REDIS_URL=$REDIS_URL DATABASE_URL=sqlite:\$TMP/serve.db STUDIO_WARM_ON_START=false STUDIO_LOG_LEVEL=warn ${srv_pin[*]} $studio serve &" >>"$cmdlog"
 STUDIO_ADDR=127.0.0.1:$serve_port DATABASE_URL=sqlite:$work/serve.db STUDIO_WARM_ON_START=false \
-	"$studio" serve >"$work/serve.log" 2>&1 &
+	"${srv_pin[@]}" "$studio" serve >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 200); do
 	curl -fsS -o /dev/null "$serve_url/healthz" 2>/dev/null && break
@@ -107,6 +140,30 @@ for _ in $(seq 200); do
 	sleep 0.05
 done
 curl -fsS -o /dev/null "$serve_url/healthz"
+
+# The baselines served over HTTP, each in a process of its own on the
+# server's CPUs; the first line each prints is its base URL.
+serve_baseline() { # serve_baseline KIND: prints the base URL; sets baseline_pid
+	local kind=$1 url=
+	echo "${srv_pin[*]} $studio bench --serve $kind &" >>"$cmdlog"
+	"${srv_pin[@]}" "$studio" bench --serve "$kind" >"$work/$kind.url" 2>"$work/$kind.log" &
+	baseline_pid=$!
+	for _ in $(seq 200); do
+		url=$(head -n1 "$work/$kind.url")
+		[[ -n $url ]] && break
+		kill -0 "$baseline_pid" 2>/dev/null || { cat "$work/$kind.log" >&2; exit 1; }
+		sleep 0.05
+	done
+	[[ -n $url ]] || { echo "bench: studio bench --serve $kind printed no URL" >&2; exit 1; }
+	echo "$url"
+}
+echo "== baselines: the empty handler and the common-way store, each in its own process" >&2
+serve_baseline empty >"$work/empty.base"
+empty_pid=$baseline_pid
+empty_url=$(cat "$work/empty.base")
+serve_baseline common-http >"$work/common-http.base"
+common_pid=$baseline_pid
+common_url=$(cat "$work/common-http.base")
 
 # In-process Service runs use their own SQLite file (serve holds its own).
 export DATABASE_URL=sqlite:$work/inprocess.db
@@ -120,21 +177,27 @@ bench() { # bench NAME ARGS…: one studio bench run into rN-NAME.json
 	echo "== round $round: $name" >&2
 	logged "$studio" bench "$@" "${flags[@]}" >"$out/r$round-$name.json"
 }
+hbench() { # hbench NAME ARGS…: an HTTP run, the generator on its CPUs
+	local name=$1
+	shift
+	echo "== round $round: $name" >&2
+	logged "${gen_pin[@]}" "$studio" bench "$@" "${flags[@]}" >"$out/r$round-$name.json"
+}
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round: redis-benchmark" >&2
 	logged redis-benchmark -p "$redis_port" -t get -n "$REQUESTS" -c "$CONCURRENCY" --csv >"$out/r$round-redis-benchmark.csv"
 	bench redis-get --target redis-get
 	bench inprocess --target inprocess
 	bench common --target common
-	bench empty --target empty
-	bench http --target http --url "$serve_url"
-	bench common-http --target common-http
+	hbench empty --target empty --url "$empty_url"
+	hbench http --target http --url "$serve_url"
+	hbench common-http --target common-http --url "$common_url"
 	# Open loop at half Studio's closed-loop HTTP rate of this round: the
 	# p99 at 32 connections at 50 % load (a saturated closed loop's p99 is
 	# queueing for the cores); the empty handler at the same rate.
 	half=$(python3 -c 'import json,sys; print(max(1, round(json.load(open(sys.argv[1]))["validate"]["ops_per_sec"] / 2)))' "$out/r$round-http.json")
-	bench empty-open --target empty --rate "$half"
-	bench http-open --target http --url "$serve_url" --rate "$half"
+	hbench empty-open --target empty --url "$empty_url" --rate "$half"
+	hbench http-open --target http --url "$serve_url" --rate "$half"
 done
 
 cat /proc/loadavg >"$out/loadavg-end"

@@ -6,6 +6,7 @@
 //	rN-redis-benchmark.csv    `redis-benchmark --csv` of round N
 //	started, finished         UTC times of the run
 //	nproc, cpu                the machine
+//	placement                 which CPUs the generator and servers ran on
 //	loadavg-start, loadavg-end  /proc/loadavg at the start and the end
 //	versions                  free text (Go, redis-server), one per line
 //	commands.txt              the exact commands, one per line
@@ -46,10 +47,10 @@ var targets = []target{
 	{"redis-get", "bare go-redis GET (`--target redis-get`)"},
 	{"inprocess", "**Studio in process**, L1 hits (`--target inprocess`)"},
 	{"common", "common-way store in process: GET + EXPIRE (`--target common`)"},
-	{"empty", "empty `net/http` handler over HTTP (`--target empty`)"},
+	{"empty", "empty `net/http` handler over HTTP, in its own process (`studio bench --serve empty`; `--target empty --url U`)"},
 	{"http", "**Studio over HTTP**, `studio serve` `GET /v1/session` (`--target http`)"},
-	{"common-http", "common-way store over HTTP (`--target common-http`)"},
-	{"empty-open", "empty `net/http` handler, **open loop** at half Studio's closed-loop HTTP rate of the round (`--target empty --rate R`)"},
+	{"common-http", "common-way store over HTTP, in its own process (`studio bench --serve common-http`; `--target common-http --url U`)"},
+	{"empty-open", "empty `net/http` handler, **open loop** at half Studio's closed-loop HTTP rate of the round (`--target empty --url U --rate R`)"},
 	{"http-open", "**Studio over HTTP, open loop** at half its closed-loop rate of the round: 50 % load (`--target http --rate R`)"},
 }
 
@@ -65,6 +66,7 @@ type input struct {
 	Rounds             []map[string]measure
 	Started, Finished  string
 	Nproc, CPU         string
+	Placement          string
 	LoadStart, LoadEnd string
 	Versions, Commands []string
 	Concurrency        int
@@ -107,6 +109,7 @@ func load(dir string) (*input, error) {
 	}
 	in.Started, in.Finished = text("started"), text("finished")
 	in.Nproc, in.CPU = text("nproc"), text("cpu")
+	in.Placement = text("placement")
 	in.LoadStart, in.LoadEnd = loadavg(text("loadavg-start")), loadavg(text("loadavg-end"))
 	in.Versions, in.Commands = lines("versions"), lines("commands.txt")
 	for r := 1; ; r++ {
@@ -249,7 +252,7 @@ var ratios = []ratio{
 		goal: "≥ 20×", met: func(v float64) bool { return v >= 20 }},
 	{label: "Studio over HTTP ÷ empty handler (throughput)", value: div("http", "empty"), show: times,
 		goal: "≥ 0.6×", met: func(v float64) bool { return v >= 0.6 }},
-	{label: "Studio over HTTP, p99 at 32 connections, closed loop (saturated: the p99 is queueing for 2 shared cores)", value: p99Of("http"),
+	{label: "Studio over HTTP, p99 at 32 connections, closed loop (saturated: every connection always has a request queued)", value: p99Of("http"),
 		show: beside("empty"), goal: "≤ 1 ms", met: func(v float64) bool { return v <= 1000 }},
 	{label: "Studio over HTTP, p99 at 32 connections, open loop at 50 % load (half its closed-loop rate)", value: p99Of("http-open"),
 		show: beside("empty-open"), goal: "≤ 1 ms", met: func(v float64) bool { return v <= 1000 }},
@@ -287,6 +290,7 @@ func render(in *input) string {
 	w("| machine | |\n|---|---|\n")
 	w("| CPUs (`nproc`) | %s |\n| CPU model | %s |\n| load average (1, 5, 15 min) at the start | %s |\n| … at the end | %s |\n",
 		orDash(in.Nproc), orDash(in.CPU), orDash(in.LoadStart), orDash(in.LoadEnd))
+	w("| CPU placement | %s |\n", orDash(in.Placement))
 	for _, v := range in.Versions {
 		k, val, ok := strings.Cut(v, ":")
 		if !ok {

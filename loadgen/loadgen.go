@@ -355,6 +355,9 @@ func newWorker(r *runner, seed, i uint64) *worker {
 // loop forgives: Go's timers fire up to about 1 ms late on an idle process.
 const timerSlack = 2 * time.Millisecond
 
+// makePacer makes each open-loop worker's pacer (a variable for tests).
+var makePacer = newPacer
+
 // closedLoop sends each operation as soon as the previous one returned:
 // the end time of one is the start of the next (one clock read per
 // operation instead of two).
@@ -367,8 +370,8 @@ func (w *worker) closedLoop(ctx context.Context) {
 
 func (w *worker) openLoop(ctx context.Context) {
 	r := w.r
-	p := newPacer(ctx)
-	defer p.close()
+	p := makePacer(ctx)
+	defer func() { p.close() }()
 	for {
 		k := r.ticket.Add(1) - 1
 		intended := r.start.Add(time.Duration(float64(k) / r.opts.Rate * float64(time.Second)))
@@ -377,8 +380,17 @@ func (w *worker) openLoop(ctx context.Context) {
 		}
 		slept := false
 		if time.Until(intended) > 0 {
-			if p.sleepUntil(intended) != nil {
-				return
+			if err := p.sleepUntil(intended); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				// The precise pacer failed (it should not): finish the
+				// run on a Go timer rather than drop this worker's load.
+				p.close()
+				p = newTimerPacer(ctx)
+				if p.sleepUntil(intended) != nil {
+					return
+				}
 			}
 			slept = true
 		}

@@ -23,6 +23,12 @@ func newPacer(ctx context.Context) pacer {
 		return newTimerPacer(ctx)
 	}
 	p := &fdPacer{ctx: ctx, f: os.NewFile(uintptr(fd), "timerfd"), fd: fd}
+	// Deadlines work only on a file the netpoller took; without one a read
+	// would fail at once (EAGAIN) and cancellation could not wake it.
+	if err := p.f.SetReadDeadline(time.Time{}); err != nil {
+		_ = p.f.Close()
+		return newTimerPacer(ctx)
+	}
 	p.stop = context.AfterFunc(ctx, func() { _ = p.f.SetReadDeadline(time.Unix(1, 0)) })
 	return p
 }

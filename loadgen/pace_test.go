@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -31,7 +33,7 @@ func TestPacerNeverWakesEarly(t *testing.T) {
 					if err := p.sleepUntil(until); err != nil {
 						t.Fatalf("sleepUntil(now%+v): %v", d, err)
 					}
-					if early := until.Sub(time.Now()); early > 0 {
+					if early := time.Until(until); early > 0 {
 						t.Fatalf("sleepUntil(now%+v) returned %v early", d, early)
 					}
 				}
@@ -112,5 +114,36 @@ func BenchmarkPacerLateness(b *testing.B) {
 			b.ReportMetric(float64(late[len(late)/2].Nanoseconds())/1e3, "p50-late-us")
 			b.ReportMetric(float64(late[len(late)*99/100].Nanoseconds())/1e3, "p99-late-us")
 		})
+	}
+}
+
+// brokenPacer fails every sleep, as a timerfd the kernel stopped serving
+// would.
+type brokenPacer struct{}
+
+func (brokenPacer) sleepUntil(time.Time) error { return errors.New("read timerfd: broken") }
+func (brokenPacer) close()                     {}
+
+type quietTarget struct{ n atomic.Int64 }
+
+func (*quietTarget) String() string                         { return "quiet" }
+func (*quietTarget) Validate(context.Context, string) error { return nil }
+func (t *quietTarget) Create(context.Context) (string, error) {
+	return "t" + strconv.FormatInt(t.n.Add(1), 10), nil
+}
+func (*quietTarget) Revoke(context.Context, string) error { return nil }
+
+// TestOpenLoopSurvivesABrokenPacer: a worker whose pacer fails finishes
+// the run on a Go timer instead of dropping its share of the schedule.
+func TestOpenLoopSurvivesABrokenPacer(t *testing.T) {
+	orig := makePacer
+	makePacer = func(context.Context) pacer { return brokenPacer{} }
+	defer func() { makePacer = orig }()
+	res, err := Run(t.Context(), Options{Target: &quietTarget{}, Concurrency: 4, Rate: 400, Duration: 500 * time.Millisecond, Sessions: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Schedule; s == nil || s.NotSent > s.Intended/10 || s.Sent == 0 {
+		t.Fatalf("schedule %+v: the workers stopped when their pacer failed", s)
 	}
 }

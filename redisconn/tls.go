@@ -538,22 +538,24 @@ var ErrClientCertRequired = errors.New("redis TLS: the server asked for a client
 // 1.3 the refusal comes after the handshake, and whether the client reads
 // the server's alert (e.g. "unknown certificate authority") or only a reset
 // is a race, so this names the cause either way.
-var ErrClientCertRejected = errors.New("redis TLS: the connection failed right after the handshake; the server most likely rejected the client certificate (is it signed by a CA the server trusts, unexpired, and usable for client auth?)")
+var ErrClientCertRejected = errors.New("redis TLS: the connection failed before the server's first reply; the server most likely rejected the client certificate (is it signed by a CA the server trusts, unexpired, and usable for client auth?)")
 
 // certAskedConn names the likely cause of a failure before the server's
 // first reply on a connection whose server asked for a client certificate:
 // ErrClientCertRequired when none was sent, ErrClientCertRejected when one
-// was. Later failures, and timeouts, are returned as they are.
+// was. Later failures, timeouts and the client's own close are returned
+// as they are. Reads and writes may run concurrently (go-redis's pub/sub
+// pings while it receives).
 type certAskedConn struct {
 	net.Conn
-	sent    bool // a client certificate was sent
-	replied bool // a byte has been read; the pool serialises use
+	sent    bool        // a client certificate was sent
+	replied atomic.Bool // a byte has been read
 }
 
 func (c *certAskedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.replied = true
+		c.replied.Store(true)
 	}
 	return n, c.name(err)
 }
@@ -565,7 +567,7 @@ func (c *certAskedConn) Write(p []byte) (int, error) {
 
 func (c *certAskedConn) name(err error) error {
 	var ne net.Error
-	if err == nil || c.replied || errors.As(err, &ne) && ne.Timeout() {
+	if err == nil || c.replied.Load() || errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	if c.sent {
@@ -574,7 +576,9 @@ func (c *certAskedConn) name(err error) error {
 	return fmt.Errorf("%w: %w", ErrClientCertRequired, err)
 }
 
-// NetConn returns the TLS connection, as tls.Conn.NetConn does its socket.
+// NetConn returns the TLS connection, as tls.Conn.NetConn does its
+// socket, so that go-redis's checks for pending data (push notifications)
+// see through the wrapper as they see through a bare *tls.Conn.
 func (c *certAskedConn) NetConn() net.Conn { return c.Conn }
 
 // plainConn names the likely cause when a plaintext connection is closed

@@ -11,13 +11,14 @@
 #
 # CPU placement (PIN, default auto: on when there are 2 or more CPUs and
 # taskset is installed): the load generator of every HTTP run gets the
-# first half of the CPUs and the servers it drives (`studio serve`, and the
-# empty handler and the common-way store, each in a process of its own via
-# `studio bench --serve`) the second half, as a generator on another
-# machine would leave the server its cores; on two CPUs, one each. Without
+# first half of the physical cores and the servers it drives (`studio
+# serve`, and the empty handler and the common-way store, each in a process
+# of its own via `studio bench --serve`) the second half, as a generator on
+# another machine would leave the server its cores; on two cores, one each
+# (hyperthreads of one core stay on the same side). Without
 # it the generator and the server take turns on the same cores, and the
 # p99 is mostly the kernel's time slices. redis-server and the in-process
-# targets are not pinned. PIN=0 turns placement off.
+# targets are not pinned. PIN=0 turns placement off; PIN=1 insists on it.
 #
 # Environment: DURATION (10s) and WARMUP (2s) per `studio bench` run,
 # CONCURRENCY (32), ROUNDS (2), REQUESTS (200000, redis-benchmark),
@@ -45,13 +46,14 @@ redis_pid=
 serve_pid=
 empty_pid=
 common_pid=
+baseline_pid=
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	for pid in $serve_pid $empty_pid $common_pid $redis_pid; do
+	for pid in $serve_pid $empty_pid $common_pid $baseline_pid $redis_pid; do
 		kill "$pid" 2>/dev/null || true
 	done
-	for pid in $serve_pid $empty_pid $common_pid $redis_pid; do
+	for pid in $serve_pid $empty_pid $common_pid $baseline_pid $redis_pid; do
 		wait "$pid" 2>/dev/null || true
 	done
 	if [[ ${KEEP:-0} == 1 ]]; then
@@ -87,23 +89,56 @@ nproc >"$out/nproc"
 	echo "redis-server: $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
 } >"$out/versions"
 
+# placement prints "GEN_CPUS SRV_CPUS CORES": the CPUs this script may use
+# (Cpus_allowed_list) grouped by physical core (hyperthreads of one core
+# stay together), the first half of the cores for the generator, the
+# second for the servers; CORES is the number of cores, and nothing is
+# printed for a single core.
+placement() {
+	python3 - <<'PY'
+import re
+allowed = []
+for line in open("/proc/self/status"):
+    if line.startswith("Cpus_allowed_list:"):
+        for part in line.split(":", 1)[1].strip().split(","):
+            a, _, b = part.partition("-")
+            allowed += range(int(a), int(b or a) + 1)
+cores = {}
+for c in allowed:
+    try:
+        base = "/sys/devices/system/cpu/cpu%d/topology/" % c
+        key = (open(base + "physical_package_id").read().strip(), open(base + "core_id").read().strip())
+    except OSError:
+        key = ("?", str(c))
+    cores.setdefault(key, []).append(c)
+groups = list(cores.values())
+if len(groups) >= 2:
+    half = len(groups) // 2
+    fmt = lambda gs: ",".join(str(c) for g in gs for c in g)
+    print(fmt(groups[:half]), fmt(groups[half:]), len(groups))
+PY
+}
 ncpu=$(nproc)
 PIN=${PIN:-auto}
-if [[ $PIN == auto ]]; then
-	PIN=0
-	if ((ncpu >= 2)) && command -v taskset >/dev/null; then
-		PIN=1
-	fi
-fi
+case $PIN in
+auto | 0 | 1) ;;
+*) echo "bench: PIN must be auto, 0 or 1 (got $PIN)" >&2; exit 2 ;;
+esac
 gen_pin=()
 srv_pin=()
-if [[ $PIN == 1 ]]; then
-	cpu_half=$((ncpu / 2))
-	gen_cpus=0-$((cpu_half - 1))
-	srv_cpus=$cpu_half-$((ncpu - 1))
+place=
+if [[ $PIN != 0 ]] && command -v taskset >/dev/null; then
+	place=$(placement)
+fi
+if [[ $PIN == 1 && -z $place ]]; then
+	echo "bench: PIN=1 needs taskset and at least two physical cores" >&2
+	exit 2
+fi
+if [[ -n $place ]]; then
+	read -r gen_cpus srv_cpus ncores <<<"$place"
 	gen_pin=(taskset -c "$gen_cpus")
 	srv_pin=(taskset -c "$srv_cpus")
-	echo "load generator of the HTTP runs on CPUs $gen_cpus; studio serve and the baseline servers on CPUs $srv_cpus; redis-server and the in-process targets on all $ncpu" >"$out/placement"
+	echo "load generator of the HTTP runs on CPUs $gen_cpus; studio serve and the baseline servers on CPUs $srv_cpus ($ncores cores, split by core); redis-server and the in-process targets on all $ncpu CPUs" >"$out/placement"
 else
 	echo "not pinned: the load generator, the servers and redis-server share all $ncpu CPUs" >"$out/placement"
 fi
@@ -146,10 +181,11 @@ curl -fsS -o /dev/null "$serve_url/healthz"
 serve_baseline() { # serve_baseline KIND: prints the base URL; sets baseline_pid
 	local kind=$1 url=
 	echo "${srv_pin[*]} $studio bench --serve $kind &" >>"$cmdlog"
+	: >"$work/$kind.url"
 	"${srv_pin[@]}" "$studio" bench --serve "$kind" >"$work/$kind.url" 2>"$work/$kind.log" &
 	baseline_pid=$!
 	for _ in $(seq 200); do
-		url=$(head -n1 "$work/$kind.url")
+		url=$(head -n1 "$work/$kind.url" || true)
 		[[ -n $url ]] && break
 		kill -0 "$baseline_pid" 2>/dev/null || { cat "$work/$kind.log" >&2; exit 1; }
 		sleep 0.05
@@ -160,9 +196,11 @@ serve_baseline() { # serve_baseline KIND: prints the base URL; sets baseline_pid
 echo "== baselines: the empty handler and the common-way store, each in its own process" >&2
 serve_baseline empty >"$work/empty.base"
 empty_pid=$baseline_pid
+baseline_pid=
 empty_url=$(cat "$work/empty.base")
 serve_baseline common-http >"$work/common-http.base"
 common_pid=$baseline_pid
+baseline_pid=
 common_url=$(cat "$work/common-http.base")
 
 # In-process Service runs use their own SQLite file (serve holds its own).

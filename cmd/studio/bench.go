@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,10 +76,17 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return err
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if *serve != "" {
+		for _, name := range []string{"target", "url", "concurrency", "rate", "duration", "warmup", "sessions", "zipf", "mix", "json", "http-client", "cpuprofile"} {
+			if given[name] {
+				return usageErrorf("--%s is not used with --serve, which only serves a baseline", name)
+			}
+		}
 		return serveBaseline(ctx, st, *serve, *listen, stdout, stderr)
 	}
-	if *listen != "127.0.0.1:0" {
+	if given["listen"] {
 		return usageErrorf("--listen is only used with --serve")
 	}
 	opts := loadgen.Options{Concurrency: *conc, Rate: *rate, Duration: *duration, Warmup: *warmup, Sessions: *sessions, Zipf: *zipf}
@@ -287,8 +295,8 @@ func serveBaseline(ctx context.Context, st *settings, kind, listen string, stdou
 	if kind != "empty" && kind != "common-http" {
 		return usageErrorf("invalid --serve %q: must be empty or common-http", kind)
 	}
-	if _, _, err := net.SplitHostPort(listen); err != nil {
-		return usageErrorf("invalid --listen %q: want host:port, e.g. 127.0.0.1:0", listen)
+	if _, port, err := net.SplitHostPort(listen); err != nil || !validPort(port) {
+		return usageErrorf("invalid --listen %q: want host:port with a port from 0 to 65535, e.g. 127.0.0.1:0", listen)
 	}
 	h := loadgen.EmptyHandler()
 	what := "the empty handler"
@@ -316,11 +324,23 @@ func serveBaseline(ctx context.Context, st *settings, kind, listen string, stdou
 		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	stop := loadgen.Serve(ln, h)
-	fmt.Fprintf(stdout, "http://%s\n", ln.Addr())
-	fmt.Fprintf(stderr, "serving %s on http://%s until interrupted\n", what, ln.Addr())
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1" // all addresses: loopback is one of them
+	}
+	base := "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+	fmt.Fprintln(stdout, base)
+	fmt.Fprintf(stderr, "serving %s on %s until interrupted\n", what, base)
 	<-ctx.Done()
 	stop()
 	return nil
+}
+
+// validPort reports whether p is a decimal port number, 0 to 65535.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535 && strconv.Itoa(n) == p
 }
 
 // emptyTarget is the HTTP target against the empty handler, named as the

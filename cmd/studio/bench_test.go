@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,12 @@ func TestBenchCommandBadFlags(t *testing.T) {
 		{"unknown baseline to serve", []string{"--serve", "studio"}, nil, `invalid --serve "studio": must be empty or common-http`},
 		{"listen without serve", []string{"--target", "empty", "--mix", "validate=1", "--listen", "127.0.0.1:9"}, nil, "--listen is only used with --serve"},
 		{"bad listen address", []string{"--serve", "empty", "--listen", "9000"}, nil, `invalid --listen "9000"`},
+		{"listen port too big", []string{"--serve", "empty", "--listen", "127.0.0.1:99999"}, nil, `invalid --listen "127.0.0.1:99999"`},
+		{"listen port not a number", []string{"--serve", "empty", "--listen", "127.0.0.1:http"}, nil, `invalid --listen "127.0.0.1:http"`},
+		{"default listen given without serve", []string{"--target", "empty", "--mix", "validate=1", "--listen", "127.0.0.1:0"}, nil, "--listen is only used with --serve"},
+		{"serve with a url", []string{"--serve", "empty", "--url", "http://127.0.0.1:1"}, nil, "--url is not used with --serve"},
+		{"serve with a rate", []string{"--serve", "empty", "--rate", "5"}, nil, "--rate is not used with --serve"},
+		{"serve with a target", []string{"--serve", "empty", "--target", "http"}, nil, "--target is not used with --serve"},
 		{"served common-way store on a bad redis url", []string{"--serve", "common-http"}, map[string]string{"REDIS_URL": "http://x"}, "invalid REDIS_URL"},
 		{"http without admin token", []string{"--url", "http://127.0.0.1:1"}, nil, "set STUDIO_ADMIN_TOKEN"},
 		{"concurrency 0", []string{"--target", "empty", "--concurrency", "0"}, nil, "invalid --concurrency 0"},
@@ -175,7 +182,9 @@ func TestBenchCommand(t *testing.T) {
 			if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
 				t.Fatalf("printed %q, want the base URL with its port", base)
 			}
-			got := runBenchJSON(t, []string{"--target", kind, "--url", base, "--mix", "validate=1"}, env)
+			// The generator itself needs no Redis: a broken REDIS_URL is
+			// never read.
+			got := runBenchJSON(t, []string{"--target", kind, "--url", base, "--mix", "validate=1"}, map[string]string{"REDIS_URL": "http://not-read"})
 			if !strings.HasSuffix(got.Target, base) {
 				t.Fatalf("target %q, want the served %s", got.Target, base)
 			}
@@ -190,6 +199,18 @@ func TestBenchCommand(t *testing.T) {
 			}
 		})
 	}
+	t.Run("serve on a port in use", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), []string{"studio", "bench", "--serve", "empty", "--listen", ln.Addr().String()}, envOf(nil), &stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), "listen on "+ln.Addr().String()) || stdout.Len() != 0 {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want 1, nothing printed, and the address named", code, stdout.String(), stderr.String())
+		}
+	})
 	t.Run("table", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), []string{"studio", "bench", "--target", "empty", "--mix", "validate=1", "--duration", "200ms", "--warmup", "0s", "--concurrency", "2", "--sessions", "5"}, envOf(nil), &stdout, &stderr)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/studiohq/studio/loadgen"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
@@ -221,17 +223,9 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, raw bo
 	}
 	log := telemetry.NewLogger(stderr, cfg.LogLevel)
 	if kind == "redis-get" || kind == "common" || kind == "common-http" {
-		rc := cfg.Redis
-		if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
-			return nil, nil, fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
-		}
-		rdb, err := redisconn.Open(rc)
+		rdb, err := openBaselineRedis(ctx, cfg, log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("open redis client: %w", err)
-		}
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			rdb.Close()
-			return nil, nil, fmt.Errorf("redis does not answer: %w", err)
+			return nil, nil, err
 		}
 		switch kind {
 		case "common":
@@ -305,18 +299,11 @@ func serveBaseline(ctx context.Context, st *settings, kind, listen string, stdou
 		if err != nil {
 			return err
 		}
-		rc := cfg.Redis
-		if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: telemetry.NewLogger(stderr, cfg.LogLevel)}); err != nil {
-			return fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
-		}
-		rdb, err := redisconn.Open(rc)
+		rdb, err := openBaselineRedis(ctx, cfg, telemetry.NewLogger(stderr, cfg.LogLevel))
 		if err != nil {
-			return fmt.Errorf("open redis client: %w", err)
+			return err
 		}
 		defer rdb.Close()
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis does not answer: %w", err)
-		}
 		h, what = loadgen.CommonStoreHandler(rdb), "the common-way store"
 	}
 	ln, err := net.Listen("tcp", listen)
@@ -335,6 +322,26 @@ func serveBaseline(ctx context.Context, st *settings, kind, listen string, stdou
 	<-ctx.Done()
 	stop()
 	return nil
+}
+
+// openBaselineRedis opens the plain go-redis client the baselines use (no
+// breaker, no instrumentation) on the REDIS_* settings, TLS included, and
+// checks that Redis answers; the caller closes it.
+func openBaselineRedis(ctx context.Context, cfg Config, log *slog.Logger) (redis.UniversalClient, error) {
+	rc := cfg.Redis
+	var err error
+	if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
+		return nil, fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
+	}
+	rdb, err := redisconn.Open(rc)
+	if err != nil {
+		return nil, fmt.Errorf("open redis client: %w", err)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis does not answer: %w", err)
+	}
+	return rdb, nil
 }
 
 // validPort reports whether p is a decimal port number, 0 to 65535.

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -29,34 +30,57 @@ const (
 	sessionBytes = 32
 )
 
-// sessions maps session cookies (by their SHA-256, so the map holds no
-// usable cookie) to their times. It holds at most max sessions, dropping
-// the least recently used when full. Safe for concurrent use.
-type sessions struct {
-	mu        sync.Mutex
-	m         map[[sha256.Size]byte]*sessionTimes
-	max       int
-	idle, ttl time.Duration
+// SessionStore keeps the dashboard's login sessions; the cookie is the
+// value Create returns. The default (Options.Sessions nil) keeps them in
+// this process's memory: a restart, or another instance behind the same
+// load balancer, asks for the admin token again. `studio serve` keeps them
+// as Studio sessions instead, shared by every instance, surviving restarts,
+// and ended everywhere at once by a logout. Implementations are safe for
+// concurrent use; an error means the answer is unknown, and the dashboard
+// then refuses (fails closed).
+type SessionStore interface {
+	// Create starts a session that ends after idle without a Touch, or
+	// max after its creation, and returns its cookie value.
+	Create(ctx context.Context, idle, max time.Duration) (cookie string, err error)
+	// Touch reports whether cookie names a live session, and marks it
+	// used. A cookie that is not one of its values is not an error.
+	Touch(ctx context.Context, cookie string) (bool, error)
+	// Remove ends the session; an unknown cookie is not an error.
+	Remove(ctx context.Context, cookie string) error
 }
 
-type sessionTimes struct{ created, seen time.Time }
-
-func newSessions(max int, idle, ttl time.Duration) *sessions {
-	return &sessions{m: map[[sha256.Size]byte]*sessionTimes{}, max: max, idle: idle, ttl: ttl}
+// memSessions is the in-memory SessionStore: it maps session cookies (by
+// their SHA-256, so the map holds no usable cookie) to their times, holds
+// at most max sessions, and drops the least recently used when full.
+type memSessions struct {
+	mu  sync.Mutex
+	m   map[[sha256.Size]byte]*sessionTimes
+	max int
+	now func() time.Time
 }
 
-// create starts a session and returns its cookie value.
-func (s *sessions) create(now time.Time) string {
+type sessionTimes struct {
+	created, seen time.Time
+	idle, ttl     time.Duration
+}
+
+func newMemSessions(max int, now func() time.Time) *memSessions {
+	return &memSessions{m: map[[sha256.Size]byte]*sessionTimes{}, max: max, now: now}
+}
+
+// Create implements SessionStore; it never fails.
+func (s *memSessions) Create(_ context.Context, idle, ttl time.Duration) (string, error) {
 	b := make([]byte, sessionBytes)
 	_, _ = rand.Read(b) // never fails (Go 1.24+ crashes instead)
 	v := base64.RawURLEncoding.EncodeToString(b)
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) >= s.max {
 		var oldest [sha256.Size]byte
 		var at time.Time
 		for k, t := range s.m {
-			if s.expired(t, now) {
+			if t.expired(now) {
 				delete(s.m, k)
 				continue
 			}
@@ -68,45 +92,59 @@ func (s *sessions) create(now time.Time) string {
 			delete(s.m, oldest)
 		}
 	}
-	s.m[sha256.Sum256([]byte(v))] = &sessionTimes{created: now, seen: now}
-	return v
+	s.m[sha256.Sum256([]byte(v))] = &sessionTimes{created: now, seen: now, idle: idle, ttl: ttl}
+	return v, nil
 }
 
-func (s *sessions) expired(t *sessionTimes, now time.Time) bool {
-	return now.Sub(t.seen) > s.idle || now.Sub(t.created) > s.ttl
+func (t *sessionTimes) expired(now time.Time) bool {
+	return now.Sub(t.seen) > t.idle || now.Sub(t.created) > t.ttl
 }
 
-// touch reports whether v is a live session, and marks it used.
-func (s *sessions) touch(v string, now time.Time) bool {
+// Touch implements SessionStore; it never fails.
+func (s *memSessions) Touch(_ context.Context, v string) (bool, error) {
 	if len(v) != base64.RawURLEncoding.EncodedLen(sessionBytes) {
-		return false
+		return false, nil
 	}
 	k := sha256.Sum256([]byte(v))
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.m[k]
 	if !ok {
-		return false
+		return false, nil
 	}
-	if s.expired(t, now) {
+	if t.expired(now) {
 		delete(s.m, k)
-		return false
+		return false, nil
 	}
 	t.seen = now
-	return true
+	return true, nil
 }
 
-func (s *sessions) remove(v string) {
+// Remove implements SessionStore; it never fails.
+func (s *memSessions) Remove(_ context.Context, v string) error {
 	k := sha256.Sum256([]byte(v))
 	s.mu.Lock()
 	delete(s.m, k)
 	s.mu.Unlock()
+	return nil
 }
 
-// authorized reports whether r carries a live session cookie.
-func (h *Handler) authorized(r *http.Request) bool {
+// errSessionCheck is the message when the session store cannot answer.
+const errSessionCheck = "the dashboard cannot check sessions right now (its session store did not answer); try again shortly"
+
+// authorized reports whether r carries a live session cookie; an error
+// means the store could not tell (logged here), and the caller refuses.
+func (h *Handler) authorized(r *http.Request) (bool, error) {
 	c, err := r.Cookie(CookieName)
-	return err == nil && h.sessions.touch(c.Value, h.now())
+	if err != nil {
+		return false, nil
+	}
+	ok, err := h.sessions.Touch(r.Context(), c.Value)
+	if err != nil {
+		h.log.Warn("dashboard session check failed", "error", err)
+	}
+	return ok, err
 }
 
 // loginError is why a login was refused: the HTTP status and the message
@@ -209,7 +247,12 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		h.loginPage(w, http.StatusUnauthorized, "That is not the admin token.")
 		return
 	}
-	v := h.sessions.create(h.now())
+	v, err := h.sessions.Create(r.Context(), h.opts.SessionIdle, h.opts.SessionMax)
+	if err != nil {
+		h.log.Error("dashboard login: the session could not be created", "remote", r.RemoteAddr, "error", err)
+		h.loginPage(w, http.StatusServiceUnavailable, "The dashboard could not start a session (its session store did not answer); try again shortly.")
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     CookieName,
 		Value:    v,
@@ -228,7 +271,11 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(CookieName); err == nil {
-		h.sessions.remove(c.Value)
+		if err := h.sessions.Remove(r.Context(), c.Value); err != nil {
+			// The cookie is cleared below either way; the session ends at
+			// its idle timeout if the store never hears of the logout.
+			h.log.Warn("dashboard logout: the session could not be ended", "remote", r.RemoteAddr, "error", err)
+		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})

@@ -81,6 +81,9 @@ type Options struct {
 	// SessionIdle without a request (an open event stream counts) and
 	// SessionMax after login (defaults 24h and 30 days).
 	SessionIdle, SessionMax time.Duration
+	// Sessions keeps the login sessions; nil keeps them in this process's
+	// memory (at most 1024, the least recently used dropped first).
+	Sessions SessionStore
 }
 
 // Handler serves the dashboard. It is safe for concurrent use. Its event
@@ -92,7 +95,7 @@ type Handler struct {
 	now       func() time.Time
 	adminHash [sha256.Size]byte
 	adminSet  bool
-	sessions  *sessions
+	sessions  SessionStore
 	throttle  *loginThrottle
 	static    map[string]asset
 	hub       hub
@@ -127,13 +130,16 @@ func New(opts Options) *Handler {
 		opts:     opts,
 		log:      opts.Logger,
 		now:      opts.Now,
-		sessions: newSessions(1024, opts.SessionIdle, opts.SessionMax),
+		sessions: opts.Sessions,
 		throttle: newLoginThrottle(),
 		static:   map[string]asset{},
 		done:     make(chan struct{}),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.sessions == nil {
+		h.sessions = newMemSessions(1024, h.now)
 	}
 	if opts.AdminToken != "" {
 		h.adminHash = sha256.Sum256([]byte(opts.AdminToken))
@@ -209,7 +215,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !allow(w, r, "GET", "HEAD") {
 			return
 		}
-		if !h.authorized(r) {
+		switch ok, err := h.authorized(r); {
+		case err != nil:
+			h.loginPage(w, http.StatusServiceUnavailable, errSessionCheck)
+			return
+		case !ok:
 			h.loginPage(w, http.StatusUnauthorized, "")
 			return
 		}
@@ -253,13 +263,18 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	return false
 }
 
-// requireSession answers 401 JSON unless r carries a valid session cookie.
+// requireSession answers 401 JSON unless r carries a valid session cookie,
+// 503 when the session store cannot answer.
 func (h *Handler) requireSession(w http.ResponseWriter, r *http.Request) bool {
-	if h.authorized(r) {
-		return true
+	switch ok, err := h.authorized(r); {
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "session_check_failed", errSessionCheck)
+		return false
+	case !ok:
+		writeError(w, http.StatusUnauthorized, "login_required", "log in to the dashboard first: "+Prefix+"/login")
+		return false
 	}
-	writeError(w, http.StatusUnauthorized, "login_required", "log in to the dashboard first: "+Prefix+"/login")
-	return false
+	return true
 }
 
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {

@@ -171,7 +171,16 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		seq = next
-		if !h.sessions.touch(cookie.Value, h.now()) {
+		// Each frame keeps the session alive (an open page is in use) and
+		// ends the stream once it is over: a logout elsewhere, or its
+		// idle or absolute limit. When the store cannot answer the stream
+		// ends without "expired": the page reconnects, and the request's
+		// own check decides.
+		switch live, err := h.sessions.Touch(r.Context(), cookie.Value); {
+		case err != nil:
+			h.log.Warn("dashboard stream ended: session check failed", "error", err)
+			return
+		case !live:
 			send([]byte("event: expired\ndata: {}\n\n"))
 			return
 		}

@@ -285,6 +285,9 @@ func (s *Service) Channel() string { return s.channel }
 // Subscribed reports whether the invalidation subscription is live.
 func (s *Service) Subscribed() bool { return s.subUp.Load() }
 
+// MaxTTL is the longest session lifetime Create accepts (Options.MaxTTL).
+func (s *Service) MaxTTL() time.Duration { return s.opts.MaxTTL }
+
 // Validate returns the live session the token names. It refuses a
 // malformed token with ErrMalformedToken before any I/O, and a known but
 // dead session with ErrRevoked, ErrExpired or ErrIdle; ErrNotFound means no

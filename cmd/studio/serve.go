@@ -306,6 +306,9 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		Alerts:     func() any { return a.alerts.AlertStatuses() },
 		AdminToken: cfg.AdminToken,
 		Logger:     log.With("component", "dashboard"),
+		// Logins are Studio sessions: shared by every instance, kept
+		// across restarts, ended everywhere by a logout.
+		Sessions: dashboardSessions{svc: a.sessions, maxTTL: a.sessions.MaxTTL()},
 	})
 	a.handler = server.New(server.Options{
 		Dashboard:        a.dash,

@@ -141,7 +141,7 @@ func (h *Handler) authorized(r *http.Request) (bool, error) {
 		return false, nil
 	}
 	ok, err := h.sessions.Touch(r.Context(), c.Value)
-	if err != nil {
+	if err != nil && r.Context().Err() == nil {
 		h.log.Warn("dashboard session check failed", "error", err)
 	}
 	return ok, err
@@ -250,7 +250,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	v, err := h.sessions.Create(r.Context(), h.opts.SessionIdle, h.opts.SessionMax)
 	if err != nil {
 		h.log.Error("dashboard login: the session could not be created", "remote", r.RemoteAddr, "error", err)
-		h.loginPage(w, http.StatusServiceUnavailable, "The dashboard could not start a session (its session store did not answer); try again shortly.")
+		h.loginPage(w, http.StatusServiceUnavailable, "The dashboard could not start a session; try again shortly (the server's log says why).")
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -272,8 +272,9 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(CookieName); err == nil {
 		if err := h.sessions.Remove(r.Context(), c.Value); err != nil {
-			// The cookie is cleared below either way; the session ends at
-			// its idle timeout if the store never hears of the logout.
+			// The cookie is cleared below either way; if the store never
+			// hears of the logout the session lives on until its idle or
+			// absolute limit (longer while another page keeps using it).
 			h.log.Warn("dashboard logout: the session could not be ended", "remote", r.RemoteAddr, "error", err)
 		}
 	}

@@ -61,6 +61,11 @@ type Options struct {
 	// History returns the points after since, oldest first
 	// (monitor.Monitor.History); nil sends no history.
 	History func(since time.Time) []monitor.Point
+	// HotKeyTrends returns each current hot key's recent per-minute rates,
+	// oldest first (monitor.Monitor.HotKeyTrends); the history event
+	// carries them so that a page just opened draws the trends at once.
+	// nil sends none.
+	HotKeyTrends func() map[string][]float64
 	// Alerts returns the alerts to show, JSON-ready (e.g.
 	// alert.Engine.AlertStatuses, whose runbook links the page shows);
 	// nil uses the Snapshot's alerts. Pending alerts are left out.
@@ -84,6 +89,10 @@ type Options struct {
 	// Sessions keeps the login sessions; nil keeps them in this process's
 	// memory (at most 1024, the least recently used dropped first).
 	Sessions SessionStore
+	// SessionRecheck is how often an open event stream checks its session
+	// (default 5s): a logout elsewhere ends the stream within that time,
+	// and each check counts as a use of the session.
+	SessionRecheck time.Duration
 }
 
 // Handler serves the dashboard. It is safe for concurrent use. Its event
@@ -125,6 +134,9 @@ func New(opts Options) *Handler {
 	}
 	if opts.SessionMax <= 0 {
 		opts.SessionMax = 30 * 24 * time.Hour
+	}
+	if opts.SessionRecheck <= 0 {
+		opts.SessionRecheck = 5 * time.Second
 	}
 	h := &Handler{
 		opts:     opts,

@@ -449,6 +449,33 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// TestHistoryHotTrends: the history event carries the hot keys' recent
+// rates, rounded like the frames, with any key escaped as JSON; none
+// without Options.HotKeyTrends.
+func TestHistoryHotTrends(t *testing.T) {
+	h := newTestHandler(t, func(o *Options) {
+		o.HotKeyTrends = func() map[string][]float64 {
+			return map[string][]float64{"studio:s:#1a2b3c4d": {900.04, 950.06}, "odd\"key</script>": {1}}
+		}
+	})
+	var hist struct {
+		HotTrends map[string][]float64 `json:"hot_trends"`
+	}
+	b := h.historyJSON()
+	if err := json.Unmarshal(b, &hist); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if got := hist.HotTrends["studio:s:#1a2b3c4d"]; len(got) != 2 || got[0] != 900 || got[1] != 950.1 {
+		t.Errorf("trend %v, want [900 950.1]", got)
+	}
+	if strings.Contains(string(b), "</script>") || len(hist.HotTrends["odd\"key</script>"]) != 1 {
+		t.Errorf("a key was not escaped: %s", b)
+	}
+	if b := newTestHandler(t, nil).historyJSON(); strings.Contains(string(b), "hot_trends") {
+		t.Errorf("hot_trends without HotKeyTrends: %s", b)
+	}
+}
+
 // readEvent reads one SSE event (event name and data) from r.
 func readEvent(t *testing.T, r *bufio.Reader) (string, string) {
 	t.Helper()
@@ -476,7 +503,7 @@ func readEvent(t *testing.T, r *bufio.Reader) (string, string) {
 }
 
 func TestEventStream(t *testing.T) {
-	h := newTestHandler(t, func(o *Options) { o.MaxStreams = 2 })
+	h := newTestHandler(t, func(o *Options) { o.MaxStreams = 2; o.SessionRecheck = time.Nanosecond })
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	c := login(t, h)

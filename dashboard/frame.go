@@ -359,7 +359,9 @@ func thin(ps []monitor.Point, max int) []monitor.Point {
 }
 
 // historyJSON is the last hour of points as columns
-// ({"points":{"t":[…],"p50":[…],…},"n":N}), thinned to MaxHistoryPoints.
+// ({"points":{"t":[…],"p50":[…],…},"n":N}), thinned to MaxHistoryPoints,
+// and the hot keys' recent rates ("hot_trends":{key:[…]}) when
+// Options.HotKeyTrends is set.
 func (h *Handler) historyJSON() []byte {
 	var ps []monitor.Point
 	if h.opts.History != nil {
@@ -388,5 +390,20 @@ func (h *Handler) historyJSON() []byte {
 	}
 	b = append(b, `},"n":`...)
 	b = strconv.AppendInt(b, int64(len(ps)), 10)
+	if h.opts.HotKeyTrends != nil {
+		trends := h.opts.HotKeyTrends()
+		for k, v := range trends {
+			r := make([]float64, len(v))
+			for i, x := range v {
+				r[i] = math.Round(x*10) / 10
+			}
+			trends[k] = r
+		}
+		// Display forms only, as in the frames; encoding/json escapes them.
+		if j, err := json.Marshal(trends); err == nil {
+			b = append(b, `,"hot_trends":`...)
+			b = append(b, j...)
+		}
+	}
 	return append(b, '}')
 }

@@ -70,7 +70,7 @@ func TestSharedSessionStore(t *testing.T) {
 // "expired" so that the page reconnects.
 func TestSessionStoreDown(t *testing.T) {
 	store := &flakyStore{memSessions: newMemSessions(16, time.Now)}
-	h := newTestHandler(t, func(o *Options) { o.Sessions = store })
+	h := newTestHandler(t, func(o *Options) { o.Sessions = store; o.SessionRecheck = time.Nanosecond })
 	c := login(t, h)
 	cookie := []string{"Cookie", c.Name + "=" + c.Value}
 
@@ -84,7 +84,7 @@ func TestSessionStoreDown(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	br := bufio.NewReader(resp.Body)
-	for range 2 { // retry line, history
+	for range 2 { // the history and the first snapshot
 		if ev, _ := readEvent(t, br); ev == "" {
 			break
 		}
@@ -100,6 +100,7 @@ func TestSessionStoreDown(t *testing.T) {
 		{"GET", Prefix + "/data", http.StatusServiceUnavailable, "session_check_failed"},
 		{"GET", Prefix + "/history", http.StatusServiceUnavailable, "session_check_failed"},
 		{"GET", Prefix + "/login?token=" + testToken, http.StatusServiceUnavailable, "could not start a session"},
+		{"HEAD", Prefix + "/", http.StatusServiceUnavailable, ""},
 	} {
 		w := do(h, tc.method, tc.path, "", cookie...)
 		if w.Code != tc.want || !strings.Contains(w.Body.String(), tc.body) {
@@ -149,4 +150,48 @@ func TestSessionStoreDown(t *testing.T) {
 	if w := do(h, "GET", Prefix+"/", "", cookie...); w.Code != 200 {
 		t.Fatalf("store back: page %d", w.Code)
 	}
+}
+
+// TestStreamRechecksEverySessionRecheck: an open stream checks its
+// session every SessionRecheck (by the handler's clock), not every frame:
+// a logout elsewhere ends it at the first frame after that much time.
+func TestStreamRechecksEverySessionRecheck(t *testing.T) {
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	store := newMemSessions(16, func() time.Time { return *now.Load() })
+	h := newTestHandler(t, func(o *Options) {
+		o.Now = func() time.Time { return *now.Load() }
+		o.Sessions = store
+	})
+	c := login(t, h)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+Prefix+"/events", nil)
+	req.AddCookie(c)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	readEvent(t, br)                                           // history
+	if err := store.Remove(t.Context(), c.Value); err != nil { // a logout on another instance
+		t.Fatal(err)
+	}
+	t1 := t0.Add(4 * time.Second)
+	now.Store(&t1)
+	for range 3 {
+		if ev, _ := readEvent(t, br); ev != "snapshot" {
+			t.Fatalf("before SessionRecheck passed: %q, want snapshot", ev)
+		}
+	}
+	t2 := t0.Add(5 * time.Second)
+	now.Store(&t2)
+	for range 3 {
+		if ev, _ := readEvent(t, br); ev == "expired" {
+			return
+		}
+	}
+	t.Fatal("the stream went on after SessionRecheck passed with its session gone")
 }

@@ -151,6 +151,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 		evSnapshot = []byte("event: snapshot\ndata: ")
 		end        = []byte("\n\n")
 	)
+	checked := h.now() // the request's own check, just made
 	first := h.hub.current()
 	_, seq, changed := h.hub.latest()
 	if !send([]byte("retry: 2000\n\n"), evHistory, h.historyJSON(), end, evSnapshot, first, end) {
@@ -171,18 +172,23 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		seq = next
-		// Each frame keeps the session alive (an open page is in use) and
-		// ends the stream once it is over: a logout elsewhere, or its
-		// idle or absolute limit. When the store cannot answer the stream
-		// ends without "expired": the page reconnects, and the request's
-		// own check decides.
-		switch live, err := h.sessions.Touch(r.Context(), cookie.Value); {
-		case err != nil:
-			h.log.Warn("dashboard stream ended: session check failed", "error", err)
-			return
-		case !live:
-			send([]byte("event: expired\ndata: {}\n\n"))
-			return
+		// Every SessionRecheck the stream checks its session: that keeps
+		// it alive (an open page is in use) and ends the stream once it is
+		// over (a logout elsewhere, or its idle or absolute limit). When
+		// the store cannot answer the stream ends without "expired": the
+		// page reconnects, and the request's own check decides.
+		if now := h.now(); now.Sub(checked) >= h.opts.SessionRecheck {
+			checked = now
+			switch live, err := h.sessions.Touch(r.Context(), cookie.Value); {
+			case err != nil:
+				if r.Context().Err() == nil {
+					h.log.Warn("dashboard stream ended: session check failed", "error", err)
+				}
+				return
+			case !live:
+				send([]byte("event: expired\ndata: {}\n\n"))
+				return
+			}
 		}
 		if !send(evSnapshot, b, end) {
 			return

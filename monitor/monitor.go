@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,6 +142,7 @@ type Monitor struct {
 	lastErr      string
 	prevOps      map[string]opsSample
 	hist         *ring
+	trends       map[string][]float64 // hot key → its last per-minute rates
 	loggedStatus string
 }
 
@@ -253,6 +255,39 @@ func (m *Monitor) History(since time.Time) []Point {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.hist.after(since)
+}
+
+// hotTrendLen is how many polls of a hot key's per-minute rate the monitor
+// keeps: a minute at the default interval.
+const hotTrendLen = 60
+
+// HotKeyTrends returns, for each key of the current top 10 (display form),
+// its per-minute rate at each poll since it entered the top 10, oldest
+// first, at most hotTrendLen of them: what a page just opened needs to
+// draw the trend at once. A key that leaves the top 10 starts afresh if it
+// comes back. The result is a copy.
+func (m *Monitor) HotKeyTrends() map[string][]float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]float64, len(m.trends))
+	for k, v := range m.trends {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// nextTrends is trends after a poll that saw hot: the keys of hot only,
+// each with its rate appended.
+func nextTrends(trends map[string][]float64, hot []HotKey) map[string][]float64 {
+	next := make(map[string][]float64, len(hot))
+	for _, k := range hot {
+		prev := trends[k.Key]
+		if len(prev) >= hotTrendLen {
+			prev = prev[len(prev)-hotTrendLen+1:]
+		}
+		next[k.Key] = append(slices.Clip(prev), k.PerMin)
+	}
+	return next
 }
 
 // windowSeconds is how many complete seconds a point's client-side figures

@@ -151,7 +151,16 @@ func (m *Monitor) pollOnce(ctx context.Context) {
 		p.cache, p.hasCache = m.cache(), true
 	}
 
+	var hot []HotKey
+	if m.hotkeys != nil {
+		hot = m.hotkeys()
+		hot = hot[:min(len(hot), 10)]
+	}
+
 	m.mu.Lock()
+	if m.hotkeys != nil {
+		m.trends = nextTrends(m.trends, hot)
+	}
 	if p.hasCache {
 		delta := p.cache
 		if prev, ok := m.hist.last(); ok && prev.hasCache {

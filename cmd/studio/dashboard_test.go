@@ -239,6 +239,17 @@ func TestDashboardInChromium(t *testing.T) {
 	if html := pageEval[string](t, bctx, `document.documentElement.outerHTML`); strings.Contains(html, hot) || strings.Contains(html, hex.EncodeToString(sum[:])) {
 		t.Fatal("a raw session token or its full hash reached the page")
 	}
+	// A page opened now draws the hot key's trend at once, from the
+	// history event (the monitor's samples), not one point per frame.
+	rowSpark := fmt.Sprintf(`(function(){ var s = document.querySelector('#hotkeys-body tr[data-key=%q] .spark'); return s ? s.textContent.length : 0; })()`, hotKey)
+	waitPage(t, bctx, "three frames of the hot key", rowSpark+" >= 3", 15*time.Second)
+	if err := chromedp.Do(bctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, bctx, "the hot key after a reload", rowSpark+" > 0", 15*time.Second)
+	if n := pageEval[float64](t, bctx, rowSpark); n < 3 {
+		t.Fatalf("after a reload the hot key's trend has %v points at its first frame, want the server's recent samples (3 or more)", n)
+	}
 
 	// The rule fired and shows, with its runbook.
 	waitPage(t, bctx, "the fired alert", `!!document.querySelector('#alerts-firing li[data-name="DashboardClients"] a[href$="/docs/runbooks/redis-connections-near-limit.md"]')`, 15*time.Second)

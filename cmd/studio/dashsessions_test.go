@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,10 +35,19 @@ func TestDashboardSessionsAcrossInstances(t *testing.T) {
 	const admin = "dash-admin-token-0123456789"
 	db := "sqlite:" + filepath.Join(t.TempDir(), "dash.db")
 	env := func() map[string]string {
-		return map[string]string{"STUDIO_ADMIN_TOKEN": admin, "REDIS_URL": rs.URL(), "DATABASE_URL": db}
+		// A long L1 life: only the invalidation broadcast can end a
+		// session another instance has cached.
+		return map[string]string{"STUDIO_ADMIN_TOKEN": admin, "REDIS_URL": rs.URL(), "DATABASE_URL": db, "STUDIO_L1_TTL": "60s"}
 	}
 	ctxA, cancelA := context.WithCancel(t.Context())
 	a := startServe(t, ctxA, env())
+	aStopped := false
+	defer func() {
+		if !aStopped {
+			cancelA()
+			<-a.done
+		}
+	}()
 	ctxB, cancelB := context.WithCancel(t.Context())
 	b := startServe(t, ctxB, env())
 	defer func() { cancelB(); <-b.done }()
@@ -63,9 +73,14 @@ func TestDashboardSessionsAcrossInstances(t *testing.T) {
 	if code := dashboardStatus(t, b.base, createToken(t, a.base, admin, "alice")); code != http.StatusUnauthorized {
 		t.Fatalf("an application session's token on the dashboard: %d, want 401", code)
 	}
+	// Nor can the API mint a dashboard login.
+	if code, body := send(t, "POST", a.base+"/v1/sessions", admin, `{"user_id":"studio-dashboard"}`); code != http.StatusBadRequest || !strings.Contains(body, "reserved_user_id") {
+		t.Fatalf("creating a studio-dashboard session through the API: %d %s, want 400 reserved_user_id", code, body)
+	}
 
 	cancelA()
 	<-a.done
+	aStopped = true
 	ctxA2, cancelA2 := context.WithCancel(t.Context())
 	a2 := startServe(t, ctxA2, env())
 	defer func() { cancelA2(); <-a2.done }()
@@ -85,7 +100,7 @@ func TestDashboardSessionsAcrossInstances(t *testing.T) {
 	}
 	// The revocation is acknowledged after Redis and the broadcast: the
 	// restarted A refuses the cookie (its L1 is dropped by the broadcast).
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for dashboardStatus(t, a2.base, cookie) != http.StatusUnauthorized {
 		if time.Now().After(deadline) {
 			t.Fatal("the logout on B never ended the session on A")

@@ -301,16 +301,18 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		return nil, fmt.Errorf("embedded runbooks: %w", err)
 	}
 	a.dash = dashboard.New(dashboard.Options{
-		Snapshot:   a.monitor.Snapshot,
-		History:    a.monitor.History,
-		Alerts:     func() any { return a.alerts.AlertStatuses() },
-		AdminToken: cfg.AdminToken,
-		Logger:     log.With("component", "dashboard"),
+		Snapshot:     a.monitor.Snapshot,
+		History:      a.monitor.History,
+		HotKeyTrends: a.monitor.HotKeyTrends,
+		Alerts:       func() any { return a.alerts.AlertStatuses() },
+		AdminToken:   cfg.AdminToken,
+		Logger:       log.With("component", "dashboard"),
 		// Logins are Studio sessions: shared by every instance, kept
 		// across restarts, ended everywhere by a logout.
 		Sessions: dashboardSessions{svc: a.sessions, maxTTL: a.sessions.MaxTTL()},
 	})
 	a.handler = server.New(server.Options{
+		ReservedUserIDs:  []string{dashboardUser},
 		Dashboard:        a.dash,
 		Alerts:           a.alerts,
 		Runbooks:         runbooks,

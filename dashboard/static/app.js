@@ -142,6 +142,13 @@
 
   function applyHistory(h) {
     if (!h || !h.points) return;
+    // The server's recent rates of each hot key: a page just opened (or
+    // reconnected) draws the trend at once instead of growing it frame by
+    // frame. A longer trend the page already holds is kept.
+    var ht = h.hot_trends || {};
+    Object.keys(ht).forEach(function (k) {
+      if (Array.isArray(ht[k]) && (!hotTrend[k] || hotTrend[k].length < ht[k].length)) hotTrend[k] = ht[k].slice(-60);
+    });
     var pts = h.points, n = (pts.t || []).length;
     KEYS.forEach(function (k) { cols[k] = (pts[k] || new Array(n).fill(null)).slice(-MAX_POINTS); });
     state.cols = cols;

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +46,10 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusUnsupportedMediaType
 		}
 		writeError(w, status, code, msg)
+		return
+	}
+	if slices.Contains(s.opts.ReservedUserIDs, req.UserID) {
+		writeError(w, http.StatusBadRequest, "reserved_user_id", "user_id "+strconv.Quote(req.UserID)+" is reserved for Studio's own dashboard logins")
 		return
 	}
 	tok, sess, err := s.sessions.Create(r.Context(), session.CreateParams{

@@ -78,6 +78,11 @@ type Options struct {
 	// a *dashboard.Handler, which checks its own session cookie); nil
 	// answers 404 there.
 	Dashboard http.Handler
+	// ReservedUserIDs are user ids POST /v1/sessions refuses (400
+	// reserved_user_id): the dashboard's own logins are sessions of such a
+	// user, and a session the API could create for it would open the
+	// dashboard. Revoking their sessions through the API stays allowed.
+	ReservedUserIDs []string
 }
 
 // Server serves the HTTP API. It is safe for concurrent use.

@@ -52,7 +52,7 @@ func newFixture(t *testing.T, adminToken string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.svc.Close() })
-	ts := httptest.NewServer(server.New(server.Options{Sessions: f.svc, AdminToken: adminToken, Logger: log}))
+	ts := httptest.NewServer(server.New(server.Options{Sessions: f.svc, AdminToken: adminToken, Logger: log, ReservedUserIDs: []string{"studio-dashboard"}}))
 	t.Cleanup(ts.Close)
 	f.url = ts.URL
 	return f
@@ -204,6 +204,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{"empty user", "Bearer " + admin, `{"user_id":""}`, "", 400, "invalid_request"},
 		{"missing user", "Bearer " + admin, `{"ttl":"1h"}`, "", 400, "invalid_request"},
 		{"control chars in user", "Bearer " + admin, `{"user_id":"a\u0000b"}`, "", 400, "invalid_request"},
+		{"reserved user", "Bearer " + admin, `{"user_id":"studio-dashboard"}`, "", 400, "reserved_user_id"},
 		{"huge body", "Bearer " + admin, huge, "", 413, "body_too_large"},
 		{"text content type", "Bearer " + admin, `{"user_id":"u"}`, "text/plain", 415, "unsupported_media_type"},
 		{"garbage content type", "Bearer " + admin, `{"user_id":"u"}`, ";;;", 415, "unsupported_media_type"},

@@ -42,6 +42,22 @@ func (f *flakyStore) Remove(ctx context.Context, v string) error {
 	return f.memSessions.Remove(ctx, v)
 }
 
+// openStream serves h and opens its event stream with the session cookie
+// c; the stream closes when the test ends.
+func openStream(t *testing.T, h http.Handler, c *http.Cookie) *bufio.Reader {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+Prefix+"/events", nil)
+	req.AddCookie(c)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return bufio.NewReader(resp.Body)
+}
+
 // TestSharedSessionStore: two dashboards on one store (two instances of
 // Studio) accept each other's logins, and a logout on one ends the
 // session on both.
@@ -74,16 +90,7 @@ func TestSessionStoreDown(t *testing.T) {
 	c := login(t, h)
 	cookie := []string{"Cookie", c.Name + "=" + c.Value}
 
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	req, _ := http.NewRequest("GET", srv.URL+Prefix+"/events", nil)
-	req.AddCookie(c)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
+	br := openStream(t, h, c)
 	for range 2 { // the history and the first snapshot
 		if ev, _ := readEvent(t, br); ev == "" {
 			break
@@ -165,16 +172,7 @@ func TestStreamRechecksEverySessionRecheck(t *testing.T) {
 		o.Sessions = store
 	})
 	c := login(t, h)
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	req, _ := http.NewRequest("GET", srv.URL+Prefix+"/events", nil)
-	req.AddCookie(c)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
+	br := openStream(t, h, c)
 	readEvent(t, br)                                           // history
 	if err := store.Remove(t.Context(), c.Value); err != nil { // a logout on another instance
 		t.Fatal(err)

@@ -257,6 +257,10 @@ func (m *Monitor) History(since time.Time) []Point {
 	return m.hist.after(since)
 }
 
+// hotKeysShown is how many hot keys the Snapshot shows and the trends
+// follow.
+const hotKeysShown = 10
+
 // hotTrendLen is how many polls of a hot key's per-minute rate the monitor
 // keeps: a minute at the default interval.
 const hotTrendLen = 60

@@ -154,7 +154,7 @@ func (m *Monitor) pollOnce(ctx context.Context) {
 	var hot []HotKey
 	if m.hotkeys != nil {
 		hot = m.hotkeys()
-		hot = hot[:min(len(hot), 10)]
+		hot = hot[:min(len(hot), hotKeysShown)]
 	}
 
 	m.mu.Lock()

@@ -255,7 +255,7 @@ func (m *Monitor) Snapshot() Snapshot {
 	s.HotKeys = []HotKey{}
 	if m.hotkeys != nil {
 		hk := m.hotkeys()
-		s.HotKeys = append(s.HotKeys, hk[:min(len(hk), 10)]...)
+		s.HotKeys = append(s.HotKeys, hk[:min(len(hk), hotKeysShown)]...)
 	}
 	if m.opts.HotKeysNative != nil {
 		s.HotKeysNative = m.opts.HotKeysNative()

@@ -19,6 +19,10 @@ import (
 	"github.com/studiohq/studio/telemetry"
 )
 
+// hdrRequestID is X-Request-ID in canonical form: spelled so, header
+// lookups and sets need no canonicalizing copy of the name.
+const hdrRequestID = "X-Request-Id"
+
 // maxRequestIDLen bounds an X-Request-ID taken from a client.
 const maxRequestIDLen = 128
 
@@ -88,16 +92,32 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	if s.opts.TracerProvider != nil && !tracing {
 		idTracer = s.opts.TracerProvider.Tracer("github.com/studiohq/studio/internal/server")
 	}
+	// The headers the propagator reads, canonical: a request carrying none
+	// of them (most do not) skips the extraction.
+	var fields []string
+	for _, f := range s.opts.Propagator.Fields() {
+		fields = append(fields, http.CanonicalHeaderKey(f))
+	}
+	carries := func(h http.Header) bool {
+		for _, f := range fields {
+			if len(h[f]) > 0 {
+				return true
+			}
+		}
+		return false
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-ID")
+		id := r.Header.Get(hdrRequestID)
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header()[hdrRequestID] = []string{id}
 		ctx := telemetry.WithRequestID(r.Context(), id)
 		if !tracing {
-			ctx = s.opts.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			if carries(r.Header) {
+				ctx = s.opts.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			}
 			if idTracer != nil {
 				var span trace.Span
 				ctx, span = idTracer.Start(ctx, "http.server", trace.WithSpanKind(trace.SpanKindServer))

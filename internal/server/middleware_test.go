@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/studiohq/studio/telemetry"
@@ -84,4 +86,36 @@ func FuzzRequestID(f *testing.F) {
 			t.Fatalf("status %d", w.Code)
 		}
 	})
+}
+
+// countingPropagator counts Extract calls; it reads one header, named in
+// Fields in lower case as propagators do.
+type countingPropagator struct{ calls *int }
+
+func (p countingPropagator) Inject(context.Context, propagation.TextMapCarrier) {}
+func (p countingPropagator) Extract(ctx context.Context, _ propagation.TextMapCarrier) context.Context {
+	*p.calls++
+	return ctx
+}
+func (p countingPropagator) Fields() []string { return []string{"x-custom-trace"} }
+
+// TestPropagatorRunsOnlyForItsHeaders: the extraction is skipped for a
+// request without any header the propagator reads, and runs for one with.
+func TestPropagatorRunsOnlyForItsHeaders(t *testing.T) {
+	var calls int
+	s := New(Options{Propagator: countingPropagator{&calls}})
+	for _, tc := range []struct {
+		header string
+		want   int
+	}{{"", 0}, {"Traceparent", 0}, {"X-Custom-Trace", 1}, {"x-custom-trace", 1}} {
+		calls = 0
+		r := httptest.NewRequest("GET", "/healthz", nil)
+		if tc.header != "" {
+			r.Header.Set(tc.header, "v")
+		}
+		s.ServeHTTP(httptest.NewRecorder(), r)
+		if calls != tc.want {
+			t.Errorf("header %q: %d extractions, want %d", tc.header, calls, tc.want)
+		}
+	}
 }

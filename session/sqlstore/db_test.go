@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,4 +87,46 @@ func openRawSQLite(tb testing.TB, path string) *sql.DB {
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
+}
+
+// rawDB connects to a test database with the bare driver, bypassing the
+// store, and returns a statement runner and a one-integer query; both fail
+// the test on error.
+func rawDB(tb testing.TB, dsn string) (exec func(stmt string), query func(q string) int64) {
+	tb.Helper()
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		db := openRawSQLite(tb, path)
+		return func(stmt string) {
+				tb.Helper()
+				if _, err := db.Exec(stmt); err != nil {
+					tb.Fatalf("%s: %v", stmt, err)
+				}
+			}, func(q string) int64 {
+				tb.Helper()
+				var n int64
+				if err := db.QueryRow(q).Scan(&n); err != nil {
+					tb.Fatalf("%s: %v", q, err)
+				}
+				return n
+			}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return func(stmt string) {
+			tb.Helper()
+			if _, err := conn.Exec(ctx, stmt); err != nil {
+				tb.Fatalf("%s: %v", stmt, err)
+			}
+		}, func(q string) int64 {
+			tb.Helper()
+			var n int64
+			if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+				tb.Fatalf("%s: %v", q, err)
+			}
+			return n
+		}
 }

@@ -34,6 +34,9 @@ var pgMigrations = []string{
 	);
 	CREATE INDEX sessions_user_id_idx ON sessions (user_id);
 	CREATE INDEX sessions_last_seen_at_idx ON sessions (last_seen_at);`,
+	// 2: RevokedSince (the warmer's revocation sweep) reads recent
+	// revocations by time; only revoked rows are indexed.
+	`CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;`,
 }
 
 // pgMigrationLock is the pg_advisory_xact_lock key that serialises schema
@@ -79,6 +82,9 @@ const (
 		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms * interval '1 millisecond' > $1)
 		ORDER BY last_seen_at DESC
 		LIMIT $2`
+	pgRevokedSince = `SELECT token_hash, id, expires_at FROM sessions
+		WHERE revoked_at >= $1 AND expires_at > $2
+		ORDER BY revoked_at`
 )
 
 type pgBackend struct {
@@ -248,6 +254,19 @@ func (b *pgBackend) revokeUser(ctx context.Context, userID string, at time.Time)
 	if err != nil {
 		return nil, err
 	}
+	return pgScanRevocations(rows)
+}
+
+func (b *pgBackend) revokedSince(ctx context.Context, since, now time.Time) ([]session.Revocation, error) {
+	rows, err := b.pool.Query(ctx, pgRevokedSince, ms(since), ms(now))
+	if err != nil {
+		return nil, err
+	}
+	return pgScanRevocations(rows)
+}
+
+// pgScanRevocations reads (token_hash, id, expires_at) rows and closes them.
+func pgScanRevocations(rows pgx.Rows) ([]session.Revocation, error) {
 	defer rows.Close()
 	var out []session.Revocation
 	for rows.Next() {

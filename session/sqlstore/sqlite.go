@@ -40,6 +40,9 @@ var sqliteMigrations = []string{
 	) STRICT, WITHOUT ROWID;
 	CREATE INDEX sessions_user_id_idx ON sessions (user_id);
 	CREATE INDEX sessions_last_seen_at_idx ON sessions (last_seen_at);`,
+	// 2: RevokedSince (the warmer's revocation sweep) reads recent
+	// revocations by time; only revoked rows are indexed.
+	`CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;`,
 }
 
 const liteSessionCols = `id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, revoked_at, metadata`
@@ -60,6 +63,9 @@ const (
 		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms > ?)
 		ORDER BY last_seen_at DESC
 		LIMIT ?`
+	liteRevokedSince = `SELECT token_hash, id, expires_at FROM sessions
+		WHERE revoked_at >= ? AND expires_at > ?
+		ORDER BY revoked_at`
 )
 
 // liteBackend keeps two pools on a database file: read, several
@@ -283,6 +289,20 @@ func (b *liteBackend) revokeUser(ctx context.Context, userID string, at time.Tim
 	if err != nil {
 		return nil, err
 	}
+	return liteScanRevocations(rows)
+}
+
+func (b *liteBackend) revokedSince(ctx context.Context, since, now time.Time) ([]session.Revocation, error) {
+	rows, err := b.read.QueryContext(ctx, liteRevokedSince, unixMS(since), unixMS(now))
+	if err != nil {
+		return nil, err
+	}
+	return liteScanRevocations(rows)
+}
+
+// liteScanRevocations reads (token_hash, id, expires_at) rows and closes
+// them.
+func liteScanRevocations(rows *sql.Rows) ([]session.Revocation, error) {
 	defer rows.Close()
 	var out []session.Revocation
 	for rows.Next() {

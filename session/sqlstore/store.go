@@ -64,7 +64,7 @@ type QueryHook interface {
 type Query struct {
 	// Op names the operation: "session.create", "session.lookup",
 	// "session.revoke", "session.revoke_user", "session.touch",
-	// "session.recent" or "session.ping".
+	// "session.recent", "session.revoked_since" or "session.ping".
 	Op string
 	// System is the database, named as OpenTelemetry's db.system.name:
 	// "postgresql" or "sqlite".
@@ -75,13 +75,14 @@ type Query struct {
 
 // Operation names passed in Query.Op.
 const (
-	opCreate     = "session.create"
-	opLookup     = "session.lookup"
-	opRevoke     = "session.revoke"
-	opRevokeUser = "session.revoke_user"
-	opTouch      = "session.touch"
-	opRecent     = "session.recent"
-	opPing       = "session.ping"
+	opCreate       = "session.create"
+	opLookup       = "session.lookup"
+	opRevoke       = "session.revoke"
+	opRevokeUser   = "session.revoke_user"
+	opTouch        = "session.touch"
+	opRecent       = "session.recent"
+	opRevokedSince = "session.revoked_since"
+	opPing         = "session.ping"
 )
 
 // backend is one dialect. Its methods return unwrapped driver errors (or
@@ -94,6 +95,7 @@ type backend interface {
 	revokeUser(ctx context.Context, userID string, at time.Time) ([]session.Revocation, error)
 	touch(ctx context.Context, touches []session.Touch) error
 	recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error
+	revokedSince(ctx context.Context, since, now time.Time) ([]session.Revocation, error)
 	ping(ctx context.Context) error
 	close() error
 }
@@ -430,6 +432,21 @@ func (s *Store) Recent(ctx context.Context, now time.Time, limit int, fn func(se
 		return fmt.Errorf("sqlstore: recent: %w", err)
 	}
 	return nil
+}
+
+// RevokedSince returns the sessions revoked at or after since (by their
+// revoked_at, the revoking instance's clock) that expire after now, oldest
+// revocation first: what a cache warmer sweeps as tombstones so that a copy
+// it wrote from an older read never outlives a revocation (see
+// session.Warmer). Zero sessions is not an error.
+func (s *Store) RevokedSince(ctx context.Context, since, now time.Time) (revs []session.Revocation, err error) {
+	ctx = s.start(ctx, opRevokedSince)
+	defer func() { s.end(ctx, opRevokedSince, err) }()
+	revs, err = s.b.revokedSince(ctx, since, now)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: revoked since: %w", err)
+	}
+	return revs, nil
 }
 
 // Ping checks that the database answers a query.

@@ -367,6 +367,99 @@ func TestRecent(t *testing.T) {
 	}
 }
 
+func TestRevokedSince(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			s := open(t, d.dsn(t)) // a database of its own
+			ctx := t.Context()
+			base := now()
+			at := func(sec int) time.Time { return base.Add(time.Duration(sec) * time.Second) }
+			mk := func(mod func(*session.Session)) session.Record {
+				r := storetest.NewRecord(t, "u", at(-100))
+				if mod != nil {
+					mod(&r.Session)
+				}
+				if err := s.Create(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			mk(nil)                                                                          // live
+			mk(func(s *session.Session) { s.RevokedAt = ptr(at(-11)) })                      // revoked before since
+			second := mk(func(s *session.Session) { s.RevokedAt = ptr(at(-5)) })             // the later of the two
+			first := mk(func(s *session.Session) { s.RevokedAt = ptr(at(-10)) })             // exactly at since
+			mk(func(s *session.Session) { s.RevokedAt = ptr(at(-8)); s.ExpiresAt = base })   // expires now
+			mk(func(s *session.Session) { s.RevokedAt = ptr(at(-7)); s.ExpiresAt = at(-1) }) // expired
+
+			// Revoke, the way a Service does, is seen too.
+			byRevoke := mk(nil)
+			if _, err := s.Revoke(ctx, byRevoke.Hash, at(-1)); err != nil {
+				t.Fatal(err)
+			}
+
+			got, err := s.RevokedSince(ctx, at(-10), base)
+			if err != nil {
+				t.Fatalf("RevokedSince: %v", err)
+			}
+			want := []session.Record{first, second, byRevoke} // oldest revocation first
+			if len(got) != len(want) {
+				t.Fatalf("RevokedSince returned %d sessions %v, want %d", len(got), got, len(want))
+			}
+			for i, w := range want {
+				g := got[i]
+				if g.Hash != w.Hash || g.SessionID != w.Session.ID || !g.ExpiresAt.Equal(w.Session.ExpiresAt) || g.ExpiresAt.Location() != time.UTC {
+					t.Errorf("RevokedSince[%d] = %s expiring %v, want %s expiring %v (UTC)", i, g.SessionID, g.ExpiresAt, w.Session.ID, w.Session.ExpiresAt)
+				}
+			}
+			if got, err := s.RevokedSince(ctx, at(1), base); err != nil || len(got) != 0 {
+				t.Errorf("RevokedSince(the future) = %v, %v; want none, nil", got, err)
+			}
+		})
+	}
+}
+
+// TestMigrateFromVersion1 opens a database at schema version 1 (before the
+// revoked_at index): Open brings it to the current version, keeping its
+// sessions.
+func TestMigrateFromVersion1(t *testing.T) {
+	for _, d := range dialects {
+		if d.fresh {
+			continue
+		}
+		t.Run(d.name, func(t *testing.T) {
+			ctx := t.Context()
+			dsn := d.dsn(t)
+			s := open(t, dsn)
+			rec := storetest.NewRecord(t, "u", now())
+			if err := s.Create(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			exec, query := rawDB(t, dsn)
+			exec(`DROP INDEX sessions_revoked_at_idx`)
+			exec(`DELETE FROM schema_version WHERE version > 1`)
+			if n := query(`SELECT count(*) FROM schema_version WHERE version = 1`); n != 1 {
+				t.Fatalf("schema_version holds %d rows of version 1, want 1", n)
+			}
+
+			s = open(t, dsn)
+			if v := query(`SELECT max(version) FROM schema_version`); v != 2 {
+				t.Errorf("after Open the schema version is %d, want 2", v)
+			}
+			indexQuery := `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'sessions_revoked_at_idx'`
+			if d.name == "postgres" {
+				indexQuery = `SELECT count(*) FROM pg_indexes WHERE indexname = 'sessions_revoked_at_idx'`
+			}
+			if n := query(indexQuery); n != 1 {
+				t.Errorf("after Open the revoked_at index exists %d times, want 1", n)
+			}
+			if _, err := s.Lookup(ctx, rec.Hash); err != nil {
+				t.Errorf("Lookup after the migration: %v", err)
+			}
+		})
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func ids(rs []session.Record) []string {
@@ -424,6 +517,7 @@ func TestQueryHook(t *testing.T) {
 			_, _ = s.Revoke(ctx, rec.Hash, now())
 			_, _ = s.RevokeUser(ctx, "u", now())
 			_ = s.Recent(ctx, now(), 10, func(session.Record) error { return nil })
+			_, _ = s.RevokedSince(ctx, now().Add(-time.Minute), now())
 			_ = s.Ping(ctx)
 			sys := "sqlite"
 			if d.name == "postgres" {
@@ -431,7 +525,8 @@ func TestQueryHook(t *testing.T) {
 			}
 			want := []string{
 				"session.create ok", "session.lookup ok", "session.lookup not_found", "session.touch ok",
-				"session.revoke ok", "session.revoke_user ok", "session.recent ok", "session.ping ok",
+				"session.revoke ok", "session.revoke_user ok", "session.recent ok",
+				"session.revoked_since ok", "session.ping ok",
 			}
 			hook.mu.Lock()
 			defer hook.mu.Unlock()

@@ -23,6 +23,10 @@ type WarmSource interface {
 	// expired, not idle), most recently seen first, at most limit of
 	// them. An error from fn stops the iteration and is returned.
 	Recent(ctx context.Context, now time.Time, limit int, fn func(Record) error) error
+	// RevokedSince returns the sessions revoked at or after since that
+	// expire after now: what the run's revocation sweep turns into
+	// tombstones (see Warmer).
+	RevokedSince(ctx context.Context, since, now time.Time) ([]Revocation, error)
 }
 
 // WarmOptions configures a Warmer. Source is required; every other field
@@ -124,6 +128,9 @@ type WarmResult struct {
 	// Batches counts the pipelines sent; Errors the SETs that failed.
 	Batches int
 	Errors  int
+	// Revoked counts the revocations made during the run that its sweep
+	// wrote as tombstones (or queued for the Service's retrier).
+	Revoked int
 	// Duration is the run's wall time.
 	Duration time.Duration
 }
@@ -162,12 +169,16 @@ var ErrRedisChanged = errors.New("session warm: redis server changed during the 
 // What is left are the cases where T is missing from Redis when N lands:
 //
 //   - T failed (Redis unreachable from the revoking instance) and is queued
-//     in that instance's retrier. N can land first, and the copy is served
-//     until the retry succeeds (the retrier tries every 0.1-2 s while Redis
-//     answers), or at worst until the copy's PXAT (CacheTTL) if that
-//     instance dies with the retry queued. A Service fill has the same
-//     window, but only for the length of one store read; the warmer's is
-//     the age of its snapshot.
+//     in that instance's retrier, or that instance died with it queued. N
+//     can land first. The run's revocation sweep closes this: every second
+//     while it writes, and once more after its last batch, the warmer reads
+//     the sessions revoked since its snapshot (Source.RevokedSince, from a
+//     minute before the snapshot so that clock skew between instances and
+//     commit delay cannot hide one) and writes their tombstones itself,
+//     with one invalidation message, as Revoke does. A copy warmed after a
+//     revocation is thus replaced within about a second, and none outlives
+//     the run; a tombstone the sweep cannot write goes to the Service's
+//     retrier like any revocation's.
 //   - T was lost after it was written: Redis restarted without
 //     persistence, or failed over to a replica that had not received it.
 //     The warmer reads the server's run_id before every batch and stops
@@ -178,9 +189,6 @@ var ErrRedisChanged = errors.New("session warm: redis server changed during the 
 //     every other cache fill would, for the rest of the copy's life.
 //   - T was evicted (maxmemory with an allkeys policy). Tombstones should
 //     not be evictable; deploy Redis with volatile-* or noeviction.
-//
-// Closing the first gap completely needs a store query for sessions
-// revoked since the snapshot, swept as tombstones after the run.
 type Warmer struct {
 	s    *Service
 	opts WarmOptions
@@ -255,6 +263,7 @@ var (
 	attrWarmExpired = attribute.Key("studio.warm.expired")
 	attrWarmBatches = attribute.Key("studio.warm.batches")
 	attrWarmErrors  = attribute.Key("studio.warm.errors")
+	attrWarmRevoked = attribute.Key("studio.warm.revoked")
 )
 
 // Run warms Redis once: it reads up to Limit live sessions from the
@@ -290,8 +299,8 @@ func (b *warmBatch) len() int { return len(b.keys) }
 
 // warmRun holds the counters of one run.
 type warmRun struct {
-	read, done, written, skipped, expired, batches, errors atomic.Int64
-	lastErr                                                atomic.Value // string
+	read, done, written, skipped, expired, batches, errors, revoked atomic.Int64
+	lastErr                                                         atomic.Value // string
 }
 
 // run is Run with a reason, and only the keys in slots when slots is not
@@ -320,7 +329,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		res = WarmResult{
 			Considered: int(c.read.Load()), Written: int(c.written.Load()), Skipped: int(c.skipped.Load()),
 			Expired: int(c.expired.Load()), Batches: int(c.batches.Load()), Errors: int(c.errors.Load()),
-			Duration: time.Since(began),
+			Revoked: int(c.revoked.Load()), Duration: time.Since(began),
 		}
 		if err == nil && res.Errors > 0 {
 			last, _ := c.lastErr.Load().(string)
@@ -344,7 +353,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		if span.IsRecording() {
 			span.SetAttributes(attrWarmReason.String(reason), attrWarmRead.Int(res.Considered),
 				attrWarmWritten.Int(res.Written), attrWarmSkipped.Int(res.Skipped), attrWarmExpired.Int(res.Expired),
-				attrWarmBatches.Int(res.Batches), attrWarmErrors.Int(res.Errors))
+				attrWarmBatches.Int(res.Batches), attrWarmErrors.Int(res.Errors), attrWarmRevoked.Int(res.Revoked))
 			if err != nil {
 				span.SetStatus(codes.Error, "warm failed")
 				span.RecordError(err)
@@ -352,7 +361,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		}
 		span.End()
 		attrs := []any{"reason", reason, "considered", res.Considered, "written", res.Written, "skipped", res.Skipped,
-			"expired", res.Expired, "batches", res.Batches, "errors", res.Errors, "duration", res.Duration.Round(time.Millisecond).String()}
+			"expired", res.Expired, "batches", res.Batches, "errors", res.Errors, "revoked", res.Revoked, "duration", res.Duration.Round(time.Millisecond).String()}
 		if err != nil {
 			w.log.Warn("cache warm failed", append(attrs, "error", err)...)
 		} else {
@@ -431,6 +440,25 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		depth = 2 * w.opts.Concurrency
 	}
 	queue := make(chan *warmBatch, depth)
+	// The store is read as of snap. Revocations from a little before it
+	// on are swept as tombstones while the run writes and after it (see
+	// the type's comment).
+	snap := s.now()
+	sw := &revocationSweep{from: snap.Add(-warmRevocationSkew), swept: make(map[TokenHash]struct{})}
+	sweepCtx, stopSweeps := context.WithCancel(ctx)
+	sweepsDone := make(chan struct{})
+	go func() { defer close(sweepsDone); w.sweepEvery(sweepCtx, sw, &c) }()
+	defer func() {
+		stopSweeps()
+		<-sweepsDone
+		// Always, even after a failure or a cancellation: copies the run
+		// wrote must not outlive a revocation.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.BatchTimeout)
+		defer cancel()
+		if serr := w.sweep(fctx, sw, &c, true); serr != nil && err == nil {
+			err = fmt.Errorf("session warm: %w", serr)
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	for range w.opts.Concurrency {
 		g.Go(func() error {
@@ -444,7 +472,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 	}
 	g.Go(func() error {
 		defer close(queue)
-		now := s.now()
+		now := snap
 		cur := &warmBatch{}
 		err := w.opts.Source.Recent(gctx, now, w.opts.Limit, func(r Record) error {
 			c.read.Add(1)
@@ -495,6 +523,82 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		err = ctx.Err()
 	}
 	return res, err
+}
+
+// warmRevocationSkew is how long before a run's snapshot its revocation
+// sweep starts, and how far each sweep reaches back before the previous
+// one: revoked_at is the revoking instance's clock, taken before its
+// transaction commits, so clock skew between instances and commit delay
+// must stay below it.
+const warmRevocationSkew = time.Minute
+
+// warmSweepInterval is how often a run sweeps revocations while it writes.
+const warmSweepInterval = time.Second
+
+// revocationSweep is the state of one run's revocation sweeps. Only one
+// sweep runs at a time (sweepEvery's loop, then the final one).
+type revocationSweep struct {
+	from  time.Time              // the next query's lower bound
+	swept map[TokenHash]struct{} // already tombstoned by this run
+}
+
+// sweepEvery sweeps every warmSweepInterval until ctx ends. A failed sweep
+// is logged; the next one covers the same revocations.
+func (w *Warmer) sweepEvery(ctx context.Context, sw *revocationSweep, c *warmRun) {
+	t := time.NewTicker(warmSweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := w.sweep(ctx, sw, c, false); err != nil && ctx.Err() == nil {
+			w.log.Warn("cache warm: revocation sweep failed; the next one retries", "error", err)
+		}
+	}
+}
+
+// sweep writes tombstones for the sessions revoked since sw.from that this
+// run has not swept yet, with one invalidation message per batch, as
+// Revoke does, and advances sw.from to warmRevocationSkew before this
+// sweep. When Redis refuses the tombstones nothing advances, so the next
+// sweep tries them again; the last sweep of a run (final) hands them to
+// the Service's retrier instead, as a Revoke would, and still reports
+// the error.
+func (w *Warmer) sweep(ctx context.Context, sw *revocationSweep, c *warmRun, final bool) error {
+	s := w.s
+	started := s.now()
+	revs, err := w.opts.Source.RevokedSince(ctx, sw.from, started)
+	if err != nil {
+		return fmt.Errorf("read revocations since %s: %w", sw.from.UTC().Format(time.RFC3339Nano), err)
+	}
+	fresh := revs[:0]
+	for _, r := range revs {
+		if _, ok := sw.swept[r.Hash]; !ok {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) > 0 {
+		if err := s.applyRevocations(ctx, fresh); err != nil {
+			if !final {
+				return fmt.Errorf("sweep revocations: %w", err)
+			}
+			s.stats.redisErrors.Add(1)
+			s.retry.add(fresh)
+			for _, r := range fresh {
+				s.invalidateLocal(r.Hash)
+			}
+			return fmt.Errorf("sweep revocations (%d queued for retry): %w", len(fresh), err)
+		}
+		for _, r := range fresh {
+			sw.swept[r.Hash] = struct{}{}
+			s.invalidateLocal(r.Hash)
+		}
+		c.revoked.Add(int64(len(fresh)))
+	}
+	sw.from = started.Add(-warmRevocationSkew)
+	return nil
 }
 
 // send writes one batch after waiting for the rate limit and checking

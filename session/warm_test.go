@@ -123,7 +123,8 @@ func TestWarmWritesLiveSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := session.WarmResult{Considered: 252, Written: 250, Skipped: 2, Batches: 3}
+	// dead[0], revoked just now, is swept as a tombstone again.
+	want := session.WarmResult{Considered: 252, Written: 250, Skipped: 2, Batches: 3, Revoked: 1}
 	res.Duration = 0
 	if res != want {
 		t.Fatalf("result %+v, want %+v", res, want)
@@ -137,8 +138,9 @@ func TestWarmWritesLiveSessions(t *testing.T) {
 			t.Fatalf("warmed value %q ttl %s", v, ttl)
 		}
 	}
-	if v, _ := e.redisValue(dead[0]); v != "" {
-		t.Fatalf("revoked session warmed: %q", v)
+	// Not warmed; the sweep gave it its tombstone back.
+	if v, _ := e.redisValue(dead[0]); v != "R" {
+		t.Fatalf("revoked session holds %q in redis, want the sweep's tombstone", v)
 	}
 	p := w.Progress()
 	if p.State != session.WarmDone || p.Read != 252 || p.Done != 252 || p.Written != 250 || p.Runs != 1 ||
@@ -301,6 +303,116 @@ func TestWarmNeverResurrectsRevoked(t *testing.T) {
 	}
 	if live < n-len(order)-10 {
 		t.Fatalf("only %d of %d unrevoked sessions were warmed", live, n-len(order))
+	}
+}
+
+// revokingSource reads its whole snapshot from the store first, then runs
+// between (revocations the snapshot predates), then hands the snapshot to
+// the warmer: the order of a revocation that lands during a run.
+type revokingSource struct {
+	session.WarmSource
+	between func()
+}
+
+func (s revokingSource) Recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error {
+	var snap []session.Record
+	if err := s.WarmSource.Recent(ctx, now, limit, func(r session.Record) error { snap = append(snap, r); return nil }); err != nil {
+		return err
+	}
+	s.between()
+	for _, r := range snap {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestWarmSweepsRevocationsWithoutTombstones: sessions revoked in the store
+// after the warmer's read, by an instance whose tombstones never reached
+// Redis (revoked in the store only), are warmed from the stale snapshot;
+// the run's revocation sweep replaces every such copy with a tombstone
+// before the run returns, and fresh instances refuse them.
+func TestWarmSweepsRevocationsWithoutTombstones(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	const n = 300
+	toks := seedSessions(t, e.store, n, e.clock.Now())
+	var revoked []string
+	src := revokingSource{WarmSource: e.source(), between: func() {
+		for i := 0; i < n; i += 3 {
+			if _, err := e.store.Revoke(bg, mustHash(t, toks[i]), e.clock.Now()); err != nil {
+				t.Error(err)
+			}
+			revoked = append(revoked, toks[i])
+		}
+	}}
+	res, err := svc.NewWarmer(session.WarmOptions{Source: src}).Run(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Written != n || res.Revoked != len(revoked) {
+		t.Fatalf("warm %+v: want %d written (the stale snapshot) and %d revocations swept", res, n, len(revoked))
+	}
+	noL1 := e.service(func(o *session.Options) { o.L1TTL = -1 })
+	for _, tok := range revoked {
+		if v, _ := e.redisValue(tok); v != "R" {
+			t.Fatalf("a session revoked during the run holds %q in redis, want the tombstone", v)
+		}
+		if _, tier, err := noL1.ValidateTier(bg, tok); !errors.Is(err, session.ErrRevoked) || tier != session.TierRedis {
+			t.Fatalf("a session revoked during the run: tier %s, %v; want ErrRevoked from redis", tier, err)
+		}
+	}
+	if _, err := noL1.Validate(bg, toks[1]); err != nil {
+		t.Fatalf("an unrevoked session: %v", err)
+	}
+
+	// A second run sweeps only what was revoked since its own snapshot
+	// (less the clock-skew margin), here the same sessions again, and the
+	// tombstones stay.
+	res, err = svc.NewWarmer(session.WarmOptions{Source: e.source()}).Run(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Written != 0 || res.Skipped != n-len(revoked) {
+		t.Fatalf("second warm %+v: want nothing written, %d already in redis", res, n-len(revoked))
+	}
+	for _, tok := range revoked {
+		if v, _ := e.redisValue(tok); v != "R" {
+			t.Fatalf("after a second run a revoked session holds %q", v)
+		}
+	}
+}
+
+// TestWarmSweepsWhileItRuns: in a long rate-limited run, a copy warmed
+// before its session was revoked (in the store only) is replaced by a
+// tombstone while the run is still writing, not only at its end.
+func TestWarmSweepsWhileItRuns(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	const n = 4000
+	toks := seedSessions(t, e.store, n, e.clock.Now())
+	w := svc.NewWarmer(session.WarmOptions{Source: e.source(), Rate: 1000, Backoff: session.WarmBackoff{Off: true}})
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := w.Run(ctx); done <- err }()
+
+	// toks[0] is the most recently seen: among the first written.
+	waitFor(t, 10*time.Second, "the first session warmed", func() bool { v, _ := e.redisValue(toks[0]); return v != "" })
+	if v, _ := e.redisValue(toks[0]); v == "R" {
+		t.Fatal("the first session holds a tombstone before it was revoked")
+	}
+	if _, err := e.store.Revoke(bg, mustHash(t, toks[0]), e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the sweep's tombstone", func() bool { v, _ := e.redisValue(toks[0]); return v == "R" })
+	if p := w.Progress(); p.State != session.WarmRunning || p.Done >= n {
+		t.Fatalf("the tombstone came after the run: progress %+v", p)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel: %v", err)
 	}
 }
 

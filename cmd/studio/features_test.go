@@ -45,7 +45,7 @@ func TestWarmCommand(t *testing.T) {
 	if code := run(ctx, []string{"studio", "warm"}, envOf(env), &out, &errb); code != 0 {
 		t.Fatalf("warm exited %d: %s", code, errb.String())
 	}
-	if !regexp.MustCompile(`^warmed 30 sessions in \S+: 30 written, 0 already in redis, 0 expired, 0 errors, \d+ batches\n$`).MatchString(out.String()) {
+	if !regexp.MustCompile(`^warmed 30 sessions in \S+: 30 written, 0 already in redis, 0 expired, 0 errors, \d+ batches, 0 revocations swept\n$`).MatchString(out.String()) {
 		t.Fatalf("summary line: %q", out.String())
 	}
 	if n := len(rdb.Keys(ctx, "studio:s:*").Val()); n != 30 {

@@ -61,8 +61,8 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 	if tty {
 		fmt.Fprint(stdout, "\r\033[K")
 	}
-	fmt.Fprintf(stdout, "warmed %d sessions in %s: %d written, %d already in redis, %d expired, %d errors, %d batches\n",
-		res.Considered, res.Duration.Round(time.Millisecond), res.Written, res.Skipped, res.Expired, res.Errors, res.Batches)
+	fmt.Fprintf(stdout, "warmed %d sessions in %s: %d written, %d already in redis, %d expired, %d errors, %d batches, %d revocations swept\n",
+		res.Considered, res.Duration.Round(time.Millisecond), res.Written, res.Skipped, res.Expired, res.Errors, res.Batches, res.Revoked)
 	if err != nil {
 		return fmt.Errorf("warming failed: %w", err)
 	}

@@ -2,9 +2,12 @@ package session_test
 
 import (
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/studiohq/studio/internal/syncbuf"
 	"github.com/studiohq/studio/session"
 )
 
@@ -85,5 +88,50 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if v, _ := e.redisValue(created); v == "" {
 		t.Fatal("redis was not refilled after recovery")
+	}
+}
+
+// TestCloseWritesQueuedRevocations: Close makes one last attempt to write
+// the tombstones still queued for retry (here right after Redis came
+// back, before the retrier's back-off would) and logs an error naming how
+// many it could not write.
+func TestCloseWritesQueuedRevocations(t *testing.T) {
+	e := newEnv(t)
+	for _, back := range []bool{true, false} {
+		logs := &syncbuf.Buffer{}
+		svc := e.service(func(o *session.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+		tok, _ := e.create(svc, session.CreateParams{UserID: "u"})
+		if err := e.redis.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Revoke(bg, tok); err != nil {
+			t.Fatalf("Revoke with redis down: %v", err)
+		}
+		if q := svc.Stats().RevocationsQueued; q != 1 {
+			t.Fatalf("queued revocations %d, want 1", q)
+		}
+		time.Sleep(time.Second) // the retrier fails a few times and backs off
+		if back {
+			if err := e.redis.Restart(bg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		svc.Close()
+		const msg = "revocations not written to redis before close"
+		if back {
+			if v, _ := e.redisValue(tok); v != "R" {
+				t.Fatalf("after Close with redis back the key holds %q, want the tombstone", v)
+			}
+			if strings.Contains(logs.String(), msg) {
+				t.Fatalf("Close logged undelivered revocations although redis took them:\n%s", logs)
+			}
+			continue
+		}
+		if !strings.Contains(logs.String(), "level=ERROR msg=\""+msg) || !strings.Contains(logs.String(), "sessions=1") {
+			t.Fatalf("Close with redis down did not log the undelivered revocation:\n%s", logs)
+		}
+		if err := e.redis.Restart(bg); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

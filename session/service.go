@@ -244,9 +244,11 @@ func NewService(opts Options) (*Service, error) {
 	return s, nil
 }
 
-// Close stops the background goroutines and writes pending last-seen times
-// to the store. It does not close the store or the Redis client. Calls after
-// the first return nil.
+// Close stops the background goroutines, makes one last attempt to write
+// the revocation tombstones still queued for retry (logging an error for
+// those Redis refuses) and writes pending last-seen times to the store. It
+// does not close the store or the Redis client. Calls after the first
+// return nil.
 func (s *Service) Close() error {
 	var err error
 	s.closeOne.Do(func() {
@@ -257,6 +259,7 @@ func (s *Service) Close() error {
 		}
 		s.psMu.Unlock()
 		s.wg.Wait()
+		s.lastRetry()
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.StoreTimeout)
 		defer cancel()
 		err = s.flushTouches(ctx)
@@ -265,6 +268,22 @@ func (s *Service) Close() error {
 		}
 	})
 	return err
+}
+
+// lastRetry makes one last attempt, at Close, to write the revocation
+// tombstones still queued for retry; what Redis still refuses is logged as
+// an error: other instances may serve those sessions from Redis until
+// their copies expire (CacheTTL at most).
+func (s *Service) lastRetry() {
+	if s.retry.queued.Load() == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RedisTimeout)
+	defer cancel()
+	if s.retry.attempt(ctx) {
+		s.log.Error("revocations not written to redis before close; their sessions may still be served from redis until their copies expire",
+			"sessions", s.retry.queued.Load(), "cache_ttl", s.opts.CacheTTL.String())
+	}
 }
 
 // Key returns the Redis key of the session with this token hash.

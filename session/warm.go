@@ -23,10 +23,11 @@ type WarmSource interface {
 	// expired, not idle), most recently seen first, at most limit of
 	// them. An error from fn stops the iteration and is returned.
 	Recent(ctx context.Context, now time.Time, limit int, fn func(Record) error) error
-	// RevokedSince returns the sessions revoked at or after since that
-	// expire after now: what the run's revocation sweep turns into
-	// tombstones (see Warmer).
-	RevokedSince(ctx context.Context, since, now time.Time) ([]Revocation, error)
+	// RevokedSince calls fn for the sessions revoked at or after since
+	// that expire after now, oldest revocation first: what the run's
+	// revocation sweep turns into tombstones (see Warmer). An error from
+	// fn stops the iteration and is returned.
+	RevokedSince(ctx context.Context, since, now time.Time, fn func(Revocation) error) error
 }
 
 // WarmOptions configures a Warmer. Source is required; every other field
@@ -128,8 +129,10 @@ type WarmResult struct {
 	// Batches counts the pipelines sent; Errors the SETs that failed.
 	Batches int
 	Errors  int
-	// Revoked counts the revocations made during the run that its sweep
-	// wrote as tombstones (or queued for the Service's retrier).
+	// Revoked counts the revocations the run's sweeps wrote as tombstones,
+	// each once. They are not among the sessions counted above, and as a
+	// sweep reaches back a minute before the run's snapshot, consecutive
+	// runs may each count the same revocation.
 	Revoked int
 	// Duration is the run's wall time.
 	Duration time.Duration
@@ -171,20 +174,25 @@ var ErrRedisChanged = errors.New("session warm: redis server changed during the 
 //   - T failed (Redis unreachable from the revoking instance) and is queued
 //     in that instance's retrier, or that instance died with it queued. N
 //     can land first. The run's revocation sweep closes this: every second
-//     while it writes, and once more after its last batch, the warmer reads
-//     the sessions revoked since its snapshot (Source.RevokedSince, from a
-//     minute before the snapshot so that clock skew between instances and
-//     commit delay cannot hide one) and writes their tombstones itself,
-//     with one invalidation message, as Revoke does. A copy warmed after a
-//     revocation is thus replaced within about a second, and none outlives
-//     the run; a tombstone the sweep cannot write goes to the Service's
-//     retrier like any revocation's.
+//     while it writes, the warmer reads the sessions revoked since shortly
+//     before its previous sweep (Source.RevokedSince) and writes their
+//     tombstones itself, with invalidation messages, as Revoke does; and
+//     after its last batch (also after a failure or a cancellation) it
+//     writes the tombstones of every session revoked since a minute before
+//     its snapshot (clock skew between instances and commit delay must stay
+//     below that). A copy warmed after a revocation is thus replaced within
+//     about a second, and none outlives the run. What the last sweep
+//     cannot write goes to the Service's retrier like a Revoke's; what it
+//     cannot read is swept by the next run, which then reaches back to this
+//     run's lower bound. Either way the run reports the error.
 //   - T was lost after it was written: Redis restarted without
 //     persistence, or failed over to a replica that had not received it.
 //     The warmer reads the server's run_id before every batch and stops
 //     with ErrRedisChanged when it changes, so a stale snapshot is never
-//     written to the new server (except by the one batch that may already
-//     be in flight); Watch then warms again from a fresh read. An
+//     written to the new server except by the one batch that may already
+//     be in flight, and the last sweep, which writes every tombstone since
+//     the snapshot again, covers that one; Watch then warms again from a
+//     fresh read. An
 //     asynchronous replica that promoted without T keeps the same gap as
 //     every other cache fill would, for the rest of the copy's life.
 //   - T was evicted (maxmemory with an allkeys policy). Tombstones should
@@ -208,6 +216,9 @@ type Warmer struct {
 	failedSlots *slotSet
 	failures    int             // consecutive failed runs
 	ctl         *warmController // the current run's back-off, or nil
+	// sweepBacklog is the lower bound of a last sweep that failed (zero:
+	// none): the next run sweeps from there at the latest.
+	sweepBacklog time.Time
 
 	cbMu sync.Mutex // serialises OnProgress
 }
@@ -312,7 +323,10 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 	s := w.s
 	began := time.Now()
 	ctx, span := s.startSpan(ctx, "session.warm")
-	var c warmRun
+	var (
+		c        warmRun
+		sweepErr error // the final revocation sweep's
+	)
 	if w.opts.OnResult != nil {
 		// Registered first, so it runs last: after the deferred function
 		// below has filled res and err.
@@ -334,6 +348,9 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		if err == nil && res.Errors > 0 {
 			last, _ := c.lastErr.Load().(string)
 			err = fmt.Errorf("session warm: %d of %d writes failed, last: %s", res.Errors, res.Written+res.Skipped+res.Errors, last)
+		}
+		if sweepErr != nil {
+			err = errors.Join(err, fmt.Errorf("session warm: %w", sweepErr))
 		}
 		w.mu.Lock()
 		w.fillProgress(&c)
@@ -440,11 +457,11 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		depth = 2 * w.opts.Concurrency
 	}
 	queue := make(chan *warmBatch, depth)
-	// The store is read as of snap. Revocations from a little before it
-	// on are swept as tombstones while the run writes and after it (see
-	// the type's comment).
+	// The store is read as of snap. What is revoked from a little before
+	// it on is swept as tombstones while the run writes and after it (see
+	// the type's comment and warm_sweep.go).
 	snap := s.now()
-	sw := &revocationSweep{from: snap.Add(-warmRevocationSkew), swept: make(map[TokenHash]struct{})}
+	sw := w.newSweep(snap)
 	sweepCtx, stopSweeps := context.WithCancel(ctx)
 	sweepsDone := make(chan struct{})
 	go func() { defer close(sweepsDone); w.sweepEvery(sweepCtx, sw, &c) }()
@@ -453,11 +470,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		<-sweepsDone
 		// Always, even after a failure or a cancellation: copies the run
 		// wrote must not outlive a revocation.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.BatchTimeout)
-		defer cancel()
-		if serr := w.sweep(fctx, sw, &c, true); serr != nil && err == nil {
-			err = fmt.Errorf("session warm: %w", serr)
-		}
+		sweepErr = w.finalSweep(ctx, sw, &c)
 	}()
 	g, gctx := errgroup.WithContext(ctx)
 	for range w.opts.Concurrency {
@@ -523,82 +536,6 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		err = ctx.Err()
 	}
 	return res, err
-}
-
-// warmRevocationSkew is how long before a run's snapshot its revocation
-// sweep starts, and how far each sweep reaches back before the previous
-// one: revoked_at is the revoking instance's clock, taken before its
-// transaction commits, so clock skew between instances and commit delay
-// must stay below it.
-const warmRevocationSkew = time.Minute
-
-// warmSweepInterval is how often a run sweeps revocations while it writes.
-const warmSweepInterval = time.Second
-
-// revocationSweep is the state of one run's revocation sweeps. Only one
-// sweep runs at a time (sweepEvery's loop, then the final one).
-type revocationSweep struct {
-	from  time.Time              // the next query's lower bound
-	swept map[TokenHash]struct{} // already tombstoned by this run
-}
-
-// sweepEvery sweeps every warmSweepInterval until ctx ends. A failed sweep
-// is logged; the next one covers the same revocations.
-func (w *Warmer) sweepEvery(ctx context.Context, sw *revocationSweep, c *warmRun) {
-	t := time.NewTicker(warmSweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := w.sweep(ctx, sw, c, false); err != nil && ctx.Err() == nil {
-			w.log.Warn("cache warm: revocation sweep failed; the next one retries", "error", err)
-		}
-	}
-}
-
-// sweep writes tombstones for the sessions revoked since sw.from that this
-// run has not swept yet, with one invalidation message per batch, as
-// Revoke does, and advances sw.from to warmRevocationSkew before this
-// sweep. When Redis refuses the tombstones nothing advances, so the next
-// sweep tries them again; the last sweep of a run (final) hands them to
-// the Service's retrier instead, as a Revoke would, and still reports
-// the error.
-func (w *Warmer) sweep(ctx context.Context, sw *revocationSweep, c *warmRun, final bool) error {
-	s := w.s
-	started := s.now()
-	revs, err := w.opts.Source.RevokedSince(ctx, sw.from, started)
-	if err != nil {
-		return fmt.Errorf("read revocations since %s: %w", sw.from.UTC().Format(time.RFC3339Nano), err)
-	}
-	fresh := revs[:0]
-	for _, r := range revs {
-		if _, ok := sw.swept[r.Hash]; !ok {
-			fresh = append(fresh, r)
-		}
-	}
-	if len(fresh) > 0 {
-		if err := s.applyRevocations(ctx, fresh); err != nil {
-			if !final {
-				return fmt.Errorf("sweep revocations: %w", err)
-			}
-			s.stats.redisErrors.Add(1)
-			s.retry.add(fresh)
-			for _, r := range fresh {
-				s.invalidateLocal(r.Hash)
-			}
-			return fmt.Errorf("sweep revocations (%d queued for retry): %w", len(fresh), err)
-		}
-		for _, r := range fresh {
-			sw.swept[r.Hash] = struct{}{}
-			s.invalidateLocal(r.Hash)
-		}
-		c.revoked.Add(int64(len(fresh)))
-	}
-	sw.from = started.Add(-warmRevocationSkew)
-	return nil
 }
 
 // send writes one batch after waiting for the rate limit and checking

@@ -380,3 +380,58 @@ func BenchmarkWarm(b *testing.B) {
 		b.ReportMetric(adaptive/n, "p99_µs_warm_adaptive_5k/s")
 	})
 }
+
+// BenchmarkWarmSweep: what the revocation sweep costs a run. Two SQLite
+// files of 10 000 live sessions each; in one, 10 000 more sessions were
+// revoked (in the store only) just before the benchmark, so every run's
+// final sweep writes their 10 000 tombstones. The run over the other file
+// (nothing revoked) is the baseline in the same process.
+//
+//	go test -run '^$' -bench 'BenchmarkWarmSweep' -benchtime 3x ./session
+func BenchmarkWarmSweep(b *testing.B) {
+	const live, revoked = 10_000, 10_000
+	srv := redistest.Start(b)
+	bare := benchBareClient(b, b, srv.URL())
+	open := func(name string) *sqlstore.Store {
+		st, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), name), sqlstore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	}
+	plain, swept := open("plain.db"), open("swept.db")
+	seedSessions(b, plain, live, time.Now())
+	seedSessions(b, swept, live, time.Now())
+	doomed := seedSessions(b, swept, revoked, time.Now().Add(-time.Hour)) // seen earlier: after the live ones
+	for _, tok := range doomed {
+		h, _ := session.ParseToken(tok)
+		if _, err := swept.Revoke(context.Background(), h, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		st      *sqlstore.Store
+		revoked int
+	}{{"nothing_revoked", plain, 0}, {"10k_revoked", swept, revoked}} {
+		b.Run(c.name, func(b *testing.B) {
+			svc := benchService(b, b, srv.URL(), c.st, func(o *session.Options) { o.L1TTL = -1 })
+			w := svc.NewWarmer(session.WarmOptions{Source: c.st})
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				if err := bare.FlushDB(context.Background()).Err(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				res, err := w.Run(context.Background())
+				if err != nil || res.Written != live || res.Revoked != c.revoked {
+					b.Fatalf("warm: %+v, %v; want %d written, %d swept", res, err, live, c.revoked)
+				}
+				total += res.Duration
+			}
+			b.ReportMetric(float64((total/time.Duration(b.N)).Microseconds())/1000, "ms/warm")
+		})
+	}
+}

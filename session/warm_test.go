@@ -374,13 +374,157 @@ func TestWarmSweepsRevocationsWithoutTombstones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Written != 0 || res.Skipped != n-len(revoked) {
-		t.Fatalf("second warm %+v: want nothing written, %d already in redis", res, n-len(revoked))
+	if res.Written != 0 || res.Skipped != n-len(revoked) || res.Revoked != len(revoked) {
+		t.Fatalf("second warm %+v: want nothing written, %d already in redis, the %d revocations swept again", res, n-len(revoked), len(revoked))
 	}
 	for _, tok := range revoked {
 		if v, _ := e.redisValue(tok); v != "R" {
 			t.Fatalf("after a second run a revoked session holds %q", v)
 		}
+	}
+}
+
+// failingSweepSource is a source whose RevokedSince runs before first
+// (when set) and fails with err (when set).
+type failingSweepSource struct {
+	session.WarmSource
+	before func()
+	err    error
+}
+
+func (s *failingSweepSource) RevokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error {
+	if s.before != nil {
+		s.before()
+	}
+	if s.err != nil {
+		return s.err
+	}
+	return s.WarmSource.RevokedSince(ctx, since, now, fn)
+}
+
+// revokeInStore revokes toks in the store only, as an instance whose
+// tombstones never reached Redis would.
+func (e *env) revokeInStore(t *testing.T, toks []string) {
+	t.Helper()
+	for _, tok := range toks {
+		if _, err := e.store.Revoke(bg, mustHash(t, tok), e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestWarmFinalSweepAfterCancel: a run cancelled after writing copies of
+// sessions revoked since its read still tombstones them before it returns
+// (the final sweep), long before an intermediate sweep would have.
+func TestWarmFinalSweepAfterCancel(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	toks := seedSessions(t, e.store, 2000, e.clock.Now())
+	revoked := toks[:50] // the most recently seen: written first
+	src := revokingSource{WarmSource: e.source(), between: func() { e.revokeInStore(t, revoked) }}
+	w := svc.NewWarmer(session.WarmOptions{Source: src, Rate: 1000, Backoff: session.WarmBackoff{Off: true}})
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan struct{})
+	var (
+		res session.WarmResult
+		err error
+	)
+	go func() { defer close(done); res, err = w.Run(ctx) }()
+	waitFor(t, 10*time.Second, "the revoked sessions warmed", func() bool { v, _ := e.redisValue(revoked[len(revoked)-1]); return v != "" })
+	cancel()
+	<-done
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	if res.Revoked != len(revoked) || res.Written >= 2000 {
+		t.Fatalf("warm %+v: want a partial run that swept %d revocations", res, len(revoked))
+	}
+	for i, tok := range revoked {
+		if v, _ := e.redisValue(tok); v != "R" {
+			t.Fatalf("revoked session %d holds %q after the cancelled run, want the tombstone", i, v)
+		}
+	}
+}
+
+// TestWarmFinalSweepRedisRefuses: when Redis refuses the final sweep's
+// tombstones (writes paused past the batch timeout) the run fails saying
+// so, the Service refuses those sessions at once (its retrier holds them),
+// and the retrier writes the tombstones once Redis takes writes again.
+func TestWarmFinalSweepRedisRefuses(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	toks := seedSessions(t, e.store, 200, e.clock.Now())
+	revoked := toks[:20]
+	src := &failingSweepSource{
+		WarmSource: revokingSource{WarmSource: e.source(), between: func() { e.revokeInStore(t, revoked) }},
+		before: func() {
+			if err := e.rdb.Do(bg, "client", "pause", 1500, "write").Err(); err != nil {
+				t.Error(err)
+			}
+		},
+	}
+	// Unlimited: the run ends long before an intermediate sweep.
+	res, err := svc.NewWarmer(session.WarmOptions{Source: src, BatchTimeout: 300 * time.Millisecond}).Run(bg)
+	if err == nil || !strings.Contains(err.Error(), "20 tombstones queued for retry") {
+		t.Fatalf("Run with the final sweep refused: %v, want an error counting the queued tombstones", err)
+	}
+	if res.Written != 200 || res.Revoked != 0 {
+		t.Fatalf("warm %+v: want 200 written, none swept", res)
+	}
+	for i, tok := range revoked {
+		if _, err := svc.Validate(bg, tok); !errors.Is(err, session.ErrRevoked) {
+			t.Fatalf("revoked session %d while its tombstone is queued: %v, want ErrRevoked", i, err)
+		}
+	}
+	waitFor(t, 15*time.Second, "the retrier's tombstones", func() bool {
+		for _, tok := range revoked {
+			if v, _ := e.redisValue(tok); v != "R" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestWarmSweepBacklog: when the final sweep cannot read the store, the
+// next run sweeps from the failed run's lower bound, even though its own
+// snapshot is minutes later.
+func TestWarmSweepBacklog(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	toks := seedSessions(t, e.store, 200, e.clock.Now())
+	revoked := toks[:30]
+	broken := errors.New("store unreachable")
+	src := &failingSweepSource{WarmSource: revokingSource{WarmSource: e.source(), between: func() { e.revokeInStore(t, revoked) }}, err: broken}
+	w := svc.NewWarmer(session.WarmOptions{Source: src})
+	res, err := w.Run(bg)
+	if !errors.Is(err, broken) || !strings.Contains(err.Error(), "the next run sweeps from") {
+		t.Fatalf("Run with an unreadable sweep: %v", err)
+	}
+	if v, _ := e.redisValue(revoked[0]); v == "" || v == "R" {
+		t.Fatalf("the failed sweep's revoked copy holds %q; the test needs the stale copy", v)
+	}
+	t.Logf("first run %+v", res)
+
+	e.clock.Advance(3 * time.Minute) // past the next run's own reach-back
+	w2 := svc.NewWarmer(session.WarmOptions{Source: e.source()})
+	if res, err := w2.Run(bg); err != nil || res.Revoked != 0 {
+		t.Fatalf("a new Warmer without the backlog: %+v, %v; want nothing swept (the revocations are older than its reach)", res, err)
+	}
+	src.err = nil // the store answers again
+	res, err = w.Run(bg)
+	if err != nil || res.Revoked != len(revoked) {
+		t.Fatalf("the next run %+v, %v: want the %d revocations the failed sweep left", res, err, len(revoked))
+	}
+	for i, tok := range revoked {
+		if v, _ := e.redisValue(tok); v != "R" {
+			t.Fatalf("revoked session %d holds %q after the backlog sweep", i, v)
+		}
+	}
+	// Swept: the run after that does not reach back any more.
+	if res, err := w.Run(bg); err != nil || res.Revoked != 0 {
+		t.Fatalf("the run after the backlog sweep: %+v, %v; want nothing swept", res, err)
 	}
 }
 

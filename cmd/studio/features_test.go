@@ -111,7 +111,7 @@ func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 	waitMatch(t, stdout, regexp.MustCompile(`"level":"WARN","msg":"[^"]*hot key`), done)
 	// The start-up warm wrote the one session and is counted.
 	if _, metrics := send(t, "GET", base+"/metrics", "", ""); !strings.Contains(metrics, `studio_cache_warm_finished_runs_total{outcome="ok"} 1`) ||
-		!strings.Contains(metrics, "studio_cache_warm_batches_total") {
+		!strings.Contains(metrics, "studio_cache_warm_batches_total") || !strings.Contains(metrics, "studio_cache_warm_revocations_swept_total 0") {
 		t.Fatalf("warm metrics missing:\n%s", metrics)
 	}
 	cancel()

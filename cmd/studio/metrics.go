@@ -133,28 +133,31 @@ func (c *warmCollector) Collect(ch chan<- prometheus.Metric) {
 
 // warmMetrics are cumulative counters over every warming run.
 type warmMetrics struct {
-	sessions *prometheus.CounterVec
-	batches  prometheus.Counter
-	errors   prometheus.Counter
-	runs     *prometheus.CounterVec
-	duration prometheus.Histogram
+	sessions    *prometheus.CounterVec
+	batches     prometheus.Counter
+	revocations prometheus.Counter
+	errors      prometheus.Counter
+	runs        *prometheus.CounterVec
+	duration    prometheus.Histogram
 }
 
 func newWarmMetrics(reg prometheus.Registerer) *warmMetrics {
 	m := &warmMetrics{
-		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "studio_cache_warm_sessions_total", Help: "Sessions handled by cache warming, by result: written, skipped (already in Redis), expired, error, revoked (a revocation made during the run, swept as a tombstone)."}, []string{"result"}),
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "studio_cache_warm_sessions_total", Help: "Sessions handled by cache warming, by result: written, skipped (already in Redis), expired, error."}, []string{"result"}),
 		batches:  prometheus.NewCounter(prometheus.CounterOpts{Name: "studio_cache_warm_batches_total", Help: "Pipelines sent by cache warming."}),
+		revocations: prometheus.NewCounter(prometheus.CounterOpts{Name: "studio_cache_warm_revocations_swept_total",
+			Help: "Revocation tombstones written by cache warming's revocation sweeps (each once per run; a run reaches back a minute before its snapshot)."}),
 		errors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "studio_cache_warm_errors_total", Help: "Cache-warming runs that ended with an error."}),
 		runs:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "studio_cache_warm_finished_runs_total", Help: "Finished cache-warming runs, by outcome (ok, failed)."}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "studio_cache_warm_duration_seconds", Help: "Wall time of cache-warming runs.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
 	}
-	for _, r := range []string{"written", "skipped", "expired", "error", "revoked"} {
+	for _, r := range []string{"written", "skipped", "expired", "error"} {
 		m.sessions.WithLabelValues(r)
 	}
 	for _, o := range []string{"ok", "failed"} {
 		m.runs.WithLabelValues(o)
 	}
-	reg.MustRegister(m.sessions, m.batches, m.errors, m.runs, m.duration)
+	reg.MustRegister(m.sessions, m.batches, m.revocations, m.errors, m.runs, m.duration)
 	return m
 }
 
@@ -164,7 +167,7 @@ func (m *warmMetrics) observe(_ string, res session.WarmResult, err error) {
 	m.sessions.WithLabelValues("skipped").Add(float64(res.Skipped))
 	m.sessions.WithLabelValues("expired").Add(float64(res.Expired))
 	m.sessions.WithLabelValues("error").Add(float64(res.Errors))
-	m.sessions.WithLabelValues("revoked").Add(float64(res.Revoked))
+	m.revocations.Add(float64(res.Revoked))
 	m.batches.Add(float64(res.Batches))
 	m.duration.Observe(res.Duration.Seconds())
 	if err != nil {

@@ -34,10 +34,21 @@ var pgMigrations = []string{
 	);
 	CREATE INDEX sessions_user_id_idx ON sessions (user_id);
 	CREATE INDEX sessions_last_seen_at_idx ON sessions (last_seen_at);`,
-	// 2: RevokedSince (the warmer's revocation sweep) reads recent
-	// revocations by time; only revoked rows are indexed.
-	`CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;`,
 }
+
+// pgIndexes only speed queries up, so they are not schema versions: Open
+// creates the missing ones after migrating, CONCURRENTLY (the table stays
+// writable while one is built), and an older binary runs on the database
+// unchanged. def must use IF NOT EXISTS.
+var pgIndexes = []struct{ name, def string }{
+	// RevokedSince (the warmer's revocation sweep); only revoked rows.
+	{"sessions_revoked_at_idx", `CREATE INDEX CONCURRENTLY IF NOT EXISTS sessions_revoked_at_idx
+		ON sessions (revoked_at) WHERE revoked_at IS NOT NULL`},
+}
+
+// pgIndexLock is the session-level advisory lock held by the one process
+// building indexes; the others do not wait for it.
+const pgIndexLock = pgMigrationLock + 1
 
 // pgMigrationLock is the pg_advisory_xact_lock key that serialises schema
 // migrations between processes starting at the same time.
@@ -109,6 +120,10 @@ func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logge
 		pool.Close()
 		return nil, err
 	}
+	if err := b.ensureIndexes(ctx, log); err != nil {
+		// Queries work without them, only slower.
+		log.Warn("sqlstore: index not created; queries that use it scan the table", "system", "postgresql", "error", err)
+	}
 	log.Debug("sqlstore opened", "system", "postgresql",
 		"host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database, "schema_version", v)
 	return b, nil
@@ -164,6 +179,47 @@ func (b *pgBackend) migrate(ctx context.Context, log *slog.Logger) (int, error) 
 		return 0, fmt.Errorf("migrate: commit: %w", err)
 	}
 	return len(pgMigrations), nil
+}
+
+// ensureIndexes creates the pgIndexes that are missing, or invalid (a
+// concurrent build that failed or was interrupted), unless another process
+// holds pgIndexLock: that one is building them.
+func (b *pgBackend) ensureIndexes(ctx context.Context, log *slog.Logger) error {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgIndexLock)).Scan(&locked); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if !locked {
+		return nil
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(pgIndexLock)) //nolint:errcheck // the session's end releases it too
+	for _, ix := range pgIndexes {
+		var valid bool
+		err := conn.QueryRow(ctx, `SELECT i.indisvalid FROM pg_index i
+			JOIN pg_class c ON c.oid = i.indexrelid
+			WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`, ix.name).Scan(&valid)
+		switch {
+		case err == nil && valid:
+			continue
+		case err == nil:
+			if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+pgx.Identifier{ix.name}.Sanitize()); err != nil {
+				return fmt.Errorf("drop invalid index %s: %w", ix.name, err)
+			}
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("look up index %s: %w", ix.name, err)
+		}
+		began := time.Now()
+		if _, err := conn.Exec(ctx, ix.def); err != nil {
+			return fmt.Errorf("create index %s: %w", ix.name, err)
+		}
+		log.Info("sqlstore index created", "system", "postgresql", "index", ix.name, "duration", time.Since(began).Round(time.Millisecond).String())
+	}
+	return nil
 }
 
 func (b *pgBackend) system() string { return "postgresql" }
@@ -257,12 +313,22 @@ func (b *pgBackend) revokeUser(ctx context.Context, userID string, at time.Time)
 	return pgScanRevocations(rows)
 }
 
-func (b *pgBackend) revokedSince(ctx context.Context, since, now time.Time) ([]session.Revocation, error) {
+func (b *pgBackend) revokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error {
 	rows, err := b.pool.Query(ctx, pgRevokedSince, ms(since), ms(now))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return pgScanRevocations(rows)
+	defer rows.Close()
+	for rows.Next() {
+		r, err := pgScanRevocation(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // pgScanRevocations reads (token_hash, id, expires_at) rows and closes them.
@@ -270,24 +336,33 @@ func pgScanRevocations(rows pgx.Rows) ([]session.Revocation, error) {
 	defer rows.Close()
 	var out []session.Revocation
 	for rows.Next() {
-		var (
-			r    session.Revocation
-			hash []byte
-		)
-		if err := rows.Scan(&hash, &r.SessionID, &r.ExpiresAt); err != nil {
+		r, err := pgScanRevocation(rows)
+		if err != nil {
 			return nil, err
 		}
-		if len(hash) != len(r.Hash) {
-			return nil, fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(r.Hash))
-		}
-		copy(r.Hash[:], hash)
-		r.ExpiresAt = r.ExpiresAt.UTC()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// pgScanRevocation reads the current (token_hash, id, expires_at) row.
+func pgScanRevocation(rows pgx.Rows) (session.Revocation, error) {
+	var (
+		r    session.Revocation
+		hash []byte
+	)
+	if err := rows.Scan(&hash, &r.SessionID, &r.ExpiresAt); err != nil {
+		return r, err
+	}
+	if len(hash) != len(r.Hash) {
+		return r, fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(r.Hash))
+	}
+	copy(r.Hash[:], hash)
+	r.ExpiresAt = r.ExpiresAt.UTC()
+	return r, nil
 }
 
 func (b *pgBackend) touch(ctx context.Context, touches []session.Touch) error {

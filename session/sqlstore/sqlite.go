@@ -40,9 +40,14 @@ var sqliteMigrations = []string{
 	) STRICT, WITHOUT ROWID;
 	CREATE INDEX sessions_user_id_idx ON sessions (user_id);
 	CREATE INDEX sessions_last_seen_at_idx ON sessions (last_seen_at);`,
-	// 2: RevokedSince (the warmer's revocation sweep) reads recent
-	// revocations by time; only revoked rows are indexed.
-	`CREATE INDEX sessions_revoked_at_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;`,
+}
+
+// sqliteIndexes only speed queries up, so they are not schema versions:
+// Open creates the missing ones after migrating (holding the write lock
+// while one is built), and an older binary runs on the file unchanged.
+var sqliteIndexes = []string{
+	// RevokedSince (the warmer's revocation sweep); only revoked rows.
+	`CREATE INDEX IF NOT EXISTS sessions_revoked_at_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL`,
 }
 
 const liteSessionCols = `id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, revoked_at, metadata`
@@ -177,6 +182,11 @@ func (b *liteBackend) migrate(ctx context.Context, log *slog.Logger) (int, error
 		}
 		log.Info("sqlstore schema migrated", "system", "sqlite", "version", i+1)
 	}
+	for _, ix := range sqliteIndexes {
+		if _, err := tx.ExecContext(ctx, ix); err != nil {
+			return 0, fmt.Errorf("migrate: create index: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("migrate: commit: %w", err)
 	}
@@ -292,12 +302,38 @@ func (b *liteBackend) revokeUser(ctx context.Context, userID string, at time.Tim
 	return liteScanRevocations(rows)
 }
 
-func (b *liteBackend) revokedSince(ctx context.Context, since, now time.Time) ([]session.Revocation, error) {
+func (b *liteBackend) revokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error {
 	rows, err := b.read.QueryContext(ctx, liteRevokedSince, unixMS(since), unixMS(now))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return liteScanRevocations(rows)
+	defer rows.Close()
+	var buf []session.Revocation // in-memory database only: see recent
+	for rows.Next() {
+		r, err := liteScanRevocation(rows)
+		if err != nil {
+			return err
+		}
+		if b.memory {
+			buf = append(buf, r)
+			continue
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, r := range buf {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // liteScanRevocations reads (token_hash, id, expires_at) rows and closes
@@ -306,25 +342,34 @@ func liteScanRevocations(rows *sql.Rows) ([]session.Revocation, error) {
 	defer rows.Close()
 	var out []session.Revocation
 	for rows.Next() {
-		var (
-			r       session.Revocation
-			hash    []byte
-			expires int64
-		)
-		if err := rows.Scan(&hash, &r.SessionID, &expires); err != nil {
+		r, err := liteScanRevocation(rows)
+		if err != nil {
 			return nil, err
 		}
-		if len(hash) != len(r.Hash) {
-			return nil, fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(r.Hash))
-		}
-		copy(r.Hash[:], hash)
-		r.ExpiresAt = fromMS(expires)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// liteScanRevocation reads the current (token_hash, id, expires_at) row.
+func liteScanRevocation(rows *sql.Rows) (session.Revocation, error) {
+	var (
+		r       session.Revocation
+		hash    []byte
+		expires int64
+	)
+	if err := rows.Scan(&hash, &r.SessionID, &expires); err != nil {
+		return r, err
+	}
+	if len(hash) != len(r.Hash) {
+		return r, fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(r.Hash))
+	}
+	copy(r.Hash[:], hash)
+	r.ExpiresAt = fromMS(expires)
+	return r, nil
 }
 
 func (b *liteBackend) touch(ctx context.Context, touches []session.Touch) error {

@@ -95,7 +95,7 @@ type backend interface {
 	revokeUser(ctx context.Context, userID string, at time.Time) ([]session.Revocation, error)
 	touch(ctx context.Context, touches []session.Touch) error
 	recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error
-	revokedSince(ctx context.Context, since, now time.Time) ([]session.Revocation, error)
+	revokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error
 	ping(ctx context.Context) error
 	close() error
 }
@@ -434,19 +434,28 @@ func (s *Store) Recent(ctx context.Context, now time.Time, limit int, fn func(se
 	return nil
 }
 
-// RevokedSince returns the sessions revoked at or after since (by their
-// revoked_at, the revoking instance's clock) that expire after now, oldest
-// revocation first: what a cache warmer sweeps as tombstones so that a copy
-// it wrote from an older read never outlives a revocation (see
-// session.Warmer). Zero sessions is not an error.
-func (s *Store) RevokedSince(ctx context.Context, since, now time.Time) (revs []session.Revocation, err error) {
+// RevokedSince calls fn for the sessions revoked at or after since (by
+// their revoked_at, the revoking instance's clock) that expire after now,
+// oldest revocation first: what a cache warmer sweeps as tombstones so that
+// a copy it wrote from an older read never outlives a revocation (see
+// session.Warmer). Rows are streamed as Recent's are, on an index of the
+// revoked rows. An error from fn stops the iteration and is returned as it
+// is; other errors are wrapped.
+func (s *Store) RevokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) (err error) {
 	ctx = s.start(ctx, opRevokedSince)
 	defer func() { s.end(ctx, opRevokedSince, err) }()
-	revs, err = s.b.revokedSince(ctx, since, now)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: revoked since: %w", err)
+	var fnErr error
+	err = s.b.revokedSince(ctx, since, now, func(r session.Revocation) error {
+		fnErr = fn(r)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-	return revs, nil
+	if err != nil {
+		return fmt.Errorf("sqlstore: revoked since: %w", err)
+	}
+	return nil
 }
 
 // Ping checks that the database answers a query.

@@ -397,10 +397,15 @@ func TestRevokedSince(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			got, err := s.RevokedSince(ctx, at(-10), base)
-			if err != nil {
-				t.Fatalf("RevokedSince: %v", err)
+			revokedSince := func(since time.Time) []session.Revocation {
+				t.Helper()
+				var got []session.Revocation
+				if err := s.RevokedSince(ctx, since, base, func(r session.Revocation) error { got = append(got, r); return nil }); err != nil {
+					t.Fatalf("RevokedSince: %v", err)
+				}
+				return got
 			}
+			got := revokedSince(at(-10))
 			want := []session.Record{first, second, byRevoke} // oldest revocation first
 			if len(got) != len(want) {
 				t.Fatalf("RevokedSince returned %d sessions %v, want %d", len(got), got, len(want))
@@ -411,17 +416,33 @@ func TestRevokedSince(t *testing.T) {
 					t.Errorf("RevokedSince[%d] = %s expiring %v, want %s expiring %v (UTC)", i, g.SessionID, g.ExpiresAt, w.Session.ID, w.Session.ExpiresAt)
 				}
 			}
-			if got, err := s.RevokedSince(ctx, at(1), base); err != nil || len(got) != 0 {
-				t.Errorf("RevokedSince(the future) = %v, %v; want none, nil", got, err)
+			if got := revokedSince(at(1)); len(got) != 0 {
+				t.Errorf("RevokedSince(the future) = %v, want none", got)
+			}
+			// fn's error stops the iteration and comes back as it is; fn
+			// may use the Store (the read does not hold its only
+			// connection, even for sqlite::memory:).
+			stop := errors.New("stop")
+			calls := 0
+			err := s.RevokedSince(ctx, at(-10), base, func(r session.Revocation) error {
+				calls++
+				if _, err := s.Lookup(ctx, r.Hash); err != nil {
+					return err
+				}
+				return stop
+			})
+			if err != stop || calls != 1 {
+				t.Errorf("RevokedSince with a failing fn: %d calls, error %v; want 1, %v", calls, err, stop)
 			}
 		})
 	}
 }
 
-// TestMigrateFromVersion1 opens a database at schema version 1 (before the
-// revoked_at index): Open brings it to the current version, keeping its
-// sessions.
-func TestMigrateFromVersion1(t *testing.T) {
+// TestIndexesEnsuredAtOpen: the revoked_at index is not a schema version
+// (an older binary keeps running on the database): Open creates it when it
+// is missing, also when several processes open at once, and PostgreSQL
+// rebuilds one a failed concurrent build left invalid.
+func TestIndexesEnsuredAtOpen(t *testing.T) {
 	for _, d := range dialects {
 		if d.fresh {
 			continue
@@ -436,25 +457,61 @@ func TestMigrateFromVersion1(t *testing.T) {
 			}
 			s.Close()
 			exec, query := rawDB(t, dsn)
-			exec(`DROP INDEX sessions_revoked_at_idx`)
-			exec(`DELETE FROM schema_version WHERE version > 1`)
-			if n := query(`SELECT count(*) FROM schema_version WHERE version = 1`); n != 1 {
-				t.Fatalf("schema_version holds %d rows of version 1, want 1", n)
-			}
-
-			s = open(t, dsn)
-			if v := query(`SELECT max(version) FROM schema_version`); v != 2 {
-				t.Errorf("after Open the schema version is %d, want 2", v)
-			}
 			indexQuery := `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'sessions_revoked_at_idx'`
 			if d.name == "postgres" {
-				indexQuery = `SELECT count(*) FROM pg_indexes WHERE indexname = 'sessions_revoked_at_idx'`
+				indexQuery = `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+					WHERE c.relname = 'sessions_revoked_at_idx' AND i.indisvalid`
 			}
 			if n := query(indexQuery); n != 1 {
-				t.Errorf("after Open the revoked_at index exists %d times, want 1", n)
+				t.Fatalf("after the first Open the index exists %d times, want 1", n)
 			}
+			version := query(`SELECT max(version) FROM schema_version`)
+			if version != 1 {
+				t.Errorf("schema version %d, want 1: an index is not a schema change", version)
+			}
+
+			// Missing (a database an older binary created), several
+			// processes opening at once.
+			exec(`DROP INDEX sessions_revoked_at_idx`)
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Go(func() {
+					st, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
+					if err == nil {
+						st.Close()
+					}
+					errs[i] = err
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("concurrent Open %d without the index: %v", i, err)
+				}
+			}
+			if n := query(indexQuery); n != 1 {
+				t.Errorf("after concurrent Opens the (valid) index exists %d times, want 1", n)
+			}
+			if v := query(`SELECT max(version) FROM schema_version`); v != version {
+				t.Errorf("schema version went from %d to %d", version, v)
+			}
+
+			if d.name == "postgres" {
+				// What a CREATE INDEX CONCURRENTLY that failed leaves.
+				exec(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'sessions_revoked_at_idx'::regclass`)
+				if n := query(indexQuery); n != 0 {
+					t.Fatal("could not mark the index invalid")
+				}
+				s = open(t, dsn)
+				if n := query(indexQuery); n != 1 {
+					t.Errorf("after Open an invalid index was not rebuilt (%d valid)", n)
+				}
+				s.Close()
+			}
+			s = open(t, dsn)
 			if _, err := s.Lookup(ctx, rec.Hash); err != nil {
-				t.Errorf("Lookup after the migration: %v", err)
+				t.Errorf("Lookup after the index was rebuilt: %v", err)
 			}
 		})
 	}
@@ -517,7 +574,7 @@ func TestQueryHook(t *testing.T) {
 			_, _ = s.Revoke(ctx, rec.Hash, now())
 			_, _ = s.RevokeUser(ctx, "u", now())
 			_ = s.Recent(ctx, now(), 10, func(session.Record) error { return nil })
-			_, _ = s.RevokedSince(ctx, now().Add(-time.Minute), now())
+			_ = s.RevokedSince(ctx, now().Add(-time.Minute), now(), func(session.Revocation) error { return nil })
 			_ = s.Ping(ctx)
 			sys := "sqlite"
 			if d.name == "postgres" {

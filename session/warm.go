@@ -181,10 +181,12 @@ var ErrRedisChanged = errors.New("session warm: redis server changed during the 
 //     writes the tombstones of every session revoked since a minute before
 //     its snapshot (clock skew between instances and commit delay must stay
 //     below that). A copy warmed after a revocation is thus replaced within
-//     about a second, and none outlives the run. What the last sweep
-//     cannot write goes to the Service's retrier like a Revoke's; what it
-//     cannot read is swept by the next run, which then reaches back to this
-//     run's lower bound. Either way the run reports the error.
+//     about a second, and none outlives a run whose last sweep succeeds.
+//     What the last sweep cannot write goes to the Service's retrier like
+//     a Revoke's; what it cannot read is swept by this Warmer's next run,
+//     which then reaches back to this run's lower bound (kept in memory: a
+//     new process reaches back a minute). Either way the run reports the
+//     error.
 //   - T was lost after it was written: Redis restarted without
 //     persistence, or failed over to a replica that had not received it.
 //     The warmer reads the server's run_id before every batch and stops

@@ -101,15 +101,21 @@ func (w *Warmer) sweepEvery(ctx context.Context, sw *revocationSweep, c *warmRun
 // finalSweep writes the tombstone of every session revoked since sw.start,
 // whether an intermediate sweep wrote it or not (a Redis restart during the
 // run may have lost it). It runs even when ctx is done, for at most a
-// minute. Tombstones Redis refuses go to the Service's retrier; if the
-// store cannot be read the next run sweeps from sw.start. Either way the
-// error is logged and returned.
+// minute (BatchTimeout when ctx is done already). Tombstones Redis refuses
+// go to the Service's retrier; if the store cannot be read, this Warmer's
+// next run sweeps from sw.start (the backlog is kept in memory only: a new
+// process reaches back a minute). Either way the error is logged and
+// returned.
 func (w *Warmer) finalSweep(ctx context.Context, sw *revocationSweep, c *warmRun) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	limit := time.Minute
+	if ctx.Err() != nil {
+		limit = w.opts.BatchTimeout // cancelled, e.g. a shutdown: be brief
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 	defer cancel()
 	var queued int
 	readErr, writeErr := w.sweep(ctx, sw.start, w.s.now(), sw, c, func(revs []Revocation) {
-		w.s.retry.add(revs)
+		w.s.retry.add(revs) // copies them
 		queued += len(revs)
 	})
 	// sw.start is at or before any earlier backlog (newSweep), so this run
@@ -121,7 +127,7 @@ func (w *Warmer) finalSweep(ctx context.Context, sw *revocationSweep, c *warmRun
 		w.sweepBacklog = time.Time{}
 	}
 	w.mu.Unlock()
-	if queued > 0 {
+	if writeErr != nil {
 		w.s.stats.redisErrors.Add(1)
 	}
 	var errs []error
@@ -130,6 +136,8 @@ func (w *Warmer) finalSweep(ctx context.Context, sw *revocationSweep, c *warmRun
 	}
 	if writeErr != nil {
 		errs = append(errs, fmt.Errorf("%d tombstones queued for retry: %w", queued, writeErr))
+	} else if queued > 0 {
+		errs = append(errs, fmt.Errorf("%d tombstones read before the store failed queued for retry", queued))
 	}
 	if len(errs) == 0 {
 		return nil
@@ -139,36 +147,44 @@ func (w *Warmer) finalSweep(ctx context.Context, sw *revocationSweep, c *warmRun
 	return err
 }
 
-// sweep streams the sessions revoked in [since, now] and writes their
-// tombstones, in batches of invalidationBatch with one invalidation
-// message each (Service.applyRevocations), and drops them from this
-// instance's L1. An intermediate sweep (queue nil) skips what this run
+// sweep streams the sessions revoked at or after since that expire after
+// now and writes their tombstones, in batches of invalidationBatch with one
+// invalidation message each (Service.applyRevocations), and drops them from
+// this instance's L1. An intermediate sweep (queue nil) skips what this run
 // swept already and stops at the first error. The final sweep (queue set)
-// writes every one, hands each batch Redis refused to queue and goes on,
-// and on a read error queues what it read but did not write yet. readErr
-// is the store's error, writeErr the first of Redis's.
+// writes every one until Redis refuses a batch, then hands that batch and
+// every later one to queue without trying Redis again (so a Redis outage
+// does not hold a shutdown up batch after batch); on a read error it queues
+// what it read but did not write yet. readErr is the store's error,
+// writeErr Redis's first.
 func (w *Warmer) sweep(ctx context.Context, since, now time.Time, sw *revocationSweep, c *warmRun, queue func([]Revocation)) (readErr, writeErr error) {
 	s := w.s
-	var batch []Revocation
+	var (
+		batch   []Revocation
+		stopped bool // an intermediate sweep's write failed: stop the read
+	)
 	flush := func() error {
 		if len(batch) == 0 {
+			return nil
+		}
+		defer func() { batch = batch[:0] }() // nothing keeps the slice
+		for _, r := range batch {
+			s.invalidateLocal(r.Hash)
+		}
+		if writeErr != nil && queue != nil { // final sweep, Redis already refused one
+			queue(batch)
 			return nil
 		}
 		bctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
 		err := s.applyRevocations(bctx, batch)
 		cancel()
-		for _, r := range batch {
-			s.invalidateLocal(r.Hash)
-		}
 		if err != nil {
-			if writeErr == nil {
-				writeErr = fmt.Errorf("write tombstones: %w", err)
-			}
+			writeErr = err // "write tombstones: …"
 			if queue == nil {
-				return writeErr
+				stopped = true
+				return err
 			}
 			queue(batch)
-			batch = nil // queue keeps the slice
 			return nil
 		}
 		for _, r := range batch {
@@ -177,7 +193,6 @@ func (w *Warmer) sweep(ctx context.Context, since, now time.Time, sw *revocation
 				c.revoked.Add(1)
 			}
 		}
-		batch = batch[:0]
 		return nil
 	}
 	err := w.opts.Source.RevokedSince(ctx, since, now, func(r Revocation) error {
@@ -193,8 +208,8 @@ func (w *Warmer) sweep(ctx context.Context, since, now time.Time, sw *revocation
 	switch {
 	case err == nil:
 		_ = flush() // sets writeErr
-	case writeErr != nil && err == writeErr:
-		// An intermediate sweep's write failed: flush stopped the read.
+	case stopped:
+		// flush stopped the read: writeErr says why.
 	default:
 		readErr = fmt.Errorf("read revocations since %s: %w", since.UTC().Format(time.RFC3339Nano), err)
 		if queue != nil && len(batch) > 0 {

@@ -37,9 +37,9 @@ var pgMigrations = []string{
 }
 
 // pgIndexes only speed queries up, so they are not schema versions: Open
-// creates the missing ones after migrating, CONCURRENTLY (the table stays
-// writable while one is built), and an older binary runs on the database
-// unchanged. def must use IF NOT EXISTS.
+// starts building the missing ones in the background after migrating,
+// CONCURRENTLY (the table stays writable while one is built), and an older
+// binary runs on the database unchanged. def must use IF NOT EXISTS.
 var pgIndexes = []struct{ name, def string }{
 	// RevokedSince (the warmer's revocation sweep); only revoked rows.
 	{"sessions_revoked_at_idx", `CREATE INDEX CONCURRENTLY IF NOT EXISTS sessions_revoked_at_idx
@@ -100,6 +100,10 @@ const (
 
 type pgBackend struct {
 	pool *pgxpool.Pool
+	// stopIndexes cancels the index build started by Open (ensureIndexes),
+	// and indexesDone is closed when it has returned.
+	stopIndexes context.CancelFunc
+	indexesDone chan struct{}
 }
 
 func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logger) (*pgBackend, error) {
@@ -120,10 +124,18 @@ func openPostgres(ctx context.Context, dsn string, opts Options, log *slog.Logge
 		pool.Close()
 		return nil, err
 	}
-	if err := b.ensureIndexes(ctx, log); err != nil {
-		// Queries work without them, only slower.
-		log.Warn("sqlstore: index not created; queries that use it scan the table", "system", "postgresql", "error", err)
-	}
+	// In the background: a build scans the table twice and waits for older
+	// transactions, so on a big or busy database it takes minutes. Queries
+	// work without the indexes meanwhile, only slower. Close stops it (a
+	// stopped build is dropped and redone by the next Open).
+	ictx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	b.stopIndexes, b.indexesDone = stop, make(chan struct{})
+	go func() {
+		defer close(b.indexesDone)
+		if err := b.ensureIndexes(ictx, log); err != nil && ictx.Err() == nil {
+			log.Warn("sqlstore: index not created; queries that use it scan the table", "system", "postgresql", "error", err)
+		}
+	}()
 	log.Debug("sqlstore opened", "system", "postgresql",
 		"host", cfg.ConnConfig.Host, "database", cfg.ConnConfig.Database, "schema_version", v)
 	return b, nil
@@ -182,7 +194,7 @@ func (b *pgBackend) migrate(ctx context.Context, log *slog.Logger) (int, error) 
 }
 
 // ensureIndexes creates the pgIndexes that are missing, or invalid (a
-// concurrent build that failed or was interrupted), unless another process
+// concurrent build that failed or was stopped), unless another process
 // holds pgIndexLock: that one is building them.
 func (b *pgBackend) ensureIndexes(ctx context.Context, log *slog.Logger) error {
 	conn, err := b.pool.Acquire(ctx)
@@ -197,22 +209,34 @@ func (b *pgBackend) ensureIndexes(ctx context.Context, log *slog.Logger) error {
 	if !locked {
 		return nil
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(pgIndexLock)) //nolint:errcheck // the session's end releases it too
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, int64(pgIndexLock)); err != nil {
+			// Do not give the pool back a connection that may still hold
+			// the lock: closing it releases the lock.
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
 	for _, ix := range pgIndexes {
 		var valid bool
+		// By the table, so the index is looked up through search_path as
+		// the unqualified CREATE and DROP find it.
 		err := conn.QueryRow(ctx, `SELECT i.indisvalid FROM pg_index i
 			JOIN pg_class c ON c.oid = i.indexrelid
-			WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`, ix.name).Scan(&valid)
+			WHERE c.relname = $1 AND i.indrelid = 'sessions'::regclass`, ix.name).Scan(&valid)
 		switch {
 		case err == nil && valid:
 			continue
 		case err == nil:
+			log.Info("sqlstore: dropping an index an earlier build left invalid", "system", "postgresql", "index", ix.name)
 			if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+pgx.Identifier{ix.name}.Sanitize()); err != nil {
 				return fmt.Errorf("drop invalid index %s: %w", ix.name, err)
 			}
 		case !errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("look up index %s: %w", ix.name, err)
 		}
+		log.Info("sqlstore: building index", "system", "postgresql", "index", ix.name)
 		began := time.Now()
 		if _, err := conn.Exec(ctx, ix.def); err != nil {
 			return fmt.Errorf("create index %s: %w", ix.name, err)
@@ -407,6 +431,8 @@ func (b *pgBackend) ping(ctx context.Context) error {
 }
 
 func (b *pgBackend) close() error {
+	b.stopIndexes()
+	<-b.indexesDone
 	b.pool.Close()
 	return nil
 }

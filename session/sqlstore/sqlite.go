@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"time"
@@ -115,7 +116,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 		w.SetConnMaxIdleTime(0)
 		b.write = w
 	}
-	v, err := b.migrate(ctx, log)
+	v, err := b.migrateWhenFree(ctx, log)
 	if err != nil {
 		return nil, err
 	}
@@ -151,12 +152,38 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	return b, nil
 }
 
+// migrateWhenFree is migrate, tried again while the file is busy, for up
+// to the busy timeout. Processes opening a new file at once can see
+// SQLITE_BUSY without SQLite's busy handler waiting: the first connection
+// switches the file to WAL, which needs an exclusive lock, and SQLite does
+// not wait for a lock another connection may be waiting to upgrade.
+func (b *liteBackend) migrateWhenFree(ctx context.Context, log *slog.Logger) (int, error) {
+	deadline := time.Now().Add(sqliteBusyTimeoutMS * time.Millisecond)
+	for {
+		v, err := b.migrate(ctx, log)
+		if !isBusy(err) || time.Now().After(deadline) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 func (b *liteBackend) migrate(ctx context.Context, log *slog.Logger) (int, error) {
 	// BEGIN IMMEDIATE (from _txlock) takes the write lock first, so two
 	// processes opening the same file migrate one after the other.
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, err // opening the file: the error names the cause
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (

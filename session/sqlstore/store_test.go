@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
 	"github.com/studiohq/studio/session/storetest"
@@ -440,8 +442,9 @@ func TestRevokedSince(t *testing.T) {
 
 // TestIndexesEnsuredAtOpen: the revoked_at index is not a schema version
 // (an older binary keeps running on the database): Open creates it when it
-// is missing, also when several processes open at once, and PostgreSQL
-// rebuilds one a failed concurrent build left invalid.
+// is missing (PostgreSQL: in the background, CONCURRENTLY), also when
+// several processes open at once, and PostgreSQL rebuilds one a failed
+// concurrent build left invalid.
 func TestIndexesEnsuredAtOpen(t *testing.T) {
 	for _, d := range dialects {
 		if d.fresh {
@@ -450,21 +453,32 @@ func TestIndexesEnsuredAtOpen(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			ctx := t.Context()
 			dsn := d.dsn(t)
-			s := open(t, dsn)
-			rec := storetest.NewRecord(t, "u", now())
-			if err := s.Create(ctx, rec); err != nil {
-				t.Fatal(err)
-			}
-			s.Close()
 			exec, query := rawDB(t, dsn)
 			indexQuery := `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'sessions_revoked_at_idx'`
 			if d.name == "postgres" {
 				indexQuery = `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 					WHERE c.relname = 'sessions_revoked_at_idx' AND i.indisvalid`
 			}
-			if n := query(indexQuery); n != 1 {
-				t.Fatalf("after the first Open the index exists %d times, want 1", n)
+			// waitIndex waits for one valid index while the stores that
+			// build it stay open.
+			waitIndex := func(what string) {
+				t.Helper()
+				deadline := time.Now().Add(15 * time.Second)
+				for query(indexQuery) != 1 {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: no valid sessions_revoked_at_idx after 15 s", what)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
 			}
+
+			s := open(t, dsn)
+			rec := storetest.NewRecord(t, "u", now())
+			if err := s.Create(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			waitIndex("the first Open")
+			s.Close()
 			version := query(`SELECT max(version) FROM schema_version`)
 			if version != 1 {
 				t.Errorf("schema version %d, want 1: an index is not a schema change", version)
@@ -474,15 +488,10 @@ func TestIndexesEnsuredAtOpen(t *testing.T) {
 			// processes opening at once.
 			exec(`DROP INDEX sessions_revoked_at_idx`)
 			var wg sync.WaitGroup
-			errs := make([]error, 4)
-			for i := range errs {
-				wg.Go(func() {
-					st, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
-					if err == nil {
-						st.Close()
-					}
-					errs[i] = err
-				})
+			stores := make([]*sqlstore.Store, 4)
+			errs := make([]error, len(stores))
+			for i := range stores {
+				wg.Go(func() { stores[i], errs[i] = sqlstore.Open(ctx, dsn, sqlstore.Options{}) })
 			}
 			wg.Wait()
 			for i, err := range errs {
@@ -490,8 +499,9 @@ func TestIndexesEnsuredAtOpen(t *testing.T) {
 					t.Fatalf("concurrent Open %d without the index: %v", i, err)
 				}
 			}
-			if n := query(indexQuery); n != 1 {
-				t.Errorf("after concurrent Opens the (valid) index exists %d times, want 1", n)
+			waitIndex("concurrent Opens")
+			for _, st := range stores {
+				st.Close()
 			}
 			if v := query(`SELECT max(version) FROM schema_version`); v != version {
 				t.Errorf("schema version went from %d to %d", version, v)
@@ -504,9 +514,7 @@ func TestIndexesEnsuredAtOpen(t *testing.T) {
 					t.Fatal("could not mark the index invalid")
 				}
 				s = open(t, dsn)
-				if n := query(indexQuery); n != 1 {
-					t.Errorf("after Open an invalid index was not rebuilt (%d valid)", n)
-				}
+				waitIndex("Open over an invalid index")
 				s.Close()
 			}
 			s = open(t, dsn)
@@ -515,6 +523,63 @@ func TestIndexesEnsuredAtOpen(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCloseStopsIndexBuild: Close does not wait for an index build to
+// finish; the next Open builds it.
+func TestCloseStopsIndexBuild(t *testing.T) {
+	dsn := postgresDSN(t)
+	exec, query := rawDB(t, dsn)
+	const valid = `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relname = 'sessions_revoked_at_idx' AND i.indisvalid`
+	waitBuilt := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for query(valid) != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no valid index after 15 s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	s := open(t, dsn)
+	waitBuilt("the first Open")
+	s.Close()
+	exec(`DROP INDEX sessions_revoked_at_idx`)
+	// A transaction that has read the table holds the build back
+	// (CONCURRENTLY waits for older transactions): Close must not.
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// REPEATABLE READ keeps the snapshot for the whole transaction.
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT count(*) FROM sessions`); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dsn)
+	time.Sleep(300 * time.Millisecond) // the build starts and waits
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for the index build")
+	}
+	tx.Rollback(ctx)
+	if n := query(valid); n != 0 {
+		t.Fatalf("the stopped build left %d valid indexes", n)
+	}
+	s = open(t, dsn)
+	waitBuilt("the next Open")
 }
 
 func ptr[T any](v T) *T { return &v }

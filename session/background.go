@@ -293,8 +293,11 @@ func (r *revokeRetrier) loop(ctx context.Context) {
 	}
 }
 
-// attempt tries every pending revocation once and reports whether some
-// are still pending.
+// attempt tries every pending revocation once, in batches of
+// invalidationBatch each with its own RedisTimeout (a long queue, say from
+// a warm's final sweep, is not one step that can never finish in time),
+// stopping at the first batch Redis refuses, and reports whether some are
+// still pending.
 func (r *revokeRetrier) attempt(ctx context.Context) bool {
 	now := r.s.now()
 	r.mu.Lock()
@@ -313,13 +316,29 @@ func (r *revokeRetrier) attempt(ctx context.Context) bool {
 	if len(revs) == 0 {
 		return false
 	}
-	actx, cancel := context.WithTimeout(ctx, r.s.opts.RedisTimeout)
-	err := r.s.applyRevocations(actx, revs)
-	cancel()
-	if err != nil {
-		return true
+	sent := 0
+	for start := 0; start < len(revs) && ctx.Err() == nil; start += invalidationBatch {
+		batch := revs[start:min(start+invalidationBatch, len(revs))]
+		actx, cancel := context.WithTimeout(ctx, r.s.opts.RedisTimeout)
+		err := r.s.applyRevocations(actx, batch)
+		cancel()
+		if err != nil {
+			break
+		}
+		r.delivered(batch, now)
+		sent += len(batch)
 	}
+	if sent > 0 {
+		r.s.log.Info("queued revocations reached redis", "sessions", sent)
+	}
+	return r.queued.Load() > 0
+}
+
+// delivered takes revocations Redis accepted off the queue (unless one was
+// queued again meanwhile with other values).
+func (r *revokeRetrier) delivered(revs []Revocation, now time.Time) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, rv := range revs {
 		if cur, ok := r.pending[rv.Hash]; ok && cur == rv {
 			// Replicas may not have the tombstone yet: read the key from
@@ -331,11 +350,7 @@ func (r *revokeRetrier) attempt(ctx context.Context) bool {
 			delete(r.pending, rv.Hash)
 		}
 	}
-	left := len(r.pending)
-	r.queued.Store(int64(left))
-	r.mu.Unlock()
-	r.s.log.Info("queued revocations reached redis", "sessions", len(revs))
-	return left > 0
+	r.queued.Store(int64(len(r.pending)))
 }
 
 // Result classifies a validation's outcome for counting.

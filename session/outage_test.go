@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/studiohq/studio/faults"
 	"github.com/studiohq/studio/internal/syncbuf"
+	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
 )
 
@@ -132,6 +134,53 @@ func TestCloseWritesQueuedRevocations(t *testing.T) {
 		}
 		if err := e.redis.Restart(bg); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestRetrierDeliversLongQueue: a queue of revocations too long to write
+// within one RedisTimeout still reaches Redis: the retrier writes it batch
+// by batch, each with its own timeout. The link to Redis goes through a
+// proxy that adds 3 ms each way, so one batch (one round trip) takes about
+// 6 ms of the 20 ms timeout whatever the CPU, and the 16 batches of 4 000
+// revocations together about 100 ms.
+func TestRetrierDeliversLongQueue(t *testing.T) {
+	e := newEnv(t)
+	proxy, err := faults.NewProxy(e.redis.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	rdb, err := redisconn.Open(redisconn.Config{URL: "redis://" + proxy.Addr(), Breaker: redisconn.NewBreaker(redisconn.BreakerOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	svc := e.service(func(o *session.Options) { o.Redis = rdb; o.RedisTimeout = 20 * time.Millisecond })
+	const n = 4000
+	toks := seedSessions(t, e.store, n, e.clock.Now())
+	if err := e.redis.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	revoked := 0
+	for u := range 26 {
+		k, err := svc.RevokeUser(bg, "user"+string(rune('a'+u)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		revoked += k
+	}
+	if revoked != n || svc.Stats().RevocationsQueued != n {
+		t.Fatalf("revoked %d, queued %d; want %d each", revoked, svc.Stats().RevocationsQueued, n)
+	}
+	proxy.SetDelay(3 * time.Millisecond)
+	if err := e.redis.Restart(bg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the queue to reach redis", func() bool { return svc.Stats().RevocationsQueued == 0 })
+	for _, i := range []int{0, n / 2, n - 1} {
+		if v, _ := e.redisValue(toks[i]); v != "R" {
+			t.Fatalf("session %d holds %q, want the tombstone", i, v)
 		}
 	}
 }

@@ -278,7 +278,9 @@ func (s *Service) lastRetry() {
 	if s.retry.queued.Load() == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RedisTimeout)
+	// One RedisTimeout per batch; at most 5 s in all (a long queue while
+	// Redis answers), far less when it does not (the first batch fails).
+	ctx, cancel := context.WithTimeout(context.Background(), max(5*time.Second, s.opts.RedisTimeout))
 	defer cancel()
 	if s.retry.attempt(ctx) {
 		s.log.Error("revocations not written to redis before close; their sessions may still be served from redis until their copies expire",

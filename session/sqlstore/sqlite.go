@@ -334,33 +334,7 @@ func (b *liteBackend) revokedSince(ctx context.Context, since, now time.Time, fn
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	var buf []session.Revocation // in-memory database only: see recent
-	for rows.Next() {
-		r, err := liteScanRevocation(rows)
-		if err != nil {
-			return err
-		}
-		if b.memory {
-			buf = append(buf, r)
-			continue
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	for _, r := range buf {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return liteEach(b, rows, liteScanRevocation, fn)
 }
 
 // liteScanRevocations reads (token_hash, id, expires_at) rows and closes
@@ -426,29 +400,45 @@ func (b *liteBackend) recent(ctx context.Context, now time.Time, limit int, fn f
 	if err != nil {
 		return err
 	}
+	return liteEach(b, rows, liteScanRecord, fn)
+}
+
+// liteScanRecord reads the current (token_hash, session columns) row.
+func liteScanRecord(rows *sql.Rows) (session.Record, error) {
+	var (
+		rec  session.Record
+		hash []byte
+	)
+	s, err := liteScanSession(rows.Scan, &hash)
+	if err != nil {
+		return rec, err
+	}
+	if len(hash) != len(rec.Hash) {
+		return rec, fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(rec.Hash))
+	}
+	copy(rec.Hash[:], hash)
+	rec.Session = s
+	return rec, nil
+}
+
+// liteEach calls fn for each row of rows, read with scan, and closes rows.
+// Rows are streamed, except from the in-memory database: its only
+// connection is busy with the query, so they are read first and fn called
+// after, and fn may use the Store without deadlocking. An error from fn
+// stops the iteration and is returned as it is.
+func liteEach[T any](b *liteBackend, rows *sql.Rows, scan func(*sql.Rows) (T, error), fn func(T) error) error {
 	defer rows.Close()
-	var buf []session.Record // in-memory database only: see below
+	var buf []T
 	for rows.Next() {
-		var (
-			rec  session.Record
-			hash []byte
-		)
-		s, err := liteScanSession(rows.Scan, &hash)
+		v, err := scan(rows)
 		if err != nil {
 			return err
 		}
-		if len(hash) != len(rec.Hash) {
-			return fmt.Errorf("stored token hash has %d bytes, want %d", len(hash), len(rec.Hash))
-		}
-		copy(rec.Hash[:], hash)
-		rec.Session = s
 		if b.memory {
-			// The only connection is busy with this query: buffer, so fn
-			// may call the Store without deadlocking.
-			buf = append(buf, rec)
+			buf = append(buf, v)
 			continue
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(v); err != nil {
 			return err
 		}
 	}
@@ -458,8 +448,8 @@ func (b *liteBackend) recent(ctx context.Context, now time.Time, limit int, fn f
 	if err := rows.Close(); err != nil {
 		return err
 	}
-	for _, rec := range buf {
-		if err := fn(rec); err != nil {
+	for _, v := range buf {
+		if err := fn(v); err != nil {
 			return err
 		}
 	}

@@ -459,18 +459,7 @@ func TestIndexesEnsuredAtOpen(t *testing.T) {
 				indexQuery = `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 					WHERE c.relname = 'sessions_revoked_at_idx' AND i.indisvalid`
 			}
-			// waitIndex waits for one valid index while the stores that
-			// build it stay open.
-			waitIndex := func(what string) {
-				t.Helper()
-				deadline := time.Now().Add(15 * time.Second)
-				for query(indexQuery) != 1 {
-					if time.Now().After(deadline) {
-						t.Fatalf("%s: no valid sessions_revoked_at_idx after 15 s", what)
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
+			waitIndex := func(what string) { t.Helper(); waitOne(t, query, indexQuery, what) }
 
 			s := open(t, dsn)
 			rec := storetest.NewRecord(t, "u", now())
@@ -532,16 +521,7 @@ func TestCloseStopsIndexBuild(t *testing.T) {
 	exec, query := rawDB(t, dsn)
 	const valid = `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 		WHERE c.relname = 'sessions_revoked_at_idx' AND i.indisvalid`
-	waitBuilt := func(what string) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for query(valid) != 1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no valid index after 15 s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitBuilt := func(what string) { t.Helper(); waitOne(t, query, valid, what) }
 	s := open(t, dsn)
 	waitBuilt("the first Open")
 	s.Close()
@@ -580,6 +560,19 @@ func TestCloseStopsIndexBuild(t *testing.T) {
 	}
 	s = open(t, dsn)
 	waitBuilt("the next Open")
+}
+
+// waitOne waits up to 15 s for q (a count) to be 1: a valid index, built
+// in the background while the stores that build it stay open.
+func waitOne(t *testing.T, query func(string) int64, q, what string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for query(q) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no valid sessions_revoked_at_idx after 15 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -157,6 +157,22 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 	if code, _ := call(t, "POST", base+"/v1/sessions", adminTok, `{"user_id":"newcomer"}`); code != 201 {
 		t.Fatalf("create with the printed admin token: %d", code)
 	}
+	// The banner's "Try it" lines work as printed.
+	tried := 0
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		cmdline, ok := strings.CutPrefix(strings.TrimSpace(line), "curl -s ")
+		if !ok {
+			continue
+		}
+		out, err := exec.Command("sh", "-c", "curl -sS --fail-with-body "+cmdline).CombinedOutput()
+		if err != nil || !json.Valid(out) || !bytes.Contains(out, []byte(`"`)) {
+			t.Errorf("the banner's curl -s %s: %v\n%s", cmdline, err, out)
+		}
+		tried++
+	}
+	if tried != 3 {
+		t.Errorf("the banner has %d curl lines, want 3:\n%s", tried, stdout.String())
+	}
 	// The Snapshot shows the Sentinel topology.
 	if code, body := call(t, "GET", base+"/health/redis", adminTok, ""); code != 200 || body["redis"].(map[string]any)["mode"] != "sentinel" ||
 		len(body["redis"].(map[string]any)["sentinels"].([]any)) != 3 || body["topology"] == nil {

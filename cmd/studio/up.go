@@ -124,7 +124,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 
 Try it:
   curl -s -H 'Authorization: Bearer %s' %s/v1/session
-  curl -s -X POST -H 'Authorization: Bearer %s' -d '{"user_id":"alice","ttl":"1h"}' %s/v1/sessions
+  curl -s -X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"user_id":"alice","ttl":"1h"}' %s/v1/sessions
   curl -s %s/readyz
 
 %s

@@ -414,22 +414,31 @@ func (s *Store) Touch(ctx context.Context, touches []session.Touch) (err error) 
 // limit rows), so fn runs while a read is open: it should be quick, and it
 // may call the Store. An error from fn stops the iteration and is returned
 // as it is; other errors are wrapped.
-func (s *Store) Recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) (err error) {
+func (s *Store) Recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error {
 	if limit <= 0 {
 		return nil
 	}
-	ctx = s.start(ctx, opRecent)
-	defer func() { s.end(ctx, opRecent, err) }()
+	return stream(ctx, s, opRecent, "recent", func(ctx context.Context, f func(session.Record) error) error {
+		return s.b.recent(ctx, now, limit, f)
+	}, fn)
+}
+
+// stream runs read, which calls its function for each row, as the store
+// operation op (what names it in errors): an error from fn stops it and is
+// returned as it is, the backend's is wrapped.
+func stream[T any](ctx context.Context, s *Store, op, what string, read func(context.Context, func(T) error) error, fn func(T) error) (err error) {
+	ctx = s.start(ctx, op)
+	defer func() { s.end(ctx, op, err) }()
 	var fnErr error
-	err = s.b.recent(ctx, now, limit, func(r session.Record) error {
-		fnErr = fn(r)
+	err = read(ctx, func(v T) error {
+		fnErr = fn(v)
 		return fnErr
 	})
 	if fnErr != nil {
 		return fnErr
 	}
 	if err != nil {
-		return fmt.Errorf("sqlstore: recent: %w", err)
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
 	return nil
 }
@@ -441,21 +450,10 @@ func (s *Store) Recent(ctx context.Context, now time.Time, limit int, fn func(se
 // session.Warmer). Rows are streamed as Recent's are, on an index of the
 // revoked rows. An error from fn stops the iteration and is returned as it
 // is; other errors are wrapped.
-func (s *Store) RevokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) (err error) {
-	ctx = s.start(ctx, opRevokedSince)
-	defer func() { s.end(ctx, opRevokedSince, err) }()
-	var fnErr error
-	err = s.b.revokedSince(ctx, since, now, func(r session.Revocation) error {
-		fnErr = fn(r)
-		return fnErr
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return fmt.Errorf("sqlstore: revoked since: %w", err)
-	}
-	return nil
+func (s *Store) RevokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error {
+	return stream(ctx, s, opRevokedSince, "revoked since", func(ctx context.Context, f func(session.Revocation) error) error {
+		return s.b.revokedSince(ctx, since, now, f)
+	}, fn)
 }
 
 // Ping checks that the database answers a query.

@@ -167,19 +167,7 @@ func TestReopen(t *testing.T) {
 			ctx := t.Context()
 			dsn := d.dsn(t)
 			// Concurrent first opens race to migrate the empty database.
-			var wg sync.WaitGroup
-			stores := make([]*sqlstore.Store, 4)
-			errs := make([]error, len(stores))
-			for i := range stores {
-				wg.Go(func() { stores[i], errs[i] = sqlstore.Open(ctx, dsn, sqlstore.Options{}) })
-			}
-			wg.Wait()
-			for i, err := range errs {
-				if err != nil {
-					t.Fatalf("concurrent Open %d: %v", i, err)
-				}
-				t.Cleanup(func() { stores[i].Close() })
-			}
+			stores := openAtOnce(t, dsn, 4, "concurrent Open")
 			rec := storetest.NewRecord(t, "u", now())
 			if err := stores[0].Create(ctx, rec); err != nil {
 				t.Fatal(err)
@@ -476,18 +464,7 @@ func TestIndexesEnsuredAtOpen(t *testing.T) {
 			// Missing (a database an older binary created), several
 			// processes opening at once.
 			exec(`DROP INDEX sessions_revoked_at_idx`)
-			var wg sync.WaitGroup
-			stores := make([]*sqlstore.Store, 4)
-			errs := make([]error, len(stores))
-			for i := range stores {
-				wg.Go(func() { stores[i], errs[i] = sqlstore.Open(ctx, dsn, sqlstore.Options{}) })
-			}
-			wg.Wait()
-			for i, err := range errs {
-				if err != nil {
-					t.Fatalf("concurrent Open %d without the index: %v", i, err)
-				}
-			}
+			stores := openAtOnce(t, dsn, 4, "concurrent Open without the index")
 			waitIndex("concurrent Opens")
 			for _, st := range stores {
 				st.Close()
@@ -560,6 +537,26 @@ func TestCloseStopsIndexBuild(t *testing.T) {
 	}
 	s = open(t, dsn)
 	waitBuilt("the next Open")
+}
+
+// openAtOnce opens n stores on dsn concurrently, as processes starting
+// together would, and closes them when the test ends.
+func openAtOnce(t *testing.T, dsn string, n int, what string) []*sqlstore.Store {
+	t.Helper()
+	var wg sync.WaitGroup
+	stores := make([]*sqlstore.Store, n)
+	errs := make([]error, n)
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = sqlstore.Open(t.Context(), dsn, sqlstore.Options{}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s %d: %v", what, i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	return stores
 }
 
 // waitOne waits up to 15 s for q (a count) to be 1: a valid index, built

@@ -53,7 +53,9 @@ type Options struct {
 // QueryStart is called before the operation runs and returns the context the
 // operation uses; QueryEnd is called with that context and the error the
 // Store method returns (nil on success; a wrapped session.ErrNotFound for an
-// unknown hash, which a hook may choose not to count as a failure).
+// unknown hash, which a hook may choose not to count as a failure), except
+// that a streamed read (Recent, RevokedSince) its callback stopped ends with
+// nil: the store answered.
 // Implementations must be safe for concurrent use.
 type QueryHook interface {
 	QueryStart(ctx context.Context, q Query) context.Context
@@ -425,22 +427,25 @@ func (s *Store) Recent(ctx context.Context, now time.Time, limit int, fn func(se
 
 // stream runs read, which calls its function for each row, as the store
 // operation op (what names it in errors): an error from fn stops it and is
-// returned as it is, the backend's is wrapped.
-func stream[T any](ctx context.Context, s *Store, op, what string, read func(context.Context, func(T) error) error, fn func(T) error) (err error) {
+// returned as it is, the backend's is wrapped. The QueryHook sees only the
+// backend's error: a consumer that stops the read (fn's error, say a Redis
+// write that failed) is not a store failure.
+func stream[T any](ctx context.Context, s *Store, op, what string, read func(context.Context, func(T) error) error, fn func(T) error) error {
 	ctx = s.start(ctx, op)
-	defer func() { s.end(ctx, op, err) }()
 	var fnErr error
-	err = read(ctx, func(v T) error {
+	err := read(ctx, func(v T) error {
 		fnErr = fn(v)
 		return fnErr
 	})
 	if fnErr != nil {
+		s.end(ctx, op, nil)
 		return fnErr
 	}
 	if err != nil {
-		return fmt.Errorf("sqlstore: %s: %w", what, err)
+		err = fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
-	return nil
+	s.end(ctx, op, err)
+	return err
 }
 
 // RevokedSince calls fn for the sessions revoked at or after since (by

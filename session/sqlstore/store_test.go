@@ -630,6 +630,11 @@ func TestQueryHook(t *testing.T) {
 			_, _ = s.RevokeUser(ctx, "u", now())
 			_ = s.Recent(ctx, now(), 10, func(session.Record) error { return nil })
 			_ = s.RevokedSince(ctx, now().Add(-time.Minute), now(), func(session.Revocation) error { return nil })
+			// A consumer that stops the read is not a store failure.
+			stopped := errors.New("consumer stopped")
+			if err := s.RevokedSince(ctx, now().Add(-time.Minute), now(), func(session.Revocation) error { return stopped }); err != stopped {
+				t.Fatalf("RevokedSince with a failing fn: %v, want %v", err, stopped)
+			}
 			_ = s.Ping(ctx)
 			sys := "sqlite"
 			if d.name == "postgres" {
@@ -638,7 +643,7 @@ func TestQueryHook(t *testing.T) {
 			want := []string{
 				"session.create ok", "session.lookup ok", "session.lookup not_found", "session.touch ok",
 				"session.revoke ok", "session.revoke_user ok", "session.recent ok",
-				"session.revoked_since ok", "session.ping ok",
+				"session.revoked_since ok", "session.revoked_since ok", "session.ping ok",
 			}
 			hook.mu.Lock()
 			defer hook.mu.Unlock()

@@ -233,9 +233,14 @@ for round in $(seq "$ROUNDS"); do
 	# Open loop at half Studio's closed-loop HTTP rate of this round: the
 	# p99 at 32 connections at 50 % load (a saturated closed loop's p99 is
 	# queueing for the cores); the empty handler at the same rate.
-	half=$(python3 -c 'import json,sys; print(max(1, round(json.load(open(sys.argv[1]))["validate"]["ops_per_sec"] / 2)))' "$out/r$round-http.json")
+	# And at a quarter of it: 25 % load.
+	rate_at() { python3 -c 'import json,sys; print(max(1, round(json.load(open(sys.argv[1]))["validate"]["ops_per_sec"] / int(sys.argv[2]))))' "$out/r$round-http.json" "$1"; }
+	half=$(rate_at 2)
+	quarter=$(rate_at 4)
 	hbench empty-open --target empty --url "$empty_url" --rate "$half"
 	hbench http-open --target http --url "$serve_url" --rate "$half"
+	hbench empty-open-quarter --target empty --url "$empty_url" --rate "$quarter"
+	hbench http-open-quarter --target http --url "$serve_url" --rate "$quarter"
 done
 
 cat /proc/loadavg >"$out/loadavg-end"

@@ -407,6 +407,7 @@ type counters struct {
 	redisErrors    atomic.Uint64
 	storeErrors    atomic.Uint64
 	l1Flushes      atomic.Uint64
+	l1Refreshes    atomic.Uint64
 	touchesWritten atomic.Uint64
 	// replicaFallbacks counts ReadRedis reads that failed and were
 	// retried on the master.
@@ -429,11 +430,14 @@ type Stats struct {
 	Refused [NumTiers]uint64
 	// Failed counts validations that got no answer (store unreachable, or
 	// the caller gave up).
-	Failed         uint64
-	Malformed      uint64
-	RedisErrors    uint64
-	StoreErrors    uint64
-	L1Flushes      uint64
+	Failed      uint64
+	Malformed   uint64
+	RedisErrors uint64
+	StoreErrors uint64
+	L1Flushes   uint64
+	// L1Refreshes counts L1 entries refreshed ahead of their expiry (see
+	// Options.L1TTL).
+	L1Refreshes    uint64
 	TouchesWritten uint64
 	// ReplicaFallbacks counts replica reads that failed and went to the
 	// master instead (Options.ReadRedis).
@@ -464,6 +468,7 @@ func (s *Service) Stats() Stats {
 	st.RedisErrors = s.stats.redisErrors.Load()
 	st.StoreErrors = s.stats.storeErrors.Load()
 	st.L1Flushes = s.stats.l1Flushes.Load()
+	st.L1Refreshes = s.stats.l1Refreshes.Load()
 	st.TouchesWritten = s.stats.touchesWritten.Load()
 	st.ReplicaFallbacks = s.stats.replicaFallbacks.Load()
 	st.RevocationsQueued = s.retry.queued.Load()

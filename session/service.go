@@ -43,7 +43,10 @@ type Options struct {
 	KeyPrefix string
 	// L1TTL bounds how long an entry lives in the in-process cache; it is
 	// also the longest a missed invalidation could keep a revoked session
-	// alive on one instance. Default 5s; negative disables the L1.
+	// alive on one instance. Default 5s; negative disables the L1. An
+	// entry used in the last fifth of its life is refreshed from Redis in
+	// the background (refresh-ahead), so a session in use does not wait for
+	// Redis every L1TTL; the entry is still never used past its own life.
 	L1TTL time.Duration
 	// L1Size is the L1's maximum number of entries. Default 100 000.
 	L1Size int
@@ -166,6 +169,8 @@ type Service struct {
 	keys     KeyObserver
 
 	l1 *otter.Cache[TokenHash, *l1Entry] // nil when disabled
+	// refreshQ feeds refreshLoop (nil without an L1).
+	refreshQ chan TokenHash
 	// gens holds one invalidation generation per first hash byte. A fill
 	// snapshots its key's generation before reading Redis or the store and
 	// withdraws its L1 insert if the generation moved meanwhile, so a fill
@@ -194,7 +199,21 @@ type l1Entry struct {
 	// touched is the unix-millisecond time of the last use recorded for
 	// this session, so most hits skip the toucher entirely.
 	touched atomic.Int64
+	// refreshing is set once a refresh of this entry is queued.
+	refreshing atomic.Bool
 }
+
+// l1RefreshShare: an entry used when less than 1/l1RefreshShare of its
+// life is left is refreshed in the background.
+const l1RefreshShare = 5
+
+// l1RefreshWorkers refresh entries from a queue of l1RefreshQueue; a
+// refresh that does not fit is dropped, and the entry then expires and is
+// filled again on its next use, as without refresh-ahead.
+const (
+	l1RefreshWorkers = 2
+	l1RefreshQueue   = 1024
+)
 
 // NewService checks opts, starts the background goroutines and returns a
 // running Service.
@@ -241,6 +260,13 @@ func NewService(opts Options) (*Service, error) {
 	go s.subscribeLoop(ctx)
 	go s.flushLoop(ctx)
 	go s.retry.loop(ctx)
+	if s.l1 != nil {
+		s.refreshQ = make(chan TokenHash, l1RefreshQueue)
+		s.wg.Add(l1RefreshWorkers)
+		for range l1RefreshWorkers {
+			go s.refreshLoop(ctx)
+		}
+	}
 	return s, nil
 }
 
@@ -384,6 +410,7 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 			if err := e.sess.check(now); err == nil {
 				s.touch(h, e, now)
 				s.stats.count(TierL1, nil)
+				s.maybeRefresh(h, e, now)
 				return e.sess, TierL1, nil
 			}
 			// The cached copy looks idle or expired; the slow path
@@ -393,6 +420,40 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 	sess, tier, err := s.validateSlow(ctx, h, now)
 	s.stats.count(tier, err)
 	return sess, tier, err
+}
+
+// maybeRefresh queues a background refresh of e when less than a fifth of
+// its life is left and it lives the full L1TTL (an entry cut short by its
+// session's own deadline would not live longer refreshed). One refresh per
+// entry; when the queue is full the entry simply expires.
+func (s *Service) maybeRefresh(h TokenHash, e *l1Entry, now time.Time) {
+	if e.ttl != s.opts.L1TTL || now.UnixNano() < e.until-int64(e.ttl)/l1RefreshShare || !e.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case s.refreshQ <- h:
+	default:
+		e.refreshing.Store(false)
+	}
+}
+
+// refreshLoop refreshes queued L1 entries through the slow path, which
+// reads Redis (or the store) and replaces the entry unless an invalidation
+// came in meanwhile, exactly as a miss would, but while callers go on
+// being answered from the entry they have.
+func (s *Service) refreshLoop(ctx context.Context) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case h := <-s.refreshQ:
+			rctx, cancel := context.WithTimeout(ctx, s.opts.RedisTimeout)
+			_, _, _ = s.validateSlow(rctx, h, s.now())
+			cancel()
+			s.stats.l1Refreshes.Add(1)
+		}
+	}
 }
 
 // fillMode says how a store result is written back to Redis.

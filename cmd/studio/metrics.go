@@ -10,9 +10,9 @@ import (
 // sessionCollector exposes session.Service's running totals at scrape time,
 // so the validation path pays for an atomic add and nothing more.
 type sessionCollector struct {
-	stats                                    func() session.Stats
-	validations, flushes, touches, redisErrs *prometheus.Desc
-	storeErrs, queued, replicaFallbacks      *prometheus.Desc
+	stats                                               func() session.Stats
+	validations, flushes, refreshes, touches, redisErrs *prometheus.Desc
+	storeErrs, queued, replicaFallbacks                 *prometheus.Desc
 }
 
 func newSessionCollector(stats func() session.Stats) *sessionCollector {
@@ -20,6 +20,7 @@ func newSessionCollector(stats func() session.Stats) *sessionCollector {
 		stats:       stats,
 		validations: prometheus.NewDesc("studio_session_validations_total", "Session validations by result and by the tier that answered (none: refused before any lookup).", []string{"result", "tier"}, nil),
 		flushes:     prometheus.NewDesc("studio_session_l1_flushes_total", "Whole-L1 flushes (invalidation subscription dropped or resubscribed).", nil, nil),
+		refreshes:   prometheus.NewDesc("studio_session_l1_refreshes_total", "L1 entries refreshed from Redis in the background before they expired (used in the last fifth of their life).", nil, nil),
 		touches:     prometheus.NewDesc("studio_session_last_seen_writes_total", "last_seen_at updates written to the store (batched).", nil, nil),
 		redisErrs:   prometheus.NewDesc("studio_session_redis_errors_total", "Redis steps of the session layer that failed and fell back (read the store, queued a revocation, skipped a fill).", nil, nil),
 		storeErrs:   prometheus.NewDesc("studio_session_store_errors_total", "Store lookups that failed.", nil, nil),
@@ -30,7 +31,7 @@ func newSessionCollector(stats func() session.Stats) *sessionCollector {
 }
 
 func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.touches, c.redisErrs, c.storeErrs, c.queued, c.replicaFallbacks} {
+	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.refreshes, c.touches, c.redisErrs, c.storeErrs, c.queued, c.replicaFallbacks} {
 		ch <- d
 	}
 }
@@ -46,6 +47,7 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.flushes, prometheus.CounterValue, float64(st.L1Flushes))
+	ch <- prometheus.MustNewConstMetric(c.refreshes, prometheus.CounterValue, float64(st.L1Refreshes))
 	ch <- prometheus.MustNewConstMetric(c.touches, prometheus.CounterValue, float64(st.TouchesWritten))
 	ch <- prometheus.MustNewConstMetric(c.redisErrs, prometheus.CounterValue, float64(st.RedisErrors))
 	ch <- prometheus.MustNewConstMetric(c.storeErrs, prometheus.CounterValue, float64(st.StoreErrors))

@@ -2,12 +2,8 @@ package session_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"flag"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/studiohq/studio/internal/pgtest"
 	"github.com/studiohq/studio/internal/redistest"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
@@ -607,45 +603,8 @@ func benchBareSelect(b *testing.B, e *benchMissEnv, sel func(h []byte, id *strin
 }
 
 // benchPostgresDSN creates a database on the PostgreSQL server the tests
-// use (as session/sqlstore's tests do), drops it at cleanup, and returns
-// its DSN. A server that does not answer fails the benchmark.
+// use, drops it at cleanup, and returns its DSN.
 func benchPostgresDSN(tb, cleanup testing.TB) string {
 	tb.Helper()
-	base := os.Getenv("STUDIO_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("STUDIO_TEST_POSTGRES_URL is not a URL: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatalf("PostgreSQL at %s does not answer: %v (set STUDIO_TEST_POSTGRES_URL)", u.Redacted(), err)
-	}
-	defer admin.Close(context.Background())
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	db := "studio_bench_" + hex.EncodeToString(rnd[:])
-	name := pgx.Identifier{db}.Sanitize()
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("create benchmark database on %s: %v", u.Redacted(), err)
-	}
-	cleanup.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		admin, err := pgx.Connect(ctx, base)
-		if err != nil {
-			cleanup.Errorf("drop benchmark database %s: %v", name, err)
-			return
-		}
-		defer admin.Close(context.Background())
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			cleanup.Errorf("drop benchmark database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + db
-	return u.String()
+	return pgtest.Database(tb, cleanup, "studio_bench_")
 }

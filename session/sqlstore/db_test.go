@@ -5,21 +5,13 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// postgresURLEnv names the PostgreSQL server the tests use. Its database is
-// only used to create and drop a throw-away database per test.
-const (
-	postgresURLEnv     = "STUDIO_TEST_POSTGRES_URL"
-	defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	"github.com/studiohq/studio/internal/pgtest"
 )
 
 func randHex(n int) string {
@@ -29,47 +21,10 @@ func randHex(n int) string {
 }
 
 // postgresDSN creates a fresh database on the test server, drops it when the
-// test ends, and returns its DSN. A server that does not answer fails the
-// test: the PostgreSQL dialect is never skipped silently.
+// test ends, and returns its DSN.
 func postgresDSN(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv(postgresURLEnv)
-	if base == "" {
-		base = defaultPostgresURL
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("%s is not a URL: %v", postgresURLEnv, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatalf("PostgreSQL at %s=%s does not answer: %v\n"+
-			"start PostgreSQL there or point %s at a server whose user may CREATE DATABASE",
-			postgresURLEnv, u.Redacted(), err, postgresURLEnv)
-	}
-	defer admin.Close(context.Background())
-
-	name := "studio_test_" + randHex(8)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("create test database on %s: %v", u.Redacted(), err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		admin, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer admin.Close(context.Background())
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.Database(tb, tb, "studio_test_")
 }
 
 // sqliteDSN returns the DSN of a new database file in a temporary folder.

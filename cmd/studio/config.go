@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -52,6 +54,11 @@ type Config struct {
 	// ExternalURL is how operators reach this Studio (links in alerts and
 	// runbooks); empty: derived from Addr.
 	ExternalURL string
+
+	// ShutdownDrain is how long, after SIGTERM, /readyz answers 503 while
+	// requests are still served; ShutdownTimeout bounds what follows.
+	ShutdownDrain   time.Duration
+	ShutdownTimeout time.Duration
 }
 
 // setting is one flag with its environment variable. Raw values are kept
@@ -61,6 +68,15 @@ type setting struct {
 	env, flag, def, help string
 	secret               bool // never echo the value in an error
 	value                string
+
+	// A secret setting also reads its value from a file: NAME_FILE or
+	// --flag-file (the Docker and Kubernetes secrets convention). Where
+	// each form came from is kept until resolve reads the file.
+	envSet, envFileSet   bool   // NAME, NAME_FILE were set (non-empty)
+	flagSet, flagFileSet bool   // --flag, --flag-file were given
+	file                 string // the file named by the winning form
+	// fromPort: the value is ":"+PORT (serve, STUDIO_ADDR unset).
+	fromPort bool
 }
 
 func (s *setting) name() string { return s.env + " (--" + s.flag + ")" }
@@ -87,16 +103,25 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 		s := &setting{env: env, flag: fl, def: def, help: help, secret: secret}
 		s.value = def
 		if v, ok := lookupEnv(getenv, env); ok {
-			s.value = v
+			s.value, s.envSet = v, true
 		}
 		shown := ""
 		if !secret {
 			shown = def
 		}
 		st.fs.Func(fl, fmt.Sprintf("%s (env %s, default %q)", help, env, shown), func(v string) error {
-			s.value = v
+			s.value, s.flagSet, s.fromPort = v, true, false
 			return nil
 		})
+		if secret {
+			if p, ok := lookupEnv(getenv, env+"_FILE"); ok {
+				s.file, s.envFileSet = p, true
+			}
+			st.fs.Func(fl+"-file", fmt.Sprintf("file holding the value of --%s (env %s_FILE)", fl, env), func(v string) error {
+				s.file, s.flagFileSet = v, true
+				return nil
+			})
+		}
 		st.list = append(st.list, s)
 		st.by[env] = s
 	}
@@ -133,8 +158,89 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 	add("PAGERDUTY_EVENTS_URL", "pagerduty-events-url", pagerduty.DefaultURL, "PagerDuty Events API v2 endpoint", false)
 	add("SLACK_WEBHOOK_URL", "slack-webhook-url", "", "Slack incoming webhook URL; warning alerts go there", true)
 	add("STUDIO_EXTERNAL_URL", "external-url", "", "base URL operators reach Studio at, for links in alerts (default: http:// and STUDIO_ADDR)", false)
+	add("STUDIO_SHUTDOWN_DRAIN", "shutdown-drain", "5s", "on SIGTERM, how long /readyz answers 503 while requests are still served, so load balancers stop sending (0s-5m)", false)
+	add("STUDIO_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "after the drain, how long in-flight requests and background work get to finish (1s-10m)", false)
 	st.getenv = getenv
+	// Platforms that assign the port (Railway, Heroku, Cloud Run) set
+	// PORT; it is the listen port when STUDIO_ADDR is not set.
+	if addr := st.by["STUDIO_ADDR"]; cmd == "serve" && !addr.envSet {
+		if p, ok := lookupEnv(getenv, "PORT"); ok {
+			addr.value, addr.fromPort = ":"+strings.TrimSpace(p), true
+		}
+	}
 	return st
+}
+
+// resolve reads the secret settings given as files. Both forms of one
+// secret from the same source (NAME and NAME_FILE, or --flag and
+// --flag-file) are refused; a flag overrides the environment. The value
+// of a file is its content without trailing white space; an empty file is
+// refused.
+func (st *settings) resolve() error {
+	for _, s := range st.list {
+		if !s.secret {
+			continue
+		}
+		fileFlag := "--" + s.flag + "-file"
+		useFile := false
+		switch {
+		case s.flagSet && s.flagFileSet:
+			return usageErrorf("invalid %s: give --%s or %s, not both", s.name(), s.flag, fileFlag)
+		case s.flagSet:
+		case s.flagFileSet:
+			useFile = true
+		case s.envSet && s.envFileSet:
+			return usageErrorf("invalid %s: both %s and %s_FILE are set; set one", s.name(), s.env, s.env)
+		case s.envFileSet:
+			useFile = true
+		}
+		if !useFile {
+			continue
+		}
+		v, err := readSecretFile(s.file)
+		if err != nil {
+			return usageErrorf("invalid %s_FILE (%s) %q: %v", s.env, fileFlag, s.file, err)
+		}
+		s.value = v
+	}
+	return nil
+}
+
+// readSecretFile reads a secret from a file, without trailing white space
+// (a file written by echo ends in a newline). Its errors never hold the
+// content.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("cannot read the file: %v", err)
+	}
+	v := strings.TrimRight(string(b), " \t\r\n")
+	if v == "" {
+		return "", fmt.Errorf("the file is empty")
+	}
+	return v, nil
+}
+
+// secretEnv reads a secret from the environment variable name or from the
+// file named by name_FILE; both set is an error.
+func secretEnv(getenv func(string) string, name string) (string, error) {
+	v, hasV := lookupEnv(getenv, name)
+	p, hasP := lookupEnv(getenv, name+"_FILE")
+	switch {
+	case hasV && hasP:
+		return "", fmt.Errorf("both %s and %s_FILE are set; set one", name, name)
+	case hasP:
+		v, err := readSecretFile(p)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE %q: %v", name, p, err)
+		}
+		return v, nil
+	}
+	return v, nil
 }
 
 // lookupEnv treats an empty variable as unset.
@@ -175,8 +281,17 @@ func (st *settings) bad(env, format string, args ...any) error {
 func (st *settings) Config() (Config, error) {
 	var c Config
 	var err error
+	if err := st.resolve(); err != nil {
+		return c, err
+	}
 
 	c.Addr = st.get("STUDIO_ADDR")
+	if st.by["STUDIO_ADDR"].fromPort {
+		port := strings.TrimPrefix(c.Addr, ":")
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return c, usageErrorf("invalid PORT %q: must be a port number from 1 to 65535 (it sets the listen port while STUDIO_ADDR is unset)", port)
+		}
+	}
 	if err := checkHostPort(c.Addr, true); err != nil {
 		return c, st.bad("STUDIO_ADDR", "%v", err)
 	}
@@ -288,6 +403,12 @@ func (st *settings) Config() (Config, error) {
 	}
 	if c.WarmRate, err = strconv.Atoi(st.get("STUDIO_WARM_RATE")); err != nil || c.WarmRate < 0 || c.WarmRate > 10_000_000 {
 		return c, st.bad("STUDIO_WARM_RATE", "must be a whole number of sessions per second from 0 (unlimited) to 10000000")
+	}
+	if c.ShutdownDrain, err = durationIn(st.get("STUDIO_SHUTDOWN_DRAIN"), 0, 5*time.Minute); err != nil {
+		return c, st.bad("STUDIO_SHUTDOWN_DRAIN", "%v", err)
+	}
+	if c.ShutdownTimeout, err = durationIn(st.get("STUDIO_SHUTDOWN_TIMEOUT"), time.Second, 10*time.Minute); err != nil {
+		return c, st.bad("STUDIO_SHUTDOWN_TIMEOUT", "%v", err)
 	}
 	if c.Trace, err = telemetry.TraceConfigFromEnv(st.getenv); err != nil {
 		return c, usageErrorf("%v", err)
@@ -457,9 +578,12 @@ func (st *settings) receiverSecrets(c *Config) error {
 		if rc.SecretEnv == "" {
 			continue
 		}
-		v := st.getenv(rc.SecretEnv)
 		bad := func(format string, a ...any) error {
 			return usageErrorf("alert receiver %q: %s %s", rc.Name, rc.SecretEnv, fmt.Sprintf(format, a...))
+		}
+		v, err := secretEnv(st.getenv, rc.SecretEnv)
+		if err != nil {
+			return usageErrorf("alert receiver %q: %v", rc.Name, err)
 		}
 		if v == "" {
 			return bad("(its secret_env) is not set")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -77,6 +78,10 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"allow plaintext value", map[string]string{"REDIS_ALLOW_PLAINTEXT": "sure"}, nil, "invalid REDIS_ALLOW_PLAINTEXT (--redis-allow-plaintext) \"sure\": must be true or false"},
 		{"insecure value", map[string]string{"REDIS_TLS_INSECURE_SKIP_VERIFY": "yes please"}, nil, "invalid REDIS_TLS_INSECURE_SKIP_VERIFY"},
 		{"sentinel cert without key", map[string]string{"REDIS_TLS_SENTINEL_CERT_FILE": "/etc/hostname"}, nil, "invalid REDIS_TLS_SENTINEL_KEY_FILE (--redis-tls-sentinel-key-file): Sentinel client certificate and key must be given together"},
+		{"drain text", map[string]string{"STUDIO_SHUTDOWN_DRAIN": "a while"}, nil, "invalid STUDIO_SHUTDOWN_DRAIN (--shutdown-drain) \"a while\": not a duration"},
+		{"drain too long", nil, []string{"--shutdown-drain", "1h"}, "must be between 0s and 5m0s"},
+		{"shutdown timeout zero", map[string]string{"STUDIO_SHUTDOWN_TIMEOUT": "0s"}, nil, "invalid STUDIO_SHUTDOWN_TIMEOUT (--shutdown-timeout) \"0s\": must be between 1s and 10m0s"},
+		{"PORT not a number", map[string]string{"PORT": "eighty"}, nil, "invalid PORT \"eighty\": must be a port number from 1 to 65535"},
 		{"unknown flag", nil, []string{"--nope"}, "flag provided but not defined: -nope"},
 		{"stray argument", nil, []string{"extra"}, "unexpected argument \"extra\""},
 	}
@@ -222,5 +227,148 @@ func TestAlertSettingsOnlyWhereUsed(t *testing.T) {
 		if _, err := newSettings(cmd, env, io.Discard, nil).Config(); err != nil {
 			t.Errorf("%s: %v", cmd, err)
 		}
+	}
+}
+
+// configOf validates the settings of cmd from env and args.
+func configOf(t *testing.T, cmd string, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	st := newSettings(cmd, envOf(env), io.Discard, nil)
+	if err := st.parse(args); err != nil {
+		return Config{}, err
+	}
+	return st.Config()
+}
+
+func TestPortSetsTheListenAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"default", nil, nil, ":8080"},
+		{"PORT", map[string]string{"PORT": "9123"}, nil, ":9123"},
+		{"STUDIO_ADDR wins", map[string]string{"PORT": "9123", "STUDIO_ADDR": "127.0.0.1:7000"}, nil, "127.0.0.1:7000"},
+		{"flag wins", map[string]string{"PORT": "9123"}, []string{"--addr", "127.0.0.1:7001"}, "127.0.0.1:7001"},
+		{"flag wins over a bad PORT", map[string]string{"PORT": "http"}, []string{"--addr", ":7002"}, ":7002"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := configOf(t, "serve", tc.env, tc.args...)
+			if err != nil || c.Addr != tc.want {
+				t.Fatalf("Addr %q, err %v; want %q", c.Addr, err, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"http", "0", "65536", "-1", "80:80"} {
+		_, err := configOf(t, "serve", map[string]string{"PORT": bad})
+		if err == nil || !strings.HasPrefix(err.Error(), "invalid PORT "+strconv.Quote(bad)+": must be a port number") {
+			t.Errorf("PORT=%q: %v", bad, err)
+		}
+	}
+	// Only serve listens where the platform says: up keeps its loopback
+	// default.
+	if c, err := configOf(t, "warm", map[string]string{"PORT": "9123"}); err != nil || c.Addr != ":8080" {
+		t.Fatalf("warm: Addr %q, %v", c.Addr, err)
+	}
+}
+
+// TestSecretsFromFiles: every secret setting reads NAME_FILE or
+// --flag-file, without the file's trailing newline.
+func TestSecretsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		env, flag, value string
+		got              func(Config) string
+	}{
+		{"STUDIO_ADMIN_TOKEN", "admin-token", "file-admin-token-0123456789", func(c Config) string { return c.AdminToken }},
+		{"REDIS_URL", "redis-url", "redis://:pw@127.0.0.1:6390/2", func(c Config) string { return c.Redis.URL }},
+		{"DATABASE_URL", "database-url", "postgres://u:pw@db.internal:5432/studio", func(c Config) string { return c.DatabaseURL }},
+		{"PAGERDUTY_ROUTING_KEY", "pagerduty-routing-key", "R0123456789abcdef", func(c Config) string { return c.PagerDutyKey }},
+		{"SLACK_WEBHOOK_URL", "slack-webhook-url", "https://hooks.slack.com/services/T/B/x", func(c Config) string { return c.SlackWebhookURL }},
+	} {
+		p := write(tc.env, tc.value+"\n")
+		if c, err := configOf(t, "serve", map[string]string{tc.env + "_FILE": p}); err != nil || tc.got(c) != tc.value {
+			t.Errorf("%s_FILE: got %q, %v", tc.env, tc.got(c), err)
+		}
+		if c, err := configOf(t, "serve", nil, "--"+tc.flag+"-file", p); err != nil || tc.got(c) != tc.value {
+			t.Errorf("--%s-file: got %q, %v", tc.flag, tc.got(c), err)
+		}
+		// A flag overrides the environment, in either form.
+		if c, err := configOf(t, "serve", map[string]string{tc.env: "ignored"}, "--"+tc.flag+"-file", p); err != nil || tc.got(c) != tc.value {
+			t.Errorf("--%s-file over %s: got %q, %v", tc.flag, tc.env, tc.got(c), err)
+		}
+	}
+}
+
+func TestBadSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "token")
+	if err := os.WriteFile(secret, []byte("hunter2secret-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, []byte("hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"both in env", map[string]string{"STUDIO_ADMIN_TOKEN": "hunter2secret-0123456789", "STUDIO_ADMIN_TOKEN_FILE": secret}, nil,
+			"invalid STUDIO_ADMIN_TOKEN (--admin-token): both STUDIO_ADMIN_TOKEN and STUDIO_ADMIN_TOKEN_FILE are set; set one"},
+		{"both flags", nil, []string{"--redis-url", "redis://127.0.0.1:1", "--redis-url-file", secret},
+			"invalid REDIS_URL (--redis-url): give --redis-url or --redis-url-file, not both"},
+		{"missing file", map[string]string{"DATABASE_URL_FILE": filepath.Join(dir, "nope")}, nil,
+			`invalid DATABASE_URL_FILE (--database-url-file) "` + filepath.Join(dir, "nope") + `": cannot read the file: no such file or directory`},
+		{"a directory", map[string]string{"SLACK_WEBHOOK_URL_FILE": dir}, nil, "invalid SLACK_WEBHOOK_URL_FILE (--slack-webhook-url-file)"},
+		{"empty file", map[string]string{"PAGERDUTY_ROUTING_KEY_FILE": empty}, nil,
+			`invalid PAGERDUTY_ROUTING_KEY_FILE (--pagerduty-routing-key-file) "` + empty + `": the file is empty`},
+		{"the value is checked", map[string]string{"STUDIO_ADMIN_TOKEN_FILE": short}, nil,
+			"invalid STUDIO_ADMIN_TOKEN (--admin-token): must be at least 16 characters"},
+		{"a URL from a file is checked", map[string]string{"REDIS_URL_FILE": secret}, nil,
+			"invalid REDIS_URL (--redis-url): scheme must be"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"studio", "serve"}, tc.args...), envOf(tc.env), &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
+			}
+			if strings.Contains(stderr.String(), "hunter2") {
+				t.Fatalf("a secret's content reached the error: %q", stderr.String())
+			}
+		})
+	}
+}
+
+// TestReceiverSecretFromFile: a receiver's secret_env also reads
+// secret_env_FILE, and refuses both.
+func TestReceiverSecretFromFile(t *testing.T) {
+	rules := writeReceivers(t, "  - name: db\n    kind: pagerduty\n    secret_env: DB_KEY\n")
+	key := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(key, []byte("R0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := configOf(t, "serve", map[string]string{"STUDIO_ALERT_RULES": rules, "DB_KEY_FILE": key})
+	if err != nil || c.ReceiverSecrets["db"] != "R0123456789abcdef" {
+		t.Fatalf("secret %q, %v", c.ReceiverSecrets["db"], err)
+	}
+	_, err = configOf(t, "serve", map[string]string{"STUDIO_ALERT_RULES": rules, "DB_KEY_FILE": key, "DB_KEY": "Rxyz"})
+	if err == nil || err.Error() != `alert receiver "db": both DB_KEY and DB_KEY_FILE are set; set one` {
+		t.Fatalf("both set: %v", err)
 	}
 }

@@ -52,11 +52,15 @@ type serving struct {
 }
 
 // startServe runs `studio serve` with env (STUDIO_ADDR defaults to a free
-// loopback port) until ctx ends, and returns once it listens.
+// loopback port, STUDIO_SHUTDOWN_DRAIN to none) until ctx ends, and
+// returns once it listens.
 func startServe(t testing.TB, ctx context.Context, env map[string]string) *serving {
 	t.Helper()
 	if _, ok := env["STUDIO_ADDR"]; !ok {
 		env["STUDIO_ADDR"] = "127.0.0.1:0"
+	}
+	if _, ok := env["STUDIO_SHUTDOWN_DRAIN"]; !ok {
+		env["STUDIO_SHUTDOWN_DRAIN"] = "0s" // no load balancer to tell
 	}
 	s := &serving{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	go func() { s.done <- run(ctx, []string{"studio", "serve"}, envOf(env), s.stdout, s.stderr) }()

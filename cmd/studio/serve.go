@@ -60,8 +60,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ln.Close()
 		return err
 	}
-	defer a.close()
-	return a.serve(ctx, ln)
+	err = a.serve(ctx, ln)
+	a.closeBy(a.stopBy)
+	return err
+}
+
+// closeBy closes the app, giving up at deadline: whatever has not finished
+// by then (a last write to an unreachable Redis, a span export) is
+// abandoned so the process stops when its supervisor expects it to.
+func (a *app) closeBy(deadline time.Time) {
+	if deadline.IsZero() { // serve failed before stopping
+		deadline = time.Now().Add(a.cfg.ShutdownTimeout)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); a.close() }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+		a.log.Error("shutdown timeout: stopping before background work finished", "timeout", a.cfg.ShutdownTimeout.String())
+	}
 }
 
 // app is one running Studio: its store, Redis client, session service,
@@ -81,8 +98,9 @@ type app struct {
 	ha       *ha.Watcher // Sentinel mode only
 	alerts   *alert.Engine
 	dash     *dashboard.Handler
-	handler  http.Handler
+	handler  *server.Server
 	stop     context.CancelFunc // ends the background goroutines
+	stopBy   time.Time          // set by serve: when a graceful stop must be over
 	wg       sync.WaitGroup
 }
 
@@ -378,7 +396,10 @@ func redisDB(c redisconn.Config) int {
 	return 0
 }
 
-// serve answers HTTP on ln until ctx ends, then shuts down gracefully.
+// serve answers HTTP on ln until ctx ends, then stops gracefully: it
+// drains for cfg.ShutdownDrain (/readyz answers 503 while requests are
+// still served, so load balancers take the instance out), then gives
+// in-flight requests up to cfg.ShutdownTimeout to finish.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -402,8 +423,20 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if d := a.cfg.ShutdownDrain; d > 0 {
+		a.handler.Drain()
+		a.log.Info("draining: /readyz answers 503 while requests are still served", "drain", d.String())
+		select {
+		case <-time.After(d):
+		case err := <-errc:
+			return fmt.Errorf("http server: %w", err)
+		}
+	}
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	// Requests in flight get three quarters of the timeout; closing the
+	// app (closeBy) what is left of it.
+	a.stopBy = time.Now().Add(a.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithDeadline(context.Background(), a.stopBy.Add(-a.cfg.ShutdownTimeout/4))
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http shutdown: %w", err)

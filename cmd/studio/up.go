@@ -39,6 +39,8 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	st := newSettings("up", getenv, stderr, map[string]string{
 		"STUDIO_ADDR":  "127.0.0.1:8080",
 		"DATABASE_URL": "",
+		// Nothing balances load in front of `up`: Ctrl-C stops at once.
+		"STUDIO_SHUTDOWN_DRAIN": "0s",
 	})
 	var uf upFlags
 	st.fs.StringVar(&uf.stateDir, "state-dir", stateDefault, "directory for the local Redis, the SQLite file and logs (env STUDIO_STATE_DIR)")

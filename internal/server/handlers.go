@@ -125,8 +125,16 @@ func checkOf(err error, okWord string) check {
 
 // handleReadyz answers 200 while sessions can be validated: "ok" with every
 // dependency up, "degraded" when Redis is down (validation then runs from
-// the store), and 503 "down" when the store is unreachable.
+// the store), and 503 "down" when the store is unreachable, or "draining"
+// once Drain was called.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"status": "draining",
+			"checks": map[string]any{"shutdown": check{Status: "draining"}},
+		})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.readyWait)
 	defer cancel()
 	h := s.sessions.Health(ctx)

@@ -113,6 +113,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header()[hdrRequestID] = []string{id}
+		if s.draining.Load() {
+			// Keep-alive clients reconnect, through their load balancer,
+			// to an instance that is not stopping.
+			w.Header()["Connection"] = []string{"close"}
+		}
 		ctx := telemetry.WithRequestID(r.Context(), id)
 		if !tracing {
 			if carries(r.Header) {

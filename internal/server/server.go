@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -95,7 +96,16 @@ type Server struct {
 	maxBody   int64
 	readyWait time.Duration
 	handler   http.Handler
+	draining  atomic.Bool
 }
+
+// Drain starts a graceful stop: from now on /readyz answers 503
+// "draining", so load balancers stop sending new requests, and every
+// response closes its connection, so keep-alive clients reconnect
+// elsewhere. Requests are still served in full. Drain cannot be undone;
+// calling it again does nothing. The caller stops the HTTP server once
+// load balancers had time to notice.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // New returns a Server; its routes are fixed at construction.
 func New(opts Options) *Server {

@@ -32,6 +32,7 @@ type fixture struct {
 	rdb   *redis.Client
 	svc   *session.Service
 	url   string
+	srv   *server.Server
 	logs  *syncbuf.Buffer
 }
 
@@ -52,7 +53,8 @@ func newFixture(t *testing.T, adminToken string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.svc.Close() })
-	ts := httptest.NewServer(server.New(server.Options{Sessions: f.svc, AdminToken: adminToken, Logger: log, ReservedUserIDs: []string{"studio-dashboard"}}))
+	f.srv = server.New(server.Options{Sessions: f.svc, AdminToken: adminToken, Logger: log, ReservedUserIDs: []string{"studio-dashboard"}})
+	ts := httptest.NewServer(f.srv)
 	t.Cleanup(ts.Close)
 	f.url = ts.URL
 	return f
@@ -63,6 +65,7 @@ type response struct {
 	header http.Header
 	body   map[string]any
 	raw    string
+	close  bool // the server closes the connection after this response
 }
 
 func (r response) errCode() string {
@@ -89,7 +92,7 @@ func (f *fixture) do(method, path, auth, body string, hdr ...string) response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw), close: resp.Close}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
 			f.t.Fatalf("%s %s: body is not JSON: %q", method, path, raw)
@@ -341,4 +344,30 @@ func TestHealthAndReadiness(t *testing.T) {
 	// Store gone: not ready.
 	f.store.Close()
 	waitReady("down", 503)
+}
+
+// TestDrain: once Drain is called, /readyz answers 503 "draining" while
+// every route still answers in full, and each response closes its
+// connection so keep-alive clients move to another instance.
+func TestDrain(t *testing.T) {
+	f := newFixture(t, admin)
+	r := f.do("POST", "/v1/sessions", "Bearer "+admin, `{"user_id":"u"}`)
+	tok := r.body["token"].(string)
+	if r := f.do("GET", "/v1/session", "Bearer "+tok, ""); r.status != 200 || r.close {
+		t.Fatalf("before drain: %d, connection closed %v", r.status, r.close)
+	}
+	f.srv.Drain()
+	r = f.do("GET", "/readyz", "", "")
+	if r.status != 503 || r.body["status"] != "draining" {
+		t.Fatalf("readyz while draining: %d %s", r.status, r.raw)
+	}
+	if r := f.do("GET", "/healthz", "", ""); r.status != 200 {
+		t.Fatalf("healthz while draining: %d", r.status)
+	}
+	if r := f.do("GET", "/v1/session", "Bearer "+tok, ""); r.status != 200 || !r.close {
+		t.Fatalf("validate while draining: %d, connection closed %v", r.status, r.close)
+	}
+	if r := f.do("POST", "/v1/sessions", "Bearer "+admin, `{"user_id":"v"}`); r.status != 201 {
+		t.Fatalf("create while draining: %d %s", r.status, r.raw)
+	}
 }

@@ -14,6 +14,8 @@ import (
 type NodeClients struct {
 	tls               *TLS
 	dial, read, write time.Duration
+	user, pass        string // data nodes
+	sUser, sPass      string // Sentinels
 }
 
 // NewNodeClients returns the NodeClients for c (c.TLS, or the TLS files
@@ -28,6 +30,8 @@ func NewNodeClients(c Config) (*NodeClients, error) {
 		dial:  orDefault(c.DialTimeout, 500*time.Millisecond),
 		read:  orDefault(c.ReadTimeout, 300*time.Millisecond),
 		write: orDefault(c.WriteTimeout, 300*time.Millisecond),
+		user:  c.Username, pass: c.Password,
+		sUser: c.SentinelUsername, sPass: c.SentinelPassword,
 	}
 	return n, nil
 }
@@ -44,8 +48,14 @@ func (n *NodeClients) Node(addr string) *redis.Client {
 }
 
 func (n *NodeClients) options(addr string, sentinel bool) *redis.Options {
+	user, pass := n.user, n.pass
+	if sentinel {
+		user, pass = n.sUser, n.sPass
+	}
 	return &redis.Options{
 		Addr:          addr,
+		Username:      user,
+		Password:      pass,
 		DialTimeout:   n.dial,
 		ReadTimeout:   n.read,
 		WriteTimeout:  n.write,

@@ -24,6 +24,14 @@ type Config struct {
 	// Cluster are host:port seed addresses of a Redis Cluster.
 	Cluster []string
 
+	// Username and Password authenticate to the data nodes in every mode
+	// (ACL user, or requirepass with no Username). In URL mode they
+	// replace the URL's user-info; the caller refuses both at once.
+	Username, Password string
+	// SentinelUsername and SentinelPassword authenticate to the Sentinels
+	// (their requirepass), which is separate from the data nodes'.
+	SentinelUsername, SentinelPassword string
+
 	// TLS material (PEM files). A CA file replaces the system roots; a
 	// certificate and key enable mutual TLS. Setting any TLS field enables
 	// TLS for Sentinel and Cluster modes; URL mode needs rediss:// (a
@@ -171,16 +179,20 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 			return nil, errors.New("redis sentinel mode needs a master name")
 		}
 		fo := &redis.FailoverOptions{
-			MasterName:    c.MasterName,
-			SentinelAddrs: c.Sentinels,
-			DialTimeout:   dial,
-			ReadTimeout:   read,
-			WriteTimeout:  write,
-			PoolSize:      c.PoolSize,
-			MaxRetries:    retries,
-			DialerRetries: 1,
-			TLSConfig:     tlsConf,
-			Dialer:        dialer,
+			MasterName:       c.MasterName,
+			SentinelAddrs:    c.Sentinels,
+			Username:         c.Username,
+			Password:         c.Password,
+			SentinelUsername: c.SentinelUsername,
+			SentinelPassword: c.SentinelPassword,
+			DialTimeout:      dial,
+			ReadTimeout:      read,
+			WriteTimeout:     write,
+			PoolSize:         c.PoolSize,
+			MaxRetries:       retries,
+			DialerRetries:    1,
+			TLSConfig:        tlsConf,
+			Dialer:           dialer,
 		}
 		if replicas {
 			fo.ReplicaOnly = true
@@ -191,6 +203,8 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			ReadOnly:      replicas,
 			Addrs:         c.Cluster,
+			Username:      c.Username,
+			Password:      c.Password,
 			DialTimeout:   dial,
 			ReadTimeout:   read,
 			WriteTimeout:  write,
@@ -205,6 +219,9 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 	if err != nil {
 		// The parser's message can quote the password: never pass it on.
 		return nil, errMalformedURL
+	}
+	if c.Password != "" {
+		opt.Username, opt.Password = c.Username, c.Password
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = dial, read, write
 	// One dial attempt: with Redis down, a command should fail over to the

@@ -130,6 +130,10 @@ func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs 
 	add("REDIS_URL", "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, redis:// or rediss://", true)
 	add("REDIS_SENTINELS", "redis-sentinels", "", "comma-separated Sentinel host:port list (needs REDIS_MASTER_NAME)", false)
 	add("REDIS_MASTER_NAME", "redis-master-name", "", "master name known to the Sentinels", false)
+	add("REDIS_USERNAME", "redis-username", "", "ACL user for the Redis data nodes, every mode (needs REDIS_PASSWORD)", false)
+	add("REDIS_PASSWORD", "redis-password", "", "password of the Redis data nodes (requirepass or the ACL user's), every mode; instead of one in REDIS_URL", true)
+	add("REDIS_SENTINEL_USERNAME", "redis-sentinel-username", "", "ACL user for the Sentinels (needs REDIS_SENTINEL_PASSWORD)", false)
+	add("REDIS_SENTINEL_PASSWORD", "redis-sentinel-password", "", "password of the Sentinels (their requirepass)", true)
 	add("REDIS_CLUSTER", "redis-cluster", "", "comma-separated Redis Cluster seed host:port list", false)
 	add("REDIS_READ_REPLICAS", "redis-read-replicas", "false", "serve session reads from replicas (Sentinel or Cluster mode; true or false)", false)
 	add("REDIS_TLS_CA_FILE", "redis-tls-ca-file", "", "PEM CA bundle that verifies Redis", false)
@@ -333,6 +337,9 @@ func (st *settings) Config() (Config, error) {
 	if err := checkRedisURL(c.Redis.URL); err != nil {
 		return c, st.bad("REDIS_URL", "%v", err)
 	}
+	if err := st.redisAuth(&c.Redis); err != nil {
+		return c, err
+	}
 	for _, env := range []string{"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE",
 		"REDIS_TLS_SENTINEL_CA_FILE", "REDIS_TLS_SENTINEL_CERT_FILE", "REDIS_TLS_SENTINEL_KEY_FILE"} {
 		if p := st.get(env); p != "" {
@@ -461,6 +468,47 @@ func (st *settings) alertConfig(c *Config) error {
 		if err := checkHTTPURL(c.ExternalURL, false); err != nil {
 			return st.bad("STUDIO_EXTERNAL_URL", "%v", err)
 		}
+	}
+	return nil
+}
+
+// redisAuth reads the Redis credentials: the data nodes' (every mode) and
+// the Sentinels'. A password both in REDIS_URL and in REDIS_PASSWORD is
+// refused, as is a user name without a password. In Sentinel and Cluster
+// modes, credentials in REDIS_URL apply when REDIS_PASSWORD is not set.
+func (st *settings) redisAuth(r *redisconn.Config) error {
+	r.Username, r.Password = st.get("REDIS_USERNAME"), st.get("REDIS_PASSWORD")
+	r.SentinelUsername, r.SentinelPassword = st.get("REDIS_SENTINEL_USERNAME"), st.get("REDIS_SENTINEL_PASSWORD")
+	for _, env := range []string{"REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_SENTINEL_USERNAME", "REDIS_SENTINEL_PASSWORD"} {
+		if strings.ContainsFunc(st.get(env), spaceOrControl) {
+			return st.bad(env, "must not contain spaces or control characters")
+		}
+	}
+	if r.Username != "" && r.Password == "" {
+		return st.bad("REDIS_USERNAME", "needs REDIS_PASSWORD")
+	}
+	if r.SentinelUsername != "" && r.SentinelPassword == "" {
+		return st.bad("REDIS_SENTINEL_USERNAME", "needs REDIS_SENTINEL_PASSWORD")
+	}
+	if r.SentinelPassword != "" && r.Mode() != "sentinel" {
+		return st.bad("REDIS_SENTINEL_PASSWORD", "is only used with REDIS_SENTINELS, which is empty")
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil || u.User == nil {
+		return nil
+	}
+	switch {
+	case r.Password != "":
+		if st.by["REDIS_URL"].envSet || st.by["REDIS_URL"].flagSet || st.by["REDIS_URL"].envFileSet || st.by["REDIS_URL"].flagFileSet {
+			return st.bad("REDIS_PASSWORD", "REDIS_URL carries credentials too; give them in one place")
+		}
+	case r.Mode() != "standalone":
+		// Sentinel and Cluster modes take only the credentials from the
+		// URL: the nodes come from the Sentinels or the seeds.
+		// As go-redis reads a URL: redis://user:password@ or
+		// redis://:password@ (requirepass).
+		pw, _ := u.User.Password()
+		r.Username, r.Password = u.User.Username(), pw
 	}
 	return nil
 }

@@ -82,6 +82,11 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"drain too long", nil, []string{"--shutdown-drain", "1h"}, "must be between 0s and 5m0s"},
 		{"shutdown timeout zero", map[string]string{"STUDIO_SHUTDOWN_TIMEOUT": "0s"}, nil, "invalid STUDIO_SHUTDOWN_TIMEOUT (--shutdown-timeout) \"0s\": must be between 1s and 10m0s"},
 		{"PORT not a number", map[string]string{"PORT": "eighty"}, nil, "invalid PORT \"eighty\": must be a port number from 1 to 65535"},
+		{"redis user without password", map[string]string{"REDIS_USERNAME": "studio"}, nil, "invalid REDIS_USERNAME (--redis-username) \"studio\": needs REDIS_PASSWORD"},
+		{"sentinel user without password", map[string]string{"REDIS_SENTINELS": "127.0.0.1:26379", "REDIS_MASTER_NAME": "m", "REDIS_SENTINEL_USERNAME": "s"}, nil, "needs REDIS_SENTINEL_PASSWORD"},
+		{"sentinel password alone", map[string]string{"REDIS_SENTINEL_PASSWORD": "pw"}, nil, "invalid REDIS_SENTINEL_PASSWORD (--redis-sentinel-password): is only used with REDIS_SENTINELS"},
+		{"password twice", map[string]string{"REDIS_URL": "redis://:pw@127.0.0.1:6379/0", "REDIS_PASSWORD": "pw"}, nil, "invalid REDIS_PASSWORD (--redis-password): REDIS_URL carries credentials too"},
+		{"password with a space", map[string]string{"REDIS_PASSWORD": "a b"}, nil, "invalid REDIS_PASSWORD (--redis-password): must not contain spaces"},
 		{"unknown flag", nil, []string{"--nope"}, "flag provided but not defined: -nope"},
 		{"stray argument", nil, []string{"extra"}, "unexpected argument \"extra\""},
 	}
@@ -370,5 +375,42 @@ func TestReceiverSecretFromFile(t *testing.T) {
 	_, err = configOf(t, "serve", map[string]string{"STUDIO_ALERT_RULES": rules, "DB_KEY_FILE": key, "DB_KEY": "Rxyz"})
 	if err == nil || err.Error() != `alert receiver "db": both DB_KEY and DB_KEY_FILE are set; set one` {
 		t.Fatalf("both set: %v", err)
+	}
+}
+
+// TestRedisCredentials: where the data nodes' and the Sentinels'
+// credentials come from in each mode.
+func TestRedisCredentials(t *testing.T) {
+	sentinels := map[string]string{"REDIS_SENTINELS": "127.0.0.1:26379", "REDIS_MASTER_NAME": "m"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name               string
+		env                map[string]string
+		user, pass, sentPw string
+	}{
+		{"standalone: the URL's own", map[string]string{"REDIS_URL": "redis://u:p@127.0.0.1:6379/0"}, "", "", ""},
+		{"standalone: REDIS_PASSWORD", map[string]string{"REDIS_PASSWORD": "p"}, "", "p", ""},
+		{"sentinel: REDIS_USERNAME and REDIS_PASSWORD", with(sentinels, "REDIS_USERNAME", "u", "REDIS_PASSWORD", "p", "REDIS_SENTINEL_PASSWORD", "s"), "u", "p", "s"},
+		{"sentinel: from REDIS_URL", with(sentinels, "REDIS_URL", "redis://:p@127.0.0.1:6379/0"), "", "p", ""},
+		{"cluster: from REDIS_URL", map[string]string{"REDIS_CLUSTER": "127.0.0.1:7000", "REDIS_URL": "redis://u:p@127.0.0.1:6379/0"}, "u", "p", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := configOf(t, "serve", tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Redis.Username != tc.user || c.Redis.Password != tc.pass || c.Redis.SentinelPassword != tc.sentPw {
+				t.Fatalf("got user %q pass %q sentinel %q", c.Redis.Username, c.Redis.Password, c.Redis.SentinelPassword)
+			}
+		})
 	}
 }

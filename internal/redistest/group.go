@@ -83,8 +83,9 @@ type adminConn struct {
 	r    *bufio.Reader
 }
 
-// dialAdmin connects to addr, over TLS with conf when it is not nil.
-func dialAdmin(ctx context.Context, addr string, conf *tls.Config) (*adminConn, error) {
+// dialAdmin connects to addr, over TLS with conf when it is not nil, and
+// authenticates with password when it is not empty.
+func dialAdmin(ctx context.Context, addr string, conf *tls.Config, password ...string) (*adminConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
 	nd := &net.Dialer{}
@@ -100,7 +101,14 @@ func dialAdmin(ctx context.Context, addr string, conf *tls.Config) (*adminConn, 
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	return &adminConn{addr: addr, conn: conn, r: bufio.NewReader(conn)}, nil
+	c := &adminConn{addr: addr, conn: conn, r: bufio.NewReader(conn)}
+	if len(password) > 0 && password[0] != "" {
+		if _, err := c.do(ctx, "AUTH", password[0]); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: AUTH: %w", addr, err)
+		}
+	}
+	return c, nil
 }
 
 func (c *adminConn) Close() error { return c.conn.Close() }

@@ -127,6 +127,11 @@ type SentinelConfig struct {
 	// Binary is the redis-server executable; default "redis-server" from
 	// PATH. Sentinels run it in Sentinel mode (no redis-sentinel needed).
 	Binary string
+	// Password, when set, protects every process: the data nodes get
+	// requirepass and masterauth, the Sentinels requirepass, auth-pass for
+	// the master and sentinel-pass for each other, as a deployment with
+	// Redis authentication has them. Every client needs it (AUTH).
+	Password string
 	// StartTimeout bounds the whole launch, up to the first WaitHealthy;
 	// default 30s. Each process also gets it as its Config.StartTimeout,
 	// which bounds its Restart.
@@ -221,6 +226,7 @@ type Topology struct {
 	sentinels   []*Server
 	nodeTLS     *tls.Config // client configuration for the data nodes; nil: plaintext
 	sentinelTLS *tls.Config // and for the Sentinels
+	password    string      // SentinelConfig.Password
 }
 
 // LaunchSentinel starts the master (node-0), then its replicas, waits until
@@ -238,6 +244,7 @@ func LaunchSentinel(ctx context.Context, cfg SentinelConfig) (*Topology, error) 
 	defer cancel()
 	t := &Topology{
 		masterName: cfg.MasterName,
+		password:   cfg.Password,
 		quorum:     cfg.Quorum,
 		dir:        cfg.Dir,
 		nodes:      make([]*Server, 1+cfg.Replicas),
@@ -304,6 +311,9 @@ func dataNodeArgs(cfg SentinelConfig) []string {
 	if cfg.TLS != nil {
 		a = append(a, "--tls-replication", "yes")
 	}
+	if cfg.Password != "" {
+		a = append(a, "--requirepass", cfg.Password, "--masterauth", cfg.Password)
+	}
 	return append(a, cfg.ExtraArgs...)
 }
 
@@ -351,7 +361,11 @@ func (t *Topology) startNode(ctx context.Context, cfg SentinelConfig, out *share
 // sentinelConf is the initial sentinel.conf.
 func sentinelConf(cfg SentinelConfig, masterPort int) string {
 	n := cfg.MasterName
-	return fmt.Sprintf(`# Written by redistest.LaunchSentinel; Sentinel rewrites it with what it
+	auth := ""
+	if pw := cfg.Password; pw != "" {
+		auth = fmt.Sprintf("sentinel auth-pass %s %s\nrequirepass %s\nsentinel sentinel-pass %s\n", n, pw, pw, pw)
+	}
+	return auth + fmt.Sprintf(`# Written by redistest.LaunchSentinel; Sentinel rewrites it with what it
 # learns (its id, the replicas, the other Sentinels, failovers).
 sentinel monitor %s 127.0.0.1 %d %d
 sentinel down-after-milliseconds %s %d
@@ -439,6 +453,9 @@ func sentinelTLSOptions(cfg SentinelConfig, dir string) (TLSOptions, error) {
 // MasterName returns the name the Sentinels monitor the master under.
 func (t *Topology) MasterName() string { return t.masterName }
 
+// Password returns the password every process requires, or "".
+func (t *Topology) Password() string { return t.password }
+
 // Dir returns the absolute parent state directory.
 func (t *Topology) Dir() string { return t.dir }
 
@@ -499,7 +516,7 @@ func (t *Topology) ClientTLS(addr string) *tls.Config {
 
 // askMaster returns the master address Sentinel s reports.
 func (t *Topology) askMaster(ctx context.Context, s *Server) (string, error) {
-	c, err := dialAdmin(ctx, s.Addr(), t.sentinelTLS)
+	c, err := dialAdmin(ctx, s.Addr(), t.sentinelTLS, t.password)
 	if err != nil {
 		return "", err
 	}
@@ -606,7 +623,7 @@ type sentinelView struct {
 
 func (t *Topology) view(ctx context.Context, s *Server) (sentinelView, error) {
 	var v sentinelView
-	c, err := dialAdmin(ctx, s.Addr(), t.sentinelTLS)
+	c, err := dialAdmin(ctx, s.Addr(), t.sentinelTLS, t.password)
 	if err != nil {
 		return v, err
 	}
@@ -708,7 +725,7 @@ func (t *Topology) checkData(ctx context.Context, master *Server) error {
 		if n == nil || n.PID() == 0 {
 			return nil
 		}
-		c, err := dialAdmin(ctx, n.Addr(), t.nodeTLS)
+		c, err := dialAdmin(ctx, n.Addr(), t.nodeTLS, t.password)
 		if err != nil {
 			return err
 		}
@@ -783,11 +800,13 @@ func StartSentinel(tb testing.TB, opts ...func(*SentinelConfig)) *Topology {
 func (t *Topology) FailoverClient(tb testing.TB, opts ...func(*redis.FailoverOptions)) *redis.Client {
 	tb.Helper()
 	o := &redis.FailoverOptions{
-		MasterName:    t.masterName,
-		SentinelAddrs: t.SentinelAddrs(),
-		DialTimeout:   500 * time.Millisecond,
-		ReadTimeout:   500 * time.Millisecond,
-		WriteTimeout:  500 * time.Millisecond,
+		MasterName:       t.masterName,
+		SentinelAddrs:    t.SentinelAddrs(),
+		DialTimeout:      500 * time.Millisecond,
+		ReadTimeout:      500 * time.Millisecond,
+		WriteTimeout:     500 * time.Millisecond,
+		Password:         t.password,
+		SentinelPassword: t.password,
 	}
 	if t.nodeTLS != nil || t.sentinelTLS != nil {
 		o.Dialer = t.dial

@@ -515,3 +515,33 @@ func TestSentinelTLSOnly(t *testing.T) {
 		t.Fatalf("SET: %v", err)
 	}
 }
+
+// TestSentinelWithPassword: every process of the topology requires the
+// password; the Topology's own checks and FailoverClient use it, a client
+// without it is refused, and a failover still works.
+func TestSentinelWithPassword(t *testing.T) {
+	const pw = "topology-secret-0123"
+	topo := StartSentinel(t, func(c *SentinelConfig) { c.Password = pw })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, s := range append(topo.Sentinels(), topo.DataNodes()...) {
+		err := s.Client(t).Ping(ctx).Err()
+		if err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+			t.Fatalf("%s answered PING without the password: %v", s.Addr(), err)
+		}
+	}
+	c := topo.FailoverClient(t)
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("failover client with the password: %v", err)
+	}
+	old, err := topo.Master(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topo.WaitMasterChange(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+}

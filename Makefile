@@ -1,10 +1,24 @@
 # Studio. `make up` runs everything locally; `make test` runs the suite as CI does.
-.PHONY: up build test bench fuzz soak check clean
+.PHONY: up build image test bench fuzz soak check clean
 
 GO ?= go
 
 build:
 	$(GO) build -o bin/studio ./cmd/studio
+
+# The container image, built with no Docker engine (internal/ociimage): a
+# static build of cmd/studio and the machine's CA bundle on an empty image,
+# written as a docker-save tarball (docker load -i bin/studio-image.tar).
+# The file times and created time are the commit's (or SOURCE_DATE_EPOCH),
+# so a commit always gives the same digest. IMAGE_ARCH=arm64 for arm64.
+IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath \
+		-ldflags "-s -w -X main.version=$(IMAGE_VERSION)" -o bin/studio-static ./cmd/studio
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./scripts/mkimage -binary bin/studio-static \
+		-version $(IMAGE_VERSION) -revision "$$(git rev-parse HEAD 2>/dev/null)" -out bin/studio-image.tar
 
 up: build
 	./bin/studio up --demo-load

@@ -31,6 +31,12 @@ test:
 bench:
 	GO=$(GO) scripts/bench.sh
 
+# The sizing table of docs/DEPLOY.md: memory, connections and Redis
+# memory of one instance at 10k, 100k and 1M active sessions (SIZES,
+# DURATION, RATE, STORE).
+sizing:
+	GO=$(GO) scripts/sizing.sh
+
 # A short run of every fuzz target in the module (FUZZTIME each).
 FUZZTIME ?= 30s
 fuzz:

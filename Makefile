@@ -1,5 +1,5 @@
 # Studio. `make up` runs everything locally; `make test` runs the suite as CI does.
-.PHONY: up build image test bench fuzz soak check clean
+.PHONY: up build image test bench sizing fuzz soak check clean
 
 GO ?= go
 

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/studiohq/studio/monitor"
+	"github.com/studiohq/studio/health"
 )
 
 // EngineOptions configures an Engine. Only Config may need setting; a nil
@@ -201,7 +201,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		o.RedisTimeout = time.Second
 	}
 	if o.KeyPrefix == "" {
-		o.KeyPrefix = "studio:alert:"
+		o.KeyPrefix = DefaultKeyPrefix
 	}
 	if o.SilenceRefresh <= 0 {
 		o.SilenceRefresh = 5 * time.Second
@@ -422,10 +422,12 @@ func (e *Engine) AlertStatuses() []AlertStatus {
 }
 
 // SnapshotAlerts returns the firing and recently resolved alerts in the
-// health Snapshot's form (for monitor.Options.Alerts): Since is when a
-// firing alert started, or when a resolved one resolved.
-func (e *Engine) SnapshotAlerts() []monitor.Alert {
-	out := []monitor.Alert{}
+// health view's form: Since is when a firing alert started, or when a
+// resolved one resolved; Silenced is true while an active silence matches
+// a firing one. Pending alerts are left out.
+func (e *Engine) SnapshotAlerts() []health.Alert {
+	now := e.now()
+	out := []health.Alert{}
 	for _, a := range e.eval.Alerts() {
 		since := a.StartsAt
 		switch a.State {
@@ -434,7 +436,12 @@ func (e *Engine) SnapshotAlerts() []monitor.Alert {
 		case StateResolved:
 			since = a.EndsAt
 		}
-		out = append(out, monitor.Alert{Name: a.Rule, Severity: string(a.Severity), State: string(a.State), Summary: a.Summary(), Since: since})
+		v := a.Value
+		out = append(out, health.Alert{
+			Name: a.Rule, Severity: string(a.Severity), State: string(a.State), Summary: a.Summary(),
+			Since: since, EndsAt: a.EndsAt, Value: &v, Runbook: a.RunbookURL(),
+			Silenced: e.sil.matching(a.Labels, now) != nil,
+		})
 	}
 	return out
 }

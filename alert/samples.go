@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/studiohq/studio/monitor"
+	"github.com/studiohq/studio/health"
 )
 
 // Sample is one value a sample rule's Expr can compare: a name, labels
@@ -82,7 +82,7 @@ func knownSample(name string) bool { return sampleNames[name] }
 //	                         whose master link is down
 //	master_known             1 when the master's address is known, 0 when not
 //	error_rate               client-side command error rate over the last minute (only with
-//	                         at least monitor.MinCommandsForErrorRate commands)
+//	                         at least health.MinCommandsForErrorRate commands)
 //	errors_total             client-side command errors since start (a counter)
 //	errors_per_min           derived by the Evaluator, see below
 //	cert_expiry_days{cert}   days until the client or server TLS certificate expires (from
@@ -98,10 +98,9 @@ func knownSample(name string) bool { return sampleNames[name] }
 // scaled to one minute, available once 10 seconds of history exist; a
 // decrease (a restarted Redis, a failover) starts the window again.
 //
-// A Snapshot's TLS field is opaque (JSON-ready): when it implements
-// CertExpiry its certificates are sampled too; otherwise append
-// CertExpirySamples of the TLS certificate reloader.
-func SamplesFromSnapshot(s monitor.Snapshot, now time.Time) []Sample {
+// With a Topology (Sentinel mode) master_known and replicas_link_down come
+// from it; with TLS, cert_expiry_days from its certificates' expiry.
+func SamplesFromSnapshot(s health.Snapshot, now time.Time) []Sample {
 	out := make([]Sample, 0, 24+len(s.HotKeys))
 	add := func(name string, v float64) { out = append(out, Sample{Name: name, Value: v}) }
 	b2f := func(b bool) float64 {
@@ -113,7 +112,7 @@ func SamplesFromSnapshot(s monitor.Snapshot, now time.Time) []Sample {
 	polled := !s.Redis.PolledAt.IsZero()
 
 	switch {
-	case s.Status == monitor.StatusDown:
+	case s.Status == health.StatusDown:
 		add("redis_up", 0)
 	case polled:
 		add("redis_up", 1)
@@ -149,8 +148,24 @@ func SamplesFromSnapshot(s monitor.Snapshot, now time.Time) []Sample {
 		if r.Role == "replica" && r.MasterLinkStatus != "" && r.MasterLinkStatus != "up" {
 			down++
 		}
+		if s.Topology == nil {
+			add("replicas_link_down", float64(down))
+			add("master_known", b2f(r.Master != ""))
+		}
+	}
+	if t := s.Topology; t != nil {
+		// Sentinel mode: the HA watcher's view. The last successful poll
+		// cannot see the master go missing and lists only the replicas the
+		// master still knows; the watcher counts every replica the
+		// Sentinels know, dead ones included.
+		down := 0
+		for _, r := range t.Replicas {
+			if r.Link != "ok" {
+				down++
+			}
+		}
 		add("replicas_link_down", float64(down))
-		add("master_known", b2f(r.Master != ""))
+		add("master_known", b2f(t.Master != "" && t.MasterReachable))
 	}
 
 	switch s.CircuitBreaker {
@@ -165,35 +180,25 @@ func SamplesFromSnapshot(s monitor.Snapshot, now time.Time) []Sample {
 	}
 
 	// ThroughputOps is commands per second over the last minute.
-	if s.ThroughputOps*60 >= monitor.MinCommandsForErrorRate {
+	if s.ThroughputOps*60 >= health.MinCommandsForErrorRate {
 		add("error_rate", s.Errors.Rate)
 	}
 	add("errors_total", float64(s.Errors.Total))
 
-	if c, ok := s.TLS.(CertExpiry); ok {
-		out = append(out, CertExpirySamples(c, now)...)
+	if s.TLS != nil {
+		out = append(out, CertExpirySamples(*s.TLS, now)...)
 	}
 	return out
 }
 
-// CertExpiry reports when the TLS certificates in use expire (zero when
-// unknown or not in use). redisconn's certificate reloader implements it.
-type CertExpiry interface {
-	ClientCertExpiry() time.Time
-	ServerCertExpiry() time.Time
-}
-
 // CertExpirySamples returns cert_expiry_days{cert="client"} and
-// {cert="server"} for the certificates c knows of (none for a nil c).
-func CertExpirySamples(c CertExpiry, now time.Time) []Sample {
-	if c == nil {
-		return nil
-	}
+// {cert="server"} for the certificates whose expiry t knows.
+func CertExpirySamples(t health.TLS, now time.Time) []Sample {
 	var out []Sample
 	for _, e := range []struct {
 		cert string
 		at   time.Time
-	}{{"client", c.ClientCertExpiry()}, {"server", c.ServerCertExpiry()}} {
+	}{{"client", t.ClientCertExpiry}, {"server", t.ServerCertExpiry}} {
 		if !e.at.IsZero() {
 			out = append(out, Sample{Name: "cert_expiry_days", Labels: map[string]string{"cert": e.cert}, Value: e.at.Sub(now).Hours() / 24})
 		}

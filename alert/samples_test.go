@@ -4,15 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/monitor"
 )
-
-type certs struct{ client, server time.Time }
-
-func (c certs) ClientCertExpiry() time.Time { return c.client }
-func (c certs) ServerCertExpiry() time.Time { return c.server }
-
-var _ CertExpiry = certs{}
 
 func sampleMap(ss []Sample) map[string]float64 {
 	m := map[string]float64{}
@@ -37,7 +31,7 @@ func TestSamplesFromSnapshot(t *testing.T) {
 		Errors:         monitor.Errors{Rate: 0.1, Total: 7},
 		CircuitBreaker: "half-open",
 		HotKeys:        []monitor.HotKey{{Key: "session:ab…", PerMin: 1500}},
-		TLS:            certs{client: now.Add(10 * 24 * time.Hour)},
+		TLS:            &health.TLS{Enabled: true, ClientCertExpiry: now.Add(10 * 24 * time.Hour)},
 	}
 	got := sampleMap(SamplesFromSnapshot(snap, now))
 	want := map[string]float64{
@@ -98,11 +92,37 @@ func TestSamplesFromSnapshot(t *testing.T) {
 
 func TestCertExpirySamples(t *testing.T) {
 	now := time.Now()
-	ss := CertExpirySamples(certs{server: now.Add(36 * time.Hour)}, now)
+	ss := CertExpirySamples(health.TLS{Enabled: true, ServerCertExpiry: now.Add(36 * time.Hour)}, now)
 	if len(ss) != 1 || ss[0].Labels["cert"] != "server" || ss[0].Value != 1.5 {
 		t.Errorf("%+v", ss)
 	}
-	if CertExpirySamples(nil, now) != nil {
-		t.Error("nil reloader")
+	if CertExpirySamples(health.TLS{}, now) != nil {
+		t.Error("no certificates")
+	}
+}
+
+// TestSamplesFromTopology: in Sentinel mode master_known and
+// replicas_link_down come from the HA watcher's Topology, not from the
+// last poll (which cannot see the master go missing).
+func TestSamplesFromTopology(t *testing.T) {
+	now := time.Now()
+	snap := health.Snapshot{
+		Status: health.StatusOK,
+		Redis:  health.RedisStatus{Master: "10.0.0.1:6379", Role: "master", PolledAt: now, Replicas: []health.Replica{{Addr: "a", State: "online"}}},
+		Topology: &health.Topology{Master: "10.0.0.1:6379", MasterReachable: false,
+			Replicas: []health.ReplicaView{{Addr: "a", Link: "ok"}, {Addr: "b", Link: "down"}, {Addr: "c", Link: "down"}}},
+	}
+	got := sampleMap(SamplesFromSnapshot(snap, now))
+	if got["master_known"] != 0 || got["replicas_link_down"] != 2 {
+		t.Fatalf("master_known %v, replicas_link_down %v; want 0 and 2 from the topology", got["master_known"], got["replicas_link_down"])
+	}
+	n := 0
+	for _, s := range SamplesFromSnapshot(snap, now) {
+		if s.Name == "master_known" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d master_known samples; want one", n)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/monitor"
 )
 
@@ -56,8 +57,8 @@ var loginHTML string
 // the page to show anything: without AdminToken every route but the static
 // assets answers 403.
 type Options struct {
-	// Snapshot returns the current health (monitor.Monitor.Snapshot).
-	Snapshot func() monitor.Snapshot
+	// Snapshot returns the current health, alerts included.
+	Snapshot func() health.Snapshot
 	// History returns the points after since, oldest first
 	// (monitor.Monitor.History); nil sends no history.
 	History func(since time.Time) []monitor.Point
@@ -66,10 +67,6 @@ type Options struct {
 	// carries them so that a page just opened draws the trends at once.
 	// nil sends none.
 	HotKeyTrends func() map[string][]float64
-	// Alerts returns the alerts to show, JSON-ready (e.g.
-	// alert.Engine.AlertStatuses, whose runbook links the page shows);
-	// nil uses the Snapshot's alerts. Pending alerts are left out.
-	Alerts func() any
 	// AdminToken is the token exchanged for a session cookie.
 	AdminToken string
 	// Logger receives logins, logouts and refused streams; nil discards.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/monitor"
 )
 
@@ -34,9 +35,9 @@ func testSnapshot() monitor.Snapshot {
 		HotKeys: []monitor.HotKey{{Key: "studio:s:#1a2b3c4d", Count: 900, PerMin: 900,
 			Instances: []monitor.HotKeyShare{{Instance: "a", Count: 600}, {Instance: "b", Count: 300}}}},
 		Alerts: []monitor.Alert{{Name: "FromSnapshot", Severity: "warning", State: "firing"}},
-		Topology: map[string]any{"master": "10.0.0.1:6379", "master_reachable": true,
-			"events":        []map[string]any{{"kind": "a"}, {"kind": "b"}, {"kind": "c"}, {"kind": "d"}, {"kind": "e"}, {"kind": "f"}},
-			"last_failover": map[string]any{"from": "10.0.0.9:6379", "to": "10.0.0.1:6379", "duration_seconds": 2.2}},
+		Topology: &health.Topology{Master: "10.0.0.1:6379", MasterReachable: true,
+			Events:       []health.EventRecord{{Kind: "a"}, {Kind: "b"}, {Kind: "c"}, {Kind: "d"}, {Kind: "e"}, {Kind: "f"}},
+			LastFailover: &health.Failover{From: "10.0.0.9:6379", To: "10.0.0.1:6379", DurationSeconds: 2.2}},
 	}
 }
 
@@ -339,17 +340,21 @@ func FuzzParseLogin(f *testing.F) {
 }
 
 func TestFrameContent(t *testing.T) {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	twelve := 12.0
 	h := newTestHandler(t, func(o *Options) {
-		o.Alerts = func() any {
-			return []map[string]any{
-				{"rule": "Pending", "state": "pending", "severity": "critical"},
-				{"rule": "Old", "state": "resolved", "severity": "critical", "starts_at": "2024-01-01T00:00:00Z", "ends_at": "2024-01-01T00:05:00Z",
-					"annotations": map[string]string{"runbook_url": "javascript:alert(1)"}},
-				{"rule": "ManyClients", "state": "firing", "severity": "warning", "starts_at": "2024-01-01T00:00:00Z", "value": 12.0,
-					"annotations": map[string]string{"summary": "12 clients", "runbook_url": "docs/runbooks/redis-connections-near-limit.md"}},
-				{"rule": "RedisDown", "state": "firing", "severity": "critical", "starts_at": "2024-01-01T00:00:00Z",
-					"annotations": map[string]string{"runbook_url": "https://studio.example/docs/runbooks/redis-down.md"}, "silenced_by": []string{"s1"}},
+		o.Snapshot = func() health.Snapshot {
+			s := testSnapshot()
+			s.Alerts = []health.Alert{
+				{Name: "Pending", State: "pending", Severity: "critical"},
+				{Name: "Old", State: "resolved", Severity: "critical", Since: start.Add(5 * time.Minute), EndsAt: start.Add(5 * time.Minute),
+					Runbook: "javascript:alert(1)"},
+				{Name: "ManyClients", State: "firing", Severity: "warning", Since: start, Value: &twelve,
+					Summary: "12 clients", Runbook: "docs/runbooks/redis-connections-near-limit.md"},
+				{Name: "RedisDown", State: "firing", Severity: "critical", Since: start,
+					Runbook: "https://studio.example/docs/runbooks/redis-down.md", Silenced: true},
 			}
+			return s
 		}
 	})
 	var f struct {
@@ -390,7 +395,7 @@ func TestFrameContent(t *testing.T) {
 		t.Errorf("point %v", f.Point)
 	}
 
-	// Without Options.Alerts the Snapshot's alerts show.
+	// The Snapshot's own alerts show.
 	h2 := newTestHandler(t, nil)
 	if !strings.Contains(string(h2.buildFrame()), `"name":"FromSnapshot"`) {
 		t.Error("the Snapshot's alerts are missing")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/monitor"
 )
 
@@ -88,55 +89,48 @@ type frameAlert struct {
 	Silenced bool      `json:"silenced,omitempty"`
 }
 
-// alertIn reads both alert.AlertStatus and monitor.Alert JSON.
-type alertIn struct {
-	Rule        string            `json:"rule"`
-	Name        string            `json:"name"`
-	Severity    string            `json:"severity"`
-	State       string            `json:"state"`
-	Summary     string            `json:"summary"`
-	Since       time.Time         `json:"since"`
-	StartsAt    time.Time         `json:"starts_at"`
-	EndsAt      time.Time         `json:"ends_at"`
-	Value       *float64          `json:"value"`
-	Annotations map[string]string `json:"annotations"`
-	SilencedBy  []string          `json:"silenced_by"`
+// topoView is the part of the HA watcher's Topology the page shows: the
+// master, each replica and Sentinel in brief, the last failover; not the
+// event log or the per-Sentinel detail.
+type topoView struct {
+	MasterName      string         `json:"master_name"`
+	Master          string         `json:"master"`
+	MasterSince     time.Time      `json:"master_since,omitzero"`
+	MasterReachable bool           `json:"master_reachable"`
+	MasterRole      string         `json:"master_role,omitempty"`
+	MasterError     string         `json:"master_error,omitempty"`
+	Replicas        []topoReplica  `json:"replicas"`
+	Sentinels       []topoSentinel `json:"sentinels"`
+	LastFailover    *topoFailover  `json:"last_failover"`
+	FailoversTotal  uint64         `json:"failovers_total"`
 }
 
-// topoView is the part of the HA watcher's Topology the page shows.
-type topoView struct {
-	MasterName      string `json:"master_name"`
-	Master          string `json:"master"`
-	MasterSince     string `json:"master_since,omitempty"`
-	MasterReachable bool   `json:"master_reachable"`
-	MasterRole      string `json:"master_role,omitempty"`
-	MasterError     string `json:"master_error,omitempty"`
-	Replicas        []struct {
-		Addr       string   `json:"addr"`
-		Link       string   `json:"link"`
-		LagBytes   int64    `json:"lag_bytes"`
-		LagSeconds int64    `json:"lag_seconds"`
-		Flags      []string `json:"flags"`
-	} `json:"replicas"`
-	Sentinels []struct {
-		Addr       string   `json:"addr"`
-		Reachable  bool     `json:"reachable"`
-		Status     string   `json:"status"`
-		MasterSeen string   `json:"master_seen"`
-		Quorum     int      `json:"quorum"`
-		QuorumOK   bool     `json:"quorum_ok"`
-		Flags      []string `json:"flags"`
-	} `json:"sentinels"`
-	LastFailover *struct {
-		From            string  `json:"from"`
-		To              string  `json:"to"`
-		DetectedAt      string  `json:"detected_at,omitempty"`
-		SwitchedAt      string  `json:"switched_at"`
-		EndedAt         string  `json:"ended_at,omitempty"`
-		DurationSeconds float64 `json:"duration_seconds"`
-		Leader          string  `json:"leader,omitempty"`
-	} `json:"last_failover"`
-	FailoversTotal uint64 `json:"failovers_total"`
+type topoReplica struct {
+	Addr       string   `json:"addr"`
+	Link       string   `json:"link"`
+	LagBytes   int64    `json:"lag_bytes"`
+	LagSeconds int64    `json:"lag_seconds"`
+	Flags      []string `json:"flags"`
+}
+
+type topoSentinel struct {
+	Addr       string   `json:"addr"`
+	Reachable  bool     `json:"reachable"`
+	Status     string   `json:"status"`
+	MasterSeen string   `json:"master_seen"`
+	Quorum     int      `json:"quorum"`
+	QuorumOK   bool     `json:"quorum_ok"`
+	Flags      []string `json:"flags"`
+}
+
+type topoFailover struct {
+	From            string    `json:"from"`
+	To              string    `json:"to"`
+	DetectedAt      time.Time `json:"detected_at,omitzero"`
+	SwitchedAt      time.Time `json:"switched_at"`
+	EndedAt         time.Time `json:"ended_at,omitzero"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	Leader          string    `json:"leader,omitempty"`
 }
 
 // buildFrame reads the Snapshot (and the alerts and the newest point) into
@@ -179,11 +173,7 @@ func (h *Handler) buildFrame() []byte {
 	if f.Redis.Sentinels == nil {
 		f.Redis.Sentinels = []monitor.Sentinel{}
 	}
-	var alerts any = s.Alerts
-	if h.opts.Alerts != nil {
-		alerts = h.opts.Alerts()
-	}
-	f.Alerts = alertView(alerts)
+	f.Alerts = alertView(s.Alerts)
 	if h.opts.History != nil {
 		if ps := h.opts.History(h.now().Add(-10 * time.Second)); len(ps) > 0 {
 			f.Point = appendPoint(nil, ps[len(ps)-1])
@@ -196,33 +186,17 @@ func (h *Handler) buildFrame() []byte {
 	return b
 }
 
-// alertView normalises alert statuses or Snapshot alerts: firing ones
-// first (critical, warning, then the rest), then resolved ones, newest
-// first; pending ones are left out.
-func alertView(v any) []frameAlert {
+// alertView orders the Snapshot's alerts for the page: firing ones first
+// (critical, warning, then the rest), then resolved ones, newest first;
+// pending ones are left out, runbook links kept only when safe to follow.
+func alertView(in []health.Alert) []frameAlert {
 	out := []frameAlert{}
-	if v == nil {
-		return out
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return out
-	}
-	var in []alertIn
-	if json.Unmarshal(b, &in) != nil {
-		return out
-	}
 	for _, a := range in {
 		if a.State == "pending" || a.State == "" {
 			continue
 		}
-		fa := frameAlert{Name: cmp.Or(a.Rule, a.Name), Severity: a.Severity, State: a.State,
-			Summary: cmp.Or(a.Summary, a.Annotations["summary"]), Since: a.Since, EndsAt: a.EndsAt, Value: a.Value,
-			Runbook: runbookLink(a.Annotations["runbook_url"]), Silenced: len(a.SilencedBy) > 0}
-		if fa.Since.IsZero() {
-			fa.Since = a.StartsAt
-		}
-		out = append(out, fa)
+		out = append(out, frameAlert{Name: a.Name, Severity: a.Severity, State: a.State, Summary: a.Summary,
+			Since: a.Since, EndsAt: a.EndsAt, Value: a.Value, Runbook: runbookLink(a.Runbook), Silenced: a.Silenced})
 	}
 	rank := func(a frameAlert) int {
 		if a.State != "firing" {
@@ -273,21 +247,28 @@ func runbookLink(s string) string {
 	return ""
 }
 
-// topologyView trims a Topology (any JSON-ready value of ha.Topology's
-// shape) to what the page shows; nil for nil.
-func topologyView(v any) *topoView {
-	if v == nil {
+// topologyView trims a Topology to what the page shows; nil for nil.
+func topologyView(t *health.Topology) *topoView {
+	if t == nil {
 		return nil
 	}
-	b, err := json.Marshal(v)
-	if err != nil || string(b) == "null" {
-		return nil
+	v := &topoView{
+		MasterName: t.MasterName, Master: t.Master, MasterSince: t.MasterSince, MasterReachable: t.MasterReachable,
+		MasterRole: t.MasterRole, MasterError: t.MasterError, FailoversTotal: t.FailoversTotal,
+		Replicas: make([]topoReplica, 0, len(t.Replicas)), Sentinels: make([]topoSentinel, 0, len(t.Sentinels)),
 	}
-	var t topoView
-	if json.Unmarshal(b, &t) != nil {
-		return nil
+	for _, r := range t.Replicas {
+		v.Replicas = append(v.Replicas, topoReplica{Addr: r.Addr, Link: r.Link, LagBytes: r.LagBytes, LagSeconds: r.LagSeconds, Flags: r.Flags})
 	}
-	return &t
+	for _, s := range t.Sentinels {
+		v.Sentinels = append(v.Sentinels, topoSentinel{Addr: s.Addr, Reachable: s.Reachable, Status: s.Status,
+			MasterSeen: s.MasterSeen, Quorum: s.Quorum, QuorumOK: s.QuorumOK, Flags: s.Flags})
+	}
+	if f := t.LastFailover; f != nil {
+		v.LastFailover = &topoFailover{From: f.From, To: f.To, DetectedAt: f.DetectedAt, SwitchedAt: f.SwitchedAt,
+			EndedAt: f.EndedAt, DurationSeconds: f.DurationSeconds, Leader: f.Leader}
+	}
+	return v
 }
 
 // The columns of a point, in the order appendPoint and appendColumns

@@ -16,6 +16,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/studiohq/studio/health"
 )
 
 // Options configures a Detector. Every field is optional.
@@ -47,25 +49,12 @@ type Options struct {
 	OnHot func(Event)
 }
 
-// Entry is one hot key over the window.
-type Entry struct {
-	// Key is the display form (DisplayKey).
-	Key string `json:"key"`
-	// Count is an upper bound of the accesses in the window; the true
-	// count lies in [Count-Error, Count].
-	Count uint64 `json:"count"`
-	Error uint64 `json:"error"`
-	// PerMin is Count scaled to one minute of the span the window covers.
-	PerMin float64 `json:"per_min"`
-	// Instances is each instance's share (global view only), largest first.
-	Instances []Share `json:"instances,omitempty"`
-}
-
-// Share is one instance's part of a key's global count.
-type Share struct {
-	Instance string `json:"instance"`
-	Count    uint64 `json:"count"`
-}
+// Entry (one hot key over the window) and Share (one instance's part of
+// its count) are the health package's types.
+type (
+	Entry = health.HotKey
+	Share = health.HotKeyShare
+)
 
 // Detector counts key accesses. Observe is safe for concurrent use,
 // allocates nothing and takes one shard lock; reads (Top, Check) take each

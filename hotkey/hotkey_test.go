@@ -417,7 +417,7 @@ func TestNativeParsesReply(t *testing.T) {
 			m[k] = i
 			return
 		}
-		pairs(v, func(k string, n any) { got = append(got, NativeItem{DisplayKey(k), n.(int64)}) })
+		pairs(v, func(k string, n any) { got = append(got, NativeItem{Key: DisplayKey(k), Value: n.(int64)}) })
 	})
 	if m["tracking-active"] != 1 || len(got) != 2 || hex64.MatchString(got[0].Key) || got[1].Key != "y" {
 		t.Fatalf("%v %+v", m, got)

@@ -106,6 +106,14 @@ func NewPublisher(d *Detector, rdb redis.UniversalClient, o PublisherOptions) *P
 // Instance is this instance's id.
 func (p *Publisher) Instance() string { return p.o.Instance }
 
+// KeyPrefix is the prefix of the keys the Publisher writes
+// (DefaultKeyPrefix with the default PublisherOptions.KeyPrefix).
+func (p *Publisher) KeyPrefix() string { return p.o.KeyPrefix + "hotkeys:" }
+
+// DefaultKeyPrefix starts the keys a Publisher writes with the default
+// PublisherOptions.KeyPrefix.
+const DefaultKeyPrefix = "studio:hotkeys:"
+
 // Run does a round every Interval until ctx ends; it returns nil then.
 func (p *Publisher) Run(ctx context.Context) error {
 	t := time.NewTicker(p.o.Interval)
@@ -170,7 +178,7 @@ func (p *Publisher) Top(n int) []Entry {
 // bucketKey is one bucket's hash: field = instance, value = its payload.
 // One key per bucket, written with single-key commands, is Cluster-safe.
 func (p *Publisher) bucketKey(b int64) string {
-	return p.o.KeyPrefix + "hotkeys:" + p.d.gran.String() + ":" + strconv.FormatInt(b, 10)
+	return p.KeyPrefix() + p.d.gran.String() + ":" + strconv.FormatInt(b, 10)
 }
 
 // publish writes the current bucket and the previous one (so its last

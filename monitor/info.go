@@ -152,14 +152,6 @@ func (in Info) Keyspace() []KeyspaceDB {
 	return dbs
 }
 
-// Replica is a replica as its master reports it.
-type Replica struct {
-	Addr       string `json:"addr"`
-	State      string `json:"state"`
-	Offset     int64  `json:"offset"`
-	LagSeconds int64  `json:"lag_seconds"`
-}
-
 // Replicas returns the replicas listed by a master's replication section
 // ("slaveN:ip=…,port=…,state=…,offset=…,lag=…", or "replicaN:…"), in N
 // order. A line without ip or a numeric port is skipped; a missing or

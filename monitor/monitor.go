@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/studiohq/studio/health"
 )
 
 // Options configures a Monitor. Redis is required; a nil optional
@@ -58,21 +60,26 @@ type Options struct {
 	Breaker func() string
 	// HotKeys reports the hottest keys, hottest first (at most 10 are shown).
 	HotKeys func() []HotKey
-	// HotKeysNative reports the server's own hot-key view (JSON-ready).
-	HotKeysNative func() any
-	// Warming reports the cache warmer's progress (JSON-ready).
-	Warming func() any
-	// TLS reports the Redis connection's TLS settings (JSON-ready), so an
-	// operator sees when verification is off.
-	TLS func() any
+	// HotKeysNative reports the server's own hot-key view, nil while
+	// unknown.
+	HotKeysNative func() *health.NativeView
+	// Warming reports the cache warmer's progress.
+	Warming func() health.WarmProgress
+	// TLS reports the Redis connection's TLS settings, so an operator
+	// sees when verification is off.
+	TLS func() health.TLS
 	// Topology reports the Sentinel deployment as the HA watcher sees it:
 	// master, replicas with lag, each Sentinel's view, the last failover
-	// (JSON-ready; ha.Watcher.Topology).
-	Topology func() any
+	// (ha.Watcher.Topology).
+	Topology func() health.Topology
 	// Alerts reports the firing and recently resolved alerts.
-	Alerts func() []Alert
+	Alerts func() []health.Alert
 	// Sentinels reports the Sentinels watching the master.
 	Sentinels func() []Sentinel
+	// Recorder holds the client-side command counts (default: a new one,
+	// fed by RecordCommand). Pass the Recorder the client's
+	// instrumentation hook already feeds.
+	Recorder *Recorder
 	// Logger receives poll failures and status transitions (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now): times of points and snapshots,
@@ -85,9 +92,9 @@ type Options struct {
 
 // Statuses of a Snapshot.
 const (
-	StatusOK       = "ok"
-	StatusDegraded = "degraded"
-	StatusDown     = "down"
+	StatusOK       = health.StatusOK
+	StatusDegraded = health.StatusDegraded
+	StatusDown     = health.StatusDown
 )
 
 // Thresholds of the degraded rules (see Snapshot).
@@ -97,7 +104,7 @@ const (
 	ErrorRateThreshold = 0.05
 	// MinCommandsForErrorRate: …once the minute holds at least this many
 	// commands, so that one failure on an idle client does not flap it.
-	MinCommandsForErrorRate = 20
+	MinCommandsForErrorRate = health.MinCommandsForErrorRate
 	// MemoryThreshold: used_memory above this fraction of maxmemory (when
 	// maxmemory is set) on any polled node degrades the status.
 	MemoryThreshold = 0.90
@@ -186,10 +193,10 @@ func New(opts Options) *Monitor {
 	if m.mode == "" {
 		m.mode = inferMode(opts.Redis)
 	}
-	rec, err := newRecorder(opts.Now)
-	if err != nil {
-		panic("monitor: " + err.Error()) // a constant accuracy: cannot happen
+	if opts.Recorder == nil {
+		opts.Recorder = NewRecorder(opts.Now)
 	}
+	rec := opts.Recorder.rec
 	m.rec = rec
 	m.pointWin.sk = newSketch(rec.mapping)
 	m.win1.sk = newSketch(rec.mapping)
@@ -213,6 +220,27 @@ func inferMode(c redis.UniversalClient) string {
 	}
 	return "standalone"
 }
+
+// Recorder counts the Redis commands a client sends, for the client side of
+// a Monitor's Snapshot. Build it before the client whose instrumentation
+// hook feeds it, and give it to the Monitor polling through that client
+// (Options.Recorder), so neither has to exist before the other. Its
+// methods are safe for concurrent use; the zero value is not usable.
+type Recorder struct{ rec *recorder }
+
+// NewRecorder returns a Recorder whose per-second buckets read now, or,
+// when now is nil, the monotonic clock. Give the Monitor it feeds the same
+// now (Options.Now).
+func NewRecorder(now func() time.Time) *Recorder {
+	rec, err := newRecorder(now)
+	if err != nil {
+		panic("monitor: " + err.Error()) // a constant accuracy: cannot happen
+	}
+	return &Recorder{rec: rec}
+}
+
+// RecordCommand is Monitor.RecordCommand.
+func (r *Recorder) RecordCommand(d time.Duration, outcome string) { r.rec.record(d, outcome) }
 
 // RecordCommand counts one Redis command that took d and ended with
 // outcome (redisconn.Outcome: ok, miss, error_reply, timeout, canceled,

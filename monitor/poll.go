@@ -321,17 +321,6 @@ func orUnknown(s string) string {
 	return s
 }
 
-// LatencyEvent is one LATENCY LATEST entry: the latest and the all-time
-// maximum latency of an event class above latency-monitor-threshold. Node
-// names the server when several are polled.
-type LatencyEvent struct {
-	Event    string    `json:"event"`
-	Node     string    `json:"node,omitempty"`
-	At       time.Time `json:"at,omitzero"`
-	LatestMS int64     `json:"latest_ms"`
-	MaxMS    int64     `json:"max_ms"`
-}
-
 // parseLatencyLatest reads a LATENCY LATEST reply: an array of [event,
 // unix time, latest ms, max ms, …]. Entries of another shape are skipped.
 func parseLatencyLatest(v []any) []LatencyEvent {

@@ -312,17 +312,6 @@ func (r *recorder) totalsNow() counts {
 	return c
 }
 
-// Latency holds client-side command latency quantiles in milliseconds over
-// a window. Count is the number of timed commands in it; with none, every
-// quantile is 0.
-type Latency struct {
-	P50    float64 `json:"p50"`
-	P95    float64 `json:"p95"`
-	P99    float64 `json:"p99"`
-	Count  uint64  `json:"count"`
-	Window string  `json:"window"`
-}
-
 var quantiles = []float64{0.50, 0.95, 0.99}
 
 // latencyOf reads the quantiles of sk (microseconds) in milliseconds.

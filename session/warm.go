@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
+
+	"github.com/studiohq/studio/health"
 )
 
 // WarmSource is where a Warmer reads sessions from. *sqlstore.Store
@@ -62,57 +64,19 @@ type WarmOptions struct {
 	OnResult func(reason string, res WarmResult, err error)
 }
 
-// WarmState is the state of a Warmer.
-type WarmState uint8
+// The warmer's state and progress are the health package's types.
+type (
+	WarmState    = health.WarmState
+	WarmProgress = health.WarmProgress
+)
 
 // Warmer states.
 const (
-	WarmIdle    WarmState = iota // never run
-	WarmRunning                  // a run is in progress
-	WarmDone                     // the last run finished without errors
-	WarmFailed                   // the last run stopped on an error or wrote some sessions with errors
+	WarmIdle    = health.WarmIdle
+	WarmRunning = health.WarmRunning
+	WarmDone    = health.WarmDone
+	WarmFailed  = health.WarmFailed
 )
-
-var warmStateNames = [...]string{"idle", "running", "done", "failed"}
-
-func (s WarmState) String() string {
-	if int(s) < len(warmStateNames) {
-		return warmStateNames[s]
-	}
-	return "unknown"
-}
-
-// MarshalText encodes the state as its name, for JSON.
-func (s WarmState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// WarmProgress is a point-in-time view of a Warmer, for /readyz and the
-// health Snapshot.
-type WarmProgress struct {
-	State WarmState `json:"state"`
-	// Reason says why the current or last run started ("start-up",
-	// "on demand", "redis restarted: run_id changed", …).
-	Reason string `json:"reason,omitempty"`
-	// Read counts the sessions read from the store by the current or last
-	// run; Done those whose batch has been sent; Written those Redis
-	// accepted. Total is the run's Limit (an upper bound on Read).
-	Read    int `json:"read"`
-	Done    int `json:"done"`
-	Written int `json:"written"`
-	Total   int `json:"total"`
-	// Runs counts the runs started since the Warmer was created.
-	Runs     int       `json:"runs"`
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	// LastError is the text of the error that ended the last run, or of
-	// the last failed write; empty when there was none. It never holds a
-	// key or a token.
-	LastError string `json:"last_error,omitempty"`
-	// RateNow is the current run's write rate limit in sessions per
-	// second as the back-off set it (0: unlimited or no run); Backoffs
-	// counts how often the run slowed down for request load.
-	RateNow  float64 `json:"rate_now"`
-	Backoffs int64   `json:"backoffs"`
-}
 
 // WarmResult summarises one run.
 type WarmResult struct {

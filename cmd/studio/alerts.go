@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,8 +16,7 @@ import (
 	"github.com/studiohq/studio/alert/slack"
 	"github.com/studiohq/studio/alert/webhook"
 	"github.com/studiohq/studio/ha"
-	"github.com/studiohq/studio/monitor"
-	"github.com/studiohq/studio/redisconn"
+	"github.com/studiohq/studio/health"
 )
 
 // externalURL is cfg.ExternalURL, or http:// and the listen address (a
@@ -90,43 +88,16 @@ func newNotifiers(cfg Config, instance string) (map[string]alert.Notifier, error
 	return out, nil
 }
 
-// newAlertEngine wires the alert engine: samples from the monitor's
-// Snapshot and the TLS certificates, dedup and silences through Redis.
-//
-// In Sentinel mode master_known and replicas_link_down come from the HA
-// watcher (a master the Sentinels name and the watcher reaches; every
-// replica the Sentinels know, dead ones included), not from the monitor's
-// last successful poll, which cannot see the master go missing and lists
-// only the replicas the master still knows.
-func newAlertEngine(cfg Config, instance string, rdb redis.UniversalClient, mon *monitor.Monitor, certs *redisconn.TLS, watcher *ha.Watcher, reg prometheus.Registerer, log *slog.Logger) (*alert.Engine, error) {
+// newAlertEngine wires the alert engine: samples from the health
+// Snapshot (which carries the TLS certificates' expiry and, in Sentinel
+// mode, the HA watcher's topology), dedup and silences through Redis.
+func newAlertEngine(cfg Config, instance string, rdb redis.UniversalClient, snapshot func() health.Snapshot, reg prometheus.Registerer, log *slog.Logger) (*alert.Engine, error) {
 	notifiers, err := newNotifiers(cfg, instance)
 	if err != nil {
 		return nil, err
 	}
 	ext := externalURL(cfg)
-	samples := func() []alert.Sample {
-		now := time.Now()
-		s := alert.SamplesFromSnapshot(mon.Snapshot(), now)
-		if watcher != nil {
-			s = slices.DeleteFunc(s, func(x alert.Sample) bool { return x.Name == "master_known" || x.Name == "replicas_link_down" })
-			t := watcher.Topology()
-			known := 0.0
-			if t.Master != "" && t.MasterReachable {
-				known = 1
-			}
-			down := 0.0
-			for _, r := range t.Replicas {
-				if r.Link != "ok" {
-					down++
-				}
-			}
-			s = append(s, alert.Sample{Name: "master_known", Value: known}, alert.Sample{Name: "replicas_link_down", Value: down})
-		}
-		if certs != nil {
-			s = append(s, alert.CertExpirySamples(certs.Data(), now)...)
-		}
-		return s
-	}
+	samples := func() []alert.Sample { return alert.SamplesFromSnapshot(snapshot(), time.Now()) }
 	eng, err := alert.NewEngine(alert.EngineOptions{
 		Config: cfg.Alerts, Receivers: notifiers, Redis: rdb, Instance: instance,
 		Logger: log, Registerer: reg, Samples: samples,

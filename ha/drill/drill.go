@@ -408,7 +408,7 @@ func (d *drill) startWorkload(ctx context.Context, wg *sync.WaitGroup, pool []st
 			t := time.NewTicker(d.o.WriteInterval)
 			defer t.Stop()
 			for tick(ctx, t) {
-				key := "studio:drill:" + d.run + ":" + strconv.FormatInt(seq.Add(1), 10)
+				key := KeyPrefix + d.run + ":" + strconv.FormatInt(seq.Add(1), 10)
 				err := d.o.Redis.Set(ctx, key, "1", 10*time.Minute).Err()
 				done := time.Now().UnixNano()
 				d.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/telemetry"
 )
@@ -52,9 +53,9 @@ type Options struct {
 	MetricsAdminOnly bool
 	// Health returns the health Snapshot served at GET /health/redis; nil
 	// answers 503.
-	Health func(ctx context.Context) any
+	Health func(ctx context.Context) health.Snapshot
 	// Warming, if set, reports the cache warmer's progress in /readyz.
-	Warming func() any
+	Warming func() health.WarmProgress
 	// LogLevel, if set, is read and changed at /v1/admin/log-level.
 	LogLevel *slog.LevelVar
 	// TracerProvider, if set, gives every request a server span, child of

@@ -1,21 +1,29 @@
-package main
+package session
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/studiohq/studio/session"
 )
 
-// sessionCollector exposes session.Service's running totals at scrape time,
+// NewStatsCollector exposes a Service's running totals (its Stats method)
+// as studio_session_* metrics at scrape time, so the validation path pays
+// for an atomic add and nothing more. It is safe for concurrent use.
+func NewStatsCollector(stats func() Stats) prometheus.Collector { return newSessionCollector(stats) }
+
+// NewWarmCollector exposes a Warmer's progress (its Progress method) as
+// studio_cache_warm_* gauges at scrape time.
+func NewWarmCollector(progress func() WarmProgress) prometheus.Collector {
+	return newWarmCollector(progress)
+}
+
+// sessionCollector exposes a Service's running totals at scrape time,
 // so the validation path pays for an atomic add and nothing more.
 type sessionCollector struct {
-	stats                                               func() session.Stats
+	stats                                               func() Stats
 	validations, flushes, refreshes, touches, redisErrs *prometheus.Desc
 	storeErrs, queued, replicaFallbacks                 *prometheus.Desc
 }
 
-func newSessionCollector(stats func() session.Stats) *sessionCollector {
+func newSessionCollector(stats func() Stats) *sessionCollector {
 	return &sessionCollector{
 		stats:       stats,
 		validations: prometheus.NewDesc("studio_session_validations_total", "Session validations by result and by the tier that answered (none: refused before any lookup).", []string{"result", "tier"}, nil),
@@ -38,9 +46,9 @@ func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.stats()
-	for r := range session.NumResults {
-		for t := range session.Tier(session.NumTiers) {
-			if r == session.ResultMalformed && t != session.TierNone {
+	for r := range NumResults {
+		for t := range Tier(NumTiers) {
+			if r == ResultMalformed && t != TierNone {
 				continue
 			}
 			ch <- prometheus.MustNewConstMetric(c.validations, prometheus.CounterValue, float64(st.Validations[r][t]), r.String(), t.String())
@@ -55,47 +63,14 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.replicaFallbacks, prometheus.CounterValue, float64(st.ReplicaFallbacks))
 }
 
-// poolCollector exposes the go-redis connection pool.
-type poolCollector struct {
-	stats                  func() *redis.PoolStats
-	hits, misses, timeouts *prometheus.Desc
-	conns                  *prometheus.Desc
-}
-
-func newPoolCollector(stats func() *redis.PoolStats) *poolCollector {
-	return &poolCollector{
-		stats:    stats,
-		hits:     prometheus.NewDesc("studio_redis_pool_hits_total", "Times a free connection was found in the pool.", nil, nil),
-		misses:   prometheus.NewDesc("studio_redis_pool_misses_total", "Times no free connection was found and one was dialled.", nil, nil),
-		timeouts: prometheus.NewDesc("studio_redis_pool_timeouts_total", "Times waiting for a connection timed out.", nil, nil),
-		conns:    prometheus.NewDesc("studio_redis_pool_connections", "Connections in the pool by state (total, idle, stale).", []string{"state"}, nil),
-	}
-}
-
-func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.timeouts, c.conns} {
-		ch <- d
-	}
-}
-
-func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
-	ps := c.stats()
-	ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(ps.Hits))
-	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(ps.Misses))
-	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(ps.Timeouts))
-	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(ps.TotalConns), "total")
-	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(ps.IdleConns), "idle")
-	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(ps.StaleConns), "stale")
-}
-
 // warmCollector exposes the cache warmer's progress.
 type warmCollector struct {
-	progress                       func() session.WarmProgress
+	progress                       func() WarmProgress
 	runs, running, written, failed *prometheus.Desc
 	lastDuration                   *prometheus.Desc
 }
 
-func newWarmCollector(p func() session.WarmProgress) *warmCollector {
+func newWarmCollector(p func() WarmProgress) *warmCollector {
 	return &warmCollector{
 		progress:     p,
 		runs:         prometheus.NewDesc("studio_cache_warm_runs_total", "Cache-warming runs started (start-up, on demand, Redis came back empty).", nil, nil),
@@ -121,11 +96,11 @@ func (c *warmCollector) Collect(ch chan<- prometheus.Metric) {
 		return 0
 	}
 	ch <- prometheus.MustNewConstMetric(c.runs, prometheus.CounterValue, float64(p.Runs))
-	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, b(p.State == session.WarmRunning))
+	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, b(p.State == WarmRunning))
 	ch <- prometheus.MustNewConstMetric(c.written, prometheus.GaugeValue, float64(p.Read), "read")
 	ch <- prometheus.MustNewConstMetric(c.written, prometheus.GaugeValue, float64(p.Done), "sent")
 	ch <- prometheus.MustNewConstMetric(c.written, prometheus.GaugeValue, float64(p.Written), "written")
-	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, b(p.State == session.WarmFailed))
+	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, b(p.State == WarmFailed))
 	d := 0.0
 	if !p.Finished.IsZero() && !p.Started.IsZero() {
 		d = p.Finished.Sub(p.Started).Seconds()
@@ -133,8 +108,10 @@ func (c *warmCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.lastDuration, prometheus.GaugeValue, d)
 }
 
-// warmMetrics are cumulative counters over every warming run.
-type warmMetrics struct {
+// WarmMetrics are cumulative counters over every warming run; Observe
+// feeds them (as WarmOptions.OnResult). Its methods are safe for
+// concurrent use.
+type WarmMetrics struct {
 	sessions    *prometheus.CounterVec
 	batches     prometheus.Counter
 	revocations prometheus.Counter
@@ -143,8 +120,9 @@ type warmMetrics struct {
 	duration    prometheus.Histogram
 }
 
-func newWarmMetrics(reg prometheus.Registerer) *warmMetrics {
-	m := &warmMetrics{
+// NewWarmMetrics registers the studio_cache_warm_* counters with reg.
+func NewWarmMetrics(reg prometheus.Registerer) *WarmMetrics {
+	m := &WarmMetrics{
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "studio_cache_warm_sessions_total", Help: "Sessions handled by cache warming, by result: written, skipped (already in Redis), expired, error."}, []string{"result"}),
 		batches:  prometheus.NewCounter(prometheus.CounterOpts{Name: "studio_cache_warm_batches_total", Help: "Pipelines sent by cache warming."}),
 		revocations: prometheus.NewCounter(prometheus.CounterOpts{Name: "studio_cache_warm_revocations_swept_total",
@@ -163,8 +141,8 @@ func newWarmMetrics(reg prometheus.Registerer) *warmMetrics {
 	return m
 }
 
-// observe records one finished run (session.WarmOptions.OnResult).
-func (m *warmMetrics) observe(_ string, res session.WarmResult, err error) {
+// Observe records one finished run (WarmOptions.OnResult).
+func (m *WarmMetrics) Observe(_ string, res WarmResult, err error) {
 	m.sessions.WithLabelValues("written").Add(float64(res.Written))
 	m.sessions.WithLabelValues("skipped").Add(float64(res.Skipped))
 	m.sessions.WithLabelValues("expired").Add(float64(res.Expired))

@@ -1,0 +1,5 @@
+package alert
+
+// DefaultKeyPrefix starts the Redis keys of the engine's claims and
+// silences unless EngineOptions.KeyPrefix says otherwise.
+const DefaultKeyPrefix = "studio:alert:"

@@ -3,7 +3,7 @@
 # every test with the race detector against real redis-server, PostgreSQL
 # and SQLite.
 #
-# Needs Go and redis-server on PATH. PostgreSQL: the server named by
+# Needs Go, redis-server and helm on PATH. PostgreSQL: the server named by
 # STUDIO_TEST_POSTGRES_URL (default: this machine's, 127.0.0.1:5432); when
 # none answers, a throw-away PostgreSQL is started in a temporary directory
 # for the run and removed afterwards.
@@ -17,6 +17,10 @@ die() { echo "scripts/test.sh: $*" >&2; exit 1; }
 
 command -v go >/dev/null || die "go not found on PATH"
 command -v redis-server >/dev/null || die "redis-server not found: apt-get install redis-server (.ci/run installs it)"
+# Tools installed with `go install` (scripts/tools.sh puts them in
+# /usr/local/bin; a developer's may be in GOPATH/bin).
+export PATH="$PATH:$(go env GOPATH)/bin"
+command -v helm >/dev/null || die "helm not found: scripts/tools.sh installs it (.ci/run runs it)"
 
 pg_bin() {
 	local d

@@ -1,0 +1,128 @@
+package helm
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// studioSettings are the environment variables Studio reads, gathered
+// from the source rather than listed by hand.
+type studioSettings struct {
+	config map[string]bool // add("NAME", …) in cmd/studio/config.go
+	secret []string        // those declared secret (the add's last argument)
+	files  map[string]bool // NAME_FILE of each secret setting
+	readme map[string]bool // the first column of README.md's Settings table
+	prefix []string        // README wildcards such as OTEL_*
+	otel   map[string]bool // OTEL_* names telemetry/ reads
+}
+
+var (
+	addCall   = regexp.MustCompile(`(?m)^\s*add\("([A-Z][A-Z0-9_]*)", "[^"]*", .*, (true|false)\)\s*$`)
+	otelName  = regexp.MustCompile(`"(OTEL_[A-Z0-9_]+[A-Z0-9])"`)
+	tableName = regexp.MustCompile("`([A-Z][A-Z0-9_]*)(\\*?)`")
+)
+
+func readStudioSettings(t *testing.T) studioSettings {
+	t.Helper()
+	s := studioSettings{config: map[string]bool{}, files: map[string]bool{}, readme: map[string]bool{}, otel: map[string]bool{}}
+	src, err := os.ReadFile(filepath.Join(repoRoot, "cmd", "studio", "config.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range addCall.FindAllStringSubmatch(string(src), -1) {
+		s.config[m[1]] = true
+		if m[2] == "true" {
+			s.secret = append(s.secret, m[1])
+		}
+	}
+	// A change in how config.go declares settings must fail here, not
+	// make every name look unknown or every check pass.
+	if len(s.config) < 30 || !s.config["STUDIO_ADDR"] || len(s.secret) < 5 {
+		t.Fatalf("found %d settings (%d secret) in cmd/studio/config.go's add(…) calls; the pattern no longer matches how settings are declared", len(s.config), len(s.secret))
+	}
+
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "\n## Settings\n")
+	if !ok {
+		t.Fatal("README.md has no Settings section")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		for _, m := range tableName.FindAllStringSubmatch(cells[1], -1) {
+			if m[2] == "*" {
+				s.prefix = append(s.prefix, m[1])
+			} else {
+				s.readme[m[1]] = true
+			}
+		}
+	}
+	if len(s.readme) < 30 {
+		t.Fatalf("found only %d names in README.md's Settings table", len(s.readme))
+	}
+
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "telemetry", "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range otelName.FindAllStringSubmatch(string(b), -1) {
+			s.otel[m[1]] = true
+		}
+	}
+	if !s.otel["OTEL_TRACES_EXPORTER"] {
+		t.Fatal("telemetry/ no longer names OTEL_TRACES_EXPORTER; the pattern needs updating")
+	}
+
+	// Every secret setting is also read from the file NAME_FILE names.
+	if !strings.Contains(string(src), `lookupEnv(getenv, env+"_FILE")`) {
+		t.Fatal(`cmd/studio/config.go no longer reads NAME_FILE for secret settings (lookupEnv(getenv, env+"_FILE")); the chart passes secrets that way`)
+	}
+	for _, name := range s.secret {
+		s.files[name+"_FILE"] = true
+	}
+	return s
+}
+
+// known reports whether Studio reads name.
+func (s studioSettings) known(name string) bool {
+	if strings.HasPrefix(name, "OTEL_") {
+		return s.otel[name] && slices.Contains(s.prefix, "OTEL_")
+	}
+	return s.config[name] || s.files[name] || s.readme[name]
+}
+
+// chartSecretSettings are the settings the chart takes from Secrets.
+var chartSecretSettings = []string{"STUDIO_ADMIN_TOKEN", "REDIS_URL", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD",
+	"DATABASE_URL", "PAGERDUTY_ROUTING_KEY", "SLACK_WEBHOOK_URL"}
+
+// TestChartCoversStudioSecrets: every setting Studio declares secret has
+// a Secret reference in the chart; a new one must be added to the chart
+// (values, secretRefs in _helpers.tpl) before it can be deployed safely.
+func TestChartCoversStudioSecrets(t *testing.T) {
+	s := readStudioSettings(t)
+	for _, name := range s.secret {
+		if !slices.Contains(chartSecretSettings, name) {
+			t.Errorf("cmd/studio/config.go declares %s secret, and the chart has no Secret reference for it", name)
+		}
+	}
+	for _, name := range chartSecretSettings {
+		if !slices.Contains(s.secret, name) {
+			t.Errorf("the chart treats %s as a secret; cmd/studio/config.go no longer declares it secret", name)
+		}
+	}
+}

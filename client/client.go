@@ -243,18 +243,11 @@ func (c *Client) do(ctx context.Context, k call) (result, error) {
 	}
 	for i := 1; ; i++ {
 		status, body, err := c.once(ctx, k)
-		if err == nil && status >= 200 && status < 300 {
-			r := result{op: k.op, status: status, attempts: i}
-			if status == http.StatusNoContent {
-				return r, nil
-			}
-			r.resp, err = decodeResponse(body)
-			if err != nil {
-				return r, r.invalid(err)
-			}
+		r, e := answer(k, status, body, err)
+		if e == nil {
+			r.attempts = i
 			return r, nil
 		}
-		e := classify(k, status, body, err)
 		e.Attempts = i
 		if i >= attempts || !retryable(e) || ctx.Err() != nil {
 			return result{}, e
@@ -263,6 +256,23 @@ func (c *Client) do(ctx context.Context, k call) (result, error) {
 			return result{}, e
 		}
 	}
+}
+
+// answer interprets one attempt: a 2xx with a JSON body (or 204) is a
+// result; anything else is the *Error to return or retry on.
+func answer(k call, status int, body []byte, err error) (result, *Error) {
+	r := result{op: k.op, status: status, attempts: 1}
+	if err != nil || status < 200 || status > 299 {
+		return r, classify(k, status, body, err)
+	}
+	if status == http.StatusNoContent {
+		return r, nil
+	}
+	r.resp, err = decodeResponse(body)
+	if err != nil {
+		return r, r.invalid(err)
+	}
+	return r, nil
 }
 
 // maxBody bounds what is read of an answer; Studio's are far smaller.

@@ -93,11 +93,17 @@ func BenchmarkClientValidate(b *testing.B) {
 
 func BenchmarkRawHTTPValidate(b *testing.B) {
 	base, tok := benchSession(b)
+	runValidations(b, "raw", rawValidate(b, base, tok))
+}
+
+// rawValidate is the baseline: one GET with the client's transport
+// settings, the body read, the status checked, nothing decoded.
+func rawValidate(b *testing.B, base, tok string) func() error {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: time.Second}).DialContext
 	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.Proxy = 256, 64, nil
 	hc := &http.Client{Transport: t}
-	runValidations(b, "raw", func() error {
+	return func() error {
 		req, _ := http.NewRequestWithContext(b.Context(), "GET", base+"/v1/session", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := hc.Do(req)
@@ -110,7 +116,65 @@ func BenchmarkRawHTTPValidate(b *testing.B) {
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		return err
+	}
+}
+
+// BenchmarkValidatePaired alternates a client validation and a raw one in
+// every goroutine, so both see the same load from whatever else runs on
+// the machine; it reports the client's time per validation over the raw
+// call's (client-cost-%) and both medians.
+func BenchmarkValidatePaired(b *testing.B) {
+	base, tok := benchSession(b)
+	c, err := client.New(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := rawValidate(b, base, tok)
+	b.SetParallelism(8)
+	var mu sync.Mutex
+	var sum [2]time.Duration
+	sk := [2]*ddsketch.DDSketch{}
+	for i := range sk {
+		sk[i], _ = ddsketch.NewDefaultDDSketch(0.005)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var local [2]time.Duration
+		lsk := [2]*ddsketch.DDSketch{}
+		for i := range lsk {
+			lsk[i], _ = ddsketch.NewDefaultDDSketch(0.005)
+		}
+		for n := 0; pb.Next(); n++ {
+			i := n & 1
+			t0 := time.Now()
+			var err error
+			if i == 0 {
+				_, err = c.Validate(b.Context(), tok)
+			} else {
+				err = raw()
+			}
+			d := time.Since(t0)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			local[i] += d
+			_ = lsk[i].Add(float64(d.Microseconds()))
+		}
+		mu.Lock()
+		for i := range sum {
+			sum[i] += local[i]
+			_ = sk[i].MergeWith(lsk[i])
+		}
+		mu.Unlock()
 	})
+	b.StopTimer()
+	p := func(i int, q float64) float64 { v, _ := sk[i].GetValueAtQuantile(q); return v }
+	b.ReportMetric((float64(sum[0])/float64(sum[1])-1)*100, "client-cost-%")
+	b.ReportMetric(p(0, 0.5), "client-p50-µs")
+	b.ReportMetric(p(1, 0.5), "raw-p50-µs")
+	b.ReportMetric(p(0, 0.99), "client-p99-µs")
+	b.ReportMetric(p(1, 0.99), "raw-p99-µs")
 }
 
 // printBenchRatio prints the client's figures beside the raw calls' of the

@@ -99,7 +99,6 @@ type runner struct {
 	clients     map[string]*client.Client
 	opts        []client.Option
 	studioURL   string
-	down        string
 	ctx         context.Context
 }
 

@@ -76,6 +76,20 @@ echo "== go test -race"
 # Two cores: two packages at a time.
 go test -race -count=1 -p 2 -timeout 10m "$@" ./...
 if [ $# -eq 0 ]; then
+	echo "== TypeScript client (clients/typescript) against a real studio serve"
+	command -v node >/dev/null && command -v npm >/dev/null || die "node and npm not found: apt-get install nodejs npm (.ci/run installs them)"
+	STUDIO_BIN_DIR=$(mktemp -d /tmp/studio-bin.XXXXXX)
+	go build -o "$STUDIO_BIN_DIR/studio" ./cmd/studio
+	(
+		cd clients/typescript
+		# npm ci only when node_modules is missing or older than the lockfile.
+		if [ ! -f node_modules/.package-lock.json ] || ! cmp -s <(node -e 'const l=require("./package-lock.json");delete l.packages[""];console.log(JSON.stringify(l.packages))') <(node -e 'const l=require("./node_modules/.package-lock.json");console.log(JSON.stringify(l.packages))'); then
+			npm ci --no-audit --no-fund
+		fi
+		npm run build
+		STUDIO_BIN="$STUDIO_BIN_DIR/studio" npm test
+	) || { rm -rf "$STUDIO_BIN_DIR"; die "TypeScript client tests failed"; }
+	rm -rf "$STUDIO_BIN_DIR"
 	echo "== timing bounds without the race detector"
 	# The race detector slows goroutines several-fold; the revocation test's
 	# 10 ms bound is asserted here, on an otherwise idle machine.

@@ -46,6 +46,8 @@ type CreateRequest struct {
 	Metadata    map[string]string
 }
 
+// MarshalJSON encodes the request as POST /v1/sessions takes it: ttl and
+// idle_timeout in seconds, zero fields left out.
 func (r CreateRequest) MarshalJSON() ([]byte, error) {
 	type body struct {
 		UserID      string            `json:"user_id"`

@@ -3,8 +3,9 @@
 // of Studio's clients and examples.
 //
 // It does not import testing: Start returns errors and the caller stops
-// the Server it gets. The package reads no environment; callers pass the
-// binary to run, or let Build make one.
+// the Server it gets. Callers pass the binary to run, or let Build make
+// one; Studio gets the caller's PATH and the settings Start gives it,
+// nothing else of the caller's environment.
 package studiotest
 
 import (
@@ -86,7 +87,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.Redis, s.ownRedis = rs, true
 	}
-	env := append(os.Environ(),
+	// Only PATH from the caller: settings in its environment must not leak
+	// into the Studio under test.
+	env := append([]string{"PATH=" + os.Getenv("PATH")},
 		"STUDIO_ADDR=127.0.0.1:0",
 		"REDIS_URL="+s.Redis.URL(),
 		"DATABASE_URL=sqlite:"+filepath.Join(cfg.Dir, "studio.db"),

@@ -23,16 +23,20 @@ export function withStudioSession<C extends object = {}>(
   const client = opts.client ?? new StudioClient(opts as StudioClientOptions);
   return async (req, ctx) => {
     const token = tokenFrom(req.headers.get("authorization"), req.headers.get("cookie"), opts.cookie);
+    if (!token) return refusalResponse(null);
     let session: Session;
     try {
-      if (!token) throw null;
       session = await client.validate(token, { signal: req.signal });
     } catch (e) {
-      const r = refusal(e);
-      const headers: Record<string, string> = { "content-type": "application/json", "cache-control": "no-store" };
-      if (r.status === 401) headers["www-authenticate"] = 'Bearer error="invalid_token"';
-      return new Response(JSON.stringify(r.body) + "\n", { status: r.status, headers });
+      return refusalResponse(e);
     }
     return handler(req, { ...(ctx ?? ({} as C)), session });
   };
+}
+
+function refusalResponse(err: unknown | null): Response {
+  const r = refusal(err);
+  const headers: Record<string, string> = { "content-type": "application/json", "cache-control": "no-store" };
+  if (r.status === 401) headers["www-authenticate"] = 'Bearer error="invalid_token"';
+  return new Response(JSON.stringify(r.body) + "\n", { status: r.status, headers });
 }

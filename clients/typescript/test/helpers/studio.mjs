@@ -82,7 +82,7 @@ export async function startStudio({ adminToken }) {
   await until("redis-server answers PING", 10000, () => redisPing(redisPort));
   const studio = track(spawn(bin, ["serve"], {
     env: {
-      ...process.env,
+      PATH: process.env.PATH, // nothing else of ours: settings must not leak into the Studio under test
       STUDIO_ADDR: "127.0.0.1:0",
       REDIS_URL: `redis://127.0.0.1:${redisPort}/0`,
       DATABASE_URL: `sqlite:${path.join(dir, "studio.db")}`,

@@ -62,7 +62,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		timeout:     DefaultTimeout,
 		dialTimeout: DefaultDialTimeout,
 		ua:          "studio-go-client/1",
-		retry:       DefaultRetry,
+		retry:       defaultRetry,
 		channel:     DefaultInvalidationChannel,
 	}
 	for _, o := range opts {

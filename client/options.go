@@ -33,8 +33,8 @@ type RetryPolicy struct {
 	MaxDelay  time.Duration // the longest wait
 }
 
-// DefaultRetry is the policy of a Client made without WithRetry.
-var DefaultRetry = RetryPolicy{Attempts: 3, BaseDelay: 25 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
+// defaultRetry is the policy of a Client made without WithRetry.
+var defaultRetry = RetryPolicy{Attempts: 3, BaseDelay: 25 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
 
 // wait sleeps before try n+1; false when ctx ended first.
 func (p RetryPolicy) wait(ctx context.Context, n int) bool {
@@ -132,8 +132,8 @@ func WithUserAgent(ua string) Option {
 	return func(s *settings) error { s.ua = ua; return nil }
 }
 
-// WithRetry replaces DefaultRetry; RetryPolicy{Attempts: 1} turns retries
-// off.
+// WithRetry replaces the default policy (3 attempts, waits from 25 ms
+// doubling to 250 ms); RetryPolicy{Attempts: 1} turns retries off.
 func WithRetry(p RetryPolicy) Option {
 	return func(s *settings) error {
 		if p.BaseDelay < 0 || p.MaxDelay < 0 {

@@ -192,8 +192,8 @@ export class StudioClient {
   }
 }
 
-/** interpret turns one answer into an Answer or the error to throw. Exported for tests. */
-export function interpret(c: { op: string; admin?: boolean }, status: number, text: string, attempt = 1): Answer {
+/** interpret turns one answer into an Answer or the error to throw. */
+function interpret(c: { op: string; admin?: boolean }, status: number, text: string, attempt = 1): Answer {
   let json: any;
   let parsed = false;
   if (text.trim() !== "") {

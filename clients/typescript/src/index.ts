@@ -1,4 +1,4 @@
-export { StudioClient, interpret } from "./client.js";
+export { StudioClient } from "./client.js";
 export type { Session, CreateRequest, RetryPolicy, StudioClientOptions, CallOptions } from "./client.js";
 export {
   StudioError,

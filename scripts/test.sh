@@ -31,7 +31,9 @@ pg_bin() {
 }
 
 PG_TMP=""
+STUDIO_BIN_DIR=""
 cleanup() {
+	[ -z "$STUDIO_BIN_DIR" ] || rm -rf "$STUDIO_BIN_DIR"
 	if [ -n "$PG_TMP" ]; then
 		run_pg "$(pg_bin pg_ctl)" -D "$PG_TMP/data" -m immediate stop >/dev/null 2>&1 || true
 		rm -rf "$PG_TMP"
@@ -76,10 +78,29 @@ echo "== go vet"
 go vet ./...
 echo "== staticcheck"
 go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
+echo "== build studio for the client tests"
+# The clients' and examples' tests run this binary as a real `studio serve`
+# (STUDIO_BIN), so it is built once here rather than by each of them.
+STUDIO_BIN_DIR=$(mktemp -d /tmp/studio-bin.XXXXXX)
+go build -o "$STUDIO_BIN_DIR/studio" ./cmd/studio
+export STUDIO_BIN="$STUDIO_BIN_DIR/studio"
 echo "== go test -race"
 # Two cores: two packages at a time.
 go test -race -count=1 -p 2 -timeout 10m "$@" ./...
 if [ $# -eq 0 ]; then
+	echo "== TypeScript client (clients/typescript) against a real studio serve"
+	command -v node >/dev/null && command -v npm >/dev/null || die "node and npm not found: apt-get install nodejs npm (.ci/run installs them)"
+	(
+		cd clients/typescript
+		# npm ci only when node_modules is missing or differs from the lockfile.
+		if [ ! -f node_modules/.package-lock.json ] || ! cmp -s \
+			<(node -e 'const l=require("./package-lock.json");delete l.packages[""];console.log(JSON.stringify(l.packages))') \
+			<(node -e 'const l=require("./node_modules/.package-lock.json");console.log(JSON.stringify(l.packages))'); then
+			npm ci --no-audit --no-fund
+		fi
+		npm run build
+		npm test
+	) || die "TypeScript client tests failed"
 	echo "== timing bounds without the race detector"
 	# The race detector slows goroutines several-fold; the revocation test's
 	# 10 ms bound is asserted here, on an otherwise idle machine.

@@ -159,8 +159,13 @@ func bearer(r *http.Request) (token, code, msg string) {
 }
 
 func unauthorized(w http.ResponseWriter, code, msg string) {
+	refused(w, code, msg, "")
+}
+
+// refused answers 401 for a session token, with the reason it was refused.
+func refused(w http.ResponseWriter, code, msg, reason string) {
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	writeError(w, http.StatusUnauthorized, code, msg)
+	writeErrorReason(w, http.StatusUnauthorized, code, msg, reason)
 }
 
 // requireAdmin lets the request through only with the admin bearer token,
@@ -189,15 +194,15 @@ func (s *Server) requireAdmin(next http.HandlerFunc) http.HandlerFunc {
 func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, session.ErrMalformedToken):
-		unauthorized(w, "invalid_token", "the session token is malformed")
+		refused(w, "invalid_token", "the session token is malformed", reasonMalformed)
 	case errors.Is(err, session.ErrNotFound):
-		unauthorized(w, "invalid_session", "no session has this token")
+		refused(w, "invalid_session", "no session has this token", reasonUnknown)
 	case errors.Is(err, session.ErrRevoked):
-		unauthorized(w, "invalid_session", "the session was revoked")
+		refused(w, "invalid_session", "the session was revoked", reasonRevoked)
 	case errors.Is(err, session.ErrExpired):
-		unauthorized(w, "invalid_session", "the session has expired")
+		refused(w, "invalid_session", "the session has expired", reasonExpired)
 	case errors.Is(err, session.ErrIdle):
-		unauthorized(w, "invalid_session", "the session timed out after inactivity")
+		refused(w, "invalid_session", "the session timed out after inactivity", reasonIdle)
 	case errors.Is(err, session.ErrInvalidInput):
 		writeError(w, http.StatusBadRequest, "invalid_request", strings.TrimPrefix(err.Error(), session.ErrInvalidInput.Error()+": "))
 	case errors.Is(err, context.Canceled):

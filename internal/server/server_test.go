@@ -38,6 +38,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, adminToken string) *fixture {
 	t.Helper()
+	return newFixtureAt(t, adminToken, nil)
+}
+
+// newFixtureAt is newFixture with the Service's clock (nil: time.Now).
+func newFixtureAt(t *testing.T, adminToken string, now func() time.Time) *fixture {
+	t.Helper()
 	f := &fixture{t: t, redis: redistest.Start(t), logs: &syncbuf.Buffer{}}
 	var err error
 	f.store, err = sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"), sqlstore.Options{})
@@ -48,7 +54,7 @@ func newFixture(t *testing.T, adminToken string) *fixture {
 	f.rdb = redis.NewClient(&redis.Options{Addr: f.redis.Addr(), DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { f.rdb.Close() })
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.svc, err = session.NewService(session.Options{Store: f.store, Redis: f.rdb, Logger: log})
+	f.svc, err = session.NewService(session.Options{Store: f.store, Redis: f.rdb, Logger: log, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,12 @@
 //	GET  /studio/redis/history         the history frame as JSON (for a page that polls)
 //	GET  /studio/redis/static/{name}   the embedded assets (no session needed: they hold no data)
 //
-// The session cookie, studio_session, is an opaque random value mapped to a
-// session held in memory (never the admin token): HttpOnly, SameSite=Strict,
+// The session cookie, studio_session, names a login session kept by
+// Options.Sessions, never the admin token. `studio serve` keeps the logins
+// as Studio sessions of the user studio-dashboard: every instance on the
+// same Redis and store accepts them, they are kept across restarts, and a
+// logout ends one everywhere. With Options.Sessions nil they are held in
+// this process's memory. The cookie is HttpOnly, SameSite=Strict,
 // Path=/studio/redis, Secure on TLS requests. Every response carries a
 // strict Content-Security-Policy (no inline script or style), nosniff and
 // no-referrer; data answers are not cached.

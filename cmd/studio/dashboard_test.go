@@ -28,7 +28,7 @@ import (
 // chromiumPath is the system Chromium the browser tests drive.
 const chromiumPath = "/usr/bin/chromium"
 
-// headlessFlags are the flags DESIGN.md lists for the browser tests.
+// headlessFlags are the flags the browser tests start Chromium with.
 func headlessFlags() []chromedp.ExecAllocatorOption {
 	return []chromedp.ExecAllocatorOption{
 		chromedp.Flag("headless", true),

@@ -1,0 +1,161 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
+
+// CreateParams describes a session to create.
+type CreateParams struct {
+	UserID string
+	// TTL is the session's lifetime; zero means Options.DefaultTTL.
+	TTL time.Duration
+	// IdleTimeout, when positive, ends the session after that long unused.
+	// It must be at least twice Options.TouchInterval (the precision of
+	// last_seen_at) and no longer than TTL.
+	IdleTimeout time.Duration
+	Metadata    map[string]string
+}
+
+// Limits on CreateParams.
+const (
+	MaxUserIDLen        = 256
+	MaxMetadataEntries  = 64
+	MaxMetadataKeyLen   = 128
+	MaxMetadataValueLen = 1024
+)
+
+// MaxTTL is the longest session lifetime Create accepts (Options.MaxTTL).
+func (s *Service) MaxTTL() time.Duration { return s.opts.MaxTTL }
+
+// CheckParams returns an error wrapping ErrInvalidInput that says what is
+// wrong with p, or nil.
+func (s *Service) CheckParams(p CreateParams) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidInput, fmt.Sprintf(format, args...))
+	}
+	if p.UserID == "" {
+		return bad("user_id is required")
+	}
+	if len(p.UserID) > MaxUserIDLen {
+		return bad("user_id is longer than %d bytes", MaxUserIDLen)
+	}
+	if !printable(p.UserID) {
+		return bad("user_id must be valid UTF-8 without control characters")
+	}
+	ttl := p.TTL
+	if ttl == 0 {
+		ttl = s.opts.DefaultTTL
+	}
+	if ttl < time.Second {
+		return bad("ttl must be at least 1s")
+	}
+	if ttl > s.opts.MaxTTL {
+		return bad("ttl must be at most %s", s.opts.MaxTTL)
+	}
+	if p.IdleTimeout < 0 {
+		return bad("idle_timeout must not be negative")
+	}
+	if p.IdleTimeout > 0 && p.IdleTimeout < 2*s.opts.TouchInterval {
+		return bad("idle_timeout must be 0 (none) or at least %s", 2*s.opts.TouchInterval)
+	}
+	if p.IdleTimeout > ttl {
+		return bad("idle_timeout must not exceed ttl")
+	}
+	if len(p.Metadata) > MaxMetadataEntries {
+		return bad("metadata has more than %d entries", MaxMetadataEntries)
+	}
+	for k, v := range p.Metadata {
+		if k == "" || len(k) > MaxMetadataKeyLen || !printable(k) {
+			return bad("metadata keys must be 1-%d printable bytes", MaxMetadataKeyLen)
+		}
+		if len(v) > MaxMetadataValueLen || !printable(v) {
+			return bad("metadata values must be at most %d printable bytes", MaxMetadataValueLen)
+		}
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r == '\uFFFD' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Create stores a new session and returns its token. The store is written
+// first, then Redis, so the first validation anywhere is a Redis hit; a
+// Redis failure is logged and never fails a create the store accepted.
+// Invalid params return an error wrapping ErrInvalidInput and write nothing.
+func (s *Service) Create(ctx context.Context, p CreateParams) (tok Token, sess Session, err error) {
+	ctx, span := s.startSpan(ctx, "session.create")
+	defer func() { endSpan(span, err, ErrInvalidInput) }()
+	return s.create(ctx, p)
+}
+
+func (s *Service) create(ctx context.Context, p CreateParams) (Token, Session, error) {
+	if err := s.CheckParams(p); err != nil {
+		return "", Session{}, err
+	}
+	if p.TTL == 0 {
+		p.TTL = s.opts.DefaultTTL
+	}
+	tok, err := NewToken()
+	if err != nil {
+		return "", Session{}, err
+	}
+	id, err := newSessionID()
+	if err != nil {
+		return "", Session{}, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	var md map[string]string
+	if len(p.Metadata) > 0 {
+		md = make(map[string]string, len(p.Metadata))
+		for k, v := range p.Metadata {
+			md[k] = v
+		}
+	}
+	sess := Session{
+		ID:          id,
+		UserID:      p.UserID,
+		CreatedAt:   now,
+		LastSeenAt:  now,
+		ExpiresAt:   now.Add(p.TTL),
+		IdleTimeout: p.IdleTimeout,
+		Metadata:    md,
+	}
+	h, _ := ParseToken(string(tok))
+	if err := s.store.Create(ctx, Record{Hash: h, Session: sess}); err != nil {
+		return "", Session{}, fmt.Errorf("create session: %w", err)
+	}
+	s.writeCreated(ctx, h, &sess, now)
+	return tok, sess, nil
+}
+
+func (s *Service) writeCreated(ctx context.Context, h TokenHash, sess *Session, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RedisTimeout)
+	defer cancel()
+	val, err := encodeSession(sess)
+	if err == nil {
+		// A plain SET: it replaces an "absent" marker left by a guess.
+		err = s.rdb.Do(ctx, "set", s.Key(h), val, "pxat", s.redisDeadline(sess, now).UnixMilli()).Err()
+	}
+	if err != nil {
+		s.stats.redisErrors.Add(1)
+		s.log.Warn("redis write after create failed; the session will be read from the store", "session_id", sess.ID, "error", err)
+	}
+}
+
+func newSessionID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("read random session id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}

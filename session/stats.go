@@ -1,0 +1,125 @@
+package session
+
+import (
+	"errors"
+	"sync/atomic"
+)
+
+// Result classifies a validation's outcome for counting.
+type Result uint8
+
+// Results of Validate. Malformed tokens are ResultMalformed with TierNone;
+// ResultError means no tier could answer (store down, caller gave up).
+const (
+	ResultValid Result = iota
+	ResultNotFound
+	ResultRevoked
+	ResultExpired
+	ResultIdle
+	ResultMalformed
+	ResultError
+	NumResults
+)
+
+var resultNames = [NumResults]string{"valid", "not_found", "revoked", "expired", "idle", "malformed", "error"}
+
+func (r Result) String() string {
+	if r < NumResults {
+		return resultNames[r]
+	}
+	return "unknown"
+}
+
+// ResultOf classifies an error returned by Validate.
+func ResultOf(err error) Result {
+	switch {
+	case err == nil:
+		return ResultValid
+	case errors.Is(err, ErrNotFound):
+		return ResultNotFound
+	case errors.Is(err, ErrRevoked):
+		return ResultRevoked
+	case errors.Is(err, ErrExpired):
+		return ResultExpired
+	case errors.Is(err, ErrIdle):
+		return ResultIdle
+	case errors.Is(err, ErrMalformedToken):
+		return ResultMalformed
+	}
+	return ResultError
+}
+
+// counters are the Service's running totals. All fields are updated
+// atomically.
+type counters struct {
+	validations    [NumResults][NumTiers]atomic.Uint64
+	redisErrors    atomic.Uint64
+	storeErrors    atomic.Uint64
+	l1Flushes      atomic.Uint64
+	l1Refreshes    atomic.Uint64
+	touchesWritten atomic.Uint64
+	// replicaFallbacks counts ReadRedis reads that failed and were
+	// retried on the master.
+	replicaFallbacks atomic.Uint64
+}
+
+func (c *counters) count(t Tier, err error) {
+	c.validations[ResultOf(err)][t].Add(1)
+}
+
+// Stats are running totals since the Service started.
+type Stats struct {
+	// Validations counts every Validate call by result and answering tier
+	// (index with Result and Tier).
+	Validations [NumResults][NumTiers]uint64
+	// Hits counts validations that found a live session, by tier.
+	Hits [NumTiers]uint64
+	// Refused counts validations that found no live session (not found,
+	// revoked, expired, idle), by tier.
+	Refused [NumTiers]uint64
+	// Failed counts validations that got no answer (store unreachable, or
+	// the caller gave up).
+	Failed      uint64
+	Malformed   uint64
+	RedisErrors uint64
+	StoreErrors uint64
+	L1Flushes   uint64
+	// L1Refreshes counts L1 entries refreshed ahead of their expiry (see
+	// Options.L1TTL).
+	L1Refreshes    uint64
+	TouchesWritten uint64
+	// ReplicaFallbacks counts replica reads that failed and went to the
+	// master instead (Options.ReadRedis).
+	ReplicaFallbacks uint64
+	// RevocationsQueued is the number of revocations waiting to reach Redis.
+	RevocationsQueued int64
+}
+
+// Stats returns the running totals.
+func (s *Service) Stats() Stats {
+	var st Stats
+	for r := range NumResults {
+		for t := range NumTiers {
+			n := s.stats.validations[r][t].Load()
+			st.Validations[r][t] = n
+			switch r {
+			case ResultValid:
+				st.Hits[t] += n
+			case ResultNotFound, ResultRevoked, ResultExpired, ResultIdle:
+				st.Refused[t] += n
+			case ResultMalformed:
+				st.Malformed += n
+			case ResultError:
+				st.Failed += n
+			}
+		}
+	}
+	st.RedisErrors = s.stats.redisErrors.Load()
+	st.StoreErrors = s.stats.storeErrors.Load()
+	st.L1Flushes = s.stats.l1Flushes.Load()
+	st.L1Refreshes = s.stats.l1Refreshes.Load()
+	st.TouchesWritten = s.stats.touchesWritten.Load()
+	st.ReplicaFallbacks = s.stats.replicaFallbacks.Load()
+	st.RevocationsQueued = s.retry.queued.Load()
+	return st
+}

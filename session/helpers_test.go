@@ -137,3 +137,14 @@ func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+var bg = context.Background()
+
+func mustHash(t *testing.T, tok string) session.TokenHash {
+	t.Helper()
+	h, err := session.ParseToken(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

@@ -1,0 +1,55 @@
+package session_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/studiohq/studio/session"
+)
+
+func TestCreateRefusesBadParamsAndWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	big := map[string]string{}
+	for i := range 65 {
+		big[string(rune('a'+i%26))+strings.Repeat("k", i)] = "v"
+	}
+	cases := []struct {
+		name string
+		p    session.CreateParams
+		want string
+	}{
+		{"empty user", session.CreateParams{}, "user_id is required"},
+		{"long user", session.CreateParams{UserID: strings.Repeat("u", 257)}, "longer than 256"},
+		{"control char user", session.CreateParams{UserID: "a\nb"}, "control characters"},
+		{"invalid utf8 user", session.CreateParams{UserID: "a\xffb"}, "valid UTF-8"},
+		{"negative ttl", session.CreateParams{UserID: "u", TTL: -time.Second}, "at least 1s"},
+		{"tiny ttl", session.CreateParams{UserID: "u", TTL: time.Millisecond}, "at least 1s"},
+		{"absurd ttl", session.CreateParams{UserID: "u", TTL: 100 * 365 * 24 * time.Hour}, "at most"},
+		{"negative idle", session.CreateParams{UserID: "u", IdleTimeout: -time.Minute}, "must not be negative"},
+		{"idle below precision", session.CreateParams{UserID: "u", IdleTimeout: 30 * time.Second}, "at least 2m"},
+		{"idle over ttl", session.CreateParams{UserID: "u", TTL: time.Hour, IdleTimeout: 2 * time.Hour}, "must not exceed ttl"},
+		{"too much metadata", session.CreateParams{UserID: "u", Metadata: big}, "more than 64"},
+		{"empty metadata key", session.CreateParams{UserID: "u", Metadata: map[string]string{"": "v"}}, "keys must be"},
+		{"long metadata value", session.CreateParams{UserID: "u", Metadata: map[string]string{"k": strings.Repeat("v", 1025)}}, "values must be"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, _, err := svc.Create(bg, tc.p)
+			if !errors.Is(err, session.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Create = %v, want ErrInvalidInput saying %q", err, tc.want)
+			}
+			if tok != "" {
+				t.Fatal("a refused create returned a token")
+			}
+		})
+	}
+	if n := e.store.creates.Load(); n != 0 {
+		t.Fatalf("refused creates reached the store %d times", n)
+	}
+	if n := e.rdb.DBSize(bg).Val(); n != 0 {
+		t.Fatalf("refused creates wrote %d redis keys", n)
+	}
+}

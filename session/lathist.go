@@ -77,3 +77,7 @@ func quantileBetween(from, to *latCounts, q float64) (time.Duration, uint64) {
 	}
 	return latUpper(latBuckets - 1), n
 }
+
+// validationLatency is the histogram of the Redis round trips of the
+// validations that reached Redis.
+func (s *Service) validationLatency() *latHist { return &s.redisLat }

@@ -36,6 +36,10 @@ func (r *revokeRetrier) add(revs []Revocation) {
 	}
 }
 
+// queueRevocations hands revocations whose Redis steps failed to the
+// retrier. It copies revs.
+func (s *Service) queueRevocations(revs []Revocation) { s.retry.add(revs) }
+
 // kick asks for an attempt now, e.g. because Redis just answered.
 func (r *revokeRetrier) kick() {
 	select {

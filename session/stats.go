@@ -67,6 +67,9 @@ func (c *counters) count(t Tier, err error) {
 	c.validations[ResultOf(err)][t].Add(1)
 }
 
+// countRedisError counts a Redis step that failed (Stats.RedisErrors).
+func (s *Service) countRedisError() { s.stats.redisErrors.Add(1) }
+
 // Stats are running totals since the Service started.
 type Stats struct {
 	// Validations counts every Validate call by result and answering tier

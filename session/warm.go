@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
@@ -164,7 +165,14 @@ var ErrRedisChanged = errors.New("session warm: redis server changed during the 
 //   - T was evicted (maxmemory with an allkeys policy). Tombstones should
 //     not be evictable; deploy Redis with volatile-* or noeviction.
 type Warmer struct {
-	s    *Service
+	// What NewWarmer takes from the Service; the Warmer uses nothing else
+	// of it.
+	svc          warmService
+	rdb          redis.UniversalClient // Options.Redis
+	now          func() time.Time      // Options.Now
+	prefix       string                // Options.KeyPrefix
+	redisTimeout time.Duration         // Options.RedisTimeout
+
 	opts WarmOptions
 	log  *slog.Logger
 
@@ -188,6 +196,33 @@ type Warmer struct {
 
 	cbMu sync.Mutex // serialises OnProgress
 }
+
+// warmService is the seam between a Warmer and its Service: what a
+// Warmer does through the Service rather than with plain Redis commands.
+// *Service implements it.
+type warmService interface {
+	// Key and redisDeadline are the cache layout: a session's Redis key,
+	// and when its copy must leave Redis (CacheTTL from now, never past
+	// the session's own deadline), as fills write them.
+	Key(h TokenHash) string
+	redisDeadline(sess *Session, now time.Time) time.Time
+	// applyRevocations writes tombstones and their invalidation messages
+	// as Revoke does; invalidateLocal drops a session from this
+	// instance's L1; queueRevocations hands tombstones Redis refused to
+	// the revocation retrier; countRedisError counts a failed Redis step
+	// in Stats.RedisErrors.
+	applyRevocations(ctx context.Context, revs []Revocation) error
+	invalidateLocal(h TokenHash)
+	queueRevocations(revs []Revocation)
+	countRedisError()
+	// startSpan starts a span with the Service's tracer (a no-op span
+	// without one); validationLatency is the histogram of the
+	// validations' Redis round trips, which the back-off steers by.
+	startSpan(ctx context.Context, name string) (context.Context, trace.Span)
+	validationLatency() *latHist
+}
+
+var _ warmService = (*Service)(nil)
 
 // NewWarmer returns a Warmer that writes through the Service's Redis
 // client with the Service's key layout and cache deadlines. It panics if
@@ -221,7 +256,10 @@ func (s *Service) NewWarmer(opts WarmOptions) *Warmer {
 	if log == nil {
 		log = s.log
 	}
-	return &Warmer{s: s, opts: opts, log: log, prog: WarmProgress{Total: opts.Limit}}
+	return &Warmer{
+		svc: s, rdb: s.rdb, now: s.now, prefix: s.opts.KeyPrefix, redisTimeout: s.opts.RedisTimeout,
+		opts: opts, log: log, prog: WarmProgress{Total: opts.Limit},
+	}
 }
 
 // Progress returns the current state of the Warmer.
@@ -277,9 +315,8 @@ type warmRun struct {
 func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res WarmResult, err error) {
 	w.runMu.Lock()
 	defer w.runMu.Unlock()
-	s := w.s
 	began := time.Now()
-	ctx, span := s.startSpan(ctx, "session.warm")
+	ctx, span := w.svc.startSpan(ctx, "session.warm")
 	var (
 		c        warmRun
 		sweepErr error // the final revocation sweep's
@@ -291,7 +328,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 	}
 
 	w.mu.Lock()
-	w.prog = WarmProgress{State: WarmRunning, Reason: reason, Total: w.opts.Limit, Runs: w.prog.Runs + 1, Started: s.now()}
+	w.prog = WarmProgress{State: WarmRunning, Reason: reason, Total: w.opts.Limit, Runs: w.prog.Runs + 1, Started: w.now()}
 	w.mu.Unlock()
 	w.notify()
 	w.log.Info("cache warm started", "reason", reason, "limit", w.opts.Limit, "rate", w.opts.Rate, "concurrency", w.opts.Concurrency)
@@ -311,7 +348,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		}
 		w.mu.Lock()
 		w.fillProgress(&c)
-		w.prog.Finished = s.now()
+		w.prog.Finished = w.now()
 		w.prog.State = WarmDone
 		if err != nil {
 			w.prog.State = WarmFailed
@@ -360,12 +397,12 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		// The marker tells Watch whether this server still holds what was
 		// warmed (see Watch). It has no TTL and no session key's name.
 		mctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
-		err = s.rdb.Set(mctx, w.markerKey(), runID, 0).Err()
+		err = w.rdb.Set(mctx, w.markerKey(), runID, 0).Err()
 		cancel()
 		if err != nil {
 			return res, fmt.Errorf("session warm: write marker: %w", err)
 		}
-	} else if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+	} else if cc, ok := w.rdb.(*redis.ClusterClient); ok {
 		// One marker per master (see Watch). Without them Watch cannot
 		// tell a restart later, but the sessions can still be warmed: a
 		// master that does not answer fails its own batches only.
@@ -382,7 +419,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 	if w.opts.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(w.opts.Rate), w.opts.BatchSize)
 		if !w.opts.Backoff.Off {
-			ctl := &warmController{rdb: s.rdb, key: w.markerKey() + ":probe", lat: &s.redisLat, opts: w.opts.Backoff, maxRate: w.opts.Rate, lim: lim}
+			ctl := &warmController{rdb: w.rdb, key: w.markerKey() + ":probe", lat: w.svc.validationLatency(), opts: w.opts.Backoff, maxRate: w.opts.Rate, lim: lim}
 			ctl.rateNow.Store(uint64(w.opts.Rate))
 			if base, ok := ctl.baseline(ctx); ok {
 				cctx, stopCtl := context.WithCancel(ctx)
@@ -417,7 +454,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 	// The store is read as of snap. What is revoked from a little before
 	// it on is swept as tombstones while the run writes and after it (see
 	// the type's comment and warm_sweep.go).
-	snap := s.now()
+	snap := w.now()
 	sw := w.newSweep(snap)
 	sweepCtx, stopSweeps := context.WithCancel(ctx)
 	sweepsDone := make(chan struct{})
@@ -446,12 +483,12 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		cur := &warmBatch{}
 		err := w.opts.Source.Recent(gctx, now, w.opts.Limit, func(r Record) error {
 			c.read.Add(1)
-			key := s.Key(r.Hash)
+			key := w.svc.Key(r.Hash)
 			if slots != nil && !slots.has(key) {
 				c.done.Add(1) // another master's: it kept its copy
 				return nil
 			}
-			until := s.redisDeadline(&r.Session, now)
+			until := w.svc.redisDeadline(&r.Session, now)
 			if r.Session.Revoked() || !until.After(now) {
 				c.expired.Add(1)
 				c.done.Add(1)

@@ -73,7 +73,7 @@ func (w *Warmer) sweepEvery(ctx context.Context, sw *revocationSweep, c *warmRun
 		case <-t.C:
 		}
 		sctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
-		started := w.s.now()
+		started := w.now()
 		readErr, writeErr := w.sweep(sctx, sw.from, started, sw, c, nil)
 		cancel()
 		err := readErr
@@ -114,8 +114,8 @@ func (w *Warmer) finalSweep(ctx context.Context, sw *revocationSweep, c *warmRun
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 	defer cancel()
 	var queued int
-	readErr, writeErr := w.sweep(ctx, sw.start, w.s.now(), sw, c, func(revs []Revocation) {
-		w.s.retry.add(revs) // copies them
+	readErr, writeErr := w.sweep(ctx, sw.start, w.now(), sw, c, func(revs []Revocation) {
+		w.svc.queueRevocations(revs) // copies them
 		queued += len(revs)
 	})
 	// sw.start is at or before any earlier backlog (newSweep), so this run
@@ -128,7 +128,7 @@ func (w *Warmer) finalSweep(ctx context.Context, sw *revocationSweep, c *warmRun
 	}
 	w.mu.Unlock()
 	if writeErr != nil {
-		w.s.stats.redisErrors.Add(1)
+		w.svc.countRedisError()
 	}
 	var errs []error
 	if readErr != nil {
@@ -158,7 +158,6 @@ func (w *Warmer) finalSweep(ctx context.Context, sw *revocationSweep, c *warmRun
 // what it read but did not write yet. readErr is the store's error,
 // writeErr Redis's first.
 func (w *Warmer) sweep(ctx context.Context, since, now time.Time, sw *revocationSweep, c *warmRun, queue func([]Revocation)) (readErr, writeErr error) {
-	s := w.s
 	var (
 		batch   []Revocation
 		stopped bool // an intermediate sweep's write failed: stop the read
@@ -169,14 +168,14 @@ func (w *Warmer) sweep(ctx context.Context, since, now time.Time, sw *revocation
 		}
 		defer func() { batch = batch[:0] }() // nothing keeps the slice
 		for _, r := range batch {
-			s.invalidateLocal(r.Hash)
+			w.svc.invalidateLocal(r.Hash)
 		}
 		if writeErr != nil && queue != nil { // final sweep, Redis already refused one
 			queue(batch)
 			return nil
 		}
 		bctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
-		err := s.applyRevocations(bctx, batch)
+		err := w.svc.applyRevocations(bctx, batch)
 		cancel()
 		if err != nil {
 			writeErr = err // "write tombstones: …"

@@ -53,15 +53,15 @@ func (w *Warmer) Watch(ctx context.Context, interval time.Duration) {
 // check returns why Redis needs warming again, or "", and the slots to
 // warm (nil: all; Cluster only).
 func (w *Warmer) check(ctx context.Context, interval time.Duration) (string, *slotSet) {
-	ctx, cancel := context.WithTimeout(ctx, max(interval, w.s.opts.RedisTimeout))
+	ctx, cancel := context.WithTimeout(ctx, max(interval, w.redisTimeout))
 	defer cancel()
 	w.mu.Lock()
 	// A failed run is retried after interval, then twice as long after
 	// each further failure, up to 5 minutes.
 	failed := w.prog.State == WarmFailed &&
-		w.s.now().Sub(w.prog.Finished) >= min(interval<<min(max(w.failures-1, 0), 16), 5*time.Minute)
+		w.now().Sub(w.prog.Finished) >= min(interval<<min(max(w.failures-1, 0), 16), 5*time.Minute)
 	w.mu.Unlock()
-	if cc, ok := w.s.rdb.(*redis.ClusterClient); ok {
+	if cc, ok := w.rdb.(*redis.ClusterClient); ok {
 		return w.checkCluster(ctx, cc, failed)
 	}
 	id, role, err := w.identity(ctx)
@@ -89,7 +89,7 @@ func (w *Warmer) check(ctx context.Context, interval time.Duration) (string, *sl
 	w.mu.Lock()
 	w.knownID = id
 	w.mu.Unlock()
-	n, err := w.s.rdb.Exists(ctx, w.markerKey()).Result()
+	n, err := w.rdb.Exists(ctx, w.markerKey()).Result()
 	if err != nil {
 		w.log.Debug("warm watch: marker check failed", "error", err)
 		w.mu.Lock()
@@ -113,10 +113,10 @@ func (w *Warmer) check(ctx context.Context, interval time.Duration) (string, *sl
 // run_id check is off there, and Watch reads every master instead (see
 // checkCluster).
 func (w *Warmer) identity(ctx context.Context) (runID, role string, err error) {
-	if _, ok := w.s.rdb.(*redis.ClusterClient); ok {
+	if _, ok := w.rdb.(*redis.ClusterClient); ok {
 		return "", "", nil
 	}
-	info, err := w.s.rdb.Info(ctx, "server", "replication").Result()
+	info, err := w.rdb.Info(ctx, "server", "replication").Result()
 	if err != nil {
 		return "", "", err
 	}
@@ -129,15 +129,15 @@ func (w *Warmer) identity(ctx context.Context) (runID, role string, err error) {
 
 // markerKey names the key a run writes when it starts. Its absence on a
 // server means that server does not hold what was warmed.
-func (w *Warmer) markerKey() string { return w.s.opts.KeyPrefix + "warm" }
+func (w *Warmer) markerKey() string { return w.prefix + "warm" }
 
 // keyspaceEmpty reports whether no session key exists, scanning at most a
 // few thousand keys' worth of the keyspace.
 func (w *Warmer) keyspaceEmpty(ctx context.Context) (bool, error) {
-	match := w.s.opts.KeyPrefix + "s:*"
+	match := w.prefix + "s:*"
 	var cursor uint64
 	for range 10 {
-		keys, next, err := w.s.rdb.Scan(ctx, cursor, match, 1000).Result()
+		keys, next, err := w.rdb.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
 			return false, err
 		}

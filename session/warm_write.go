@@ -22,7 +22,6 @@ func (b *warmBatch) len() int { return len(b.keys) }
 // send writes one batch after waiting for the rate limit and checking
 // that Redis is still the server the run started on.
 func (w *Warmer) send(ctx context.Context, b *warmBatch, lim *rate.Limiter, runID string, c *warmRun) error {
-	s := w.s
 	if lim != nil {
 		if err := lim.WaitN(ctx, b.len()); err != nil {
 			if ctx.Err() != nil {
@@ -33,7 +32,7 @@ func (w *Warmer) send(ctx context.Context, b *warmBatch, lim *rate.Limiter, runI
 			return fmt.Errorf("session warm: %w (%v)", context.DeadlineExceeded, err)
 		}
 	}
-	ctx, span := s.startSpan(ctx, "session.warm.batch")
+	ctx, span := w.svc.startSpan(ctx, "session.warm.batch")
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
 	defer cancel()
@@ -48,8 +47,8 @@ func (w *Warmer) send(ctx context.Context, b *warmBatch, lim *rate.Limiter, runI
 	}
 	// Deadlines were computed when the store was read; drop what has
 	// passed since (a PXAT in the past would only delete the key).
-	nowMs := s.now().UnixMilli()
-	cmds, perr := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	nowMs := w.now().UnixMilli()
+	cmds, perr := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range b.keys {
 			if b.until[i] > nowMs {
 				p.Do(ctx, "set", k, b.vals[i], "pxat", b.until[i], "nx")

@@ -13,8 +13,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/studiohq/studio/health"
 )
@@ -309,86 +307,106 @@ type warmRun struct {
 	lastErr                                                         atomic.Value // string
 }
 
+// result is the run's WarmResult as counted so far.
+func (c *warmRun) result(took time.Duration) WarmResult {
+	return WarmResult{
+		Considered: int(c.read.Load()), Written: int(c.written.Load()), Skipped: int(c.skipped.Load()),
+		Expired: int(c.expired.Load()), Batches: int(c.batches.Load()), Errors: int(c.errors.Load()),
+		Revoked: int(c.revoked.Load()), Duration: took,
+	}
+}
+
+// failedWrites is the error of a run some of whose SETs failed, or nil.
+func (c *warmRun) failedWrites() error {
+	failed := c.errors.Load()
+	if failed == 0 {
+		return nil
+	}
+	last, _ := c.lastErr.Load().(string)
+	return fmt.Errorf("session warm: %d of %d writes failed, last: %s",
+		failed, c.written.Load()+c.skipped.Load()+failed, last)
+}
+
 // run is Run with a reason, and only the keys in slots when slots is not
 // nil (a Cluster master that lost its data: the other masters kept
 // theirs). Sessions of other slots count as considered, not written.
-func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res WarmResult, err error) {
+//
+// Whatever stops the run, its end is recorded in this order: the result,
+// Progress (with OnProgress), the span, the log line, then OnResult.
+func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (WarmResult, error) {
 	w.runMu.Lock()
 	defer w.runMu.Unlock()
 	began := time.Now()
 	ctx, span := w.svc.startSpan(ctx, "session.warm")
-	var (
-		c        warmRun
-		sweepErr error // the final revocation sweep's
-	)
+	var c warmRun
+	w.begin(reason)
+	err := w.warm(ctx, slots, &c)
+	res := c.result(time.Since(began))
+	w.end(&c, slots, err)
+	endWarmSpan(span, reason, res, err)
+	w.logEnd(reason, res, err)
 	if w.opts.OnResult != nil {
-		// Registered first, so it runs last: after the deferred function
-		// below has filled res and err.
-		defer func() { w.opts.OnResult(reason, res, err) }()
+		w.opts.OnResult(reason, res, err)
 	}
+	return res, err
+}
 
+// warm is the work of a run, in phases: mark the server; start the
+// back-off; take the snapshot and write it while intermediate revocation
+// sweeps run; then, however the writes ended (done, failed or
+// cancelled), the final sweep; then stop the back-off. A run that cannot
+// mark the server writes and sweeps nothing. It returns the error that
+// stopped the run (marking the server, the read or the writes) or, if
+// none did, the count of SETs that failed; the final sweep's error is
+// joined to either.
+func (w *Warmer) warm(ctx context.Context, slots *slotSet, c *warmRun) error {
+	runID, err := w.markServer(ctx)
+	if err != nil {
+		return err
+	}
+	lim, ctl := w.startBackoff(ctx)
+	// The store is read as of snap. What is revoked from a little before
+	// it on is swept as tombstones while the run writes and after it (see
+	// warm_sweep.go).
+	snap := w.now()
+	sw := w.newSweep(snap)
+	stopSweeps := w.startSweeps(ctx, sw, c)
+	err = w.writeSnapshot(ctx, snap, slots, lim, runID, c)
+	stopSweeps()
+	// Always, even after a failure or a cancellation: copies the run
+	// wrote must not outlive a revocation.
+	sweepErr := w.finalSweep(ctx, sw, c)
+	w.stopBackoff(ctl)
+	if err == nil {
+		err = c.failedWrites()
+	}
+	if sweepErr != nil {
+		err = errors.Join(err, fmt.Errorf("session warm: %w", sweepErr))
+	}
+	return err
+}
+
+// begin records the start of a run in Progress and the log.
+func (w *Warmer) begin(reason string) {
 	w.mu.Lock()
 	w.prog = WarmProgress{State: WarmRunning, Reason: reason, Total: w.opts.Limit, Runs: w.prog.Runs + 1, Started: w.now()}
 	w.mu.Unlock()
 	w.notify()
 	w.log.Info("cache warm started", "reason", reason, "limit", w.opts.Limit, "rate", w.opts.Rate, "concurrency", w.opts.Concurrency)
+}
 
-	defer func() {
-		res = WarmResult{
-			Considered: int(c.read.Load()), Written: int(c.written.Load()), Skipped: int(c.skipped.Load()),
-			Expired: int(c.expired.Load()), Batches: int(c.batches.Load()), Errors: int(c.errors.Load()),
-			Revoked: int(c.revoked.Load()), Duration: time.Since(began),
-		}
-		if err == nil && res.Errors > 0 {
-			last, _ := c.lastErr.Load().(string)
-			err = fmt.Errorf("session warm: %d of %d writes failed, last: %s", res.Errors, res.Written+res.Skipped+res.Errors, last)
-		}
-		if sweepErr != nil {
-			err = errors.Join(err, fmt.Errorf("session warm: %w", sweepErr))
-		}
-		w.mu.Lock()
-		w.fillProgress(&c)
-		w.prog.Finished = w.now()
-		w.prog.State = WarmDone
-		if err != nil {
-			w.prog.State = WarmFailed
-			w.prog.LastError = err.Error()
-			w.failures++ // consecutive: the retry delay doubles with it
-			w.failedSlots = slots
-		} else {
-			w.failures = 0
-			w.failedSlots = nil
-		}
-		w.mu.Unlock()
-		w.notify()
-		if span.IsRecording() {
-			span.SetAttributes(attrWarmReason.String(reason), attrWarmRead.Int(res.Considered),
-				attrWarmWritten.Int(res.Written), attrWarmSkipped.Int(res.Skipped), attrWarmExpired.Int(res.Expired),
-				attrWarmBatches.Int(res.Batches), attrWarmErrors.Int(res.Errors), attrWarmRevoked.Int(res.Revoked))
-			if err != nil {
-				span.SetStatus(codes.Error, "warm failed")
-				span.RecordError(err)
-			}
-		}
-		span.End()
-		attrs := []any{"reason", reason, "considered", res.Considered, "written", res.Written, "skipped", res.Skipped,
-			"expired", res.Expired, "batches", res.Batches, "errors", res.Errors, "revoked", res.Revoked, "duration", res.Duration.Round(time.Millisecond).String()}
-		if err != nil {
-			w.log.Warn("cache warm failed", append(attrs, "error", err)...)
-		} else {
-			w.log.Info("cache warm done", attrs...)
-		}
-	}()
-
-	// The identity of the server we start on: every batch checks it.
+// markServer reads the identity of the server the run starts on (every
+// batch checks it against the run_id returned; "" in a Cluster), refuses
+// a replica, remembers the server for Watch and writes the warm marker.
+func (w *Warmer) markServer(ctx context.Context) (runID string, err error) {
 	idCtx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
 	runID, role, err := w.identity(idCtx)
 	cancel()
 	if err != nil {
-		return res, fmt.Errorf("session warm: read redis identity: %w", err)
+		return "", fmt.Errorf("session warm: read redis identity: %w", err)
 	}
 	if role != "" && role != "master" {
-		return res, fmt.Errorf("session warm: redis is a %s, not a master", role)
+		return "", fmt.Errorf("session warm: redis is a %s, not a master", role)
 	}
 	w.mu.Lock()
 	w.knownID, w.knownSet = runID, true
@@ -400,7 +418,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		err = w.rdb.Set(mctx, w.markerKey(), runID, 0).Err()
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("session warm: write marker: %w", err)
+			return "", fmt.Errorf("session warm: write marker: %w", err)
 		}
 	} else if cc, ok := w.rdb.(*redis.ClusterClient); ok {
 		// One marker per master (see Watch). Without them Watch cannot
@@ -411,125 +429,54 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (res Wa
 		cancel()
 		if err != nil {
 			w.log.Warn("cache warm: cluster markers not written; warming anyway", "error", err)
-			err = nil
 		}
 	}
+	return runID, nil
+}
 
-	var lim *rate.Limiter
-	if w.opts.Rate > 0 {
-		lim = rate.NewLimiter(rate.Limit(w.opts.Rate), w.opts.BatchSize)
-		if !w.opts.Backoff.Off {
-			ctl := &warmController{rdb: w.rdb, key: w.markerKey() + ":probe", lat: w.svc.validationLatency(), opts: w.opts.Backoff, maxRate: w.opts.Rate, lim: lim}
-			ctl.rateNow.Store(uint64(w.opts.Rate))
-			if base, ok := ctl.baseline(ctx); ok {
-				cctx, stopCtl := context.WithCancel(ctx)
-				ctlDone := make(chan struct{})
-				go func() { defer close(ctlDone); ctl.run(cctx, base) }()
-				defer func() { stopCtl(); <-ctlDone }()
-				w.mu.Lock()
-				w.ctl = ctl
-				w.mu.Unlock()
-				defer func() {
-					w.mu.Lock()
-					w.prog.Backoffs = ctl.backoffs.Load()
-					w.prog.RateNow = 0 // no run in progress
-					w.ctl = nil
-					w.mu.Unlock()
-				}()
-			}
-		}
+// end records the end of a run in Progress (and tells OnProgress), and
+// for Watch's retry how many runs in a row failed and over which slots.
+func (w *Warmer) end(c *warmRun, slots *slotSet, err error) {
+	w.mu.Lock()
+	w.fillProgress(c)
+	w.prog.Finished = w.now()
+	w.prog.State = WarmDone
+	if err != nil {
+		w.prog.State = WarmFailed
+		w.prog.LastError = err.Error()
+		w.failures++ // consecutive: the retry delay doubles with it
+		w.failedSlots = slots
+	} else {
+		w.failures = 0
+		w.failedSlots = nil
 	}
-	bs := w.opts.BatchSize
-	// Without a Rate the store is read ahead of the writes into a queue
-	// that can hold the whole run (at most Limit encoded sessions, about
-	// 20 MB for 100 000), so the store's read is as short as it can be.
-	// With a Rate the read is paced with the writes instead (a few batches
-	// ahead), so its CPU is spread over the run like the writes': the
-	// read then stays open for the whole run.
-	depth := w.opts.Limit/bs + 2
-	if lim != nil {
-		depth = 2 * w.opts.Concurrency
-	}
-	queue := make(chan *warmBatch, depth)
-	// The store is read as of snap. What is revoked from a little before
-	// it on is swept as tombstones while the run writes and after it (see
-	// the type's comment and warm_sweep.go).
-	snap := w.now()
-	sw := w.newSweep(snap)
-	sweepCtx, stopSweeps := context.WithCancel(ctx)
-	sweepsDone := make(chan struct{})
-	go func() { defer close(sweepsDone); w.sweepEvery(sweepCtx, sw, &c) }()
-	defer func() {
-		stopSweeps()
-		<-sweepsDone
-		// Always, even after a failure or a cancellation: copies the run
-		// wrote must not outlive a revocation.
-		sweepErr = w.finalSweep(ctx, sw, &c)
-	}()
-	g, gctx := errgroup.WithContext(ctx)
-	for range w.opts.Concurrency {
-		g.Go(func() error {
-			for b := range queue {
-				if err := w.send(gctx, b, lim, runID, &c); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(queue)
-		now := snap
-		cur := &warmBatch{}
-		err := w.opts.Source.Recent(gctx, now, w.opts.Limit, func(r Record) error {
-			c.read.Add(1)
-			key := w.svc.Key(r.Hash)
-			if slots != nil && !slots.has(key) {
-				c.done.Add(1) // another master's: it kept its copy
-				return nil
-			}
-			until := w.svc.redisDeadline(&r.Session, now)
-			if r.Session.Revoked() || !until.After(now) {
-				c.expired.Add(1)
-				c.done.Add(1)
-				return nil
-			}
-			val, err := encodeSession(&r.Session)
-			if err != nil {
-				return err
-			}
-			cur.keys = append(cur.keys, key)
-			cur.vals = append(cur.vals, val)
-			cur.until = append(cur.until, until.UnixMilli())
-			if cur.len() >= bs {
-				select {
-				case queue <- cur:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-				cur = &warmBatch{keys: make([]string, 0, bs), vals: make([][]byte, 0, bs), until: make([]int64, 0, bs)}
-			}
-			return gctx.Err()
-		})
+	w.mu.Unlock()
+	w.notify()
+}
+
+// endWarmSpan sets the run's counts and status on its span and ends it.
+func endWarmSpan(span trace.Span, reason string, res WarmResult, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(attrWarmReason.String(reason), attrWarmRead.Int(res.Considered),
+			attrWarmWritten.Int(res.Written), attrWarmSkipped.Int(res.Skipped), attrWarmExpired.Int(res.Expired),
+			attrWarmBatches.Int(res.Batches), attrWarmErrors.Int(res.Errors), attrWarmRevoked.Int(res.Revoked))
 		if err != nil {
-			if gctx.Err() != nil && ctx.Err() == nil {
-				return nil // a writer failed; its error is the one to report
-			}
-			return fmt.Errorf("session warm: read sessions: %w", err)
+			span.SetStatus(codes.Error, "warm failed")
+			span.RecordError(err)
 		}
-		if cur.len() > 0 {
-			select {
-			case queue <- cur:
-			case <-gctx.Done():
-			}
-		}
-		return nil
-	})
-	err = g.Wait()
-	if err == nil {
-		err = ctx.Err()
 	}
-	return res, err
+	span.End()
+}
+
+// logEnd writes the run's one log line.
+func (w *Warmer) logEnd(reason string, res WarmResult, err error) {
+	attrs := []any{"reason", reason, "considered", res.Considered, "written", res.Written, "skipped", res.Skipped,
+		"expired", res.Expired, "batches", res.Batches, "errors", res.Errors, "revoked", res.Revoked, "duration", res.Duration.Round(time.Millisecond).String()}
+	if err != nil {
+		w.log.Warn("cache warm failed", append(attrs, "error", err)...)
+	} else {
+		w.log.Info("cache warm done", attrs...)
+	}
 }
 
 // fillProgress copies the run's counters into w.prog. w.mu must be held.

@@ -73,6 +73,60 @@ type warmController struct {
 	lim      *rate.Limiter
 	rateNow  atomic.Uint64 // sessions/s, rounded down
 	backoffs atomic.Int64
+
+	cancel context.CancelFunc // set by start: ends run
+	done   chan struct{}      // set by start: closed when run has returned
+}
+
+// startBackoff returns a run's rate limiter (nil without a Rate) and,
+// unless Backoff is off or Redis did not answer the baseline's probes,
+// the controller it started to steer that limiter (else nil).
+func (w *Warmer) startBackoff(ctx context.Context) (*rate.Limiter, *warmController) {
+	if w.opts.Rate <= 0 {
+		return nil, nil
+	}
+	lim := rate.NewLimiter(rate.Limit(w.opts.Rate), w.opts.BatchSize)
+	if w.opts.Backoff.Off {
+		return lim, nil
+	}
+	ctl := &warmController{rdb: w.rdb, key: w.markerKey() + ":probe", lat: w.svc.validationLatency(), opts: w.opts.Backoff, maxRate: w.opts.Rate, lim: lim}
+	ctl.rateNow.Store(uint64(w.opts.Rate))
+	base, ok := ctl.baseline(ctx)
+	if !ok {
+		return lim, nil
+	}
+	ctl.start(ctx, base)
+	w.mu.Lock()
+	w.ctl = ctl
+	w.mu.Unlock()
+	return lim, ctl
+}
+
+// stopBackoff records ctl's back-offs in Progress, clears the current
+// rate (no run is in progress) and stops ctl. A nil ctl is a no-op.
+func (w *Warmer) stopBackoff(ctl *warmController) {
+	if ctl == nil {
+		return
+	}
+	w.mu.Lock()
+	w.prog.Backoffs = ctl.backoffs.Load()
+	w.prog.RateNow = 0 // no run in progress
+	w.ctl = nil
+	w.mu.Unlock()
+	ctl.stop()
+}
+
+// start runs the controller in a goroutine until stop.
+func (c *warmController) start(ctx context.Context, base warmBase) {
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.done = make(chan struct{})
+	go func() { defer close(c.done); c.run(ctx, base) }()
+}
+
+// stop ends the goroutine start began and waits for it to return.
+func (c *warmController) stop() {
+	c.cancel()
+	<-c.done
 }
 
 const (

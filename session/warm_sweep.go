@@ -60,6 +60,16 @@ func (w *Warmer) newSweep(snap time.Time) *revocationSweep {
 	return &revocationSweep{start: start, from: start, swept: make(map[TokenHash]struct{})}
 }
 
+// startSweeps runs the intermediate sweeps (sweepEvery) in a goroutine
+// until the returned function is called; that function returns once the
+// goroutine has stopped, so finalSweep can follow.
+func (w *Warmer) startSweeps(ctx context.Context, sw *revocationSweep, c *warmRun) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.sweepEvery(ctx, sw, c) }()
+	return func() { cancel(); <-done }
+}
+
 // sweepEvery runs an intermediate sweep every warmSweepInterval until ctx
 // ends. A failed sweep is logged (once until one succeeds again); the next
 // one covers the same revocations, as its lower bound did not move.

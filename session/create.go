@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// CreateParams describes a session to create.
+// CreateParams describes a session to create. Create copies Metadata; the
+// caller keeps the map.
 type CreateParams struct {
 	UserID string
 	// TTL is the session's lifetime; zero means Options.DefaultTTL.
@@ -91,7 +92,8 @@ func printable(s string) bool {
 // Create stores a new session and returns its token. The store is written
 // first, then Redis, so the first validation anywhere is a Redis hit; a
 // Redis failure is logged and never fails a create the store accepted.
-// Invalid params return an error wrapping ErrInvalidInput and write nothing.
+// Invalid params return an error wrapping ErrInvalidInput and write nothing;
+// any other error comes from the store or the system's random source.
 func (s *Service) Create(ctx context.Context, p CreateParams) (tok Token, sess Session, err error) {
 	ctx, span := s.startSpan(ctx, "session.create")
 	defer func() { endSpan(span, err, ErrInvalidInput) }()

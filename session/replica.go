@@ -6,29 +6,9 @@ import (
 	"time"
 )
 
-// Replica reads.
-//
-// With Options.ReadRedis set, the Redis tier reads session keys from it
-// (typically a client that routes reads to replicas) and everything else
-// uses Options.Redis (the master). A replica can lag its master, so a
-// replica may still hold a session's value after the master received its
-// tombstone. Two rules keep that from reviving a revoked session:
-//
-//   - a key named by an invalidation in the last ReplicaGrace is read from
-//     the master: the tombstone is written to the master before the
-//     invalidation is published, and reaches the replicas through
-//     replication within their normal lag, which ReplicaGrace must exceed
-//     (a revocation the retrier delivers later restarts the grace);
-//   - after every L1 flush (the subscription dropped or resubscribed, e.g.
-//     across a failover, when invalidations may have been missed) every
-//     key is read from the master for ReplicaGrace.
-//
-// A replica that lost its link to the master should refuse reads
-// (replica-serve-stale-data no, as deploy/ and `studio up` configure):
-// such an error, like any replica read error, falls back to the master.
-
 // recentInvalidations remembers which keys were invalidated recently and
-// until when every read goes to the master. Safe for concurrent use.
+// until when every read goes to the master (the two rules of "Replica
+// reads" in the package documentation). Safe for concurrent use.
 type recentInvalidations struct {
 	grace       int64 // nanoseconds
 	masterUntil atomic.Int64

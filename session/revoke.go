@@ -30,7 +30,9 @@ func (s *Service) Revoke(ctx context.Context, token string) (err error) {
 }
 
 // RevokeUser revokes every live session of the user and returns how many
-// it revoked, with the same ordering and retry guarantees as Revoke.
+// it revoked, with the same ordering and retry guarantees as Revoke. An
+// empty or too long user ID gets an error wrapping ErrInvalidInput; any
+// other error is the store's, and nothing was sent to Redis.
 func (s *Service) RevokeUser(ctx context.Context, userID string) (n int, err error) {
 	ctx, span := s.startSpan(ctx, "session.revoke_user")
 	defer func() {

@@ -18,7 +18,8 @@ import (
 )
 
 // Options configures a Service. Store and Redis are required; every other
-// field has a default.
+// field has a default. NewService copies it; the Service closes none of
+// the clients and stores it is given.
 type Options struct {
 	// Store is the system of record. The Service does not close it.
 	Store Store
@@ -30,7 +31,8 @@ type Options struct {
 	// and the invalidation subscription always use Redis. Keys invalidated
 	// in the last ReplicaGrace, and every key for ReplicaGrace after an L1
 	// flush, are read from Redis instead, and so is a key whose ReadRedis
-	// read fails (see replica.go). The Service does not close it.
+	// read fails (see "Replica reads" in the package documentation). The
+	// Service does not close it.
 	ReadRedis redis.UniversalClient
 	// ReplicaGrace is how long reads of an invalidated key avoid ReadRedis.
 	// It must exceed the replicas' normal lag. Default 5s.
@@ -114,16 +116,24 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// KeyObserver counts accesses to a Redis key (hot-key detection). It must
-// be fast, must not block and must not retain key beyond the call.
+// KeyObserver counts accesses to a Redis key (hot-key detection). The
+// Service calls it from validating goroutines, concurrently: it must be
+// safe for concurrent use, fast, must not block and must not retain key
+// beyond the call.
 type KeyObserver interface {
 	ObserveKey(key string)
 }
 
-// Service creates, validates and revokes sessions. It is safe for
-// concurrent use. NewService starts background goroutines (the invalidation
-// subscriber, the last-seen flusher and the revocation retrier); Close stops
-// them.
+// Service creates, validates and revokes sessions. Create one with
+// NewService; the zero value is not usable. A Service is safe for
+// concurrent use.
+//
+// NewService starts background goroutines: the invalidation subscriber,
+// the last-seen flusher, the revocation retrier and, with an L1, two
+// refresh-ahead workers. They run until Close, which returns once they
+// have stopped. Stop using the Service before closing it: afterwards it
+// still answers, but it no longer hears other instances' invalidations,
+// retries tombstones or writes last-seen times.
 type Service struct {
 	opts   Options
 	store  Store
@@ -165,7 +175,8 @@ type Service struct {
 }
 
 // NewService checks opts, starts the background goroutines and returns a
-// running Service.
+// running Service. It fails if Store or Redis is nil or the L1 cannot be
+// created.
 func NewService(opts Options) (*Service, error) {
 	if opts.Store == nil {
 		return nil, errors.New("session: Options.Store is required")
@@ -221,9 +232,9 @@ func NewService(opts Options) (*Service, error) {
 
 // Close stops the background goroutines, makes one last attempt to write
 // the revocation tombstones still queued for retry (logging an error for
-// those Redis refuses) and writes pending last-seen times to the store. It
-// does not close the store or the Redis client. Calls after the first
-// return nil.
+// those Redis refuses) and writes pending last-seen times to the store,
+// returning that write's error. It does not close the store or the Redis
+// client. Calls after the first return nil.
 func (s *Service) Close() error {
 	var err error
 	s.closeOne.Do(func() {
@@ -264,7 +275,8 @@ type Health struct {
 	Subscribed bool  // the invalidation subscription is live
 }
 
-// Health pings Redis and the store.
+// Health pings Redis and the store, both at once and within ctx, and
+// reports the invalidation subscription's state.
 func (s *Service) Health(ctx context.Context) Health {
 	var h Health
 	var wg sync.WaitGroup

@@ -1,8 +1,3 @@
-// Package session validates opaque session tokens through three tiers: an
-// in-process cache (L1), Redis (L2) and a SQL store (L3).
-//
-// Only the SHA-256 of a token is ever stored or used as a key; the raw token
-// lives only in the caller's hands and in the response to Create.
 package session
 
 import (

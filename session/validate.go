@@ -65,6 +65,8 @@ func (s *Service) ValidateTier(ctx context.Context, token string) (Session, Tier
 	return sess, tier, err
 }
 
+// validate is ValidateTier without the span: the token's shape, the L1,
+// then validateSlow; it counts the outcome in Stats.
 func (s *Service) validate(ctx context.Context, token string) (Session, Tier, error) {
 	h, err := ParseToken(token)
 	if err != nil {
@@ -98,6 +100,9 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 	return sess, tier, err
 }
 
+// validateSlow answers from Redis, or from the store (fill.go) when Redis
+// has no usable answer, and caches the answer in the L1 unless an
+// invalidation raced it. Refresh-ahead uses it too.
 func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) (Session, Tier, error) {
 	gen := s.gens[h[0]].Load()
 	mode := fillNone
@@ -167,8 +172,8 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) 
 }
 
 // redisGet reads key from ReadRedis when configured and safe (see
-// replica.go), otherwise, or when that read fails, from Redis; master
-// reports which answered.
+// recentInvalidations), otherwise, or when that read fails, from Redis;
+// master reports which answered.
 func (s *Service) redisGet(ctx context.Context, h TokenHash, key string, now time.Time) (v string, master bool, err error) {
 	if s.read != nil && !s.recent.master(h, now) {
 		v, err := s.read.Get(ctx, key).Result()

@@ -18,7 +18,9 @@ import (
 )
 
 // WarmSource is where a Warmer reads sessions from. *sqlstore.Store
-// satisfies it.
+// satisfies it. A run calls its methods concurrently (its sweeps read
+// revocations while it reads sessions), so it must be safe for concurrent
+// use.
 type WarmSource interface {
 	// Recent calls fn for the live sessions at now (not revoked, not
 	// expired, not idle), most recently seen first, at most limit of
@@ -26,8 +28,8 @@ type WarmSource interface {
 	Recent(ctx context.Context, now time.Time, limit int, fn func(Record) error) error
 	// RevokedSince calls fn for the sessions revoked at or after since
 	// that expire after now, oldest revocation first: what the run's
-	// revocation sweep turns into tombstones (see Warmer). An error from
-	// fn stops the iteration and is returned.
+	// revocation sweeps turn into tombstones. An error from fn stops the
+	// iteration and is returned.
 	RevokedSince(ctx context.Context, since, now time.Time, fn func(Revocation) error) error
 }
 
@@ -108,60 +110,21 @@ var ErrRedisChanged = errors.New("session warm: redis server changed during the 
 
 // Warmer copies the most recently active live sessions from the store
 // into Redis, so that after a start-up or a Redis restart validations hit
-// Redis instead of the store. Create it with Service.NewWarmer. It is safe
-// for concurrent use: runs are serialised (a Run called during another
-// waits for it), and Progress may be called at any time.
-//
-// # Writes
+// Redis instead of the store. Create it with Service.NewWarmer; the zero
+// value is not usable. It is safe for concurrent use: runs are serialised
+// (a Run called during another waits for it), and Progress may be called
+// at any time.
 //
 // Each session is written with SET key value PXAT deadline NX, deadline
 // being the Service's own rule (CacheTTL from now, never past the
-// session's expiry or idle deadline). NX means the warmer never replaces
-// anything: a copy written by Create or a fill is as new or newer, and a
-// tombstone or an "absent" marker must stay.
-//
-// # Revocation races
-//
-// Warming must never bring back a session revoked while it runs. Revoke
-// writes the store (W), then a tombstone with a plain SET (T). The warmer
-// reads a snapshot of the store (Rd) and later writes its copy with SET
-// NX (N). If Rd follows W the session is not in the snapshot. If Rd
-// precedes W, either N precedes T, and T's plain SET replaces the copy, or
-// N follows T and NX refuses to replace the tombstone. Either way Redis
-// ends holding the tombstone. The tombstone lives until the session's
-// expiry, and a warmed copy never outlives that, so the tombstone cannot
-// expire first.
-//
-// What is left are the cases where T is missing from Redis when N lands:
-//
-//   - T failed (Redis unreachable from the revoking instance) and is queued
-//     in that instance's retrier, or that instance died with it queued. N
-//     can land first. The run's revocation sweep closes this: every second
-//     while it writes, the warmer reads the sessions revoked since shortly
-//     before its previous sweep (Source.RevokedSince) and writes their
-//     tombstones itself, with invalidation messages, as Revoke does; and
-//     after its last batch (also after a failure or a cancellation) it
-//     writes the tombstones of every session revoked since a minute before
-//     its snapshot (clock skew between instances and commit delay must stay
-//     below that). A copy warmed after a revocation is thus replaced within
-//     about a second, and none outlives a run whose last sweep succeeds.
-//     What the last sweep cannot write goes to the Service's retrier like
-//     a Revoke's; what it cannot read is swept by this Warmer's next run,
-//     which then reaches back to this run's lower bound (kept in memory: a
-//     new process reaches back a minute). Either way the run reports the
-//     error.
-//   - T was lost after it was written: Redis restarted without
-//     persistence, or failed over to a replica that had not received it.
-//     The warmer reads the server's run_id before every batch and stops
-//     with ErrRedisChanged when it changes, so a stale snapshot is never
-//     written to the new server except by the one batch that may already
-//     be in flight, and the last sweep, which writes every tombstone since
-//     the snapshot again, covers that one; Watch then warms again from a
-//     fresh read. An
-//     asynchronous replica that promoted without T keeps the same gap as
-//     every other cache fill would, for the rest of the copy's life.
-//   - T was evicted (maxmemory with an allkeys policy). Tombstones should
-//     not be evictable; deploy Redis with volatile-* or noeviction.
+// session's expiry or idle deadline), so a run never replaces a copy
+// written by Create or a fill, a tombstone or an "absent" marker. A run
+// also writes the tombstones of the sessions revoked since a minute before
+// its snapshot, every second while it writes and once more after it,
+// whatever stopped it: a copy it wrote of a session revoked meanwhile is
+// replaced within about a second, and none outlives a run that returns no
+// error. The package documentation ("Warming") gives the argument and its
+// limits; docs/CACHE-WARMING.md the details.
 type Warmer struct {
 	// What NewWarmer takes from the Service; the Warmer uses nothing else
 	// of it.
@@ -223,8 +186,8 @@ type warmService interface {
 var _ warmService = (*Service)(nil)
 
 // NewWarmer returns a Warmer that writes through the Service's Redis
-// client with the Service's key layout and cache deadlines. It panics if
-// opts.Source is nil.
+// client with the Service's key layout and cache deadlines. It starts no
+// goroutine; Run and Watch do the work. It panics if opts.Source is nil.
 func (s *Service) NewWarmer(opts WarmOptions) *Warmer {
 	if opts.Source == nil {
 		panic("session: WarmOptions.Source is required")
@@ -288,8 +251,12 @@ var (
 // ctx's end, a store error, a pipeline that failed as a whole (Redis
 // unreachable), or ErrRedisChanged. Individual SETs that fail are counted
 // in WarmResult.Errors and the run goes on; Run then returns an error
-// too. The result counts what was done either way. The run is recorded in
-// a session.warm span when the Service has a tracer.
+// too. After the last batch, also when the run failed or ctx ended, the
+// final revocation sweep runs (for at most a minute, or BatchTimeout once
+// ctx has ended); an error of its own is joined to Run's. The result
+// counts what was done either way. The goroutines of the run have stopped
+// when Run returns. The run is recorded in a session.warm span when the
+// Service has a tracer.
 func (w *Warmer) Run(ctx context.Context) (WarmResult, error) {
 	return w.run(ctx, "on demand", nil)
 }

@@ -12,25 +12,15 @@ import (
 )
 
 // WarmBackoff configures how a rate-limited warm yields to request load.
-//
-// While a run with a Rate is in progress, a controller looks every
-// ProbeInterval at the latency of the Service's own validations: the p99
-// of the Redis round trips of the validations that reached Redis during
-// the last Window intervals, the latency a warm can disturb. Before the
-// first batch it takes the same p99 over Window intervals as the
-// baseline: what a read costs under the load already there. Whenever the
-// p99 exceeds the baseline by more than Tolerance (plus 20 µs of noise),
-// the rate is halved, down to MinRate; otherwise it grows by a fiftieth
-// of Rate per interval, up to Rate (additive increase, multiplicative
-// decrease, as TCP does). So an idle system warms at Rate, and a busy one
-// slows the warm until it no longer shows in the latency callers see.
-//
-// With too little traffic for a p99 (fewer than 200 validations reached
-// Redis in the window, or in the baseline), the controller times a probe
-// read instead (a GET of a key that never exists, the same round trip a
-// Redis-tier validation makes) every ProbeInterval, and compares the
-// third quartile of the last Window probes with theirs before the run,
-// allowing Tolerance plus 50 µs.
+// While a run with a Rate is in progress, a controller compares, every
+// ProbeInterval, the p99 of the Redis round trips of the Service's own
+// validations over the last Window intervals with the same p99 taken just
+// before the run (with too little traffic, timed probe reads instead).
+// Above the baseline by more than Tolerance, it halves the rate, down to
+// MinRate; otherwise it raises it by a fiftieth of Rate per interval, up
+// to Rate. The zero value is the controller on, with the defaults below.
+// docs/CACHE-WARMING.md ("Adaptive back-off") gives the thresholds and
+// the reasons.
 type WarmBackoff struct {
 	// Off turns the controller off: the run writes at Rate throughout.
 	Off bool

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// The revocation sweep of a warm run (see Warmer's "Revocation races").
+// The revocation sweep of a warm run (see "Warming" in the package
+// documentation).
 //
 // A run writes sessions from a snapshot of the store with SET NX. A session
 // revoked after the snapshot is kept out of Redis by its tombstone, unless

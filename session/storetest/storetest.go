@@ -467,7 +467,9 @@ func testTouchEmpty(t *testing.T, s session.Store) {
 
 // testConcurrent runs creates, lookups, overlapping touch batches (in
 // shuffled orders, to catch lock-order deadlocks) and revocations from many
-// goroutines, then checks the final state. Run it with -race.
+// goroutines, then checks the final state. Run it with -race. It is one
+// long function because the goroutines and the final checks share the
+// state they record, and a race test reads best in one place.
 func testConcurrent(t *testing.T, s session.Store) {
 	ctx := ctxFor(t)
 	const (

@@ -20,7 +20,7 @@ import (
 // retrier's invalidation message drops it) and in Redis, where every
 // other instance reads it too.
 //
-// Revoke (session/service.go) writes the store, then tries the tombstone;
+// Revoke (session/revoke.go) writes the store, then tries the tombstone;
 // when Redis refuses it the revocation goes to the retry queue and only
 // the local L1 entry is dropped. validateSlow then trusts whatever Redis
 // holds — the session's pre-revocation copy — without consulting the

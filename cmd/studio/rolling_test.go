@@ -38,32 +38,47 @@ func newBalancer(backends ...string) *balancer {
 	}
 }
 
-// check polls every backend's /readyz every interval until ctx ends.
+// check polls every backend's /readyz every interval until ctx ends, as a
+// load balancer's health check does: a backend is taken out after two
+// failed checks in a row (an answer other than 200, or none within a
+// second) and put back after one good one.
 func (b *balancer) check(ctx context.Context, interval time.Duration) {
-	probe := &http.Client{Timeout: interval}
-	for {
-		for i, base := range b.backends {
-			ok := false
-			if resp, err := probe.Get(base + "/readyz"); err == nil {
-				ok = resp.StatusCode == http.StatusOK
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+	probe := &http.Client{Timeout: time.Second}
+	var wg sync.WaitGroup
+	for i, base := range b.backends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failed := 0
+			for {
+				ok := false
+				if resp, err := probe.Get(base + "/readyz"); err == nil {
+					ok = resp.StatusCode == http.StatusOK
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if ok {
+					failed = 0
+					b.healthy[i].Store(true)
+				} else if failed++; failed >= 2 {
+					b.healthy[i].Store(false)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(interval):
+				}
 			}
-			b.healthy[i].Store(ok)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
+		}()
 	}
+	wg.Wait()
 }
 
 func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	i := -1
-	for range b.backends {
-		n := int(b.next.Add(1) % uint64(len(b.backends)))
-		if b.healthy[n].Load() {
+	start := int(b.next.Add(1) % uint64(len(b.backends)))
+	for k := range b.backends {
+		if n := (start + k) % len(b.backends); b.healthy[n].Load() {
 			i = n
 			break
 		}
@@ -166,10 +181,10 @@ func (l *rollingLoad) worker(id int, stop <-chan struct{}) {
 			l.fail("validate: %v", err)
 			continue
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			l.fail("validate: %d", resp.StatusCode)
+			l.fail("validate: %d %s", resp.StatusCode, bytes.TrimSpace(body))
 			continue
 		}
 		l.validates.Add(1)
@@ -188,7 +203,7 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 		"STUDIO_ADMIN_TOKEN":      adminTok,
 		"REDIS_URL":               rs.URL(),
 		"DATABASE_URL":            pgtest.Database(t, t, "studio_roll_"),
-		"STUDIO_SHUTDOWN_DRAIN":   "1s", // ten of the balancer's checks
+		"STUDIO_SHUTDOWN_DRAIN":   "1s", // five times what the balancer needs to notice
 		"STUDIO_SHUTDOWN_TIMEOUT": "10s",
 	}
 	addrs := []string{freeAddr(t), freeAddr(t)}

@@ -150,6 +150,30 @@ type seenAlert struct {
 	refreshAt time.Time // when the episode's refresh was last queued
 }
 
+// newDispatcher returns a dispatcher over receivers; o holds the Engine's
+// options with their defaults, budget the longest a job's delivery may
+// take.
+func newDispatcher(r *router, receivers map[string]*receiverRT, coord *coordinator, retry RetryPolicy, budget time.Duration, o EngineOptions, m *metrics) *dispatcher {
+	d := &dispatcher{
+		router:    r,
+		receivers: receivers,
+		coord:     coord,
+		retry:     retry,
+		budget:    budget,
+		retention: o.ResolvedRetention,
+		now:       o.Now,
+		log:       o.Logger,
+		m:         m,
+		sleep:     sleepCtx,
+		coordOps:  make(chan func(context.Context), 1024),
+		groups:    map[string]*aggrGroup{},
+		nlog:      map[nlogKey]*nlogEntry{},
+		seen:      map[string]seenAlert{},
+	}
+	d.idle = sync.NewCond(&d.mu)
+	return d
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -169,21 +169,57 @@ type AlertStatus struct {
 // Config is invalid, or a route the rule file wrote names a receiver that
 // has no Notifier.
 func NewEngine(o EngineOptions) (*Engine, error) {
-	cfg := o.Config
-	if cfg == nil {
-		cfg = DefaultConfig()
-	}
+	o = o.withDefaults()
+	cfg, log := o.Config, o.Logger
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	receivers, maxTimeout := newReceivers(o)
+	if err := checkRouteReceivers(cfg, receivers, log); err != nil {
+		return nil, err
 	}
-	log = log.With("component", "alert")
-	now := o.Now
-	if now == nil {
-		now = time.Now
+	retry := o.Retry.withDefaults()
+	budget := deliveryBudget(retry, maxTimeout)
+	m := newMetrics(o.Registerer)
+	// A claim outlives the longest delivery: the retry waits plus the
+	// attempts (bounded by deliveryBudget).
+	coord := newCoordinator(o.Redis, o.KeyPrefix, o.Instance, o.RedisTimeout, budget+time.Minute, o.Now, log, m)
+	e := &Engine{
+		cfg:      cfg,
+		eval:     NewEvaluator(cfg.Rules, EvaluatorOptions{Now: o.Now, ResolvedRetention: o.ResolvedRetention, RunbookBase: o.RunbookBase, ExternalURL: o.ExternalURL, Logger: log}),
+		coord:    coord,
+		sil:      newSilences(o.Redis, o.KeyPrefix, o.RedisTimeout, o.Now, log),
+		samples:  o.Samples,
+		now:      o.Now,
+		interval: o.Interval,
+		refresh:  o.SilenceRefresh,
+		log:      log,
+		m:        m,
+	}
+	e.disp = newDispatcher(newRouter(cfg.Route, func(name string) bool { return receivers[name] != nil }), receivers, coord, retry, budget, o, m)
+	workers := o.Workers
+	e.startWorkers = func(ctx context.Context, wg *sync.WaitGroup) {
+		for _, rs := range receivers {
+			for range workers {
+				wg.Go(func() { e.disp.worker(ctx, rs) })
+			}
+		}
+	}
+	return e, nil
+}
+
+// withDefaults returns o with every unset option given its default and
+// the logger tagged component=alert.
+func (o EngineOptions) withDefaults() EngineOptions {
+	if o.Config == nil {
+		o.Config = DefaultConfig()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	o.Logger = o.Logger.With("component", "alert")
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.Interval <= 0 {
 		o.Interval = time.Second
@@ -214,15 +250,20 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		_, _ = rand.Read(b)
 		o.Instance = hex.EncodeToString(b)
 	}
-	retry := o.Retry.withDefaults()
+	return o
+}
 
+// newReceivers pairs each Notifier with the receiver the Config declares
+// under its name (a Notifier for an undeclared name is logged and left
+// out), and returns the longest delivery timeout among them.
+func newReceivers(o EngineOptions) (map[string]*receiverRT, time.Duration) {
 	receivers := map[string]*receiverRT{}
 	maxTimeout := o.Timeout
 	for name, n := range o.Receivers {
-		rc := cfg.Receiver(name)
+		rc := o.Config.Receiver(name)
 		if n == nil || rc == nil {
 			if n != nil {
-				log.Warn("alert receiver given but not declared in the rule file: unused", "receiver", name)
+				o.Logger.Warn("alert receiver given but not declared in the rule file: unused", "receiver", name)
 			}
 			continue
 		}
@@ -233,6 +274,13 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		maxTimeout = max(maxTimeout, timeout)
 		receivers[name] = &receiverRT{name: name, notifier: n, cfg: rc, queue: make(chan *job, o.QueueSize), timeout: timeout}
 	}
+	return receivers, maxTimeout
+}
+
+// checkRouteReceivers refuses a route the rule file wrote whose receiver
+// has no Notifier; the default route only logs such a receiver (its
+// alerts are shown, not sent).
+func checkRouteReceivers(cfg *Config, receivers map[string]*receiverRT, log *slog.Logger) error {
 	var missing error
 	var walk func(rt *Route)
 	walk = func(rt *Route) {
@@ -248,53 +296,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		}
 	}
 	walk(cfg.Route)
-	if missing != nil {
-		return nil, missing
-	}
-
-	m := newMetrics(o.Registerer)
-	// A claim outlives the longest delivery: the retry waits plus the
-	// attempts (bounded by deliveryBudget).
-	claimTTL := deliveryBudget(retry, maxTimeout) + time.Minute
-	coord := newCoordinator(o.Redis, o.KeyPrefix, o.Instance, o.RedisTimeout, claimTTL, now, log, m)
-	e := &Engine{
-		cfg:      cfg,
-		eval:     NewEvaluator(cfg.Rules, EvaluatorOptions{Now: now, ResolvedRetention: o.ResolvedRetention, RunbookBase: o.RunbookBase, ExternalURL: o.ExternalURL, Logger: log}),
-		coord:    coord,
-		sil:      newSilences(o.Redis, o.KeyPrefix, o.RedisTimeout, now, log),
-		samples:  o.Samples,
-		now:      now,
-		interval: o.Interval,
-		refresh:  o.SilenceRefresh,
-		log:      log,
-		m:        m,
-	}
-	e.disp = &dispatcher{
-		router:    newRouter(cfg.Route, func(name string) bool { return receivers[name] != nil }),
-		receivers: receivers,
-		coord:     coord,
-		retry:     retry,
-		budget:    deliveryBudget(retry, maxTimeout),
-		retention: o.ResolvedRetention,
-		now:       now,
-		log:       log,
-		m:         m,
-		sleep:     sleepCtx,
-		coordOps:  make(chan func(context.Context), 1024),
-		groups:    map[string]*aggrGroup{},
-		nlog:      map[nlogKey]*nlogEntry{},
-		seen:      map[string]seenAlert{},
-	}
-	e.disp.idle = sync.NewCond(&e.disp.mu)
-	workers := o.Workers
-	e.startWorkers = func(ctx context.Context, wg *sync.WaitGroup) {
-		for _, rs := range receivers {
-			for range workers {
-				wg.Go(func() { e.disp.worker(ctx, rs) })
-			}
-		}
-	}
-	return e, nil
+	return missing
 }
 
 // deliveryBudget bounds one job's delivery: the retry waits and the

@@ -1,13 +1,3 @@
-// Package alert turns Studio's health into notifications: rules (rules.go)
-// evaluated every second over Snapshot samples and HA events (eval.go),
-// routed by severity and labels (route.go) to receivers with grouping,
-// repeat intervals, resolve notices, silences and dedup across instances
-// through Redis (dispatch.go, dedup.go). The receivers live in
-// alert/pagerduty, alert/slack and alert/webhook (which also forwards to an
-// Alertmanager).
-//
-// The types in this file are the contract between the engine and the
-// receivers.
 package alert
 
 import (

@@ -81,64 +81,10 @@ type EngineOptions struct {
 	SilenceRefresh time.Duration
 }
 
-// Engine evaluates the rules every Interval and notifies the receivers:
-// Evaluator → silences → dispatcher (routing, grouping, repeats, resolve
-// notices, retries, cross-instance dedup). Its methods are safe for
-// concurrent use. Create it with NewEngine and start it with Run.
-//
-// Notifications. Each alert reaching a route with a receiver joins the
-// route's group for its group_by values. A new group waits GroupWait, then
-// flushes every GroupInterval: it sends its firing alerts the receiver has
-// not had (triggers), those last sent RepeatInterval ago or more
-// (repeats), and a resolve notice for each resolved alert whose trigger
-// the receiver got (once). Only what needs sending is sent, not the whole
-// group. Silenced alerts are not sent (their resolve still is, if the
-// trigger went out). Deliveries run on per-receiver workers behind bounded
-// queues, so evaluation never waits for a receiver; a delivery that fails
-// is retried per the RetryPolicy, and what is still undelivered is tried
-// again at the group's next flush. An alert's trigger and resolve are never
-// in flight together, so they cannot overtake each other.
-//
-// Cross-instance dedup. Several Studio instances evaluate the same rules
-// against the same Redis and would each notify. They agree through Redis, with keys under
-// KeyPrefix (default "studio:alert:"), hash-tagged by fingerprint so that a
-// Redis Cluster keeps an alert's keys in one slot:
-//
-//	{fp}:episode                           "dedupKey|startMs|resolvedMs|seenMs"
-//	{fp}:<dedupKey>:<receiver>:trigger     the trigger claim
-//	{fp}:<dedupKey>:<receiver>:repeat:<n>  the n-th repeat's claim
-//	{fp}:<dedupKey>:<receiver>:resolve     the resolve claim
-//
-// Episodes: when an alert starts firing on an instance, the instance asks
-// Redis (one Lua script) for the alert's current episode. If there is none,
-// or the recorded one is over, it records a new one with its own firing
-// time; otherwise it adopts the recorded one. So instances that start
-// firing seconds apart, and instances that restart while an alert fires,
-// share one episode and one DedupKey ("<fp>-<start in base-36 ms>"). A
-// recorded episode is over when it resolved before this instance's alert
-// began firing, or when no instance has refreshed it (every minute while
-// firing) for three minutes. The first instance whose alert resolves marks
-// the episode resolved; instances still firing then send no more repeats.
-//
-// Claims: before sending, an instance claims the notification with SET NX
-// ("sending:<instance>", expiring after the longest a delivery can take).
-// Only the claimer sends; on success the claim becomes "sent:<instance>"
-// (kept for a week), on failure it is deleted so that another instance, or
-// this one at its next group flush, sends it. An instance that finds a claim
-// being sent checks again at its next flush; one that finds it sent records
-// the trigger as delivered. So each receiver gets exactly one trigger per
-// episode, and one repeat per repeat interval (the slot n counts repeat
-// intervals from the episode's start). A resolve is claimed the same way,
-// and is sent only if the receiver got the trigger (this instance knows it
-// did, or the trigger claim says so); while the trigger is still being sent
-// the resolve waits for the next flush.
-//
-// When Redis is unreachable (or no client is given), every instance sends
-// anyway: at least once (the failures are logged, at most every 30 s, and
-// counted). An episode started without Redis has the fingerprint itself as
-// DedupKey, so every instance still sends the same key and PagerDuty still
-// merges them into one incident (a trigger after its resolve opens a new
-// one).
+// Engine evaluates the rules every Interval and notifies the receivers
+// (the package documentation describes how). Create it with NewEngine and
+// start it with Run; its methods are safe for concurrent use, whether or
+// not Run is running.
 type Engine struct {
 	cfg      *Config
 	eval     *Evaluator

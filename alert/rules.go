@@ -722,8 +722,21 @@ func ferr(field string, format string, args ...any) *fieldError {
 
 var ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$`)
 
-// check validates a rule and parses its templates.
+// check validates a rule, fills in its default hold and parses its
+// templates, in this order of fields (the first problem found is the one
+// reported).
 func (r *Rule) check() *fieldError {
+	for _, step := range []func() *fieldError{r.checkCondition, r.checkTimings, r.checkResolveThreshold, r.checkSeverity, r.checkLabels, r.checkRunbookURL, r.parseTemplates} {
+		if fe := step(); fe != nil {
+			return fe
+		}
+	}
+	return nil
+}
+
+// checkCondition checks the name and the rule's one condition: an expr
+// or an event.
+func (r *Rule) checkCondition() *fieldError {
 	switch {
 	case r.Name == "":
 		return ferr("name", "missing")
@@ -733,62 +746,87 @@ func (r *Rule) check() *fieldError {
 		return ferr("event", "a rule has either expr or event, not both")
 	case r.Expr == nil && r.Event == nil:
 		return ferr("", "missing expr or event")
+	case r.Expr != nil:
+		return r.checkExpr()
 	}
-	if x := r.Expr; x != nil {
-		if !knownSample(x.Sample) {
-			return ferr("expr", "unknown sample %q (known: %s)", x.Sample, strings.Join(SampleNames(), ", "))
-		}
-		switch x.Op {
-		case OpGreater, OpGreaterEqual, OpLess, OpLessEqual, OpEqual, OpNotEqual:
-		default:
-			return ferr("expr", "unknown comparison operator %q", string(x.Op))
-		}
-		if x.Threshold != x.Threshold || x.Threshold-x.Threshold != 0 {
-			return ferr("expr", "threshold must be a finite number")
-		}
-		if r.Hold != 0 {
-			return ferr("hold", "only for event rules (a sample rule uses for)")
-		}
+	return r.checkEvent()
+}
+
+func (r *Rule) checkExpr() *fieldError {
+	x := r.Expr
+	if !knownSample(x.Sample) {
+		return ferr("expr", "unknown sample %q (known: %s)", x.Sample, strings.Join(SampleNames(), ", "))
 	}
-	if r.Event != nil {
-		if r.Event.Kind == "" {
-			return ferr("event", "missing kind")
-		}
-		if r.ResolveThreshold != nil {
-			return ferr("resolve_threshold", "only for expr rules")
-		}
-		if r.Hold < 0 {
-			return ferr("hold", "negative duration")
-		}
-		if r.Hold == 0 {
-			r.Hold = DefaultHold
-		}
+	switch x.Op {
+	case OpGreater, OpGreaterEqual, OpLess, OpLessEqual, OpEqual, OpNotEqual:
+	default:
+		return ferr("expr", "unknown comparison operator %q", string(x.Op))
 	}
+	if x.Threshold != x.Threshold || x.Threshold-x.Threshold != 0 {
+		return ferr("expr", "threshold must be a finite number")
+	}
+	if r.Hold != 0 {
+		return ferr("hold", "only for event rules (a sample rule uses for)")
+	}
+	return nil
+}
+
+// checkEvent checks an event rule and gives it the default hold.
+func (r *Rule) checkEvent() *fieldError {
+	switch {
+	case r.Event.Kind == "":
+		return ferr("event", "missing kind")
+	case r.ResolveThreshold != nil:
+		return ferr("resolve_threshold", "only for expr rules")
+	case r.Hold < 0:
+		return ferr("hold", "negative duration")
+	case r.Hold == 0:
+		r.Hold = DefaultHold
+	}
+	return nil
+}
+
+func (r *Rule) checkTimings() *fieldError {
 	if r.For < 0 {
 		return ferr("for", "negative duration")
 	}
 	if r.KeepFiringFor < 0 {
 		return ferr("keep_firing_for", "negative duration")
 	}
-	if rt := r.ResolveThreshold; rt != nil && r.Expr != nil {
-		x := r.Expr
-		switch {
-		case *rt != *rt || *rt-*rt != 0:
-			return ferr("resolve_threshold", "must be a finite number")
-		case x.Op == OpEqual || x.Op == OpNotEqual:
-			return ferr("resolve_threshold", "only with <, <=, > or >=")
-		case (x.Op == OpLess || x.Op == OpLessEqual) && *rt < x.Threshold:
-			return ferr("resolve_threshold", "%g is below the threshold %g: with %s it must be at or above it", *rt, x.Threshold, x.Op)
-		case (x.Op == OpGreater || x.Op == OpGreaterEqual) && *rt > x.Threshold:
-			return ferr("resolve_threshold", "%g is above the threshold %g: with %s it must be at or below it", *rt, x.Threshold, x.Op)
-		}
+	return nil
+}
+
+// checkResolveThreshold checks that an expr rule's resolve threshold
+// lies on the resolving side of its threshold.
+func (r *Rule) checkResolveThreshold() *fieldError {
+	rt, x := r.ResolveThreshold, r.Expr
+	if rt == nil || x == nil {
+		return nil
 	}
+	switch {
+	case *rt != *rt || *rt-*rt != 0:
+		return ferr("resolve_threshold", "must be a finite number")
+	case x.Op == OpEqual || x.Op == OpNotEqual:
+		return ferr("resolve_threshold", "only with <, <=, > or >=")
+	case (x.Op == OpLess || x.Op == OpLessEqual) && *rt < x.Threshold:
+		return ferr("resolve_threshold", "%g is below the threshold %g: with %s it must be at or above it", *rt, x.Threshold, x.Op)
+	case (x.Op == OpGreater || x.Op == OpGreaterEqual) && *rt > x.Threshold:
+		return ferr("resolve_threshold", "%g is above the threshold %g: with %s it must be at or below it", *rt, x.Threshold, x.Op)
+	}
+	return nil
+}
+
+func (r *Rule) checkSeverity() *fieldError {
 	switch {
 	case r.Severity == "":
 		return ferr("severity", "missing (want critical, warning or info)")
 	case !r.Severity.Valid():
 		return ferr("severity", "invalid %q (want critical, warning or info)", string(r.Severity))
 	}
+	return nil
+}
+
+func (r *Rule) checkLabels() *fieldError {
 	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
 		switch {
 		case !validLabelName(k):
@@ -797,17 +835,29 @@ func (r *Rule) check() *fieldError {
 			return &fieldError{field: "labels", key: k, err: errors.New("reserved (set by the rule's name and severity)")}
 		}
 	}
-	if r.RunbookURL != "" {
-		u, err := url.Parse(r.RunbookURL)
-		if err != nil || strings.ContainsAny(r.RunbookURL, " \t\n") {
-			return ferr("runbook_url", "invalid URL %q", r.RunbookURL)
-		}
-		if u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https" {
-			return ferr("runbook_url", "scheme %q: want http, https or a relative path", u.Scheme)
-		}
+	return nil
+}
+
+func (r *Rule) checkRunbookURL() *fieldError {
+	if r.RunbookURL == "" {
+		return nil
 	}
+	u, err := url.Parse(r.RunbookURL)
+	if err != nil || strings.ContainsAny(r.RunbookURL, " \t\n") {
+		return ferr("runbook_url", "invalid URL %q", r.RunbookURL)
+	}
+	if u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https" {
+		return ferr("runbook_url", "scheme %q: want http, https or a relative path", u.Scheme)
+	}
+	return nil
+}
+
+// parseTemplates parses the summary, description and annotation
+// templates, and checks the annotations' names, once: a Config does not
+// change once validated.
+func (r *Rule) parseTemplates() *fieldError {
 	if r.tmpl != nil {
-		return nil // parsed by an earlier check (a Config does not change once validated)
+		return nil
 	}
 	tmpl := map[string]*template.Template{}
 	for _, a := range []struct{ name, src string }{{"summary", r.Summary}, {"description", r.Description}} {

@@ -15,6 +15,9 @@
 //	  ─► dispatcher.update (dispatch.go): routes (route.go), groups, the notification log
 //	  ─► per-receiver queues ─► workers: claim (dedup.go), Notifier.Notify with retries, confirm or release
 //
+// The rule file (its types, decoding, validation and the embedded default
+// rules) is package alert/config; config.go re-exports its names.
+//
 // The evaluation goroutine does no I/O: update hands episode work to the
 // coordinator's goroutine (coordOps) and deliveries to the receivers'
 // workers behind bounded queues. A notification log entry is held

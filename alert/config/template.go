@@ -1,9 +1,10 @@
-package alert
+package config
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -92,8 +93,14 @@ func parseTemplate(name, src string) (*template.Template, error) {
 	return t, nil
 }
 
+// dataType is how text/template names TemplateData in errors such as
+// "can't evaluate field Valu in type *config.TemplateData". Rule authors
+// know the type as alert.TemplateData (package alert re-exports it, and
+// its errors have always said so), so templateError writes that name.
+var dataType = reflect.TypeFor[*TemplateData]().String()
+
 func templateError(err error) error {
-	s := err.Error()
+	s := strings.ReplaceAll(err.Error(), dataType, "*alert.TemplateData")
 	if m := templateErrPrefix.FindStringSubmatch(s); m != nil {
 		s = s[len(m[0]):]
 		if m[1] != "1" {
@@ -180,6 +187,29 @@ func renderTemplate(t *template.Template, d *TemplateData) (string, error) {
 		return "", templateError(err)
 	}
 	return b.String(), nil
+}
+
+// RenderAnnotations executes the rule's templates (summary, description
+// and each of Annotations) with d. It returns the texts by annotation
+// name, leaving out those that render as nothing, and the errors of those
+// that failed, by name (nil when none did). Only a validated rule (from
+// Load, or checked by Config.Validate) has templates to render.
+func (r *Rule) RenderAnnotations(d *TemplateData) (texts map[string]string, errs map[string]error) {
+	texts = make(map[string]string, len(r.tmpl)+1)
+	for name, t := range r.tmpl {
+		s, err := renderTemplate(t, d)
+		if err != nil {
+			if errs == nil {
+				errs = map[string]error{}
+			}
+			errs[name] = err
+			continue
+		}
+		if s != "" {
+			texts[name] = s
+		}
+	}
+	return texts, errs
 }
 
 // toFloat converts a template argument to a number.

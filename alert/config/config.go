@@ -1,4 +1,4 @@
-package alert
+package config
 
 import (
 	"bytes"
@@ -176,15 +176,15 @@ type ReceiverConfig struct {
 // SendsResolved reports whether the receiver gets resolve notices.
 func (rc *ReceiverConfig) SendsResolved() bool { return rc.SendResolved == nil || *rc.SendResolved }
 
-// ConfigError is an error in a rule file, with the line it is on (0 when
+// Error is an error in a rule file, with the line it is on (0 when
 // unknown).
-type ConfigError struct {
+type Error struct {
 	File string
 	Line int
 	Msg  string
 }
 
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	file := e.File
 	if file == "" {
 		file = "rules"
@@ -205,18 +205,18 @@ const DefaultRulesFile = "default_rules.yaml"
 // starting point for a custom one.
 func DefaultRulesYAML() []byte { return bytes.Clone(defaultRulesYAML) }
 
-// DefaultConfig returns the embedded default rules with the default route
-// and receivers, freshly loaded (the caller owns it).
-func DefaultConfig() *Config {
+// Default returns the embedded default rules with the default route and
+// receivers, freshly loaded (the caller owns it).
+func Default() *Config {
 	c, err := Load(DefaultRulesFile, defaultRulesYAML)
 	if err != nil {
-		panic("alert: the embedded default rules do not load: " + err.Error())
+		panic("config: the embedded default rules do not load: " + err.Error())
 	}
 	return c
 }
 
 // Load parses and validates a rule file. name is used in errors (the
-// file's path, typically). The error, a *ConfigError, names the line and
+// file's path, typically). The error, a *Error, names the line and
 // the reason of the first problem found.
 //
 // A rule file (STUDIO_ALERT_RULES; DefaultRulesYAML when none is given) is
@@ -282,12 +282,12 @@ func Load(name string, data []byte) (*Config, error) {
 
 type parser struct{ file string }
 
-func (p *parser) errf(n *yaml.Node, format string, args ...any) *ConfigError {
+func (p *parser) errf(n *yaml.Node, format string, args ...any) *Error {
 	line := 0
 	if n != nil {
 		line = n.Line
 	}
-	return &ConfigError{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)}
+	return &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)}
 }
 
 var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -309,7 +309,7 @@ func (p *parser) decode(data []byte) (doc *yaml.Node, err error) {
 		msg := err.Error()
 		if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &ConfigError{File: p.file, Line: line, Msg: "invalid YAML: " + m[2]}
+			return nil, &Error{File: p.file, Line: line, Msg: "invalid YAML: " + m[2]}
 		}
 		return nil, p.errf(nil, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 	}
@@ -319,7 +319,7 @@ func (p *parser) decode(data []byte) (doc *yaml.Node, err error) {
 		if err != nil {
 			return nil, p.errf(nil, "invalid YAML after the first document")
 		}
-		return nil, &ConfigError{File: p.file, Line: line, Msg: "more than one YAML document"}
+		return nil, &Error{File: p.file, Line: line, Msg: "more than one YAML document"}
 	}
 	if err := p.noAliases(&n); err != nil {
 		return nil, err
@@ -958,7 +958,7 @@ func (rt *Route) check(root bool, declared map[string]bool) *fieldError {
 		if m == nil {
 			return ferr("matchers", "nil matcher")
 		}
-		if (m.Type == MatchRegexp || m.Type == MatchNotRegexp) && m.re == nil {
+		if !m.Compiled() {
 			return ferr("matchers", "%s was not made with NewMatcher", m)
 		}
 	}
@@ -1097,14 +1097,14 @@ func (rc *ReceiverConfig) check() *fieldError {
 
 // Validate checks c and fills in defaults: the default route when Route is
 // nil, inherited route values, the implicit receivers; it parses the
-// templates. Its errors are *ConfigError with the rule's, route's or
+// templates. Its errors are *Error with the rule's, route's or
 // receiver's line when known. Validating a Config that is already valid
 // (from Load, or validated before) changes nothing, so Engines may share
 // one; the first Validate of a Config built in code must not run
 // concurrently with any other use of it.
 func (c *Config) Validate() error {
 	cerr := func(line int, format string, args ...any) error {
-		return &ConfigError{File: c.File, Line: line, Msg: fmt.Sprintf(format, args...)}
+		return &Error{File: c.File, Line: line, Msg: fmt.Sprintf(format, args...)}
 	}
 	names := map[string]bool{}
 	for i, r := range c.Rules {

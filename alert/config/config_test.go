@@ -1,4 +1,4 @@
-package alert
+package config
 
 import (
 	"errors"
@@ -93,9 +93,9 @@ func TestLoadBadFiles(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load accepted:\n%s", tc.src)
 			}
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Errorf("error %T is not a *ConfigError", err)
+				t.Errorf("error %T is not an *Error", err)
 			}
 			if err.Error() != tc.want {
 				t.Errorf("error\n got: %s\nwant: %s", err, tc.want)
@@ -201,7 +201,7 @@ receivers:
 }
 
 func TestDefaultRules(t *testing.T) {
-	c := DefaultConfig()
+	c := Default()
 	if !c.DefaultRoute {
 		t.Error("the default rules have their own route")
 	}
@@ -380,7 +380,7 @@ func TestValidateBuiltInCode(t *testing.T) {
 	}
 }
 
-// FuzzLoad: Load never panics, refuses with a *ConfigError, and anything it
+// FuzzLoad: Load never panics, refuses with a *Error, and anything it
 // accepts validates again and survives a round trip through YAML.
 func FuzzLoad(f *testing.F) {
 	f.Add(string(DefaultRulesYAML()))
@@ -393,9 +393,9 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		c, err := Load("fuzz.yaml", []byte(src))
 		if err != nil {
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) || ce.Msg == "" {
-				t.Fatalf("error %T %q is not a ConfigError with a message", err, err)
+				t.Fatalf("error %T %q is not an Error with a message", err, err)
 			}
 			return
 		}

@@ -1,4 +1,4 @@
-package alert
+package config
 
 import (
 	"encoding/json"
@@ -93,6 +93,13 @@ func ParseMatcher(s string) (*Matcher, error) {
 		return nil, fmt.Errorf("matcher %q: unexpected %q after the value", s, l.rest())
 	}
 	return m, nil
+}
+
+// Compiled reports whether m can match as its Type says: a regular
+// expression matcher must come from NewMatcher or ParseMatcher (or a
+// decoded file), which compile its expression.
+func (m *Matcher) Compiled() bool {
+	return m.re != nil || (m.Type != MatchRegexp && m.Type != MatchNotRegexp)
 }
 
 // Matches reports whether v, the label's value ("" when absent), matches.
@@ -320,9 +327,10 @@ func (es *EventSelector) String() string {
 	return es.Kind + es.Matchers.String()
 }
 
-// Matches reports whether e is of the selector's kind and its labels match.
-func (es *EventSelector) Matches(e Event) bool {
-	return e.Kind == es.Kind && es.Matchers.Matches(e.Labels)
+// Matches reports whether an event of kind with labels is of the
+// selector's kind and its labels match.
+func (es *EventSelector) Matches(kind string, labels map[string]string) bool {
+	return kind == es.Kind && es.Matchers.Matches(labels)
 }
 
 // lexer scans the small languages above.

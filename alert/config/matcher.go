@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // MatchType is how a Matcher compares a label's value.
@@ -138,6 +140,19 @@ func (m *Matcher) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// UnmarshalYAML decodes a matcher from a string in ParseMatcher form.
+func (m *Matcher) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		return errAt(n, "want a string, got %s", kindName(n))
+	}
+	p, err := ParseMatcher(n.Value)
+	if err != nil {
+		return errAt(n, "%v", err)
+	}
+	*m = *p
+	return nil
+}
+
 // Matchers match a label set when every one of them matches (an empty
 // list matches everything).
 type Matchers []*Matcher
@@ -159,6 +174,24 @@ func (ms Matchers) String() string {
 		parts[i] = m.String()
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// UnmarshalYAML decodes a list of matcher strings: every item must be a
+// string before any is parsed.
+func (ms *Matchers) UnmarshalYAML(n *yaml.Node) error {
+	var l textList
+	if err := l.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	out := make(Matchers, len(n.Content))
+	for i, item := range n.Content {
+		out[i] = new(Matcher)
+		if err := out[i].UnmarshalYAML(item); err != nil {
+			return err
+		}
+	}
+	*ms = out
+	return nil
 }
 
 func validLabelName(s string) bool {
@@ -268,6 +301,21 @@ func ParseExpr(s string) (*Expr, error) {
 	return x, nil
 }
 
+// UnmarshalYAML decodes an expression from a string in ParseExpr form
+// (nothing reads as the empty expression).
+func (x *Expr) UnmarshalYAML(n *yaml.Node) error {
+	var s text
+	if err := s.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	p, err := ParseExpr(string(s))
+	if err != nil {
+		return errAt(n, "%v", err)
+	}
+	*x = *p
+	return nil
+}
+
 // MarshalJSON encodes the expression as its String form.
 func (x *Expr) MarshalJSON() ([]byte, error) { return json.Marshal(x.String()) }
 
@@ -317,6 +365,21 @@ func ParseEventSelector(s string) (*EventSelector, error) {
 		return nil, fmt.Errorf("unexpected %q after the event kind", l.rest())
 	}
 	return sel, nil
+}
+
+// UnmarshalYAML decodes a selector from a string in ParseEventSelector
+// form (nothing reads as the empty selector).
+func (es *EventSelector) UnmarshalYAML(n *yaml.Node) error {
+	var s text
+	if err := s.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	p, err := ParseEventSelector(string(s))
+	if err != nil {
+		return errAt(n, "%v", err)
+	}
+	*es = *p
+	return nil
 }
 
 // String returns the selector in the form ParseEventSelector reads.

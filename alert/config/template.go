@@ -189,29 +189,6 @@ func renderTemplate(t *template.Template, d *TemplateData) (string, error) {
 	return b.String(), nil
 }
 
-// RenderAnnotations executes the rule's templates (summary, description
-// and each of Annotations) with d. It returns the texts by annotation
-// name, leaving out those that render as nothing, and the errors of those
-// that failed, by name (nil when none did). Only a validated rule (from
-// Load, or checked by Config.Validate) has templates to render.
-func (r *Rule) RenderAnnotations(d *TemplateData) (texts map[string]string, errs map[string]error) {
-	texts = make(map[string]string, len(r.tmpl)+1)
-	for name, t := range r.tmpl {
-		s, err := renderTemplate(t, d)
-		if err != nil {
-			if errs == nil {
-				errs = map[string]error{}
-			}
-			errs[name] = err
-			continue
-		}
-		if s != "" {
-			texts[name] = s
-		}
-	}
-	return texts, errs
-}
-
 // toFloat converts a template argument to a number.
 func toFloat(v any) (float64, error) {
 	switch v := v.(type) {

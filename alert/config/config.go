@@ -343,92 +343,29 @@ func defaultRoute() *Route {
 	}
 }
 
-// YAML returns c as a rule file that Load reads back into an
-// equivalent Config (inherited route values written out; the implicit
-// receivers and the default route left out).
-func (c *Config) YAML() ([]byte, error) {
-	type yRule struct {
-		Name             string            `yaml:"name"`
-		Expr             string            `yaml:"expr,omitempty"`
-		Event            string            `yaml:"event,omitempty"`
-		Hold             string            `yaml:"hold,omitempty"`
-		For              string            `yaml:"for,omitempty"`
-		KeepFiringFor    string            `yaml:"keep_firing_for,omitempty"`
-		ResolveThreshold *float64          `yaml:"resolve_threshold,omitempty"`
-		Severity         string            `yaml:"severity"`
-		Summary          string            `yaml:"summary,omitempty"`
-		Description      string            `yaml:"description,omitempty"`
-		Labels           map[string]string `yaml:"labels,omitempty"`
-		Annotations      map[string]string `yaml:"annotations,omitempty"`
-		RunbookURL       string            `yaml:"runbook_url,omitempty"`
+// MarshalYAML writes c as a rule file that Load reads back into an
+// equivalent Config: the typed values in their file form, inherited route
+// values written out, the implicit receivers and the default route left
+// out.
+func (c *Config) MarshalYAML() (any, error) {
+	file := struct {
+		Rules     []*Rule           `yaml:"rules"`
+		Route     *Route            `yaml:"route,omitempty"`
+		Receivers []*ReceiverConfig `yaml:"receivers,omitempty"`
+	}{Rules: c.Rules}
+	if file.Rules == nil {
+		file.Rules = []*Rule{}
 	}
-	type yRoute struct {
-		Receiver       string    `yaml:"receiver,omitempty"`
-		Matchers       []string  `yaml:"matchers,omitempty"`
-		GroupBy        []string  `yaml:"group_by"`
-		GroupWait      string    `yaml:"group_wait"`
-		GroupInterval  string    `yaml:"group_interval"`
-		RepeatInterval string    `yaml:"repeat_interval"`
-		Continue       bool      `yaml:"continue,omitempty"`
-		Routes         []*yRoute `yaml:"routes,omitempty"`
-	}
-	type yReceiver struct {
-		Name         string `yaml:"name"`
-		Kind         string `yaml:"kind"`
-		URL          string `yaml:"url,omitempty"`
-		Channel      string `yaml:"channel,omitempty"`
-		SecretEnv    string `yaml:"secret_env,omitempty"`
-		SendResolved *bool  `yaml:"send_resolved,omitempty"`
-		Timeout      string `yaml:"timeout,omitempty"`
-	}
-	type yConfig struct {
-		Rules     []yRule     `yaml:"rules"`
-		Route     *yRoute     `yaml:"route,omitempty"`
-		Receivers []yReceiver `yaml:"receivers,omitempty"`
-	}
-	dur := func(d time.Duration, omitZero bool) string {
-		if d == 0 && omitZero {
-			return ""
-		}
-		return d.String()
-	}
-	out := yConfig{Rules: []yRule{}}
-	for _, r := range c.Rules {
-		y := yRule{Name: r.Name, Hold: dur(r.Hold, true), For: dur(r.For, true), KeepFiringFor: dur(r.KeepFiringFor, true),
-			ResolveThreshold: r.ResolveThreshold, Severity: string(r.Severity), Summary: r.Summary, Description: r.Description,
-			Labels: r.Labels, Annotations: r.Annotations, RunbookURL: r.RunbookURL}
-		if r.Expr != nil {
-			y.Expr = r.Expr.String()
-		}
-		if r.Event != nil {
-			y.Event = r.Event.String()
-		}
-		out.Rules = append(out.Rules, y)
-	}
-	var route func(rt *Route) *yRoute
-	route = func(rt *Route) *yRoute {
-		y := &yRoute{Receiver: rt.Receiver, GroupBy: rt.GroupBy, GroupWait: rt.GroupWait.String(),
-			GroupInterval: rt.GroupInterval.String(), RepeatInterval: rt.RepeatInterval.String(), Continue: rt.Continue}
-		if y.GroupBy == nil {
-			y.GroupBy = []string{}
-		}
-		for _, m := range rt.Matchers {
-			y.Matchers = append(y.Matchers, m.String())
-		}
-		for _, c := range rt.Routes {
-			y.Routes = append(y.Routes, route(c))
-		}
-		return y
-	}
-	if c.Route != nil && !c.DefaultRoute {
-		out.Route = route(c.Route)
+	if !c.DefaultRoute {
+		file.Route = c.Route
 	}
 	for _, rc := range c.Receivers {
-		if rc.Line == 0 && rc.Name == rc.Kind && rc.URL == "" && rc.Channel == "" && rc.SecretEnv == "" && rc.SendResolved == nil && rc.Timeout == 0 {
-			continue // implicit
+		if !rc.implicit() {
+			file.Receivers = append(file.Receivers, rc)
 		}
-		out.Receivers = append(out.Receivers, yReceiver{Name: rc.Name, Kind: rc.Kind, URL: rc.URL, Channel: rc.Channel, SecretEnv: rc.SecretEnv,
-			SendResolved: rc.SendResolved, Timeout: dur(rc.Timeout, true)})
 	}
-	return yaml.Marshal(out)
+	return file, nil
 }
+
+// YAML returns c as a rule file (see MarshalYAML).
+func (c *Config) YAML() ([]byte, error) { return yaml.Marshal(c) }

@@ -123,6 +123,9 @@ func (m *Matcher) String() string {
 	return m.Name + m.Type.String() + strconv.Quote(m.Value)
 }
 
+// MarshalYAML encodes the matcher as its String form.
+func (m *Matcher) MarshalYAML() (any, error) { return m.String(), nil }
+
 // MarshalJSON encodes the matcher as its String form.
 func (m *Matcher) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
 
@@ -316,8 +319,14 @@ func (x *Expr) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML encodes the expression as its String form.
+func (x *Expr) MarshalYAML() (any, error) { return x.String(), nil }
+
 // MarshalJSON encodes the expression as its String form.
 func (x *Expr) MarshalJSON() ([]byte, error) { return json.Marshal(x.String()) }
+
+// MarshalYAML encodes the selector as its String form.
+func (es *EventSelector) MarshalYAML() (any, error) { return es.String(), nil }
 
 // MarshalJSON encodes the selector as its String form.
 func (es *EventSelector) MarshalJSON() ([]byte, error) { return json.Marshal(es.String()) }

@@ -15,32 +15,38 @@ import (
 // rule file: cmd/studio builds the Notifier of each declared receiver it
 // has what it needs for, and gives them to the Engine by name.
 type ReceiverConfig struct {
-	Name string `json:"name"`
+	Name string `json:"name" yaml:"name"`
 	// Kind is pagerduty, slack, webhook or alertmanager.
-	Kind string `json:"kind"`
+	Kind string `json:"kind" yaml:"kind"`
 	// URL is the target of a webhook or alertmanager receiver (required
 	// for those), or an alternative PagerDuty Events API endpoint (such as
 	// https://events.eu.pagerduty.com/v2/enqueue). Not allowed for slack.
-	URL string `json:"-"`
+	URL string `json:"-" yaml:"url,omitempty"`
 	// Channel overrides the Slack webhook's channel (slack only).
-	Channel string `json:"channel,omitempty"`
+	Channel string `json:"channel,omitempty" yaml:"channel,omitempty"`
 	// SecretEnv names the environment variable that holds this
 	// receiver's secret, instead of the shared one: the routing key of a
 	// pagerduty receiver (instead of PAGERDUTY_ROUTING_KEY), the webhook
 	// URL of a slack receiver (instead of SLACK_WEBHOOK_URL), or the
 	// Authorization header value a webhook or alertmanager receiver sends
 	// (none otherwise). The file holds the name only, never the secret.
-	SecretEnv string `json:"secret_env,omitempty"`
+	SecretEnv string `json:"secret_env,omitempty" yaml:"secret_env,omitempty"`
 	// SendResolved, when false, suppresses resolve notices (default true).
-	SendResolved *bool `json:"send_resolved,omitempty"`
+	SendResolved *bool `json:"send_resolved,omitempty" yaml:"send_resolved,omitempty"`
 	// Timeout bounds one delivery attempt (0: the Engine's default).
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// Line is where the receiver starts in its file (0: implicit).
-	Line int `json:"line,omitempty"`
+	Line int `json:"line,omitempty" yaml:"-"`
 }
 
 // SendsResolved reports whether the receiver gets resolve notices.
 func (rc *ReceiverConfig) SendsResolved() bool { return rc.SendResolved == nil || *rc.SendResolved }
+
+// implicit reports whether rc is one of the receivers every Config has
+// without declaring them (see withImplicitReceivers).
+func (rc *ReceiverConfig) implicit() bool {
+	return rc.Line == 0 && rc.Name == rc.Kind && rc.URL == "" && rc.Channel == "" && rc.SecretEnv == "" && rc.SendResolved == nil && rc.Timeout == 0
+}
 
 // UnmarshalYAML decodes a receiver strictly (see decodeFields); Config
 // checks it once decoded.

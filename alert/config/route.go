@@ -20,24 +20,24 @@ import (
 type Route struct {
 	// Receiver is the receiver's name; "" at the root sends nowhere (the
 	// alert is only shown).
-	Receiver string   `json:"receiver"`
-	Matchers Matchers `json:"matchers,omitempty"`
+	Receiver string   `json:"receiver" yaml:"receiver,omitempty"`
+	Matchers Matchers `json:"matchers,omitempty" yaml:"matchers,omitempty"`
 	// GroupBy lists the labels whose values group alerts into one
 	// notification; "..." groups by every label. Nil inherits.
-	GroupBy []string `json:"group_by"`
+	GroupBy []string `json:"group_by" yaml:"group_by"`
 	// GroupWait is how long a new group waits for more alerts before its
 	// first notification; GroupInterval how long it waits before sending
 	// what changed since; RepeatInterval how long before a still-firing
 	// alert is sent again. In a Route built in code, zero durations
 	// inherit (the root's from DefaultGroupWait, DefaultGroupInterval and
 	// DefaultRepeatInterval); only a file can say group_wait: 0s.
-	GroupWait      time.Duration `json:"group_wait"`
-	GroupInterval  time.Duration `json:"group_interval"`
-	RepeatInterval time.Duration `json:"repeat_interval"`
-	Continue       bool          `json:"continue,omitempty"`
-	Routes         []*Route      `json:"routes,omitempty"`
+	GroupWait      time.Duration `json:"group_wait" yaml:"group_wait"`
+	GroupInterval  time.Duration `json:"group_interval" yaml:"group_interval"`
+	RepeatInterval time.Duration `json:"repeat_interval" yaml:"repeat_interval"`
+	Continue       bool          `json:"continue,omitempty" yaml:"continue,omitempty"`
+	Routes         []*Route      `json:"routes,omitempty" yaml:"routes,omitempty"`
 	// Line is where the route starts in its file (0: built in).
-	Line int `json:"line,omitempty"`
+	Line int `json:"line,omitempty" yaml:"-"`
 
 	set routeSet // which fields the file (or code) set, for inheritance
 }

@@ -17,43 +17,43 @@ import (
 // Rule is one alerting rule: a sample condition (Expr) or an event
 // condition (Event), never both.
 type Rule struct {
-	Name string `json:"name"`
+	Name string `json:"name" yaml:"name"`
 	// Expr is the condition of a sample rule.
-	Expr *Expr `json:"expr,omitempty"`
+	Expr *Expr `json:"expr,omitempty" yaml:"expr,omitempty"`
 	// Event selects the events of an event rule: the alert fires while an
 	// event matched within the last Hold, one alert per event label set.
-	Event *EventSelector `json:"event,omitempty"`
+	Event *EventSelector `json:"event,omitempty" yaml:"event,omitempty"`
 	// Hold is how long an event keeps an event rule's condition true
 	// (default DefaultHold). Only for event rules.
-	Hold time.Duration `json:"hold,omitempty"`
+	Hold time.Duration `json:"hold,omitempty" yaml:"hold,omitempty"`
 	// For is how long the condition must hold before the alert fires (0:
 	// at the first evaluation).
-	For time.Duration `json:"for,omitempty"`
+	For time.Duration `json:"for,omitempty" yaml:"for,omitempty"`
 	// KeepFiringFor keeps a firing alert firing this long after its
 	// condition stops holding; if it holds again meanwhile, the episode
 	// goes on with no resolve notice (protection against flapping).
-	KeepFiringFor time.Duration `json:"keep_firing_for,omitempty"`
+	KeepFiringFor time.Duration `json:"keep_firing_for,omitempty" yaml:"keep_firing_for,omitempty"`
 	// ResolveThreshold, when set, replaces the Expr's threshold while the
 	// alert fires (hysteresis): `cache_hit_rate < 0.8` with 0.85 fires
 	// below 80 % and resolves only at 85 % or more. It must lie on the
 	// resolving side of the threshold; only for <, <=, > and >=.
-	ResolveThreshold *float64 `json:"resolve_threshold,omitempty"`
-	Severity         Severity `json:"severity"`
+	ResolveThreshold *float64 `json:"resolve_threshold,omitempty" yaml:"resolve_threshold,omitempty"`
+	Severity         Severity `json:"severity" yaml:"severity"`
 	// Summary and Description are templates (see TemplateData); an empty
 	// summary renders as the rule's name.
-	Summary     string `json:"summary,omitempty"`
-	Description string `json:"description,omitempty"`
+	Summary     string `json:"summary,omitempty" yaml:"summary,omitempty"`
+	Description string `json:"description,omitempty" yaml:"description,omitempty"`
 	// Labels are added to every alert of the rule (over the sample's or
 	// event's own); they may not set alertname or severity.
-	Labels map[string]string `json:"labels,omitempty"`
+	Labels map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
 	// Annotations are extra annotation templates; they may not set
 	// summary, description or runbook_url.
-	Annotations map[string]string `json:"annotations,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty" yaml:"annotations,omitempty"`
 	// RunbookURL links the runbook: absolute, or relative (such as
 	// docs/runbooks/redis-down.md) to the Engine's RunbookBase.
-	RunbookURL string `json:"runbook_url,omitempty"`
+	RunbookURL string `json:"runbook_url,omitempty" yaml:"runbook_url,omitempty"`
 	// Line is where the rule starts in its file (0 for a rule built in code).
-	Line int `json:"line,omitempty"`
+	Line int `json:"line,omitempty" yaml:"-"`
 
 	tmpl map[string]*template.Template // summary, description and Annotations' keys
 }

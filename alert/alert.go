@@ -1,13 +1,3 @@
-// Package alert turns Studio's health into notifications: rules (rules.go)
-// evaluated every second over Snapshot samples and HA events (eval.go),
-// routed by severity and labels (route.go) to receivers with grouping,
-// repeat intervals, resolve notices, silences and dedup across instances
-// through Redis (dispatch.go, dedup.go). The receivers live in
-// alert/pagerduty, alert/slack and alert/webhook (which also forwards to an
-// Alertmanager).
-//
-// The types in this file are the contract between the engine and the
-// receivers.
 package alert
 
 import (
@@ -16,21 +6,6 @@ import (
 	"fmt"
 	"time"
 )
-
-// Severity orders how urgent an alert is.
-type Severity string
-
-// The severities a rule may carry.
-const (
-	SeverityCritical Severity = "critical"
-	SeverityWarning  Severity = "warning"
-	SeverityInfo     Severity = "info"
-)
-
-// Valid reports whether s is one of the known severities.
-func (s Severity) Valid() bool {
-	return s == SeverityCritical || s == SeverityWarning || s == SeverityInfo
-}
 
 // State is where an alert is in its life.
 type State string

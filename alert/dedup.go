@@ -14,7 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Cross-instance coordination: see the Engine type for the design.
+// Cross-instance coordination: see the package documentation (doc.go) for
+// the keys and the protocol.
 
 const (
 	episodeRefresh = time.Minute     // how often a firing instance refreshes the episode's seen time

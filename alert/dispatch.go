@@ -150,6 +150,30 @@ type seenAlert struct {
 	refreshAt time.Time // when the episode's refresh was last queued
 }
 
+// newDispatcher returns a dispatcher over receivers; o holds the Engine's
+// options with their defaults, budget the longest a job's delivery may
+// take.
+func newDispatcher(r *router, receivers map[string]*receiverRT, coord *coordinator, retry RetryPolicy, budget time.Duration, o EngineOptions, m *metrics) *dispatcher {
+	d := &dispatcher{
+		router:    r,
+		receivers: receivers,
+		coord:     coord,
+		retry:     retry,
+		budget:    budget,
+		retention: o.ResolvedRetention,
+		now:       o.Now,
+		log:       o.Logger,
+		m:         m,
+		sleep:     sleepCtx,
+		coordOps:  make(chan func(context.Context), 1024),
+		groups:    map[string]*aggrGroup{},
+		nlog:      map[nlogKey]*nlogEntry{},
+		seen:      map[string]seenAlert{},
+	}
+	d.idle = sync.NewCond(&d.mu)
+	return d
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -176,54 +200,71 @@ func (d *dispatcher) update(now time.Time, alerts []*Alert, silenced map[string]
 		}
 		k := keyOf(a)
 		present[k] = true
-		prev, had := d.seen[a.Fingerprint]
-		cur := seenAlert{ep: k, state: a.State, refreshAt: prev.refreshAt}
-		switch {
-		case a.State == StateFiring && (!had || prev.ep != k):
-			cur.refreshAt = now
-			d.coordOp(func(ctx context.Context) { d.coord.episode(ctx, k) })
-		case a.State == StateFiring && now.Sub(prev.refreshAt) >= episodeRefresh:
-			cur.refreshAt = now
-			d.coordOp(func(ctx context.Context) { d.coord.refresh(ctx, k) })
-		case a.State == StateResolved && had && prev.ep == k && prev.state == StateFiring:
-			endsAt := a.EndsAt
-			d.coordOp(func(ctx context.Context) { d.coord.resolved(ctx, k, endsAt) })
-		}
-		d.seen[a.Fingerprint] = cur
-
-		for _, rt := range d.router.routes(a.Labels) {
-			nk := nlogKey{rt.Receiver, k}
-			ent := d.nlog[nk]
-			if ent == nil {
-				if a.State == StateResolved {
-					// Resolved before this receiver's group took it: a
-					// resolve is needed only if another instance sent
-					// the trigger; the worker asks Redis.
-					if d.coord.rdb == nil {
-						continue
-					}
-				}
-				ent = &nlogEntry{}
-				d.nlog[nk] = ent
-			}
-			if ent.resolveDone {
-				continue
-			}
-			gk := d.router.groupKey(rt, a)
-			g := d.groups[gk]
-			if g == nil {
-				g = &aggrGroup{route: rt, receiver: rt.Receiver, alerts: map[epKey]*Alert{}, nextFlush: now.Add(rt.GroupWait)}
-				d.groups[gk] = g
-			}
-			g.alerts[k] = a
-		}
+		d.track(now, a, k)
+		d.addToGroups(now, a, k)
 	}
 	for fp := range d.seen {
 		if !seenFP[fp] {
 			delete(d.seen, fp)
 		}
 	}
+	d.flushGroups(now, present, silenced)
+	d.forget(present)
+}
 
+// track queues the episode work a's change asks for: agreeing on a new
+// episode, refreshing a firing one, marking a resolved one.
+func (d *dispatcher) track(now time.Time, a *Alert, k epKey) {
+	prev, had := d.seen[a.Fingerprint]
+	cur := seenAlert{ep: k, state: a.State, refreshAt: prev.refreshAt}
+	switch {
+	case a.State == StateFiring && (!had || prev.ep != k):
+		cur.refreshAt = now
+		d.coordOp(func(ctx context.Context) { d.coord.episode(ctx, k) })
+	case a.State == StateFiring && now.Sub(prev.refreshAt) >= episodeRefresh:
+		cur.refreshAt = now
+		d.coordOp(func(ctx context.Context) { d.coord.refresh(ctx, k) })
+	case a.State == StateResolved && had && prev.ep == k && prev.state == StateFiring:
+		endsAt := a.EndsAt
+		d.coordOp(func(ctx context.Context) { d.coord.resolved(ctx, k, endsAt) })
+	}
+	d.seen[a.Fingerprint] = cur
+}
+
+// addToGroups puts a into the group of each route it reaches whose
+// receiver still has something to be told about it.
+func (d *dispatcher) addToGroups(now time.Time, a *Alert, k epKey) {
+	for _, rt := range d.router.routes(a.Labels) {
+		nk := nlogKey{rt.Receiver, k}
+		ent := d.nlog[nk]
+		if ent == nil {
+			if a.State == StateResolved {
+				// Resolved before this receiver's group took it: a
+				// resolve is needed only if another instance sent
+				// the trigger; the worker asks Redis.
+				if d.coord.rdb == nil {
+					continue
+				}
+			}
+			ent = &nlogEntry{}
+			d.nlog[nk] = ent
+		}
+		if ent.resolveDone {
+			continue
+		}
+		gk := d.router.groupKey(rt, a)
+		g := d.groups[gk]
+		if g == nil {
+			g = &aggrGroup{route: rt, receiver: rt.Receiver, alerts: map[epKey]*Alert{}, nextFlush: now.Add(rt.GroupWait)}
+			d.groups[gk] = g
+		}
+		g.alerts[k] = a
+	}
+}
+
+// flushGroups drops from the groups what needs no more notifying, then
+// flushes each group that is due.
+func (d *dispatcher) flushGroups(now time.Time, present map[epKey]bool, silenced map[string][]string) {
 	for gk, g := range d.groups {
 		for k, a := range g.alerts {
 			ent := d.nlog[nlogKey{g.receiver, k}]
@@ -247,8 +288,11 @@ func (d *dispatcher) update(now time.Time, alerts []*Alert, silenced map[string]
 			g.nextFlush = now.Add(g.route.GroupInterval)
 		}
 	}
+}
 
-	// Forget what nothing refers to any more.
+// forget drops the notification log entries and episodes nothing refers
+// to any more.
+func (d *dispatcher) forget(present map[epKey]bool) {
 	inGroup := map[epKey]bool{}
 	for _, g := range d.groups {
 		for k := range g.alerts {

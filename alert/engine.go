@@ -81,64 +81,10 @@ type EngineOptions struct {
 	SilenceRefresh time.Duration
 }
 
-// Engine evaluates the rules every Interval and notifies the receivers:
-// Evaluator → silences → dispatcher (routing, grouping, repeats, resolve
-// notices, retries, cross-instance dedup). Its methods are safe for
-// concurrent use. Create it with NewEngine and start it with Run.
-//
-// Notifications. Each alert reaching a route with a receiver joins the
-// route's group for its group_by values. A new group waits GroupWait, then
-// flushes every GroupInterval: it sends its firing alerts the receiver has
-// not had (triggers), those last sent RepeatInterval ago or more
-// (repeats), and a resolve notice for each resolved alert whose trigger
-// the receiver got (once). Only what needs sending is sent, not the whole
-// group. Silenced alerts are not sent (their resolve still is, if the
-// trigger went out). Deliveries run on per-receiver workers behind bounded
-// queues, so evaluation never waits for a receiver; a delivery that fails
-// is retried per the RetryPolicy, and what is still undelivered is tried
-// again at the group's next flush. An alert's trigger and resolve are never
-// in flight together, so they cannot overtake each other.
-//
-// Cross-instance dedup. Several Studio instances evaluate the same rules
-// against the same Redis and would each notify. They agree through Redis, with keys under
-// KeyPrefix (default "studio:alert:"), hash-tagged by fingerprint so that a
-// Redis Cluster keeps an alert's keys in one slot:
-//
-//	{fp}:episode                           "dedupKey|startMs|resolvedMs|seenMs"
-//	{fp}:<dedupKey>:<receiver>:trigger     the trigger claim
-//	{fp}:<dedupKey>:<receiver>:repeat:<n>  the n-th repeat's claim
-//	{fp}:<dedupKey>:<receiver>:resolve     the resolve claim
-//
-// Episodes: when an alert starts firing on an instance, the instance asks
-// Redis (one Lua script) for the alert's current episode. If there is none,
-// or the recorded one is over, it records a new one with its own firing
-// time; otherwise it adopts the recorded one. So instances that start
-// firing seconds apart, and instances that restart while an alert fires,
-// share one episode and one DedupKey ("<fp>-<start in base-36 ms>"). A
-// recorded episode is over when it resolved before this instance's alert
-// began firing, or when no instance has refreshed it (every minute while
-// firing) for three minutes. The first instance whose alert resolves marks
-// the episode resolved; instances still firing then send no more repeats.
-//
-// Claims: before sending, an instance claims the notification with SET NX
-// ("sending:<instance>", expiring after the longest a delivery can take).
-// Only the claimer sends; on success the claim becomes "sent:<instance>"
-// (kept for a week), on failure it is deleted so that another instance, or
-// this one at its next group flush, sends it. An instance that finds a claim
-// being sent checks again at its next flush; one that finds it sent records
-// the trigger as delivered. So each receiver gets exactly one trigger per
-// episode, and one repeat per repeat interval (the slot n counts repeat
-// intervals from the episode's start). A resolve is claimed the same way,
-// and is sent only if the receiver got the trigger (this instance knows it
-// did, or the trigger claim says so); while the trigger is still being sent
-// the resolve waits for the next flush.
-//
-// When Redis is unreachable (or no client is given), every instance sends
-// anyway: at least once (the failures are logged, at most every 30 s, and
-// counted). An episode started without Redis has the fingerprint itself as
-// DedupKey, so every instance still sends the same key and PagerDuty still
-// merges them into one incident (a trigger after its resolve opens a new
-// one).
+// Engine evaluates the rules every Interval and notifies the receivers
+// (the package documentation describes how). Create it with NewEngine and
+// start it with Run; its methods are safe for concurrent use, whether or
+// not Run is running.
 type Engine struct {
 	cfg      *Config
 	eval     *Evaluator
@@ -169,21 +115,57 @@ type AlertStatus struct {
 // Config is invalid, or a route the rule file wrote names a receiver that
 // has no Notifier.
 func NewEngine(o EngineOptions) (*Engine, error) {
-	cfg := o.Config
-	if cfg == nil {
-		cfg = DefaultConfig()
-	}
+	o = o.withDefaults()
+	cfg, log := o.Config, o.Logger
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	receivers, maxTimeout := newReceivers(o)
+	if err := checkRouteReceivers(cfg, receivers, log); err != nil {
+		return nil, err
 	}
-	log = log.With("component", "alert")
-	now := o.Now
-	if now == nil {
-		now = time.Now
+	retry := o.Retry.withDefaults()
+	budget := deliveryBudget(retry, maxTimeout)
+	m := newMetrics(o.Registerer)
+	// A claim outlives the longest delivery: the retry waits plus the
+	// attempts (bounded by deliveryBudget).
+	coord := newCoordinator(o.Redis, o.KeyPrefix, o.Instance, o.RedisTimeout, budget+time.Minute, o.Now, log, m)
+	e := &Engine{
+		cfg:      cfg,
+		eval:     NewEvaluator(cfg.Rules, EvaluatorOptions{Now: o.Now, ResolvedRetention: o.ResolvedRetention, RunbookBase: o.RunbookBase, ExternalURL: o.ExternalURL, Logger: log}),
+		coord:    coord,
+		sil:      newSilences(o.Redis, o.KeyPrefix, o.RedisTimeout, o.Now, log),
+		samples:  o.Samples,
+		now:      o.Now,
+		interval: o.Interval,
+		refresh:  o.SilenceRefresh,
+		log:      log,
+		m:        m,
+	}
+	e.disp = newDispatcher(newRouter(cfg.Route, func(name string) bool { return receivers[name] != nil }), receivers, coord, retry, budget, o, m)
+	workers := o.Workers
+	e.startWorkers = func(ctx context.Context, wg *sync.WaitGroup) {
+		for _, rs := range receivers {
+			for range workers {
+				wg.Go(func() { e.disp.worker(ctx, rs) })
+			}
+		}
+	}
+	return e, nil
+}
+
+// withDefaults returns o with every unset option given its default and
+// the logger tagged component=alert.
+func (o EngineOptions) withDefaults() EngineOptions {
+	if o.Config == nil {
+		o.Config = DefaultConfig()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	o.Logger = o.Logger.With("component", "alert")
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.Interval <= 0 {
 		o.Interval = time.Second
@@ -214,15 +196,20 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		_, _ = rand.Read(b)
 		o.Instance = hex.EncodeToString(b)
 	}
-	retry := o.Retry.withDefaults()
+	return o
+}
 
+// newReceivers pairs each Notifier with the receiver the Config declares
+// under its name (a Notifier for an undeclared name is logged and left
+// out), and returns the longest delivery timeout among them.
+func newReceivers(o EngineOptions) (map[string]*receiverRT, time.Duration) {
 	receivers := map[string]*receiverRT{}
 	maxTimeout := o.Timeout
 	for name, n := range o.Receivers {
-		rc := cfg.Receiver(name)
+		rc := o.Config.Receiver(name)
 		if n == nil || rc == nil {
 			if n != nil {
-				log.Warn("alert receiver given but not declared in the rule file: unused", "receiver", name)
+				o.Logger.Warn("alert receiver given but not declared in the rule file: unused", "receiver", name)
 			}
 			continue
 		}
@@ -233,6 +220,13 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		maxTimeout = max(maxTimeout, timeout)
 		receivers[name] = &receiverRT{name: name, notifier: n, cfg: rc, queue: make(chan *job, o.QueueSize), timeout: timeout}
 	}
+	return receivers, maxTimeout
+}
+
+// checkRouteReceivers refuses a route the rule file wrote whose receiver
+// has no Notifier; the default route only logs such a receiver (its
+// alerts are shown, not sent).
+func checkRouteReceivers(cfg *Config, receivers map[string]*receiverRT, log *slog.Logger) error {
 	var missing error
 	var walk func(rt *Route)
 	walk = func(rt *Route) {
@@ -248,53 +242,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		}
 	}
 	walk(cfg.Route)
-	if missing != nil {
-		return nil, missing
-	}
-
-	m := newMetrics(o.Registerer)
-	// A claim outlives the longest delivery: the retry waits plus the
-	// attempts (bounded by deliveryBudget).
-	claimTTL := deliveryBudget(retry, maxTimeout) + time.Minute
-	coord := newCoordinator(o.Redis, o.KeyPrefix, o.Instance, o.RedisTimeout, claimTTL, now, log, m)
-	e := &Engine{
-		cfg:      cfg,
-		eval:     NewEvaluator(cfg.Rules, EvaluatorOptions{Now: now, ResolvedRetention: o.ResolvedRetention, RunbookBase: o.RunbookBase, ExternalURL: o.ExternalURL, Logger: log}),
-		coord:    coord,
-		sil:      newSilences(o.Redis, o.KeyPrefix, o.RedisTimeout, now, log),
-		samples:  o.Samples,
-		now:      now,
-		interval: o.Interval,
-		refresh:  o.SilenceRefresh,
-		log:      log,
-		m:        m,
-	}
-	e.disp = &dispatcher{
-		router:    newRouter(cfg.Route, func(name string) bool { return receivers[name] != nil }),
-		receivers: receivers,
-		coord:     coord,
-		retry:     retry,
-		budget:    deliveryBudget(retry, maxTimeout),
-		retention: o.ResolvedRetention,
-		now:       now,
-		log:       log,
-		m:         m,
-		sleep:     sleepCtx,
-		coordOps:  make(chan func(context.Context), 1024),
-		groups:    map[string]*aggrGroup{},
-		nlog:      map[nlogKey]*nlogEntry{},
-		seen:      map[string]seenAlert{},
-	}
-	e.disp.idle = sync.NewCond(&e.disp.mu)
-	workers := o.Workers
-	e.startWorkers = func(ctx context.Context, wg *sync.WaitGroup) {
-		for _, rs := range receivers {
-			for range workers {
-				wg.Go(func() { e.disp.worker(ctx, rs) })
-			}
-		}
-	}
-	return e, nil
+	return missing
 }
 
 // deliveryBudget bounds one job's delivery: the retry waits and the

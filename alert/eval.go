@@ -216,7 +216,7 @@ func (e *Evaluator) evalAt(now time.Time, samples []Sample) []*Alert {
 			groups := map[string]*group{}
 			var order []string
 			for _, ev := range e.events {
-				if now.Sub(ev.Time) >= r.Hold || !r.Event.Matches(ev) {
+				if now.Sub(ev.Time) >= r.Hold || !r.Event.Matches(ev.Kind, ev.Labels) {
 					continue
 				}
 				labels := alertLabels(r, ev.Labels)
@@ -299,18 +299,12 @@ func alertLabels(r *Rule, from map[string]string) map[string]string {
 func (e *Evaluator) render(st *evalAlert, threshold float64) {
 	r := st.rule
 	d := &TemplateData{Rule: r.Name, Labels: st.a.Labels, Value: st.a.Value, Threshold: threshold, Severity: string(r.Severity)}
-	ann := make(map[string]string, len(r.tmpl)+1)
-	for name, t := range r.tmpl {
-		s, err := renderTemplate(t, d)
-		if err != nil {
-			s = "template error: " + err.Error()
-			if k := r.Name + "\x00" + name; !e.warned[k] {
-				e.warned[k] = true
-				e.log.Warn("alert template failed", "rule", r.Name, "annotation", name, "err", err)
-			}
-		}
-		if s != "" {
-			ann[name] = s
+	ann, errs := r.RenderAnnotations(d)
+	for name, err := range errs {
+		ann[name] = "template error: " + err.Error()
+		if k := r.Name + "\x00" + name; !e.warned[k] {
+			e.warned[k] = true
+			e.log.Warn("alert template failed", "rule", r.Name, "annotation", name, "err", err)
 		}
 	}
 	if ann["summary"] == "" {

@@ -8,6 +8,8 @@ import (
 	"time"
 )
 
+const okRule = "rules:\n  - name: X\n    expr: redis_up == 0\n    severity: critical\n"
+
 func mustLoad(t testing.TB, src string) *Config {
 	t.Helper()
 	c, err := Load("test.yaml", []byte(src))

@@ -105,7 +105,7 @@ func (ss *silences) add(ctx context.Context, s Silence) (Silence, error) {
 		if m == nil {
 			return Silence{}, fmt.Errorf("%w: nil matcher", ErrInvalidSilence)
 		}
-		if (m.Type == MatchRegexp || m.Type == MatchNotRegexp) && m.re == nil {
+		if !m.Compiled() {
 			return Silence{}, fmt.Errorf("%w: matcher %s was not parsed", ErrInvalidSilence, m)
 		}
 	}

@@ -1,4 +1,4 @@
-package alert
+package config
 
 import (
 	"errors"
@@ -93,9 +93,9 @@ func TestLoadBadFiles(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load accepted:\n%s", tc.src)
 			}
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Errorf("error %T is not a *ConfigError", err)
+				t.Errorf("error %T is not an *Error", err)
 			}
 			if err.Error() != tc.want {
 				t.Errorf("error\n got: %s\nwant: %s", err, tc.want)
@@ -201,7 +201,7 @@ receivers:
 }
 
 func TestDefaultRules(t *testing.T) {
-	c := DefaultConfig()
+	c := Default()
 	if !c.DefaultRoute {
 		t.Error("the default rules have their own route")
 	}
@@ -257,110 +257,6 @@ func TestDefaultRules(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
-	good := map[string]time.Duration{"0": 0, "300ms": 300 * time.Millisecond, "1m30s": 90 * time.Second, "14d": 14 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, " 4h ": 4 * time.Hour}
-	for in, want := range good {
-		if got, err := parseDuration(in); err != nil || got != want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "5x", "d", "1.5d", "-1s", "-2d", "99999999999999999d", "1dd", "1h2d"} {
-		if got, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
-		}
-	}
-}
-
-func TestMatchers(t *testing.T) {
-	for _, tc := range []struct {
-		in     string
-		labels map[string]string
-		want   bool
-		str    string
-	}{
-		{`severity="critical"`, map[string]string{"severity": "critical"}, true, `severity="critical"`},
-		{`severity = critical`, map[string]string{"severity": "critical"}, true, `severity="critical"`},
-		{`severity!=critical`, map[string]string{"severity": "critical"}, false, `severity!="critical"`},
-		{`team=""`, map[string]string{}, true, `team=""`},
-		{`key=~"session:.*"`, map[string]string{"key": "session:ab"}, true, `key=~"session:.*"`},
-		{`key=~"session"`, map[string]string{"key": "session:ab"}, false, `key=~"session"`}, // anchored
-		{`key!~"a|b"`, map[string]string{"key": "c"}, true, `key!~"a|b"`},
-		{`v="a\"b,}"`, map[string]string{"v": `a"b,}`}, true, `v="a\"b,}"`},
-	} {
-		m, err := ParseMatcher(tc.in)
-		if err != nil {
-			t.Errorf("ParseMatcher(%q): %v", tc.in, err)
-			continue
-		}
-		if got := (Matchers{m}).Matches(tc.labels); got != tc.want {
-			t.Errorf("%s matches %v = %v", tc.in, tc.labels, got)
-		}
-		if m.String() != tc.str {
-			t.Errorf("String() = %s, want %s", m, tc.str)
-		}
-	}
-	for _, in := range []string{"", "=a", "1a=b", `a="b`, "a==b", "a~b", `a="b" c`, `a=~"x)|(y"`, `a=b"c`} {
-		if _, err := ParseMatcher(in); err == nil {
-			t.Errorf("ParseMatcher(%q) accepted", in)
-		}
-	}
-}
-
-func TestParseExpr(t *testing.T) {
-	x, err := ParseExpr(` hotkey_per_min{key=~"session:.*", instance!="a"} >= 1e3 `)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if x.Sample != "hotkey_per_min" || x.Op != OpGreaterEqual || x.Threshold != 1000 || len(x.Matchers) != 2 {
-		t.Fatalf("%+v", x)
-	}
-	if got := x.String(); got != `hotkey_per_min{key=~"session:.*", instance!="a"} >= 1000` {
-		t.Errorf("String() = %s", got)
-	}
-	for op, cases := range map[CompareOp][3]bool{ // value below, equal, above the threshold 1
-		OpGreater: {false, false, true}, OpGreaterEqual: {false, true, true}, OpLess: {true, false, false},
-		OpLessEqual: {true, true, false}, OpEqual: {false, true, false}, OpNotEqual: {true, false, true},
-	} {
-		for i, v := range []float64{0, 1, 2} {
-			if got := op.Compare(v, 1); got != cases[i] {
-				t.Errorf("%v %s 1 = %v", v, op, got)
-			}
-		}
-	}
-	for _, in := range []string{"a >", "a > b", "a b", "> 1", "a{} < 1 2", "a <> 1", "a < Inf", "1a > 1", "a{b=1 > 1", "a{b=1,} > 1 x"} {
-		if _, err := ParseExpr(in); err == nil {
-			t.Errorf("ParseExpr(%q) accepted", in)
-		}
-	}
-}
-
-func TestTemplateFuncs(t *testing.T) {
-	for _, tc := range []struct {
-		f    func(any) (string, error)
-		in   any
-		want string
-	}{
-		{humanize, 1234567.0, "1.235M"},
-		{humanize, 0.0012, "1.2m"},
-		{humanize, 12, "12"},
-		{humanize, "2000", "2k"},
-		{humanizePercentage, 0.8123, "81.23%"},
-		{humanizeDuration, 90, "1m 30s"},
-		{humanizeDuration, 90061.0, "1d 1h 1m 1s"},
-		{humanizeDuration, 0.25, "250ms"},
-		{humanizeBytes, 1536, "1.5 KiB"},
-		{humanizeBytes, 3 << 30, "3 GiB"},
-		{humanizeBytes, 100, "100 B"},
-	} {
-		if got, err := tc.f(tc.in); err != nil || got != tc.want {
-			t.Errorf("%v → %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-	}
-	if _, err := humanize("x"); err == nil {
-		t.Error("humanize of a word")
-	}
-}
-
 func TestValidateBuiltInCode(t *testing.T) {
 	x, _ := ParseExpr("redis_up == 0")
 	c := &Config{Rules: []*Rule{{Name: "Down", Expr: x, Severity: SeverityCritical, Summary: "{{ .Rule }} down"}}}
@@ -377,63 +273,5 @@ func TestValidateBuiltInCode(t *testing.T) {
 	c.Rules = []*Rule{{Name: "E", Severity: SeverityInfo}}
 	if err := c.Validate(); err == nil || err.Error() != `rules: rule "E": missing expr or event` {
 		t.Errorf("no condition: %v", err)
-	}
-}
-
-// FuzzLoad: Load never panics, refuses with a *ConfigError, and anything it
-// accepts validates again and survives a round trip through YAML.
-func FuzzLoad(f *testing.F) {
-	f.Add(string(DefaultRulesYAML()))
-	f.Add(okRule)
-	f.Add("rules:\n  - name: X\n    event: sdown{role=\"master\"}\n    hold: 1m\n    severity: info\n    summary: '{{ range $labels }}{{ . }}{{ end }}'\n")
-	f.Add("rules: []\nroute:\n  receiver: slack\n  routes:\n    - matchers: ['a=~\"b.*\"']\n      receiver: pagerduty\n      continue: true\nreceivers:\n  - name: h\n    kind: webhook\n    url: http://h\n")
-	f.Add("rules:\n  - name: A\n    expr: cache_hit_rate < 0.8\n    resolve_threshold: 0.9\n    labels: {a: b}\n    severity: warning\n")
-	f.Add("rules: [")
-	f.Add("base: &b {name: X}\nrules:\n  - *b\n")
-	f.Fuzz(func(t *testing.T, src string) {
-		c, err := Load("fuzz.yaml", []byte(src))
-		if err != nil {
-			var ce *ConfigError
-			if !errors.As(err, &ce) || ce.Msg == "" {
-				t.Fatalf("error %T %q is not a ConfigError with a message", err, err)
-			}
-			return
-		}
-		if err := c.Validate(); err != nil {
-			t.Fatalf("accepted config does not validate again: %v", err)
-		}
-		out, err := c.YAML()
-		if err != nil {
-			t.Fatalf("YAML: %v", err)
-		}
-		c2, err := Load("again.yaml", out)
-		if err != nil {
-			t.Fatalf("round trip refused: %v\n%s", err, out)
-		}
-		if len(c2.Rules) != len(c.Rules) {
-			t.Fatalf("round trip: %d rules, want %d", len(c2.Rules), len(c.Rules))
-		}
-		for i := range c.Rules {
-			if c.Rules[i].Name != c2.Rules[i].Name {
-				t.Fatalf("round trip: rule %d is %q, want %q", i, c2.Rules[i].Name, c.Rules[i].Name)
-			}
-		}
-		if out2, _ := c2.YAML(); string(out2) != string(out) {
-			t.Fatalf("round trip not stable:\n%s\n---\n%s", out, out2)
-		}
-	})
-}
-
-// TestSlackChannelNames: the channel forms Slack accepts, and near misses.
-func TestSlackChannelNames(t *testing.T) {
-	for _, c := range []string{"#ops", "#ops-redis_2.x", "@oncall", "C0123456789", "G01ABCDEFG", "D12345678"} {
-		if !validSlackChannel(c) {
-			t.Errorf("%q refused", c)
-		}
-	}
-	for _, c := range []string{"", "ops", "#", "#Ops", "#ops room", "@", "@a<b>", "C123", "c0123456789", "X0123456789", "C0123-45678", "#" + strings.Repeat("a", 81)} {
-		if validSlackChannel(c) {
-			t.Errorf("%q accepted", c)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package alert
+package config
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // MatchType is how a Matcher compares a label's value.
@@ -95,6 +97,13 @@ func ParseMatcher(s string) (*Matcher, error) {
 	return m, nil
 }
 
+// Compiled reports whether m can match as its Type says: a regular
+// expression matcher must come from NewMatcher or ParseMatcher (or a
+// decoded file), which compile its expression.
+func (m *Matcher) Compiled() bool {
+	return m.re != nil || (m.Type != MatchRegexp && m.Type != MatchNotRegexp)
+}
+
 // Matches reports whether v, the label's value ("" when absent), matches.
 func (m *Matcher) Matches(v string) bool {
 	switch m.Type {
@@ -114,6 +123,9 @@ func (m *Matcher) String() string {
 	return m.Name + m.Type.String() + strconv.Quote(m.Value)
 }
 
+// MarshalYAML encodes the matcher as its String form.
+func (m *Matcher) MarshalYAML() (any, error) { return m.String(), nil }
+
 // MarshalJSON encodes the matcher as its String form.
 func (m *Matcher) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
 
@@ -126,6 +138,19 @@ func (m *Matcher) UnmarshalJSON(b []byte) error {
 	p, err := ParseMatcher(s)
 	if err != nil {
 		return err
+	}
+	*m = *p
+	return nil
+}
+
+// UnmarshalYAML decodes a matcher from a string in ParseMatcher form.
+func (m *Matcher) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		return errAt(n, "want a string, got %s", kindName(n))
+	}
+	p, err := ParseMatcher(n.Value)
+	if err != nil {
+		return errAt(n, "%v", err)
 	}
 	*m = *p
 	return nil
@@ -152,6 +177,24 @@ func (ms Matchers) String() string {
 		parts[i] = m.String()
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// UnmarshalYAML decodes a list of matcher strings: every item must be a
+// string before any is parsed.
+func (ms *Matchers) UnmarshalYAML(n *yaml.Node) error {
+	var l textList
+	if err := l.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	out := make(Matchers, len(n.Content))
+	for i, item := range n.Content {
+		out[i] = new(Matcher)
+		if err := out[i].UnmarshalYAML(item); err != nil {
+			return err
+		}
+	}
+	*ms = out
+	return nil
 }
 
 func validLabelName(s string) bool {
@@ -261,8 +304,29 @@ func ParseExpr(s string) (*Expr, error) {
 	return x, nil
 }
 
+// UnmarshalYAML decodes an expression from a string in ParseExpr form
+// (nothing reads as the empty expression).
+func (x *Expr) UnmarshalYAML(n *yaml.Node) error {
+	var s text
+	if err := s.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	p, err := ParseExpr(string(s))
+	if err != nil {
+		return errAt(n, "%v", err)
+	}
+	*x = *p
+	return nil
+}
+
+// MarshalYAML encodes the expression as its String form.
+func (x *Expr) MarshalYAML() (any, error) { return x.String(), nil }
+
 // MarshalJSON encodes the expression as its String form.
 func (x *Expr) MarshalJSON() ([]byte, error) { return json.Marshal(x.String()) }
+
+// MarshalYAML encodes the selector as its String form.
+func (es *EventSelector) MarshalYAML() (any, error) { return es.String(), nil }
 
 // MarshalJSON encodes the selector as its String form.
 func (es *EventSelector) MarshalJSON() ([]byte, error) { return json.Marshal(es.String()) }
@@ -312,6 +376,21 @@ func ParseEventSelector(s string) (*EventSelector, error) {
 	return sel, nil
 }
 
+// UnmarshalYAML decodes a selector from a string in ParseEventSelector
+// form (nothing reads as the empty selector).
+func (es *EventSelector) UnmarshalYAML(n *yaml.Node) error {
+	var s text
+	if err := s.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	p, err := ParseEventSelector(string(s))
+	if err != nil {
+		return errAt(n, "%v", err)
+	}
+	*es = *p
+	return nil
+}
+
 // String returns the selector in the form ParseEventSelector reads.
 func (es *EventSelector) String() string {
 	if len(es.Matchers) == 0 {
@@ -320,9 +399,10 @@ func (es *EventSelector) String() string {
 	return es.Kind + es.Matchers.String()
 }
 
-// Matches reports whether e is of the selector's kind and its labels match.
-func (es *EventSelector) Matches(e Event) bool {
-	return e.Kind == es.Kind && es.Matchers.Matches(e.Labels)
+// Matches reports whether an event of kind with labels is of the
+// selector's kind and its labels match.
+func (es *EventSelector) Matches(kind string, labels map[string]string) bool {
+	return kind == es.Kind && es.Matchers.Matches(labels)
 }
 
 // lexer scans the small languages above.

@@ -1,9 +1,10 @@
-package alert
+package config
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -92,8 +93,14 @@ func parseTemplate(name, src string) (*template.Template, error) {
 	return t, nil
 }
 
+// dataType is how text/template names TemplateData in errors such as
+// "can't evaluate field Valu in type *config.TemplateData". Rule authors
+// know the type as alert.TemplateData (package alert re-exports it, and
+// its errors have always said so), so templateError writes that name.
+var dataType = reflect.TypeFor[*TemplateData]().String()
+
 func templateError(err error) error {
-	s := err.Error()
+	s := strings.ReplaceAll(err.Error(), dataType, "*alert.TemplateData")
 	if m := templateErrPrefix.FindStringSubmatch(s); m != nil {
 		s = s[len(m[0]):]
 		if m[1] != "1" {

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/internal/redisproc"
 	"github.com/studiohq/studio/redisconn"
 )
 
@@ -25,8 +25,8 @@ import (
 type localRedis struct {
 	config redisconn.Config
 	dir    string
-	single *redistest.Server
-	topo   *redistest.Topology
+	single *redisproc.Server
+	topo   *redisproc.Topology
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -34,20 +34,20 @@ type localRedis struct {
 func startLocalRedis(ctx context.Context, uf upFlags, log *slog.Logger) (*localRedis, error) {
 	l := &localRedis{dir: redisStateDir(uf.stateDir)}
 	// Processes left behind by a crashed run would hold the directory.
-	if err := redistest.KillStaleTree(l.dir); err != nil {
+	if err := redisproc.KillStaleTree(l.dir); err != nil {
 		return nil, err
 	}
-	var servers []*redistest.Server
+	var servers []*redisproc.Server
 	if uf.singleRedis {
-		rs, err := redistest.Launch(ctx, redistest.Config{Dir: l.dir})
+		rs, err := redisproc.Launch(ctx, redisproc.Config{Dir: l.dir})
 		if err != nil {
 			l.removeDir()
 			return nil, fmt.Errorf("start local redis: %w", err)
 		}
 		l.single, l.config = rs, redisconn.Config{URL: rs.URL()}
-		servers = []*redistest.Server{rs}
+		servers = []*redisproc.Server{rs}
 	} else {
-		topo, err := redistest.LaunchSentinel(ctx, redistest.SentinelConfig{Dir: l.dir})
+		topo, err := redisproc.LaunchSentinel(ctx, redisproc.SentinelConfig{Dir: l.dir})
 		if err != nil {
 			l.removeDir()
 			return nil, fmt.Errorf("start local redis sentinel topology: %w", err)
@@ -86,7 +86,7 @@ func redisStateDir(stateDir string) string {
 
 // supervise restarts s after its process exits, until ctx ends: a second
 // later, and for the master only once wait returns.
-func supervise(ctx context.Context, s *redistest.Server, wait func(context.Context, *redistest.Server, *slog.Logger), log *slog.Logger) {
+func supervise(ctx context.Context, s *redisproc.Server, wait func(context.Context, *redisproc.Server, *slog.Logger), log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,7 +117,7 @@ func supervise(ctx context.Context, s *redistest.Server, wait func(context.Conte
 // drill found exactly that with an immediate restart.) After a minute
 // without a failover, s is restarted anyway: the store still has every
 // session and the warmer refills Redis.
-func (l *localRedis) waitFailover(ctx context.Context, s *redistest.Server, log *slog.Logger) {
+func (l *localRedis) waitFailover(ctx context.Context, s *redisproc.Server, log *slog.Logger) {
 	if l.topo == nil || l.topo.Node(s.Addr()) == nil || slices.Contains(l.topo.Sentinels(), s) {
 		return
 	}

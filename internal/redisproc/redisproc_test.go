@@ -1,4 +1,4 @@
-package redistest
+package redisproc_test
 
 import (
 	"bufio"
@@ -19,6 +19,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/studiohq/studio/internal/redisproc"
+	"github.com/studiohq/studio/internal/redistest"
 	"github.com/studiohq/studio/internal/syncbuf"
 )
 
@@ -26,12 +28,12 @@ func TestTwoServersConcurrently(t *testing.T) {
 	t.Parallel()
 	var (
 		wg      sync.WaitGroup
-		servers [2]*Server
+		servers [2]*redisproc.Server
 		errs    [2]error
 	)
 	for i := range servers {
 		dir := t.TempDir()
-		wg.Go(func() { servers[i], errs[i] = Launch(t.Context(), Config{Dir: dir}) })
+		wg.Go(func() { servers[i], errs[i] = redisproc.Launch(t.Context(), redisproc.Config{Dir: dir}) })
 	}
 	wg.Wait()
 	for _, s := range servers {
@@ -70,12 +72,12 @@ func TestTwoServersConcurrently(t *testing.T) {
 
 func TestStopIsIdempotentAndFreesPort(t *testing.T) {
 	t.Parallel()
-	s := Start(t)
+	s := redistest.Start(t)
 	c := s.Client(t)
 	if err := c.Ping(t.Context()).Err(); err != nil {
 		t.Fatalf("PING: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(s.Dir(), PidFileName)); err != nil {
+	if _, err := os.Stat(filepath.Join(s.Dir(), redisproc.PidFileName)); err != nil {
 		t.Errorf("pidfile while running: %v", err)
 	}
 	// A paused server must still stop cleanly through SIGTERM (Stop resumes
@@ -100,7 +102,7 @@ func TestStopIsIdempotentAndFreesPort(t *testing.T) {
 	if pid := s.PID(); pid != 0 {
 		t.Errorf("PID after Stop = %d; want 0", pid)
 	}
-	if _, err := os.Stat(filepath.Join(s.Dir(), PidFileName)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(s.Dir(), redisproc.PidFileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pidfile after Stop: %v; want it removed", err)
 	}
 	l, err := net.Listen("tcp", s.Addr())
@@ -115,7 +117,7 @@ func TestStopIsIdempotentAndFreesPort(t *testing.T) {
 
 func TestKillThenRestartKeepsPortLosesData(t *testing.T) {
 	t.Parallel()
-	s := Start(t)
+	s := redistest.Start(t)
 	ctx := t.Context()
 	c := s.Client(t)
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
@@ -155,11 +157,11 @@ func TestStopRestartPersistence(t *testing.T) {
 	for _, persist := range []bool{false, true} {
 		t.Run(fmt.Sprintf("persist=%v", persist), func(t *testing.T) {
 			t.Parallel()
-			var opts []Option
+			var opts []redistest.Option
 			if persist {
-				opts = append(opts, WithPersist())
+				opts = append(opts, redistest.WithPersist())
 			}
-			s := Start(t, opts...)
+			s := redistest.Start(t, opts...)
 			ctx := t.Context()
 			if err := s.Client(t).Set(ctx, "k", "v", 0).Err(); err != nil {
 				t.Fatalf("SET: %v", err)
@@ -193,7 +195,7 @@ func TestStopRestartPersistence(t *testing.T) {
 
 func TestRestartWhileRunning(t *testing.T) {
 	t.Parallel()
-	s := Start(t)
+	s := redistest.Start(t)
 	old := s.PID()
 	if err := s.Restart(t.Context()); err != nil {
 		t.Fatalf("Restart: %v", err)
@@ -208,7 +210,7 @@ func TestRestartWhileRunning(t *testing.T) {
 
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
-	s := Start(t)
+	s := redistest.Start(t)
 	c := s.Client(t, func(o *redis.Options) {
 		o.DialTimeout = 200 * time.Millisecond
 		o.ReadTimeout = 200 * time.Millisecond
@@ -250,7 +252,7 @@ func TestPauseResume(t *testing.T) {
 
 func TestExtraArgsAndDefaults(t *testing.T) {
 	t.Parallel()
-	s := Start(t, WithArgs("--maxmemory", "10mb"))
+	s := redistest.Start(t, redistest.WithArgs("--maxmemory", "10mb"))
 	ctx := t.Context()
 	c := s.Client(t)
 	for param, want := range map[string]string{
@@ -271,7 +273,7 @@ func TestExtraArgsAndDefaults(t *testing.T) {
 	if !strings.Contains(s.LogTail(0), "Ready to accept connections") {
 		t.Errorf("LogTail lacks the ready line:\n%s", s.LogTail(0))
 	}
-	if b, err := os.ReadFile(filepath.Join(s.Dir(), LogFileName)); err != nil || !strings.Contains(string(b), "Ready to accept connections") {
+	if b, err := os.ReadFile(filepath.Join(s.Dir(), redisproc.LogFileName)); err != nil || !strings.Contains(string(b), "Ready to accept connections") {
 		t.Errorf("log file: %v\n%s", err, b)
 	}
 }
@@ -279,7 +281,7 @@ func TestExtraArgsAndDefaults(t *testing.T) {
 func TestStdoutReceivesLog(t *testing.T) {
 	t.Parallel()
 	var buf syncbuf.Buffer
-	s, err := Launch(t.Context(), Config{Dir: t.TempDir(), Stdout: &buf})
+	s, err := redisproc.Launch(t.Context(), redisproc.Config{Dir: t.TempDir(), Stdout: &buf})
 	if err != nil {
 		t.Fatalf("Launch: %v", err)
 	}
@@ -289,14 +291,14 @@ func TestStdoutReceivesLog(t *testing.T) {
 	if !strings.Contains(buf.String(), "Ready to accept connections") {
 		t.Errorf("Stdout got:\n%s", buf.String())
 	}
-	if _, err := os.Stat(filepath.Join(s.Dir(), LogFileName)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(s.Dir(), redisproc.LogFileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("log file written although Stdout was set (%v)", err)
 	}
 }
 
 func TestDoneReportsUnexpectedDeath(t *testing.T) {
 	t.Parallel()
-	s := Start(t)
+	s := redistest.Start(t)
 	if err := syscall.Kill(s.PID(), syscall.SIGKILL); err != nil {
 		t.Fatalf("kill: %v", err)
 	}
@@ -321,7 +323,7 @@ func TestFixedPortInUse(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	_, err = Launch(t.Context(), Config{Dir: t.TempDir(), Port: port})
+	_, err = redisproc.Launch(t.Context(), redisproc.Config{Dir: t.TempDir(), Port: port})
 	if err == nil {
 		t.Fatal("Launch on a taken port succeeded")
 	}
@@ -332,7 +334,7 @@ func TestFixedPortInUse(t *testing.T) {
 
 func TestBadArgsReportsLog(t *testing.T) {
 	t.Parallel()
-	_, err := Launch(t.Context(), Config{Dir: t.TempDir(), ExtraArgs: []string{"--no-such-directive", "1"}})
+	_, err := redisproc.Launch(t.Context(), redisproc.Config{Dir: t.TempDir(), ExtraArgs: []string{"--no-such-directive", "1"}})
 	if err == nil {
 		t.Fatal("Launch with a bad directive succeeded")
 	}
@@ -343,8 +345,8 @@ func TestBadArgsReportsLog(t *testing.T) {
 
 func TestMissingBinary(t *testing.T) {
 	t.Parallel()
-	_, err := Launch(t.Context(), Config{Dir: t.TempDir(), Binary: "/nonexistent/redis-server"})
-	if !errors.Is(err, ErrNoRedisServer) {
+	_, err := redisproc.Launch(t.Context(), redisproc.Config{Dir: t.TempDir(), Binary: "/nonexistent/redis-server"})
+	if !errors.Is(err, redisproc.ErrNoRedisServer) {
 		t.Fatalf("Launch = %v; want ErrNoRedisServer", err)
 	}
 	for _, want := range []string{"/nonexistent/redis-server", "apt-get install redis-server", "Debian package redis-server"} {
@@ -354,38 +356,9 @@ func TestMissingBinary(t *testing.T) {
 	}
 }
 
-// fatalRecorder is a testing.TB whose Fatalf records the message and ends
-// the goroutine, as the real one does.
-type fatalRecorder struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalRecorder) Helper() {}
-
-func (f *fatalRecorder) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func TestStartFailsLoudlyWithoutBinary(t *testing.T) {
-	t.Parallel()
-	rec := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Start(rec, WithBinary("/nonexistent/redis-server"))
-		rec.msg = "Start returned"
-	}()
-	<-done
-	if !strings.Contains(rec.msg, "apt-get install redis-server") || !strings.Contains(rec.msg, "/nonexistent/redis-server") {
-		t.Errorf("Start's failure = %q; want it to name the binary and the package", rec.msg)
-	}
-}
-
 func TestConfigNeedsDir(t *testing.T) {
 	t.Parallel()
-	if _, err := Launch(t.Context(), Config{}); err == nil || !strings.Contains(err.Error(), "Dir") {
+	if _, err := redisproc.Launch(t.Context(), redisproc.Config{}); err == nil || !strings.Contains(err.Error(), "Dir") {
 		t.Errorf("Launch without Dir = %v; want an error naming Dir", err)
 	}
 }
@@ -396,17 +369,17 @@ func TestConfigNeedsDir(t *testing.T) {
 // if that is where the first goroutine ran; the second then ends a real one.
 func TestLaunchFromExitingThread(t *testing.T) {
 	t.Parallel()
-	var servers []*Server
+	var servers []*redisproc.Server
 	for range 2 {
 		dir := t.TempDir()
 		type result struct {
-			s   *Server
+			s   *redisproc.Server
 			err error
 		}
 		res := make(chan result, 1)
 		go func() {
 			runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-			s, err := Launch(t.Context(), Config{Dir: dir})
+			s, err := redisproc.Launch(t.Context(), redisproc.Config{Dir: dir})
 			res <- result{s, err}
 		}()
 		r := <-res
@@ -433,12 +406,12 @@ func TestLaunchFromExitingThread(t *testing.T) {
 // owned by a Server, pidfile in dir. It is reaped in the background.
 func startLeftover(t *testing.T, dir string) (pid int, exited <-chan struct{}) {
 	t.Helper()
-	port, err := freePort("127.0.0.1")
+	port, err := redisproc.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--dir", dir, "--pidfile", filepath.Join(dir, PidFileName), "--save", "", "--appendonly", "no")
+		"--dir", dir, "--pidfile", filepath.Join(dir, redisproc.PidFileName), "--save", "", "--appendonly", "no")
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -452,7 +425,7 @@ func startLeftover(t *testing.T, dir string) (pid int, exited <-chan struct{}) {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if b, err := os.ReadFile(filepath.Join(dir, PidFileName)); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(cmd.Process.Pid) {
+		if b, err := os.ReadFile(filepath.Join(dir, redisproc.PidFileName)); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(cmd.Process.Pid) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -467,7 +440,7 @@ func TestKillStale(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, exited := startLeftover(t, dir)
-	if err := KillStale(dir); err != nil {
+	if err := redisproc.KillStale(dir); err != nil {
 		t.Fatalf("KillStale: %v", err)
 	}
 	select {
@@ -475,10 +448,10 @@ func TestKillStale(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("leftover redis-server still running after KillStale")
 	}
-	if _, err := os.Stat(filepath.Join(dir, PidFileName)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, redisproc.PidFileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pidfile after KillStale: %v; want removed", err)
 	}
-	if err := KillStale(dir); err != nil {
+	if err := redisproc.KillStale(dir); err != nil {
 		t.Errorf("KillStale without a pidfile: %v", err)
 	}
 }
@@ -494,15 +467,15 @@ func TestKillStaleSparesOthers(t *testing.T) {
 	go func() { sleepDone <- sleep.Wait() }()
 	t.Cleanup(func() { _ = sleep.Process.Kill(); <-sleepDone })
 	// A redis-server, but of another dir.
-	other := Start(t)
+	other := redistest.Start(t)
 
 	for name, pid := range map[string]int{"sleep": sleep.Process.Pid, "redis-server of another dir": other.PID()} {
 		dir := t.TempDir()
-		pidfile := filepath.Join(dir, PidFileName)
+		pidfile := filepath.Join(dir, redisproc.PidFileName)
 		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := KillStale(dir); err != nil {
+		if err := redisproc.KillStale(dir); err != nil {
 			t.Errorf("%s: KillStale: %v", name, err)
 		}
 		if _, err := os.Stat(pidfile); !errors.Is(err, os.ErrNotExist) {
@@ -531,7 +504,7 @@ func TestHelperProcess(t *testing.T) {
 	if dir == "" {
 		return
 	}
-	s, err := Launch(context.Background(), Config{Dir: dir})
+	s, err := redisproc.Launch(context.Background(), redisproc.Config{Dir: dir})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "helper: %v\n", err)
 		os.Exit(2)
@@ -545,7 +518,7 @@ func TestHelperProcess(t *testing.T) {
 func TestOrphanDiesWithParent(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	t.Cleanup(func() { _ = KillStale(dir) }) // if Pdeathsig failed
+	t.Cleanup(func() { _ = redisproc.KillStale(dir) }) // if Pdeathsig failed
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperDirEnv+"="+dir)
 	var stderr strings.Builder
@@ -565,7 +538,7 @@ func TestOrphanDiesWithParent(t *testing.T) {
 	if pid == 0 {
 		t.Fatalf("helper printed no pid: %q; stderr:\n%s", out, stderr.String())
 	}
-	if !waitGone(pid, 10*time.Second) {
+	if !redisproc.WaitGone(pid, 10*time.Second) {
 		t.Fatalf("redis-server pid %d (port %d) still alive 10s after its parent was SIGKILLed", pid, port)
 	}
 }

@@ -1,4 +1,4 @@
-package redistest
+package redisproc
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,8 +40,8 @@ type ClusterConfig struct {
 	// node-i. An old cluster state file (ClusterConfName) there is removed;
 	// call KillStaleTree first if an earlier run may have left processes
 	// behind. Cluster nodes fsync that file from their only thread, so a
-	// tmpfs Dir (/dev/shm) is the safe choice on a busy disk; StartCluster
-	// uses one when it can. Required.
+	// tmpfs Dir (/dev/shm) is the safe choice on a busy disk;
+	// redistest.StartCluster uses one when it can. Required.
 	Dir string
 	// Masters is the number of masters; the 16384 slots are split evenly
 	// between them, in order. Default 3.
@@ -71,7 +70,7 @@ type ClusterConfig struct {
 
 func (cfg ClusterConfig) withDefaults() (ClusterConfig, error) {
 	fail := func(format string, args ...any) (ClusterConfig, error) {
-		return cfg, fmt.Errorf("redistest: cluster config: "+format, args...)
+		return cfg, fmt.Errorf("redisproc: cluster config: "+format, args...)
 	}
 	if cfg.Dir == "" {
 		return fail("Dir is required")
@@ -130,7 +129,7 @@ func LaunchCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	}
 	if err := c.launch(ctx, cfg); err != nil {
 		_ = c.Stop()
-		return nil, fmt.Errorf("redistest: launch cluster in %s: %w", cfg.Dir, err)
+		return nil, fmt.Errorf("redisproc: launch cluster in %s: %w", cfg.Dir, err)
 	}
 	return c, nil
 }
@@ -441,7 +440,7 @@ func mySelf(view []clusterNode) clusterNode {
 // wrong.
 func (c *Cluster) WaitHealthy(ctx context.Context) error {
 	if err := poll(ctx, c.check); err != nil {
-		return fmt.Errorf("redistest: wait for cluster in %s to be healthy: %w", c.dir, err)
+		return fmt.Errorf("redisproc: wait for cluster in %s to be healthy: %w", c.dir, err)
 	}
 	return nil
 }
@@ -470,46 +469,19 @@ func (c *Cluster) Dir() string { return c.dir }
 // is skipped. The Dir and its files are left in place.
 func (c *Cluster) Stop() error { return stopAll(c.nodes) }
 
-// StartCluster launches a Redis Cluster for a test in a temporary directory
-// (in /dev/shm when it exists, see ClusterConfig.Dir; else tb.TempDir())
-// and registers a cleanup that stops it and removes the directory; opts
-// adjust the config. It fails the test with tb.Fatalf, never skips, if
-// redis-server is missing or the cluster does not come up healthy. When the
-// test has failed, the cleanup logs the last lines of every node's log.
-// Call it from the test's goroutine.
-func StartCluster(tb testing.TB, opts ...func(*ClusterConfig)) *Cluster {
-	tb.Helper()
-	cfg := ClusterConfig{Dir: topologyDir(tb)}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	c, err := LaunchCluster(tb.Context(), cfg)
-	if errors.Is(err, ErrNoRedisServer) {
-		tb.Fatalf("%v\nthese tests run a real redis-server: install the Debian package redis-server (apt-get install redis-server) or put redis-server on PATH", err)
-	}
-	if err != nil {
-		tb.Fatalf("start cluster: %v", err)
-	}
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("cluster in %s:%s", c.dir, logTails(c.nodes, 30))
-		}
-		if err := c.Stop(); err != nil {
-			tb.Errorf("stop cluster: %v", err)
-		}
-	})
-	return c
-}
-
 // Client returns a go-redis cluster client seeded with every node, closed
-// when the test ends. opts may adjust the options.
-func (c *Cluster) Client(tb testing.TB, opts ...func(*redis.ClusterOptions)) *redis.ClusterClient {
-	tb.Helper()
+// by owner's cleanup (when the test ends, for a *testing.T). opts may
+// adjust the options.
+func (c *Cluster) Client(owner Cleaner, opts ...func(*redis.ClusterOptions)) *redis.ClusterClient {
 	o := &redis.ClusterOptions{Addrs: c.Addrs()}
 	for _, f := range opts {
 		f(o)
 	}
 	cc := redis.NewClusterClient(o)
-	tb.Cleanup(func() { _ = cc.Close() })
+	owner.Cleanup(func() { _ = cc.Close() })
 	return cc
 }
+
+// LogTails returns the last n log lines of every node, each headed by its
+// name, address and pid, for an error message or a failed test's log.
+func (c *Cluster) LogTails(n int) string { return logTails(c.nodes, n) }

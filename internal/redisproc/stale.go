@@ -1,4 +1,4 @@
-package redistest
+package redisproc
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ import (
 func KillStale(dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return fmt.Errorf("redistest: kill stale server: dir %q: %w", dir, err)
+		return fmt.Errorf("redisproc: kill stale server: dir %q: %w", dir, err)
 	}
 	path := filepath.Join(abs, PidFileName)
 	b, err := os.ReadFile(path)
@@ -35,7 +35,7 @@ func KillStale(dir string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("redistest: kill stale server: %w", err)
+		return fmt.Errorf("redisproc: kill stale server: %w", err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 1 {
@@ -43,7 +43,7 @@ func KillStale(dir string) error {
 	}
 	ours, err := isRedisIn(pid, abs)
 	if err != nil {
-		return fmt.Errorf("redistest: kill stale server: check pid %d from %s: %w", pid, path, err)
+		return fmt.Errorf("redisproc: kill stale server: check pid %d from %s: %w", pid, path, err)
 	}
 	if !ours {
 		return removeStalePidfile(path)
@@ -61,19 +61,19 @@ func KillStale(dir string) error {
 	} {
 		for _, sig := range step.sigs {
 			if err := syscall.Kill(target, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return fmt.Errorf("redistest: kill stale server: signal pid %d: %w", pid, err)
+				return fmt.Errorf("redisproc: kill stale server: signal pid %d: %w", pid, err)
 			}
 		}
 		if waitGone(pid, step.wait) {
 			return removeStalePidfile(path)
 		}
 	}
-	return fmt.Errorf("redistest: kill stale server: pid %d still alive after SIGKILL", pid)
+	return fmt.Errorf("redisproc: kill stale server: pid %d still alive after SIGKILL", pid)
 }
 
 func removeStalePidfile(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("redistest: remove stale pidfile: %w", err)
+		return fmt.Errorf("redisproc: remove stale pidfile: %w", err)
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func KillStaleTree(dir string) error {
 			if path == dir && errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
-			errs = append(errs, fmt.Errorf("redistest: kill stale servers: %w", err))
+			errs = append(errs, fmt.Errorf("redisproc: kill stale servers: %w", err))
 			return nil
 		}
 		if !d.IsDir() && d.Name() == PidFileName {
@@ -194,7 +194,7 @@ func KillStaleTree(dir string) error {
 		return nil
 	})
 	if err != nil {
-		errs = append(errs, fmt.Errorf("redistest: kill stale servers: %w", err))
+		errs = append(errs, fmt.Errorf("redisproc: kill stale servers: %w", err))
 	}
 	return errors.Join(errs...)
 }

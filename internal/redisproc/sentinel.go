@@ -1,4 +1,4 @@
-package redistest
+package redisproc
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -75,7 +74,7 @@ type SentinelConfig struct {
 	// their only thread. On a busy disk an fsync can stall a Sentinel for
 	// seconds, and a Sentinel stalled for over 2 s enters TILT mode and
 	// starts no failover for the next 30 s. A Dir on a tmpfs (/dev/shm)
-	// avoids that; StartSentinel uses one when it can.
+	// avoids that; redistest.StartSentinel uses one when it can.
 	Dir string
 	// MasterName is the name the Sentinels monitor the master under; default
 	// "studio". Letters, digits, '.', '-' and '_' only.
@@ -140,7 +139,7 @@ type SentinelConfig struct {
 
 func (cfg SentinelConfig) withDefaults() (SentinelConfig, error) {
 	fail := func(format string, args ...any) (SentinelConfig, error) {
-		return cfg, fmt.Errorf("redistest: sentinel config: "+format, args...)
+		return cfg, fmt.Errorf("redisproc: sentinel config: "+format, args...)
 	}
 	if cfg.Dir == "" {
 		return fail("Dir is required")
@@ -258,7 +257,7 @@ func LaunchSentinel(ctx context.Context, cfg SentinelConfig) (*Topology, error) 
 	}
 	if err := t.launch(ctx, cfg); err != nil {
 		_ = t.Stop()
-		return nil, fmt.Errorf("redistest: launch sentinel topology %q in %s: %w", cfg.MasterName, cfg.Dir, err)
+		return nil, fmt.Errorf("redisproc: launch sentinel topology %q in %s: %w", cfg.MasterName, cfg.Dir, err)
 	}
 	return t, nil
 }
@@ -325,7 +324,7 @@ func (t *Topology) startNode(ctx context.Context, cfg SentinelConfig, out *share
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	conf := "# Written by redistest.LaunchSentinel. The Sentinels' CONFIG REWRITE keeps\n" +
+	conf := "# Written by redisproc.LaunchSentinel. The Sentinels' CONFIG REWRITE keeps\n" +
 		"# the role (replicaof) current, so a restarted node resumes it.\n"
 	if masterPort != 0 {
 		conf += fmt.Sprintf("replicaof 127.0.0.1 %d\n", masterPort)
@@ -365,7 +364,7 @@ func sentinelConf(cfg SentinelConfig, masterPort int) string {
 	if pw := cfg.Password; pw != "" {
 		auth = fmt.Sprintf("sentinel auth-pass %s %s\nrequirepass %s\nsentinel sentinel-pass %s\n", n, pw, pw, pw)
 	}
-	return auth + fmt.Sprintf(`# Written by redistest.LaunchSentinel; Sentinel rewrites it with what it
+	return auth + fmt.Sprintf(`# Written by redisproc.LaunchSentinel; Sentinel rewrites it with what it
 # learns (its id, the replicas, the other Sentinels, failovers).
 sentinel monitor %s 127.0.0.1 %d %d
 sentinel down-after-milliseconds %s %d
@@ -562,7 +561,7 @@ func (t *Topology) Master(ctx context.Context) (*Server, error) {
 			if s := t.dataNode(addr); s != nil {
 				return s, nil
 			}
-			return nil, fmt.Errorf("redistest: sentinels report master %s for %q, which is not a data node of this topology", addr, t.masterName)
+			return nil, fmt.Errorf("redisproc: sentinels report master %s for %q, which is not a data node of this topology", addr, t.masterName)
 		}
 	}
 	answers := make([]string, n)
@@ -573,7 +572,7 @@ func (t *Topology) Master(ctx context.Context) (*Server, error) {
 			answers[i] = fmt.Sprintf("%s: %s", serverName(s), addrs[i])
 		}
 	}
-	return nil, fmt.Errorf("redistest: %q: %w (%s)", t.masterName, ErrNoMaster, strings.Join(answers, "; "))
+	return nil, fmt.Errorf("redisproc: %q: %w (%s)", t.masterName, ErrNoMaster, strings.Join(answers, "; "))
 }
 
 // WaitMasterChange polls Master until a majority of the Sentinels report a
@@ -593,7 +592,7 @@ func (t *Topology) WaitMasterChange(ctx context.Context, old *Server) (*Server, 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("redistest: wait for a new master of %q: %w", t.masterName, err)
+		return nil, fmt.Errorf("redisproc: wait for a new master of %q: %w", t.masterName, err)
 	}
 	return s, nil
 }
@@ -608,7 +607,7 @@ func (t *Topology) WaitMasterChange(ctx context.Context, old *Server) (*Server, 
 // error, when ctx ends first, names the last thing that was wrong.
 func (t *Topology) WaitHealthy(ctx context.Context) error {
 	if err := poll(ctx, t.check); err != nil {
-		return fmt.Errorf("redistest: wait for sentinel topology %q to be healthy: %w", t.masterName, err)
+		return fmt.Errorf("redisproc: wait for sentinel topology %q to be healthy: %w", t.masterName, err)
 	}
 	return nil
 }
@@ -761,44 +760,12 @@ func (t *Topology) Stop() error {
 	return errors.Join(stopAll(t.sentinels), stopAll(t.nodes))
 }
 
-// StartSentinel launches a Sentinel topology for a test in a temporary
-// directory (in /dev/shm when it exists, see SentinelConfig.Dir; else
-// tb.TempDir()) and registers a cleanup that stops it and removes the
-// directory; opts adjust the config. It fails the
-// test with tb.Fatalf, never skips, if redis-server is missing or the
-// topology does not come up healthy. When the test has failed, the cleanup
-// logs the last lines of every process's log. Call it from the test's
-// goroutine.
-func StartSentinel(tb testing.TB, opts ...func(*SentinelConfig)) *Topology {
-	tb.Helper()
-	cfg := SentinelConfig{Dir: topologyDir(tb)}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	t, err := LaunchSentinel(tb.Context(), cfg)
-	if errors.Is(err, ErrNoRedisServer) {
-		tb.Fatalf("%v\nthese tests run a real redis-server: install the Debian package redis-server (apt-get install redis-server) or put redis-server on PATH", err)
-	}
-	if err != nil {
-		tb.Fatalf("start sentinel topology: %v", err)
-	}
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("sentinel topology %q in %s:%s", t.masterName, t.dir, logTails(t.all(), 30))
-		}
-		if err := t.Stop(); err != nil {
-			tb.Errorf("stop sentinel topology: %v", err)
-		}
-	})
-	return t
-}
-
 // FailoverClient returns a go-redis Sentinel client for t's master, closed
-// when the test ends. It dials each address with the TLS configuration of
-// the process there (see ClientTLS) and uses short timeouts (500 ms), so a
-// dead master is abandoned quickly. opts may adjust the options.
-func (t *Topology) FailoverClient(tb testing.TB, opts ...func(*redis.FailoverOptions)) *redis.Client {
-	tb.Helper()
+// by owner's cleanup (when the test ends, for a *testing.T). It dials each
+// address with the TLS configuration of the process there (see ClientTLS)
+// and uses short timeouts (500 ms), so a dead master is abandoned quickly.
+// opts may adjust the options.
+func (t *Topology) FailoverClient(owner Cleaner, opts ...func(*redis.FailoverOptions)) *redis.Client {
 	o := &redis.FailoverOptions{
 		MasterName:       t.masterName,
 		SentinelAddrs:    t.SentinelAddrs(),
@@ -815,9 +782,14 @@ func (t *Topology) FailoverClient(tb testing.TB, opts ...func(*redis.FailoverOpt
 		f(o)
 	}
 	c := redis.NewFailoverClient(o)
-	tb.Cleanup(func() { _ = c.Close() })
+	owner.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// LogTails returns the last n log lines of every process, Sentinels first,
+// each headed by its name, address and pid, for an error message or a
+// failed test's log.
+func (t *Topology) LogTails(n int) string { return logTails(t.all(), n) }
 
 // dial connects to addr with the TLS configuration of the process there.
 func (t *Topology) dial(ctx context.Context, network, addr string) (net.Conn, error) {

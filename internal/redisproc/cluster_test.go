@@ -1,4 +1,4 @@
-package redistest
+package redisproc_test
 
 import (
 	"context"
@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/studiohq/studio/internal/redisproc"
+	"github.com/studiohq/studio/internal/redistest"
 )
 
 func TestClusterThreeMasters(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	start := time.Now()
-	c := StartCluster(t)
+	c := redistest.StartCluster(t)
 	t.Logf("cluster healthy after %v", time.Since(start).Round(time.Millisecond))
 	nodes := c.Nodes()
 	if len(nodes) != 3 || len(c.Addrs()) != 3 {
@@ -23,7 +26,7 @@ func TestClusterThreeMasters(t *testing.T) {
 	for _, s := range nodes {
 		info, err := s.Client(t).ClusterInfo(ctx).Result()
 		if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:3") {
-			t.Fatalf("%s: CLUSTER INFO = %v\n%s", serverName(s), err, info)
+			t.Fatalf("%s: CLUSTER INFO = %v\n%s", redisproc.ServerName(s), err, info)
 		}
 	}
 
@@ -40,7 +43,7 @@ func TestClusterThreeMasters(t *testing.T) {
 	for i, s := range nodes {
 		n, err := s.Client(t).DBSize(ctx).Result()
 		if err != nil {
-			t.Fatalf("%s: DBSIZE: %v", serverName(s), err)
+			t.Fatalf("%s: DBSIZE: %v", redisproc.ServerName(s), err)
 		}
 		if n == 0 {
 			t.Errorf("master %d (%s) holds no key", i, s.Addr())
@@ -66,7 +69,7 @@ func TestClusterWithReplicas(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	start := time.Now()
-	c := StartCluster(t, func(cfg *ClusterConfig) { cfg.Masters, cfg.ReplicasPerMaster = 2, 1 })
+	c := redistest.StartCluster(t, func(cfg *redisproc.ClusterConfig) { cfg.Masters, cfg.ReplicasPerMaster = 2, 1 })
 	t.Logf("cluster of 2 masters and 2 replicas healthy after %v", time.Since(start).Round(time.Millisecond))
 	nodes := c.Nodes()
 	if len(nodes) != 4 {
@@ -75,17 +78,17 @@ func TestClusterWithReplicas(t *testing.T) {
 	for i, s := range nodes {
 		role, err := s.Client(t).Do(ctx, "ROLE").Slice()
 		if err != nil {
-			t.Fatalf("%s: ROLE: %v", serverName(s), err)
+			t.Fatalf("%s: ROLE: %v", redisproc.ServerName(s), err)
 		}
 		want := "master"
 		if i >= 2 {
 			want = "slave"
 			if port := role[2]; port != int64(nodes[i-2].Port()) {
-				t.Errorf("%s replicates port %v; want %d", serverName(s), port, nodes[i-2].Port())
+				t.Errorf("%s replicates port %v; want %d", redisproc.ServerName(s), port, nodes[i-2].Port())
 			}
 		}
 		if role[0] != want {
-			t.Errorf("%s: role %v; want %s", serverName(s), role[0], want)
+			t.Errorf("%s: role %v; want %s", redisproc.ServerName(s), role[0], want)
 		}
 	}
 	// A write reaches the replicas; a read-only client may read there.

@@ -1,4 +1,4 @@
-package redistest
+package redisproc
 
 // Helpers shared by the topology launchers (sentinel.go, cluster.go): a
 // serialised, line-prefixing log writer, a tiny RESP2 admin connection, and

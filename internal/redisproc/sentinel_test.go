@@ -1,4 +1,4 @@
-package redistest
+package redisproc_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/studiohq/studio/internal/redisproc"
+	"github.com/studiohq/studio/internal/redistest"
 	"github.com/studiohq/studio/internal/syncbuf"
 )
 
@@ -37,7 +39,7 @@ func eventually(t *testing.T, d time.Duration, what string, f func() error) {
 
 // checkAllGone stops servers through stop and checks that none of their
 // processes is left and that a second stop is a no-op.
-func checkAllGone(t *testing.T, servers []*Server, stop func() error) {
+func checkAllGone(t *testing.T, servers []*redisproc.Server, stop func() error) {
 	t.Helper()
 	var pids []int
 	for _, s := range servers {
@@ -52,16 +54,16 @@ func checkAllGone(t *testing.T, servers []*Server, stop func() error) {
 		t.Fatalf("Stop: %v", err)
 	}
 	for _, pid := range pids {
-		if alive(pid) {
+		if redisproc.Alive(pid) {
 			t.Errorf("pid %d still alive after Stop", pid)
 		}
 	}
 	for _, s := range servers {
 		if s.PID() != 0 {
-			t.Errorf("%s: PID %d after Stop", serverName(s), s.PID())
+			t.Errorf("%s: PID %d after Stop", redisproc.ServerName(s), s.PID())
 		}
-		if _, err := os.Stat(filepath.Join(s.Dir(), PidFileName)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: pidfile after Stop: %v", serverName(s), err)
+		if _, err := os.Stat(filepath.Join(s.Dir(), redisproc.PidFileName)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: pidfile after Stop: %v", redisproc.ServerName(s), err)
 		}
 	}
 	if err := stop(); err != nil {
@@ -73,7 +75,7 @@ func TestSentinelFailoverAndRejoin(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	start := time.Now()
-	topo := StartSentinel(t)
+	topo := redistest.StartSentinel(t)
 	t.Logf("topology healthy after %v: sentinels %v", time.Since(start).Round(time.Millisecond), topo.SentinelAddrs())
 
 	if n := len(topo.DataNodes()); n != 3 {
@@ -84,7 +86,7 @@ func TestSentinelFailoverAndRejoin(t *testing.T) {
 	}
 	for _, s := range append(topo.Sentinels(), topo.DataNodes()...) {
 		if !strings.HasPrefix(s.Addr(), "127.0.0.1:") || topo.Node(s.Addr()) != s {
-			t.Errorf("%s: Addr %q, Node(Addr) = %v", serverName(s), s.Addr(), topo.Node(s.Addr()))
+			t.Errorf("%s: Addr %q, Node(Addr) = %v", redisproc.ServerName(s), s.Addr(), topo.Node(s.Addr()))
 		}
 	}
 	old, err := topo.Master(ctx)
@@ -92,7 +94,7 @@ func TestSentinelFailoverAndRejoin(t *testing.T) {
 		t.Fatalf("Master: %v", err)
 	}
 	if old != topo.DataNodes()[0] {
-		t.Fatalf("Master = %s; want node-0", serverName(old))
+		t.Fatalf("Master = %s; want node-0", redisproc.ServerName(old))
 	}
 
 	c := topo.FailoverClient(t)
@@ -128,7 +130,7 @@ func TestSentinelFailoverAndRejoin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no failover: %v", err)
 	}
-	t.Logf("failover: %s promoted %v after the kill (down-after 1s)", serverName(master), time.Since(killed).Round(time.Millisecond))
+	t.Logf("failover: %s promoted %v after the kill (down-after 1s)", redisproc.ServerName(master), time.Since(killed).Round(time.Millisecond))
 	eventually(t, 15*time.Second, "SET after failover", func() error { return c.Set(ctx, "after", "2", 0).Err() })
 	t.Logf("failover client wrote to the new master %v after the kill", time.Since(killed).Round(time.Millisecond))
 
@@ -152,7 +154,7 @@ func TestSentinelFailoverAndRejoin(t *testing.T) {
 		t.Fatalf("Master after rejoin: %v", err)
 	}
 	if current != master {
-		t.Logf("a second failover happened meanwhile: the master is now %s", serverName(current))
+		t.Logf("a second failover happened meanwhile: the master is now %s", redisproc.ServerName(current))
 		master = current
 	}
 	oc := old.Client(t)
@@ -168,12 +170,12 @@ func TestSentinelFailoverAndRejoin(t *testing.T) {
 		return err
 	})
 	if m, err := topo.Master(ctx); m != master || err != nil {
-		t.Fatalf("Master after rejoin = %v, %v; want %s", m, err, serverName(master))
+		t.Fatalf("Master after rejoin = %v, %v; want %s", m, err, redisproc.ServerName(master))
 	}
 	// The Sentinels' CONFIG REWRITE recorded the roles in the config files,
 	// so the nodes they reconfigured would restart in them.
 	for _, n := range topo.DataNodes() {
-		b, err := os.ReadFile(filepath.Join(n.Dir(), NodeConfName))
+		b, err := os.ReadFile(filepath.Join(n.Dir(), redisproc.NodeConfName))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +184,7 @@ func TestSentinelFailoverAndRejoin(t *testing.T) {
 			want = ""
 		}
 		if got := replicaofLine(string(b)); got != want {
-			t.Errorf("%s: %s has %q; want %q", serverName(n), NodeConfName, got, want)
+			t.Errorf("%s: %s has %q; want %q", redisproc.ServerName(n), redisproc.NodeConfName, got, want)
 		}
 	}
 
@@ -207,22 +209,22 @@ func replicaofLine(conf string) string {
 // testCA makes a CA named name with a server certificate for 127.0.0.1 and
 // a client certificate, and returns TLS options for servers (presenting the
 // client certificate as clients) and the client configuration.
-func testCA(t *testing.T, name string) (TLSOptions, *tls.Config) {
+func testCA(t *testing.T, name string) (redisproc.TLSOptions, *tls.Config) {
 	t.Helper()
 	dir := t.TempDir()
-	ca, err := NewCA(name)
+	ca, err := redisproc.NewCA(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	caFile := filepath.Join(dir, "ca.crt")
-	if err := WriteBundle(caFile, ca); err != nil {
+	if err := redisproc.WriteBundle(caFile, ca); err != nil {
 		t.Fatal(err)
 	}
-	srvCert, srvKey, err := ca.IssueFiles(dir, "server", CertSpec{CommonName: name + " server", Hosts: []string{"127.0.0.1", "localhost"}})
+	srvCert, srvKey, err := ca.IssueFiles(dir, "server", redisproc.CertSpec{CommonName: name + " server", Hosts: []string{"127.0.0.1", "localhost"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cliCert, cliKey, err := ca.IssueFiles(dir, "client", CertSpec{CommonName: name + " client", Client: true})
+	cliCert, cliKey, err := ca.IssueFiles(dir, "client", redisproc.CertSpec{CommonName: name + " client", Client: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +235,7 @@ func testCA(t *testing.T, name string) (TLSOptions, *tls.Config) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	conf := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	return TLSOptions{
+	return redisproc.TLSOptions{
 		CertFile: srvCert, KeyFile: srvKey, CAFile: caFile, Probe: conf,
 		ClientCertFile: cliCert, ClientKeyFile: cliKey,
 	}, conf
@@ -247,7 +249,7 @@ func TestSentinelTLSSeparateCAs(t *testing.T) {
 	ctx := t.Context()
 	dataOpts, dataTLS := testCA(t, "studio data CA")
 	sentOpts, sentTLS := testCA(t, "studio sentinel CA")
-	topo := StartSentinel(t, func(c *SentinelConfig) {
+	topo := redistest.StartSentinel(t, func(c *redisproc.SentinelConfig) {
 		c.Replicas = 1
 		c.MinReplicasToWrite = -1 // writes go on while the one replica resyncs
 		c.TLS = &dataOpts
@@ -297,12 +299,7 @@ func TestSentinelTLSSeparateCAs(t *testing.T) {
 		{"sentinel in plaintext", topo.SentinelAddrs()[0], nil},
 		{"data node in plaintext", topo.DataNodes()[0].Addr(), nil},
 	} {
-		conn, err := dialAdmin(ctx, tc.addr, tc.conf)
-		if err == nil {
-			_, err = conn.do(ctx, "PING")
-			conn.Close()
-		}
-		if err == nil {
+		if err := redisproc.AdminPing(ctx, tc.addr, tc.conf); err == nil {
 			t.Errorf("%s: PING succeeded", tc.name)
 		}
 	}
@@ -319,14 +316,14 @@ func TestSentinelTLSSeparateCAs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no failover: %v", err)
 	}
-	t.Logf("TLS failover: %s promoted %v after the kill", serverName(master), time.Since(killed).Round(time.Millisecond))
+	t.Logf("TLS failover: %s promoted %v after the kill", redisproc.ServerName(master), time.Since(killed).Round(time.Millisecond))
 	eventually(t, 15*time.Second, "SET after failover", func() error { return c.Set(ctx, "k", "w", 0).Err() })
 }
 
 func TestSentinelSingleNodeAndStdout(t *testing.T) {
 	t.Parallel()
 	var buf syncbuf.Buffer
-	topo := StartSentinel(t, func(c *SentinelConfig) {
+	topo := redistest.StartSentinel(t, func(c *redisproc.SentinelConfig) {
 		c.Replicas, c.Sentinels = -1, 1
 		c.MasterName = "solo"
 		c.Stdout = &buf
@@ -352,8 +349,8 @@ func TestSentinelSingleNodeAndStdout(t *testing.T) {
 		t.Errorf("Stdout lacks the processes' logs:\n%s", out)
 	}
 	for _, s := range append(topo.Sentinels(), topo.DataNodes()...) {
-		if _, err := os.Stat(filepath.Join(s.Dir(), LogFileName)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: log file written although Stdout was set (%v)", serverName(s), err)
+		if _, err := os.Stat(filepath.Join(s.Dir(), redisproc.LogFileName)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: log file written although Stdout was set (%v)", redisproc.ServerName(s), err)
 		}
 	}
 }
@@ -365,18 +362,18 @@ func TestSentinelConfigErrors(t *testing.T) {
 	noProbe := opts
 	noProbe.Probe = nil
 	for _, tc := range []struct {
-		cfg  SentinelConfig
+		cfg  redisproc.SentinelConfig
 		want string
 	}{
-		{SentinelConfig{}, "Dir is required"},
-		{SentinelConfig{Dir: dir, MasterName: "my master"}, "MasterName"},
-		{SentinelConfig{Dir: dir, Sentinels: -1}, "Sentinels is -1"},
-		{SentinelConfig{Dir: dir, Quorum: 4}, "Quorum 4 with 3 Sentinels"},
-		{SentinelConfig{Dir: dir, DownAfter: -time.Second}, "DownAfter"},
-		{SentinelConfig{Dir: dir, SentinelTLS: &opts}, "SentinelTLS requires TLS"},
-		{SentinelConfig{Dir: dir, TLS: &noProbe}, "Probe"},
+		{redisproc.SentinelConfig{}, "Dir is required"},
+		{redisproc.SentinelConfig{Dir: dir, MasterName: "my master"}, "MasterName"},
+		{redisproc.SentinelConfig{Dir: dir, Sentinels: -1}, "Sentinels is -1"},
+		{redisproc.SentinelConfig{Dir: dir, Quorum: 4}, "Quorum 4 with 3 Sentinels"},
+		{redisproc.SentinelConfig{Dir: dir, DownAfter: -time.Second}, "DownAfter"},
+		{redisproc.SentinelConfig{Dir: dir, SentinelTLS: &opts}, "SentinelTLS requires TLS"},
+		{redisproc.SentinelConfig{Dir: dir, TLS: &noProbe}, "Probe"},
 	} {
-		_, err := LaunchSentinel(t.Context(), tc.cfg)
+		_, err := redisproc.LaunchSentinel(t.Context(), tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("LaunchSentinel(%+v) = %v; want an error containing %q", tc.cfg, err, tc.want)
 		}
@@ -394,7 +391,7 @@ func TestSentinelLaunchFailureLeavesNothing(t *testing.T) {
 	dataOpts, _ := testCA(t, "data CA")
 	sentOpts, _ := testCA(t, "sentinel CA")
 	sentOpts.CertFile = filepath.Join(dir, "missing.crt")
-	_, err := LaunchSentinel(t.Context(), SentinelConfig{Dir: dir, Replicas: 1, Sentinels: 1, TLS: &dataOpts, SentinelTLS: &sentOpts})
+	_, err := redisproc.LaunchSentinel(t.Context(), redisproc.SentinelConfig{Dir: dir, Replicas: 1, Sentinels: 1, TLS: &dataOpts, SentinelTLS: &sentOpts})
 	if err == nil {
 		t.Fatal("LaunchSentinel with a missing certificate succeeded")
 	}
@@ -406,18 +403,18 @@ func TestSentinelLaunchFailureLeavesNothing(t *testing.T) {
 		t.Errorf("redis-server processes left running: %v", pids)
 	}
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && d.Name() == PidFileName {
+		if err == nil && d.Name() == redisproc.PidFileName {
 			t.Errorf("pidfile left behind: %s", path)
 		}
 		return nil
 	})
 
-	_, err = LaunchSentinel(t.Context(), SentinelConfig{Dir: dir, ExtraArgs: []string{"--no-such-directive", "1"}})
+	_, err = redisproc.LaunchSentinel(t.Context(), redisproc.SentinelConfig{Dir: dir, ExtraArgs: []string{"--no-such-directive", "1"}})
 	if err == nil || !strings.Contains(err.Error(), "no-such-directive") || !strings.Contains(err.Error(), "node-0") {
 		t.Errorf("LaunchSentinel with a bad directive = %v; want an error naming node-0 and the directive", err)
 	}
-	_, err = LaunchSentinel(t.Context(), SentinelConfig{Dir: dir, Binary: "/nonexistent/redis-server"})
-	if !errors.Is(err, ErrNoRedisServer) {
+	_, err = redisproc.LaunchSentinel(t.Context(), redisproc.SentinelConfig{Dir: dir, Binary: "/nonexistent/redis-server"})
+	if !errors.Is(err, redisproc.ErrNoRedisServer) {
 		t.Errorf("LaunchSentinel without the binary = %v; want ErrNoRedisServer", err)
 	}
 }
@@ -444,7 +441,7 @@ func redisUnder(t *testing.T, dir string) []int {
 		if err != nil || (cwd != dir && !strings.HasPrefix(cwd, dir+"/")) {
 			continue
 		}
-		if ok, err := isRedisIn(pid, cwd); err == nil && ok {
+		if ok, err := redisproc.IsRedisIn(pid, cwd); err == nil && ok {
 			pids = append(pids, pid)
 		}
 	}
@@ -463,7 +460,7 @@ func TestKillStaleTree(t *testing.T) {
 		_, done := startLeftover(t, d)
 		exited = append(exited, done)
 	}
-	if err := KillStaleTree(dir); err != nil {
+	if err := redisproc.KillStaleTree(dir); err != nil {
 		t.Fatalf("KillStaleTree: %v", err)
 	}
 	for i, done := range exited {
@@ -473,25 +470,25 @@ func TestKillStaleTree(t *testing.T) {
 			t.Fatalf("leftover %d still running after KillStaleTree", i)
 		}
 	}
-	if err := KillStaleTree(filepath.Join(dir, "missing")); err != nil {
+	if err := redisproc.KillStaleTree(filepath.Join(dir, "missing")); err != nil {
 		t.Errorf("KillStaleTree of a missing dir: %v", err)
 	}
 
 	// A whole topology, as a crashed `studio up` leaves it.
 	tdir := t.TempDir()
-	topo, err := LaunchSentinel(t.Context(), SentinelConfig{Dir: tdir, Replicas: -1, Sentinels: 1})
+	topo, err := redisproc.LaunchSentinel(t.Context(), redisproc.SentinelConfig{Dir: tdir, Replicas: -1, Sentinels: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = topo.Stop() })
-	if err := KillStaleTree(tdir); err != nil {
+	if err := redisproc.KillStaleTree(tdir); err != nil {
 		t.Fatalf("KillStaleTree of a topology dir: %v", err)
 	}
 	for _, s := range append(topo.Sentinels(), topo.DataNodes()...) {
 		select {
 		case <-s.Done():
 		case <-time.After(10 * time.Second):
-			t.Fatalf("%s still running after KillStaleTree", serverName(s))
+			t.Fatalf("%s still running after KillStaleTree", redisproc.ServerName(s))
 		}
 	}
 }
@@ -501,7 +498,7 @@ func TestKillStaleTree(t *testing.T) {
 func TestSentinelTLSOnly(t *testing.T) {
 	t.Parallel()
 	opts, conf := testCA(t, "studio CA")
-	topo := StartSentinel(t, func(c *SentinelConfig) {
+	topo := redistest.StartSentinel(t, func(c *redisproc.SentinelConfig) {
 		c.Replicas, c.Sentinels = 1, 1
 		c.TLS = &opts
 	})
@@ -521,7 +518,7 @@ func TestSentinelTLSOnly(t *testing.T) {
 // without it is refused, and a failover still works.
 func TestSentinelWithPassword(t *testing.T) {
 	const pw = "topology-secret-0123"
-	topo := StartSentinel(t, func(c *SentinelConfig) { c.Password = pw })
+	topo := redistest.StartSentinel(t, func(c *redisproc.SentinelConfig) { c.Password = pw })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, s := range append(topo.Sentinels(), topo.DataNodes()...) {

@@ -1,4 +1,4 @@
-package redistest
+package redisproc
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"testing"
 )
 
 // TLSOptions make a server TLS-only: it listens on a TLS port (reported by
@@ -55,10 +54,10 @@ func (o TLSOptions) args() []string {
 
 func (o TLSOptions) validate() error {
 	if o.CertFile == "" || o.KeyFile == "" || o.CAFile == "" || o.Probe == nil {
-		return errors.New("redistest: TLS options: CertFile, KeyFile, CAFile and Probe are required")
+		return errors.New("redisproc: TLS options: CertFile, KeyFile, CAFile and Probe are required")
 	}
 	if (o.ClientCertFile == "") != (o.ClientKeyFile == "") {
-		return errors.New("redistest: TLS options: ClientCertFile and ClientKeyFile go together")
+		return errors.New("redisproc: TLS options: ClientCertFile and ClientKeyFile go together")
 	}
 	return nil
 }
@@ -82,7 +81,7 @@ func LaunchTLS(ctx context.Context, cfg Config, o TLSOptions) (*Server, error) {
 		port := cfg.Port
 		if port == 0 {
 			if port, err = freePort(s.host); err != nil {
-				return nil, fmt.Errorf("redistest: pick a free port: %w", err)
+				return nil, fmt.Errorf("redisproc: pick a free port: %w", err)
 			}
 		}
 		// The directives come after args' "--port N", so they win.
@@ -96,29 +95,7 @@ func LaunchTLS(ctx context.Context, cfg Config, o TLSOptions) (*Server, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("redistest: launch TLS redis-server: %w", lastErr)
-}
-
-// StartTLS is Start for a TLS-only server; see TLSOptions.
-func StartTLS(tb testing.TB, o TLSOptions, opts ...Option) *Server {
-	tb.Helper()
-	cfg := Config{Dir: tb.TempDir()}
-	for _, opt := range opts {
-		opt(&cfg)
-	}
-	s, err := LaunchTLS(tb.Context(), cfg, o)
-	if err != nil {
-		tb.Fatalf("start TLS redis-server: %v", err)
-	}
-	tb.Cleanup(func() {
-		if tb.Failed() {
-			tb.Logf("redis-server %s (dir %s), last log lines:\n%s", s.Addr(), s.Dir(), s.LogTail(30))
-		}
-		if err := s.Stop(); err != nil {
-			tb.Errorf("stop redis-server %s: %v", s.Addr(), err)
-		}
-	})
-	return s
+	return nil, fmt.Errorf("redisproc: launch TLS redis-server: %w", lastErr)
 }
 
 // TLSURL returns rediss://HOST:PORT/0.

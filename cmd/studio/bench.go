@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/studiohq/studio/internal/sleep"
 	"github.com/studiohq/studio/loadgen"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
@@ -273,7 +274,7 @@ func benchService(ctx context.Context, cfg Config, log *slog.Logger) (*session.S
 	}
 	closeAll = func() { svc.Close(); rdb.Close(); store.Close() }
 	for deadline := time.Now().Add(5 * time.Second); !svc.Subscribed(); {
-		if time.Now().After(deadline) || !sleepCtx(ctx, 5*time.Millisecond) {
+		if time.Now().After(deadline) || !sleep.Ctx(ctx, 5*time.Millisecond) {
 			closeAll()
 			return nil, nil, errors.New("the invalidation subscription did not come up within 5s")
 		}

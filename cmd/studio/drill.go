@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/studiohq/studio/ha/drill"
+	"github.com/studiohq/studio/internal/sleep"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/telemetry"
@@ -88,7 +89,7 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 
 	var reports []*drill.Report
 	for i := range *count {
-		if i > 0 && !sleepCtx(ctx, *pause) {
+		if i > 0 && !sleep.Ctx(ctx, *pause) {
 			return ctx.Err()
 		}
 		r, err := drill.Run(ctx, drill.Options{
@@ -129,15 +130,4 @@ func printJSON(on bool, w io.Writer, reports []*drill.Report) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(map[string]any{"reports": reports, "summary": drill.Summarize(reports)})
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/studiohq/studio/internal/redisproc"
+	"github.com/studiohq/studio/internal/sleep"
 	"github.com/studiohq/studio/redisconn"
 )
 
@@ -93,7 +94,7 @@ func supervise(ctx context.Context, s *redisproc.Server, wait func(context.Conte
 			return
 		case <-s.Done():
 		}
-		if !sleepCtx(ctx, time.Second) {
+		if !sleep.Ctx(ctx, time.Second) {
 			return
 		}
 		wait(ctx, s, log)
@@ -103,7 +104,7 @@ func supervise(ctx context.Context, s *redisproc.Server, wait func(context.Conte
 		log.Warn("studio up: a local redis process exited; restarting it", "addr", s.Addr(), "dir", s.Dir())
 		if err := s.Restart(ctx); err != nil && ctx.Err() == nil {
 			log.Error("studio up: restart of a local redis process failed", "addr", s.Addr(), "error", err)
-			if !sleepCtx(ctx, 5*time.Second) {
+			if !sleep.Ctx(ctx, 5*time.Second) {
 				return
 			}
 		}
@@ -134,7 +135,7 @@ func (l *localRedis) waitFailover(ctx context.Context, s *redisproc.Server, log 
 			log.Info("studio up: the dead process was the master; waiting for the Sentinels to fail over before restarting it", "addr", s.Addr())
 			logged = true
 		}
-		if !sleepCtx(ctx, 200*time.Millisecond) {
+		if !sleep.Ctx(ctx, 200*time.Millisecond) {
 			return
 		}
 	}

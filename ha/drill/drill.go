@@ -36,6 +36,7 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/studiohq/studio/internal/sleep"
 	"github.com/studiohq/studio/session"
 )
 
@@ -316,7 +317,7 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 	}
 	defer stop()
 
-	if !sleep(ctx, o.Warmup) {
+	if !sleep.Ctx(ctx, o.Warmup) {
 		return nil, ctx.Err()
 	}
 	resume, err := d.inject(ctx, before, r)
@@ -344,7 +345,7 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 			d.fill(r, injected)
 			return r, fmt.Errorf("drill: no recovery within %s (master %q)", o.RecoveryTimeout, r.MasterAfter)
 		}
-		if !sleep(ctx, 20*time.Millisecond) {
+		if !sleep.Ctx(ctx, 20*time.Millisecond) {
 			resume()
 			return nil, ctx.Err()
 		}
@@ -352,7 +353,7 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 	r.Recovered = true
 	o.Logger.Info("drill: new master takes writes", "master", r.MasterAfter)
 	resume()
-	if !sleep(ctx, o.Settle) {
+	if !sleep.Ctx(ctx, o.Settle) {
 		return nil, ctx.Err()
 	}
 	stop()
@@ -692,7 +693,7 @@ func (d *drill) waitRejoin(ctx context.Context, old string, injected time.Time, 
 				return
 			}
 		}
-		if !sleep(ctx, 100*time.Millisecond) {
+		if !sleep.Ctx(ctx, 100*time.Millisecond) {
 			return
 		}
 	}
@@ -704,7 +705,7 @@ func retry(ctx context.Context, f func(context.Context) error) error {
 		qctx, cancel := context.WithTimeout(ctx, time.Second)
 		err = f(qctx)
 		cancel()
-		if err == nil || !sleep(ctx, 100*time.Millisecond) {
+		if err == nil || !sleep.Ctx(ctx, 100*time.Millisecond) {
 			return err
 		}
 	}
@@ -736,17 +737,6 @@ func errorKind(err error) string {
 		return "no master known"
 	}
 	return "other"
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func tick(ctx context.Context, t *time.Ticker) bool {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/studiohq/studio/internal/sleep"
 )
 
 // sentinelEvents records when Sentinels first reported each event about
@@ -38,7 +39,7 @@ func (e *sentinelEvents) follow(ctx context.Context, c *redis.SentinelClient, ma
 			}
 		}
 		_ = ps.Close()
-		sleep(ctx, 100*time.Millisecond)
+		sleep.Ctx(ctx, 100*time.Millisecond)
 	}
 }
 

@@ -35,18 +35,21 @@ errors by kind (--json for scripts). --rate 0 is a closed loop (as fast as
 the target answers); --rate N an open loop at N ops/s whose latencies are
 measured from each operation's scheduled time (see docs/PERFORMANCE.md).
 
-  --target http       the HTTP API at --url; creates use STUDIO_ADMIN_TOKEN
-  --target inprocess  a session.Service in this process, on the REDIS_* and
-                      DATABASE_URL settings serve uses (it writes sessions
-                      of user "loadgen" there; they expire on their own)
-
-Flags:
+Targets (--target):
+  http         the HTTP API at --url; creates sessions with STUDIO_ADMIN_TOKEN
+  inprocess    a session.Service in this process, on the Redis, store and
+               cache settings below (it writes sessions of user "loadgen"
+               there; they expire on their own)
+  empty        baseline: an empty net/http handler on loopback (or at --url)
+  redis-get    baseline: bare Redis GETs, on the Redis settings
+  common       baseline: a session store built the common way, in process
+  common-http  baseline: the same served on loopback (or at --url)
+--serve empty or --serve common-http serves a baseline on --listen
+instead, in a process of its own, as make bench runs them.
 `
 
-// benchTargets are the --target values; empty, redis-get, common and
-// common-http are the baselines (an empty net/http handler on loopback,
-// bare Redis GETs, a session store built the common way in process and
-// served on loopback), left out of the help.
+// benchTargets are the --target values: the two targets, then the
+// baselines (docs/PERFORMANCE.md).
 var benchTargets = []string{"http", "inprocess", "empty", "redis-get", "common", "common-http"}
 
 // runBench runs `studio bench`: a table (or JSON) of the results; a
@@ -54,9 +57,10 @@ var benchTargets = []string{"http", "inprocess", "empty", "redis-get", "common",
 // could not start, or saw a revoked session accepted, exit status 1.
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	st := newSettings("bench", getenv, stderr, nil)
+	st.header = benchUsage
 	fs := st.fs
-	target := fs.String("target", "http", "what to drive: http (the API at --url) or inprocess (a session.Service on the serve settings)")
-	baseURL := fs.String("url", "", "base URL of the API for --target http, e.g. http://127.0.0.1:8080")
+	target := fs.String("target", "http", "what to drive: http, inprocess, or a baseline (see Targets above)")
+	baseURL := fs.String("url", "", "base `URL` of the API for --target http (or of a served baseline), e.g. http://127.0.0.1:8080")
 	conc := fs.Int("concurrency", loadgen.DefaultConcurrency, "workers (HTTP connections), each with one operation in flight (1-10000)")
 	rate := fs.Float64("rate", 0, "open loop at this many operations per second; 0: closed loop, as fast as the target answers")
 	duration := fs.Duration("duration", loadgen.DefaultDuration, "measured time")
@@ -66,17 +70,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	mixFlag := fs.String("mix", "validate=90,create=5,revoke=5", "relative weights of the operations: validate=N,create=N,revoke=N")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	httpClient := fs.String("http-client", "raw", "the generator's HTTP client: raw (a lean HTTP/1.1 keep-alive client that allocates nothing per request, like wrk's) or net/http")
-	serve := fs.String("serve", "", "serve a baseline instead of running load: empty (the empty handler) or common-http (the common-way store, on the REDIS_* settings), on --listen until interrupted; its base URL is the first line printed. `make bench` runs each baseline this way, in its own process like `studio serve`")
-	listen := fs.String("listen", "127.0.0.1:0", "the address --serve listens on")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window (this process: the load tool, and the target for --target inprocess) to this file")
-	// Flag errors are one line (printed by run); the help only on -h.
-	fs.SetOutput(io.Discard)
+	serve := fs.String("serve", "", "serve a baseline instead of running load: empty (the empty handler) or common-http (the common-way store, on the Redis settings), on --listen until interrupted; its base URL is the first line printed")
+	listen := fs.String("listen", "127.0.0.1:0", "the `address` --serve listens on")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window (this process: the load tool, and the target for --target inprocess) to this `file`")
 	if err := st.parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, benchUsage)
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-		}
 		return err
 	}
 	given := map[string]bool{}
@@ -160,7 +157,7 @@ func checkBenchFlags(opts *loadgen.Options, target, baseURL, mix string) error {
 	}
 	switch {
 	case !known:
-		return usageErrorf("invalid --target %q: must be http or inprocess", target)
+		return usageErrorf("invalid --target %q: must be http or inprocess, or a baseline: %s", target, strings.Join(benchTargets[2:], ", "))
 	case target == "http" && baseURL == "":
 		return usageErrorf("--target http needs --url, the API's base URL (e.g. http://127.0.0.1:8080)")
 	case baseURL != "" && checkHTTPURL(baseURL, false) != nil:
@@ -199,7 +196,10 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, raw bo
 	client := loadgen.NewHTTPClient(opts.Concurrency, 10*time.Second)
 	switch kind {
 	case "http":
-		admin := st.get("STUDIO_ADMIN_TOKEN")
+		admin, err := st.secret("STUDIO_ADMIN_TOKEN")
+		if err != nil {
+			return nil, nil, err
+		}
 		if admin == "" {
 			return nil, nil, usageErrorf("--target http creates sessions with the admin token: set STUDIO_ADMIN_TOKEN (--admin-token)")
 		}

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -20,29 +15,39 @@ import (
 	"github.com/studiohq/studio/telemetry"
 )
 
-// Config is every setting of serve and up, after parsing and validation.
+// Config is every setting, validated, group by group (see allGroups). A
+// command's Config holds the built-in defaults of the groups it does not
+// take.
 type Config struct {
-	Addr        string
-	AdminToken  string
-	Redis       redisconn.Config
-	DatabaseURL string
-	L1TTL       time.Duration
-	CacheTTL    time.Duration
-	LogLevel    slog.Level
+	Addr       string // listen
+	AdminToken string // admin
 
+	// redis, redis-tls and replica-reads fill Redis.
+	Redis redisconn.Config
+
+	DatabaseURL string // store
+
+	L1TTL    time.Duration // l1
+	CacheTTL time.Duration // cache
+
+	LogLevel slog.Level // log
+
+	// observability
 	SlowCommand      time.Duration
 	MonitorInterval  time.Duration
 	MetricsAdminOnly bool
 	Trace            telemetry.TraceConfig
 
+	// hotkeys
 	InstanceID      string
 	HotKeyThreshold uint64
-	WarmOnStart     bool
-	WarmLimit       int
-	WarmRate        int
 
-	// Alerts is the rule file's configuration (the embedded default set
-	// when STUDIO_ALERT_RULES is empty); the secrets come from settings.
+	WarmLimit   int  // warm
+	WarmRate    int  // warm
+	WarmOnStart bool // autowarm
+
+	// alerts: the rule file's configuration (the embedded default set when
+	// STUDIO_ALERT_RULES is empty); the secrets come from settings.
 	Alerts          *alert.Config
 	PagerDutyKey    string
 	PagerDutyURL    string
@@ -55,386 +60,287 @@ type Config struct {
 	// runbooks); empty: derived from Addr.
 	ExternalURL string
 
-	// ShutdownDrain is how long, after SIGTERM, /readyz answers 503 while
+	// shutdown: how long, after SIGTERM, /readyz answers 503 while
 	// requests are still served; ShutdownTimeout bounds what follows.
 	ShutdownDrain   time.Duration
 	ShutdownTimeout time.Duration
 }
 
-// setting is one flag with its environment variable. Raw values are kept
-// as text and checked by Validate, so every bad value gets one line naming
-// the setting.
-type setting struct {
-	env, flag, def, help string
-	secret               bool // never echo the value in an error
-	value                string
-
-	// A secret setting also reads its value from a file: NAME_FILE or
-	// --flag-file (the Docker and Kubernetes secrets convention). Where
-	// each form came from is kept until resolve reads the file.
-	envSet, envFileSet   bool   // NAME, NAME_FILE were set (non-empty)
-	flagSet, flagFileSet bool   // --flag, --flag-file were given
-	file                 string // the file named by the winning form
-	// fromPort: the value is ":"+PORT (serve, STUDIO_ADDR unset).
-	fromPort bool
+// commandGroups lists the groups of settings each command takes, in the
+// order its -h shows them. To add a setting, add its spec to a group and
+// its check to the group's check; every command that takes the group
+// gets it.
+var commandGroups = map[string][]*group{
+	"serve": serveGroups,
+	// up starts its own Redis; it takes serve's settings all the same.
+	"up":             serveGroups,
+	"warm":           {storeGroup, redisGroup, redisTLSGroup, cacheGroup, warmGroup, logGroup},
+	"drill failover": {redisGroup, redisTLSGroup, storeGroup, l1Group, cacheGroup, logGroup},
+	// bench: the admin token for --target http; the rest for the targets
+	// it runs in process and the baselines on Redis.
+	"bench": {adminGroup, redisGroup, redisTLSGroup, storeGroup, l1Group, cacheGroup, logGroup},
 }
 
-func (s *setting) name() string { return s.env + " (--" + s.flag + ")" }
+var serveGroups = []*group{listenGroup, adminGroup, redisGroup, redisTLSGroup, replicaReadsGroup, storeGroup,
+	l1Group, cacheGroup, logGroup, observabilityGroup, hotKeysGroup, warmGroup, autoWarmGroup, alertsGroup, shutdownGroup}
 
-// settings is the raw, unvalidated configuration of one command.
-type settings struct {
-	cmd    string              // the command: serve, up, warm, …
-	getenv func(string) string // for the standard OTEL_* variables and receivers' secret_env
-	fs     *flag.FlagSet
-	list   []*setting
-	by     map[string]*setting
-}
+// allGroups is every group, in the order Config checks them.
+var allGroups = []*group{listenGroup, adminGroup, redisGroup, redisTLSGroup, replicaReadsGroup, storeGroup,
+	l1Group, cacheGroup, logGroup, observabilityGroup, hotKeysGroup, warmGroup, autoWarmGroup, alertsGroup, shutdownGroup}
 
-// newSettings declares the shared settings on a new flag set named cmd;
-// defaults come from getenv, then from defs (keyed by env name), then
-// from the built-in default.
-func newSettings(cmd string, getenv func(string) string, stderr io.Writer, defs map[string]string) *settings {
-	st := &settings{cmd: cmd, fs: flag.NewFlagSet("studio "+cmd, flag.ContinueOnError), by: map[string]*setting{}}
-	st.fs.SetOutput(stderr)
-	add := func(env, fl, def, help string, secret bool) {
-		if d, ok := defs[env]; ok {
-			def = d
-		}
-		s := &setting{env: env, flag: fl, def: def, help: help, secret: secret}
-		s.value = def
-		if v, ok := lookupEnv(getenv, env); ok {
-			s.value, s.envSet = v, true
-		}
-		shown := ""
-		if !secret {
-			shown = def
-		}
-		st.fs.Func(fl, fmt.Sprintf("%s (env %s, default %q)", help, env, shown), func(v string) error {
-			s.value, s.flagSet, s.fromPort = v, true, false
-			return nil
-		})
-		if secret {
-			if p, ok := lookupEnv(getenv, env+"_FILE"); ok {
-				s.file, s.envFileSet = p, true
-			}
-			st.fs.Func(fl+"-file", fmt.Sprintf("file holding the value of --%s (env %s_FILE)", fl, env), func(v string) error {
-				s.file, s.flagFileSet = v, true
-				return nil
-			})
-		}
-		st.list = append(st.list, s)
-		st.by[env] = s
-	}
-	add("STUDIO_ADDR", "addr", ":8080", "HTTP listen address", false)
-	add("STUDIO_ADMIN_TOKEN", "admin-token", "", "bearer token for admin routes (at least 16 characters; empty disables them)", true)
-	add("REDIS_URL", "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, redis:// or rediss://", true)
-	add("REDIS_SENTINELS", "redis-sentinels", "", "comma-separated Sentinel host:port list (needs REDIS_MASTER_NAME)", false)
-	add("REDIS_MASTER_NAME", "redis-master-name", "", "master name known to the Sentinels", false)
-	add("REDIS_USERNAME", "redis-username", "", "ACL user for the Redis data nodes, every mode (needs REDIS_PASSWORD)", false)
-	add("REDIS_PASSWORD", "redis-password", "", "password of the Redis data nodes (requirepass or the ACL user's), every mode; instead of one in REDIS_URL", true)
-	add("REDIS_SENTINEL_USERNAME", "redis-sentinel-username", "", "ACL user for the Sentinels (needs REDIS_SENTINEL_PASSWORD)", false)
-	add("REDIS_SENTINEL_PASSWORD", "redis-sentinel-password", "", "password of the Sentinels (their requirepass)", true)
-	add("REDIS_CLUSTER", "redis-cluster", "", "comma-separated Redis Cluster seed host:port list", false)
-	add("REDIS_READ_REPLICAS", "redis-read-replicas", "false", "serve session reads from replicas (Sentinel or Cluster mode; true or false)", false)
-	add("REDIS_TLS_CA_FILE", "redis-tls-ca-file", "", "PEM CA bundle that verifies Redis", false)
-	add("REDIS_TLS_CERT_FILE", "redis-tls-cert-file", "", "PEM client certificate for mutual TLS", false)
-	add("REDIS_TLS_KEY_FILE", "redis-tls-key-file", "", "PEM client key for mutual TLS", false)
-	add("REDIS_TLS_SERVER_NAME", "redis-tls-server-name", "", "host name expected in the Redis server certificate (default: the address's host)", false)
-	add("REDIS_TLS_SENTINEL_CA_FILE", "redis-tls-sentinel-ca-file", "", "PEM CA bundle for Sentinel connections (default: REDIS_TLS_CA_FILE)", false)
-	add("REDIS_TLS_SENTINEL_CERT_FILE", "redis-tls-sentinel-cert-file", "", "PEM client certificate for Sentinel connections", false)
-	add("REDIS_TLS_SENTINEL_KEY_FILE", "redis-tls-sentinel-key-file", "", "PEM client key for Sentinel connections", false)
-	add("REDIS_TLS_INSECURE_SKIP_VERIFY", "redis-tls-insecure-skip-verify", "false", "DEVELOPMENT ONLY: do not verify the Redis certificate (logged loudly, shown in /health/redis)", false)
-	add("REDIS_ALLOW_PLAINTEXT", "redis-allow-plaintext", "false", "allow plaintext redis:// to a non-loopback address", false)
-	add("DATABASE_URL", "database-url", "sqlite:studio.db", "session store: postgres://… or sqlite:PATH", true)
-	add("STUDIO_L1_TTL", "l1-ttl", "5s", "longest life of an in-process cache entry (100ms-60s)", false)
-	add("STUDIO_CACHE_TTL", "cache-ttl", "10m", "longest life of a session copy in Redis (1s-24h)", false)
-	add("STUDIO_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error", false)
-	add("STUDIO_SLOW_COMMAND_THRESHOLD", "slow-command-threshold", "50ms", "Redis commands at least this slow are logged at warn", false)
-	add("STUDIO_MONITOR_INTERVAL", "monitor-interval", "1s", "how often Redis INFO is polled for /health/redis (100ms-1m)", false)
-	add("STUDIO_METRICS_ADMIN_ONLY", "metrics-admin-only", "false", "serve /metrics only with the admin token (true or false)", false)
-	add("STUDIO_INSTANCE_ID", "instance-id", "", "this instance's name in the cross-instance hot-key view (default: host name and a random suffix)", false)
-	add("STUDIO_HOTKEY_THRESHOLD", "hotkey-threshold", "1000", "accesses per minute that make a key hot", false)
-	add("STUDIO_WARM_ON_START", "warm-on-start", "true", "warm Redis from the store at start-up and whenever Redis comes back empty (true or false)", false)
-	add("STUDIO_WARM_LIMIT", "warm-limit", "100000", "most recently active sessions to warm", false)
-	add("STUDIO_WARM_RATE", "warm-rate", "5000", "warming rate limit in sessions per second (0: unlimited)", false)
-	add("STUDIO_ALERT_RULES", "alert-rules", "", "YAML file of alert rules, routes and receivers (default: the embedded rule set; see docs/ALERTING.md)", false)
-	add("PAGERDUTY_ROUTING_KEY", "pagerduty-routing-key", "", "PagerDuty Events API v2 integration (routing) key; critical alerts go there", true)
-	add("PAGERDUTY_EVENTS_URL", "pagerduty-events-url", pagerduty.DefaultURL, "PagerDuty Events API v2 endpoint", false)
-	add("SLACK_WEBHOOK_URL", "slack-webhook-url", "", "Slack incoming webhook URL; warning alerts go there", true)
-	add("STUDIO_EXTERNAL_URL", "external-url", "", "base URL operators reach Studio at, for links in alerts (default: http:// and STUDIO_ADDR)", false)
-	add("STUDIO_SHUTDOWN_DRAIN", "shutdown-drain", "5s", "on SIGTERM, how long /readyz answers 503 while requests are still served, so load balancers stop sending (0s-5m)", false)
-	add("STUDIO_SHUTDOWN_TIMEOUT", "shutdown-timeout", "20s", "after the drain, how long in-flight requests and background work get to finish (1s-10m)", false)
-	st.getenv = getenv
-	// Platforms that assign the port (Railway, Heroku, Cloud Run) set
-	// PORT; it is the listen port when STUDIO_ADDR is not set.
-	if addr := st.by["STUDIO_ADDR"]; cmd == "serve" && !addr.envSet {
-		if p, ok := lookupEnv(getenv, "PORT"); ok {
-			addr.value, addr.fromPort = ":"+strings.TrimSpace(p), true
-		}
-	}
-	return st
-}
+var listenGroup = &group{name: "listen", title: "HTTP", check: checkListen, specs: []spec{
+	{env: "STUDIO_ADDR", flag: "addr", def: ":8080", help: "HTTP listen `address`"},
+}}
 
-// resolve reads the secret settings given as files. Both forms of one
-// secret from the same source (NAME and NAME_FILE, or --flag and
-// --flag-file) are refused; a flag overrides the environment. The value
-// of a file is its content without trailing white space; an empty file is
-// refused.
-func (st *settings) resolve() error {
-	for _, s := range st.list {
-		if !s.secret {
-			continue
-		}
-		fileFlag := "--" + s.flag + "-file"
-		useFile := false
-		switch {
-		case s.flagSet && s.flagFileSet:
-			return usageErrorf("invalid %s: give --%s or %s, not both", s.name(), s.flag, fileFlag)
-		case s.flagSet:
-		case s.flagFileSet:
-			useFile = true
-		case s.envSet && s.envFileSet:
-			return usageErrorf("invalid %s: both %s and %s_FILE are set; set one", s.name(), s.env, s.env)
-		case s.envFileSet:
-			useFile = true
-		}
-		if !useFile {
-			continue
-		}
-		v, err := readSecretFile(s.file)
-		if err != nil {
-			return usageErrorf("invalid %s_FILE (%s) %q: %v", s.env, fileFlag, s.file, err)
-		}
-		s.value = v
-	}
-	return nil
-}
-
-// readSecretFile reads a secret from a file, without trailing white space
-// (a file written by echo ends in a newline). Its errors never hold the
-// content.
-func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return "", fmt.Errorf("cannot read the file: %v", err)
-	}
-	v := strings.TrimRight(string(b), " \t\r\n")
-	if v == "" {
-		return "", fmt.Errorf("the file is empty")
-	}
-	return v, nil
-}
-
-// secretEnv reads a secret from the environment variable name or from the
-// file named by name_FILE; both set is an error.
-func secretEnv(getenv func(string) string, name string) (string, error) {
-	v, hasV := lookupEnv(getenv, name)
-	p, hasP := lookupEnv(getenv, name+"_FILE")
-	switch {
-	case hasV && hasP:
-		return "", fmt.Errorf("both %s and %s_FILE are set; set one", name, name)
-	case hasP:
-		v, err := readSecretFile(p)
-		if err != nil {
-			return "", fmt.Errorf("%s_FILE %q: %v", name, p, err)
-		}
-		return v, nil
-	}
-	return v, nil
-}
-
-// lookupEnv treats an empty variable as unset.
-func lookupEnv(getenv func(string) string, name string) (string, bool) {
-	v := getenv(name)
-	return v, v != ""
-}
-
-// parse reads the flags. A flag error is returned as a usageError; -h as
-// flag.ErrHelp.
-func (st *settings) parse(args []string) error {
-	if err := st.fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return usageErrorf("%v", err)
-	}
-	if st.fs.NArg() > 0 {
-		return usageErrorf("unexpected argument %q", st.fs.Arg(0))
-	}
-	return nil
-}
-
-func (st *settings) get(env string) string { return strings.TrimSpace(st.by[env].value) }
-
-// bad formats the one-line error for a setting.
-func (st *settings) bad(env, format string, args ...any) error {
-	s := st.by[env]
-	shown := ""
-	if !s.secret && s.value != "" {
-		shown = fmt.Sprintf(" %q", s.value)
-	}
-	return usageErrorf("invalid %s%s: %s", s.name(), shown, fmt.Sprintf(format, args...))
-}
-
-// Config validates the settings and returns the Config; the error names
-// the first bad setting.
-func (st *settings) Config() (Config, error) {
-	var c Config
-	var err error
-	if err := st.resolve(); err != nil {
-		return c, err
-	}
-
+func checkListen(st *settings, c *Config) error {
 	c.Addr = st.get("STUDIO_ADDR")
 	if st.by["STUDIO_ADDR"].fromPort {
 		port := strings.TrimPrefix(c.Addr, ":")
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return c, usageErrorf("invalid PORT %q: must be a port number from 1 to 65535 (it sets the listen port while STUDIO_ADDR is unset)", port)
+			return usageErrorf("invalid PORT %q: must be a port number from 1 to 65535 (it sets the listen port while STUDIO_ADDR is unset)", port)
 		}
 	}
 	if err := checkHostPort(c.Addr, true); err != nil {
-		return c, st.bad("STUDIO_ADDR", "%v", err)
+		return st.bad("STUDIO_ADDR", "%v", err)
 	}
+	return nil
+}
 
+var adminGroup = &group{name: "admin", title: "Admin", check: checkAdmin, specs: []spec{
+	{env: "STUDIO_ADMIN_TOKEN", flag: "admin-token", secret: true, help: "bearer `token` for admin routes (at least 16 characters; empty disables them)"},
+}}
+
+func checkAdmin(st *settings, c *Config) error {
 	c.AdminToken = st.get("STUDIO_ADMIN_TOKEN")
-	if c.AdminToken != "" {
-		if len(c.AdminToken) < 16 {
-			return c, st.bad("STUDIO_ADMIN_TOKEN", "must be at least 16 characters")
-		}
-		if strings.ContainsFunc(c.AdminToken, spaceOrControl) {
-			return c, st.bad("STUDIO_ADMIN_TOKEN", "must not contain spaces or control characters")
-		}
+	if c.AdminToken == "" {
+		return nil
 	}
+	if len(c.AdminToken) < 16 {
+		return st.bad("STUDIO_ADMIN_TOKEN", "must be at least 16 characters")
+	}
+	if strings.ContainsFunc(c.AdminToken, spaceOrControl) {
+		return st.bad("STUDIO_ADMIN_TOKEN", "must not contain spaces or control characters")
+	}
+	return nil
+}
 
-	c.Redis.Sentinels, err = hostPortList(st.get("REDIS_SENTINELS"))
-	if err != nil {
-		return c, st.bad("REDIS_SENTINELS", "%v", err)
+var redisGroup = &group{name: "redis", title: "Redis", check: checkRedis, specs: []spec{
+	{env: "REDIS_URL", flag: "redis-url", def: "redis://127.0.0.1:6379/0", secret: true, help: "Redis `URL`, redis:// or rediss://; in Sentinel and Cluster modes only its credentials are used"},
+	{env: "REDIS_SENTINELS", flag: "redis-sentinels", help: "comma-separated Sentinel `host:port` list (needs REDIS_MASTER_NAME)"},
+	{env: "REDIS_MASTER_NAME", flag: "redis-master-name", help: "master `name` known to the Sentinels"},
+	{env: "REDIS_USERNAME", flag: "redis-username", help: "ACL `user` for the Redis data nodes, every mode (needs REDIS_PASSWORD)"},
+	{env: "REDIS_PASSWORD", flag: "redis-password", secret: true, help: "`password` of the Redis data nodes (requirepass or the ACL user's), every mode; instead of one in REDIS_URL"},
+	{env: "REDIS_SENTINEL_USERNAME", flag: "redis-sentinel-username", help: "ACL `user` for the Sentinels (needs REDIS_SENTINEL_PASSWORD)"},
+	{env: "REDIS_SENTINEL_PASSWORD", flag: "redis-sentinel-password", secret: true, help: "`password` of the Sentinels (their requirepass)"},
+	{env: "REDIS_CLUSTER", flag: "redis-cluster", help: "comma-separated Redis Cluster seed `host:port` list"},
+}}
+
+func checkRedis(st *settings, c *Config) error {
+	r := &c.Redis
+	var err error
+	if r.Sentinels, err = hostPortList(st.get("REDIS_SENTINELS")); err != nil {
+		return st.bad("REDIS_SENTINELS", "%v", err)
 	}
-	c.Redis.MasterName = st.get("REDIS_MASTER_NAME")
-	c.Redis.Cluster, err = hostPortList(st.get("REDIS_CLUSTER"))
-	if err != nil {
-		return c, st.bad("REDIS_CLUSTER", "%v", err)
+	r.MasterName = st.get("REDIS_MASTER_NAME")
+	if r.Cluster, err = hostPortList(st.get("REDIS_CLUSTER")); err != nil {
+		return st.bad("REDIS_CLUSTER", "%v", err)
 	}
 	switch {
-	case len(c.Redis.Sentinels) > 0 && len(c.Redis.Cluster) > 0:
-		return c, st.bad("REDIS_CLUSTER", "cannot be combined with REDIS_SENTINELS")
-	case len(c.Redis.Sentinels) > 0 && c.Redis.MasterName == "":
-		return c, st.bad("REDIS_MASTER_NAME", "is required with REDIS_SENTINELS")
-	case len(c.Redis.Sentinels) == 0 && c.Redis.MasterName != "":
-		return c, st.bad("REDIS_MASTER_NAME", "is only used with REDIS_SENTINELS, which is empty")
+	case len(r.Sentinels) > 0 && len(r.Cluster) > 0:
+		return st.bad("REDIS_CLUSTER", "cannot be combined with REDIS_SENTINELS")
+	case len(r.Sentinels) > 0 && r.MasterName == "":
+		return st.bad("REDIS_MASTER_NAME", "is required with REDIS_SENTINELS")
+	case len(r.Sentinels) == 0 && r.MasterName != "":
+		return st.bad("REDIS_MASTER_NAME", "is only used with REDIS_SENTINELS, which is empty")
 	}
-	if c.Redis.ReadReplicas, err = strconv.ParseBool(st.get("REDIS_READ_REPLICAS")); err != nil {
-		return c, st.bad("REDIS_READ_REPLICAS", "must be true or false")
+	r.URL = st.get("REDIS_URL")
+	if err := checkRedisURL(r.URL); err != nil {
+		return st.bad("REDIS_URL", "%v", err)
 	}
-	if c.Redis.ReadReplicas && c.Redis.Mode() == "standalone" {
-		return c, st.bad("REDIS_READ_REPLICAS", "needs REDIS_SENTINELS or REDIS_CLUSTER: a single Redis has no replicas to read from")
-	}
-	c.Redis.URL = st.get("REDIS_URL")
-	if err := checkRedisURL(c.Redis.URL); err != nil {
-		return c, st.bad("REDIS_URL", "%v", err)
-	}
-	if err := st.redisAuth(&c.Redis); err != nil {
-		return c, err
-	}
+	return st.redisAuth(r)
+}
+
+var redisTLSGroup = &group{name: "redis-tls", title: "Redis TLS", check: checkRedisTLS, specs: []spec{
+	{env: "REDIS_TLS_CA_FILE", flag: "redis-tls-ca-file", help: "PEM CA bundle `file` that verifies Redis"},
+	{env: "REDIS_TLS_CERT_FILE", flag: "redis-tls-cert-file", help: "PEM client certificate `file` for mutual TLS"},
+	{env: "REDIS_TLS_KEY_FILE", flag: "redis-tls-key-file", help: "PEM client key `file` for mutual TLS"},
+	{env: "REDIS_TLS_SERVER_NAME", flag: "redis-tls-server-name", help: "host `name` expected in the Redis server certificate (default: the address's host)"},
+	{env: "REDIS_TLS_SENTINEL_CA_FILE", flag: "redis-tls-sentinel-ca-file", help: "PEM CA bundle `file` for Sentinel connections (default: REDIS_TLS_CA_FILE)"},
+	{env: "REDIS_TLS_SENTINEL_CERT_FILE", flag: "redis-tls-sentinel-cert-file", help: "PEM client certificate `file` for Sentinel connections"},
+	{env: "REDIS_TLS_SENTINEL_KEY_FILE", flag: "redis-tls-sentinel-key-file", help: "PEM client key `file` for Sentinel connections"},
+	{env: "REDIS_TLS_INSECURE_SKIP_VERIFY", flag: "redis-tls-insecure-skip-verify", def: "false", help: "DEVELOPMENT ONLY: do not verify the Redis certificate (logged loudly, shown in /health/redis)"},
+	{env: "REDIS_ALLOW_PLAINTEXT", flag: "redis-allow-plaintext", def: "false", help: "allow plaintext redis:// to a non-loopback address"},
+}}
+
+func checkRedisTLS(st *settings, c *Config) error {
+	r := &c.Redis
 	for _, env := range []string{"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE",
 		"REDIS_TLS_SENTINEL_CA_FILE", "REDIS_TLS_SENTINEL_CERT_FILE", "REDIS_TLS_SENTINEL_KEY_FILE"} {
 		if p := st.get(env); p != "" {
 			if _, err := os.Stat(p); err != nil {
-				return c, st.bad(env, "cannot read the file: %v", err)
+				return st.bad(env, "cannot read the file: %v", err)
 			}
 		}
 	}
-	c.Redis.CAFile = st.get("REDIS_TLS_CA_FILE")
-	c.Redis.CertFile = st.get("REDIS_TLS_CERT_FILE")
-	c.Redis.KeyFile = st.get("REDIS_TLS_KEY_FILE")
-	if (c.Redis.CertFile == "") != (c.Redis.KeyFile == "") {
-		return c, st.bad("REDIS_TLS_KEY_FILE", "client certificate and key must be given together")
+	r.CAFile, r.CertFile, r.KeyFile = st.get("REDIS_TLS_CA_FILE"), st.get("REDIS_TLS_CERT_FILE"), st.get("REDIS_TLS_KEY_FILE")
+	if (r.CertFile == "") != (r.KeyFile == "") {
+		return st.bad("REDIS_TLS_KEY_FILE", "client certificate and key must be given together")
 	}
-	c.Redis.TLSServerName = st.get("REDIS_TLS_SERVER_NAME")
-	c.Redis.SentinelCAFile = st.get("REDIS_TLS_SENTINEL_CA_FILE")
-	c.Redis.SentinelCertFile = st.get("REDIS_TLS_SENTINEL_CERT_FILE")
-	c.Redis.SentinelKeyFile = st.get("REDIS_TLS_SENTINEL_KEY_FILE")
-	if (c.Redis.SentinelCertFile == "") != (c.Redis.SentinelKeyFile == "") {
-		return c, st.bad("REDIS_TLS_SENTINEL_KEY_FILE", "Sentinel client certificate and key must be given together")
+	r.TLSServerName = st.get("REDIS_TLS_SERVER_NAME")
+	r.SentinelCAFile = st.get("REDIS_TLS_SENTINEL_CA_FILE")
+	r.SentinelCertFile, r.SentinelKeyFile = st.get("REDIS_TLS_SENTINEL_CERT_FILE"), st.get("REDIS_TLS_SENTINEL_KEY_FILE")
+	if (r.SentinelCertFile == "") != (r.SentinelKeyFile == "") {
+		return st.bad("REDIS_TLS_SENTINEL_KEY_FILE", "Sentinel client certificate and key must be given together")
 	}
-	if c.Redis.TLSInsecureSkipVerify, err = strconv.ParseBool(st.get("REDIS_TLS_INSECURE_SKIP_VERIFY")); err != nil {
-		return c, st.bad("REDIS_TLS_INSECURE_SKIP_VERIFY", "must be true or false")
+	var err error
+	if r.TLSInsecureSkipVerify, err = strconv.ParseBool(st.get("REDIS_TLS_INSECURE_SKIP_VERIFY")); err != nil {
+		return st.bad("REDIS_TLS_INSECURE_SKIP_VERIFY", "must be true or false")
 	}
 	allowPlain, err := strconv.ParseBool(st.get("REDIS_ALLOW_PLAINTEXT"))
 	if err != nil {
-		return c, st.bad("REDIS_ALLOW_PLAINTEXT", "must be true or false")
+		return st.bad("REDIS_ALLOW_PLAINTEXT", "must be true or false")
 	}
-	if redisconn.PlaintextRemote(c.Redis) && !allowPlain {
-		return c, st.bad("REDIS_URL", "plaintext to a non-loopback Redis; use rediss:// (with REDIS_TLS_CA_FILE) or set REDIS_ALLOW_PLAINTEXT=true")
+	if redisconn.PlaintextRemote(*r) && !allowPlain {
+		return st.bad("REDIS_URL", "plaintext to a non-loopback Redis; use rediss:// (with REDIS_TLS_CA_FILE) or set REDIS_ALLOW_PLAINTEXT=true")
 	}
-
-	c.DatabaseURL = st.get("DATABASE_URL")
-	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
-		return c, st.bad("DATABASE_URL", "%v", err)
-	}
-
-	if c.L1TTL, err = durationIn(st.get("STUDIO_L1_TTL"), 100*time.Millisecond, time.Minute); err != nil {
-		return c, st.bad("STUDIO_L1_TTL", "%v", err)
-	}
-	if c.CacheTTL, err = durationIn(st.get("STUDIO_CACHE_TTL"), time.Second, 24*time.Hour); err != nil {
-		return c, st.bad("STUDIO_CACHE_TTL", "%v", err)
-	}
-	if err := c.LogLevel.UnmarshalText([]byte(st.get("STUDIO_LOG_LEVEL"))); err != nil {
-		return c, st.bad("STUDIO_LOG_LEVEL", "must be debug, info, warn or error")
-	}
-	if c.SlowCommand, err = durationIn(st.get("STUDIO_SLOW_COMMAND_THRESHOLD"), time.Millisecond, time.Minute); err != nil {
-		return c, st.bad("STUDIO_SLOW_COMMAND_THRESHOLD", "%v", err)
-	}
-	if c.MonitorInterval, err = durationIn(st.get("STUDIO_MONITOR_INTERVAL"), 100*time.Millisecond, time.Minute); err != nil {
-		return c, st.bad("STUDIO_MONITOR_INTERVAL", "%v", err)
-	}
-	if c.MetricsAdminOnly, err = strconv.ParseBool(st.get("STUDIO_METRICS_ADMIN_ONLY")); err != nil {
-		return c, st.bad("STUDIO_METRICS_ADMIN_ONLY", "must be true or false")
-	}
-	c.InstanceID = st.get("STUDIO_INSTANCE_ID")
-	if len(c.InstanceID) > 64 || strings.ContainsFunc(c.InstanceID, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' }) {
-		return c, st.bad("STUDIO_INSTANCE_ID", "must be at most 64 printable characters without spaces or quotes")
-	}
-	if c.HotKeyThreshold, err = strconv.ParseUint(st.get("STUDIO_HOTKEY_THRESHOLD"), 10, 64); err != nil || c.HotKeyThreshold < 1 || c.HotKeyThreshold > 100_000_000 {
-		return c, st.bad("STUDIO_HOTKEY_THRESHOLD", "must be a whole number from 1 to 100000000")
-	}
-	if c.WarmOnStart, err = strconv.ParseBool(st.get("STUDIO_WARM_ON_START")); err != nil {
-		return c, st.bad("STUDIO_WARM_ON_START", "must be true or false")
-	}
-	if c.WarmLimit, err = strconv.Atoi(st.get("STUDIO_WARM_LIMIT")); err != nil || c.WarmLimit < 0 || c.WarmLimit > 100_000_000 {
-		return c, st.bad("STUDIO_WARM_LIMIT", "must be a whole number from 0 to 100000000")
-	}
-	if c.WarmRate, err = strconv.Atoi(st.get("STUDIO_WARM_RATE")); err != nil || c.WarmRate < 0 || c.WarmRate > 10_000_000 {
-		return c, st.bad("STUDIO_WARM_RATE", "must be a whole number of sessions per second from 0 (unlimited) to 10000000")
-	}
-	if c.ShutdownDrain, err = durationIn(st.get("STUDIO_SHUTDOWN_DRAIN"), 0, 5*time.Minute); err != nil {
-		return c, st.bad("STUDIO_SHUTDOWN_DRAIN", "%v", err)
-	}
-	if c.ShutdownTimeout, err = durationIn(st.get("STUDIO_SHUTDOWN_TIMEOUT"), time.Second, 10*time.Minute); err != nil {
-		return c, st.bad("STUDIO_SHUTDOWN_TIMEOUT", "%v", err)
-	}
-	if c.Trace, err = telemetry.TraceConfigFromEnv(st.getenv); err != nil {
-		return c, usageErrorf("%v", err)
-	}
-	// Only the commands that run the alert engine read its settings: a
-	// broken rule file must not stop `studio warm` or `studio drill`.
-	if st.cmd == "serve" || st.cmd == "up" {
-		if err := st.alertConfig(&c); err != nil {
-			return c, err
-		}
-	} else {
-		c.Alerts = alert.DefaultConfig()
-	}
-	return c, nil
+	return nil
 }
 
-// alertConfig reads the alert settings: the rule file (refused with its
+var replicaReadsGroup = &group{name: "replica-reads", title: "Redis replica reads", check: checkReplicaReads, specs: []spec{
+	{env: "REDIS_READ_REPLICAS", flag: "redis-read-replicas", def: "false", help: "serve session reads from replicas (Sentinel or Cluster mode)"},
+}}
+
+func checkReplicaReads(st *settings, c *Config) error {
+	var err error
+	if c.Redis.ReadReplicas, err = strconv.ParseBool(st.get("REDIS_READ_REPLICAS")); err != nil {
+		return st.bad("REDIS_READ_REPLICAS", "must be true or false")
+	}
+	if c.Redis.ReadReplicas && c.Redis.Mode() == "standalone" {
+		return st.bad("REDIS_READ_REPLICAS", "needs REDIS_SENTINELS or REDIS_CLUSTER: a single Redis has no replicas to read from")
+	}
+	return nil
+}
+
+var storeGroup = &group{name: "store", title: "Session store", check: checkStore, specs: []spec{
+	{env: "DATABASE_URL", flag: "database-url", def: "sqlite:studio.db", secret: true, help: "session store `URL`: postgres://… or sqlite:PATH"},
+}}
+
+func checkStore(st *settings, c *Config) error {
+	c.DatabaseURL = st.get("DATABASE_URL")
+	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+		return st.bad("DATABASE_URL", "%v", err)
+	}
+	return nil
+}
+
+var l1Group = &group{name: "l1", title: "In-process cache", check: checkL1, specs: []spec{
+	{env: "STUDIO_L1_TTL", flag: "l1-ttl", def: "5s", help: "longest life of an in-process cache entry (100ms-60s)"},
+}}
+
+func checkL1(st *settings, c *Config) (err error) {
+	if c.L1TTL, err = durationIn(st.get("STUDIO_L1_TTL"), 100*time.Millisecond, time.Minute); err != nil {
+		return st.bad("STUDIO_L1_TTL", "%v", err)
+	}
+	return nil
+}
+
+var cacheGroup = &group{name: "cache", title: "Redis cache", check: checkCache, specs: []spec{
+	{env: "STUDIO_CACHE_TTL", flag: "cache-ttl", def: "10m", help: "longest life of a session copy in Redis (1s-24h)"},
+}}
+
+func checkCache(st *settings, c *Config) (err error) {
+	if c.CacheTTL, err = durationIn(st.get("STUDIO_CACHE_TTL"), time.Second, 24*time.Hour); err != nil {
+		return st.bad("STUDIO_CACHE_TTL", "%v", err)
+	}
+	return nil
+}
+
+var logGroup = &group{name: "log", title: "Logs", check: checkLog, specs: []spec{
+	{env: "STUDIO_LOG_LEVEL", flag: "log-level", def: "info", help: "log `level`: debug, info, warn or error"},
+}}
+
+func checkLog(st *settings, c *Config) error {
+	if err := c.LogLevel.UnmarshalText([]byte(st.get("STUDIO_LOG_LEVEL"))); err != nil {
+		return st.bad("STUDIO_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	return nil
+}
+
+var observabilityGroup = &group{name: "observability", title: "Observability (and the standard OTEL_* variables)", check: checkObservability, specs: []spec{
+	{env: "STUDIO_SLOW_COMMAND_THRESHOLD", flag: "slow-command-threshold", def: "50ms", help: "Redis commands at least this slow are logged at warn"},
+	{env: "STUDIO_MONITOR_INTERVAL", flag: "monitor-interval", def: "1s", help: "how often Redis INFO is polled for /health/redis (100ms-1m)"},
+	{env: "STUDIO_METRICS_ADMIN_ONLY", flag: "metrics-admin-only", def: "false", help: "serve /metrics only with the admin token"},
+}}
+
+func checkObservability(st *settings, c *Config) (err error) {
+	if c.SlowCommand, err = durationIn(st.get("STUDIO_SLOW_COMMAND_THRESHOLD"), time.Millisecond, time.Minute); err != nil {
+		return st.bad("STUDIO_SLOW_COMMAND_THRESHOLD", "%v", err)
+	}
+	if c.MonitorInterval, err = durationIn(st.get("STUDIO_MONITOR_INTERVAL"), 100*time.Millisecond, time.Minute); err != nil {
+		return st.bad("STUDIO_MONITOR_INTERVAL", "%v", err)
+	}
+	if c.MetricsAdminOnly, err = strconv.ParseBool(st.get("STUDIO_METRICS_ADMIN_ONLY")); err != nil {
+		return st.bad("STUDIO_METRICS_ADMIN_ONLY", "must be true or false")
+	}
+	if c.Trace, err = telemetry.TraceConfigFromEnv(st.getenv); err != nil {
+		return usageErrorf("%v", err)
+	}
+	return nil
+}
+
+var hotKeysGroup = &group{name: "hotkeys", title: "Hot keys", check: checkHotKeys, specs: []spec{
+	{env: "STUDIO_INSTANCE_ID", flag: "instance-id", help: "this instance's `name` in the cross-instance hot-key view (default: host name and a random suffix)"},
+	{env: "STUDIO_HOTKEY_THRESHOLD", flag: "hotkey-threshold", def: "1000", help: "accesses per minute that make a key hot"},
+}}
+
+func checkHotKeys(st *settings, c *Config) (err error) {
+	c.InstanceID = st.get("STUDIO_INSTANCE_ID")
+	if len(c.InstanceID) > 64 || strings.ContainsFunc(c.InstanceID, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' }) {
+		return st.bad("STUDIO_INSTANCE_ID", "must be at most 64 printable characters without spaces or quotes")
+	}
+	if c.HotKeyThreshold, err = strconv.ParseUint(st.get("STUDIO_HOTKEY_THRESHOLD"), 10, 64); err != nil || c.HotKeyThreshold < 1 || c.HotKeyThreshold > 100_000_000 {
+		return st.bad("STUDIO_HOTKEY_THRESHOLD", "must be a whole number from 1 to 100000000")
+	}
+	return nil
+}
+
+var warmGroup = &group{name: "warm", title: "Cache warming", check: checkWarm, specs: []spec{
+	{env: "STUDIO_WARM_LIMIT", flag: "warm-limit", def: "100000", help: "most recently active sessions to warm"},
+	{env: "STUDIO_WARM_RATE", flag: "warm-rate", def: "5000", help: "warming rate limit in sessions per second (0: unlimited)"},
+}}
+
+func checkWarm(st *settings, c *Config) (err error) {
+	if c.WarmLimit, err = strconv.Atoi(st.get("STUDIO_WARM_LIMIT")); err != nil || c.WarmLimit < 0 || c.WarmLimit > 100_000_000 {
+		return st.bad("STUDIO_WARM_LIMIT", "must be a whole number from 0 to 100000000")
+	}
+	if c.WarmRate, err = strconv.Atoi(st.get("STUDIO_WARM_RATE")); err != nil || c.WarmRate < 0 || c.WarmRate > 10_000_000 {
+		return st.bad("STUDIO_WARM_RATE", "must be a whole number of sessions per second from 0 (unlimited) to 10000000")
+	}
+	return nil
+}
+
+var autoWarmGroup = &group{name: "autowarm", title: "Automatic warming", check: checkAutoWarm, specs: []spec{
+	{env: "STUDIO_WARM_ON_START", flag: "warm-on-start", def: "true", help: "warm Redis from the store at start-up and whenever Redis comes back empty"},
+}}
+
+func checkAutoWarm(st *settings, c *Config) (err error) {
+	if c.WarmOnStart, err = strconv.ParseBool(st.get("STUDIO_WARM_ON_START")); err != nil {
+		return st.bad("STUDIO_WARM_ON_START", "must be true or false")
+	}
+	return nil
+}
+
+var alertsGroup = &group{name: "alerts", title: "Alerts", check: checkAlerts, specs: []spec{
+	{env: "STUDIO_ALERT_RULES", flag: "alert-rules", help: "YAML `file` of alert rules, routes and receivers (default: the embedded rule set; see docs/ALERTING.md)"},
+	{env: "PAGERDUTY_ROUTING_KEY", flag: "pagerduty-routing-key", secret: true, help: "PagerDuty Events API v2 integration (routing) `key`; critical alerts go there"},
+	{env: "PAGERDUTY_EVENTS_URL", flag: "pagerduty-events-url", def: pagerduty.DefaultURL, help: "PagerDuty Events API v2 endpoint"},
+	{env: "SLACK_WEBHOOK_URL", flag: "slack-webhook-url", secret: true, help: "Slack incoming webhook `URL`; warning alerts go there"},
+	{env: "STUDIO_EXTERNAL_URL", flag: "external-url", help: "base `URL` operators reach Studio at, for links in alerts (default: http:// and STUDIO_ADDR)"},
+}}
+
+// checkAlerts reads the alert settings: the rule file (refused with its
 // line and reason), the receivers' secrets and endpoints.
-func (st *settings) alertConfig(c *Config) error {
+func checkAlerts(st *settings, c *Config) error {
 	if path := st.get("STUDIO_ALERT_RULES"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -472,6 +378,21 @@ func (st *settings) alertConfig(c *Config) error {
 	return nil
 }
 
+var shutdownGroup = &group{name: "shutdown", title: "Shutdown", check: checkShutdown, specs: []spec{
+	{env: "STUDIO_SHUTDOWN_DRAIN", flag: "shutdown-drain", def: "5s", help: "on SIGTERM, how long /readyz answers 503 while requests are still served, so load balancers stop sending (0s-5m)"},
+	{env: "STUDIO_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "20s", help: "after the drain, how long in-flight requests and background work get to finish (1s-10m)"},
+}}
+
+func checkShutdown(st *settings, c *Config) (err error) {
+	if c.ShutdownDrain, err = durationIn(st.get("STUDIO_SHUTDOWN_DRAIN"), 0, 5*time.Minute); err != nil {
+		return st.bad("STUDIO_SHUTDOWN_DRAIN", "%v", err)
+	}
+	if c.ShutdownTimeout, err = durationIn(st.get("STUDIO_SHUTDOWN_TIMEOUT"), time.Second, 10*time.Minute); err != nil {
+		return st.bad("STUDIO_SHUTDOWN_TIMEOUT", "%v", err)
+	}
+	return nil
+}
+
 // redisAuth reads the Redis credentials: the data nodes' (every mode) and
 // the Sentinels'. A password both in REDIS_URL and in REDIS_PASSWORD is
 // refused, as is a user name without a password. In Sentinel and Cluster
@@ -499,7 +420,7 @@ func (st *settings) redisAuth(r *redisconn.Config) error {
 	}
 	switch {
 	case r.Password != "":
-		if st.by["REDIS_URL"].envSet || st.by["REDIS_URL"].flagSet || st.by["REDIS_URL"].envFileSet || st.by["REDIS_URL"].flagFileSet {
+		if st.by["REDIS_URL"].given() {
 			return st.bad("REDIS_PASSWORD", "REDIS_URL carries credentials too; give them in one place")
 		}
 	case r.Mode() != "standalone":
@@ -511,110 +432,6 @@ func (st *settings) redisAuth(r *redisconn.Config) error {
 		r.Username, r.Password = u.User.Username(), pw
 	}
 	return nil
-}
-
-// checkHTTPURL accepts an absolute http(s) URL with a host; http only for
-// loopback hosts when httpsOnly is set (webhook URLs carry their secret).
-func checkHTTPURL(s string, httpsOnly bool) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("want an absolute http:// or https:// URL")
-	}
-	if httpsOnly && u.Scheme == "http" {
-		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("must use https:// (plain http only to a loopback address)")
-		}
-	}
-	return nil
-}
-
-func durationIn(s string, lo, hi time.Duration) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("not a duration (examples: 500ms, 5s, 10m)")
-	}
-	if d < lo || d > hi {
-		return 0, fmt.Errorf("must be between %s and %s", lo, hi)
-	}
-	return d, nil
-}
-
-// checkHostPort accepts host:port with a numeric port; the host may be
-// empty when emptyHost is set (listen on every interface).
-func checkHostPort(s string, emptyHost bool) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return fmt.Errorf("want host:port")
-	}
-	if host == "" && !emptyHost {
-		return fmt.Errorf("the host is empty")
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("port must be a number from 0 to 65535")
-	}
-	return nil
-}
-
-func hostPortList(s string) ([]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if err := checkHostPort(part, false); err != nil {
-			return nil, fmt.Errorf("entry %q: %v", part, err)
-		}
-		if p, _ := strconv.Atoi(part[strings.LastIndexByte(part, ':')+1:]); p == 0 {
-			return nil, fmt.Errorf("entry %q: port must not be 0", part)
-		}
-		out = append(out, part)
-	}
-	return out, nil
-}
-
-// checkRedisURL never includes the URL in its errors: it can hold a
-// password.
-func checkRedisURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("not a URL")
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return fmt.Errorf("scheme must be redis:// or rediss://")
-	}
-	if u.Host == "" {
-		return fmt.Errorf("the host is missing")
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("port must be a number from 1 to 65535")
-		}
-	}
-	if db := strings.Trim(u.Path, "/"); db != "" {
-		if n, err := strconv.Atoi(db); err != nil || n < 0 {
-			return fmt.Errorf("the path must be a database number like /0")
-		}
-	}
-	return nil
-}
-
-// checkDatabaseURL never includes the URL in its errors.
-func checkDatabaseURL(s string) error {
-	switch {
-	case strings.HasPrefix(s, "sqlite:"):
-		if strings.TrimPrefix(s, "sqlite:") == "" {
-			return fmt.Errorf("sqlite: needs a file path, as in sqlite:studio.db")
-		}
-		return nil
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("malformed postgres URL; expected postgres://user@host:port/db")
-		}
-		return nil
-	}
-	return fmt.Errorf("must be postgres://… (or postgresql://…) or sqlite:PATH")
 }
 
 // receiverSecrets reads the secret_env variable of every receiver that
@@ -657,8 +474,3 @@ func (st *settings) receiverSecrets(c *Config) error {
 	}
 	return nil
 }
-
-// control reports an ASCII control character; spaceOrControl also a
-// space. Secrets and tokens may contain neither.
-func control(r rune) bool        { return r < ' ' || r == 0x7f }
-func spaceOrControl(r rune) bool { return r == ' ' || control(r) }

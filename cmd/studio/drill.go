@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -23,23 +24,29 @@ reports what the failover cost. Faults:
   freeze             SIGSTOP the master and one Sentinel, SIGCONT after the
                      failover (local nodes only)
   sentinel-failover  SENTINEL FAILOVER (works against remote nodes)
+The workload writes sessions of its own to the store and to Redis.
 `
 
 // runDrill runs `studio drill failover`: the drills, a table per drill
 // (or JSON with --json), and a summary over several. It fails (exit 1)
 // when a drill could not run or did not recover.
 func runDrill(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "failover" {
-		fmt.Fprint(stderr, drillUsage)
-		return usageErrorf("want the drill kind: studio drill failover")
-	}
 	st := newSettings("drill failover", getenv, stderr, nil)
+	st.header = drillUsage
 	fault := st.fs.String("fault", "kill", "kill, freeze or sentinel-failover")
 	count := st.fs.Int("count", 1, "how many drills to run one after another (1-20)")
 	asJSON := st.fs.Bool("json", false, "print the reports as JSON")
 	warmup := st.fs.Duration("warmup", 2*time.Second, "workload time before the fault")
 	settle := st.fs.Duration("settle", 2*time.Second, "workload time after recovery")
 	pause := st.fs.Duration("pause", 5*time.Second, "wait between drills, for the topology to settle")
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		st.usage()
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || args[0] != "failover" {
+		fmt.Fprint(stderr, drillUsage)
+		return usageErrorf("want the drill kind: studio drill failover")
+	}
 	if err := st.parse(args[1:]); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"slices"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -16,20 +17,29 @@ var version = "dev"
 const usage = `Usage: studio <command> [flags]
 
 Commands:
-  serve     run the session service
-  up        run everything on this machine for a first look: a local Redis,
-            SQLite, demo sessions, and the service
-  warm      write the most recently active sessions from the store to
-            Redis now (serve also does this at start-up and whenever Redis
-            comes back empty)
-  drill     drill failover: measure what a Redis failover costs (Sentinel)
-  bench     load-test session validation over HTTP or in process:
-            throughput, latency quantiles, errors
-  version   print the version
+  serve           run the session service
+  up              run everything on this machine for a first look: a local
+                  Redis, SQLite, demo sessions, and the service
+  warm            write the most recently active sessions from the store to
+                  Redis now (serve also does this at start-up and whenever
+                  Redis comes back empty)
+  drill failover  measure what a Redis failover costs (Sentinel)
+  bench           load-test session validation over HTTP or in process:
+                  throughput, latency quantiles, errors
+  version         print the version
 
-Run "studio <command> -h" for the flags of a command. Every flag defaults
-from the environment variable named in its help.
+Run "studio help <command>" (or "studio <command> --help") for the flags of
+a command. Every flag defaults from the environment variable named in its
+help.
 `
+
+const versionUsage = `Usage: studio version
+
+Prints the version, the Go version, the platform and the commit.
+`
+
+// commands are the commands run knows, for help.
+var commands = []string{"serve", "up", "warm", "drill", "bench", "version"}
 
 // run is the whole program: main only calls it. It returns the exit status:
 // 0 on success, 1 on a runtime failure, 2 on bad usage or configuration.
@@ -56,9 +66,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "bench":
 		err = runBench(ctx, rest, getenv, stdout, stderr)
 	case "version":
+		if len(rest) > 0 && isHelpFlag(rest[0]) {
+			fmt.Fprint(stderr, versionUsage)
+			return 0
+		}
 		fmt.Fprintf(stdout, "studio %s (%s %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, vcsRevision())
 		return 0
 	case "help", "-h", "-help", "--help":
+		if cmd == "help" && len(rest) > 0 {
+			return help(ctx, args[0], rest, getenv, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
@@ -77,6 +94,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "studio %s: %v\n", cmd, err)
 		return 1
 	}
+}
+
+// help runs `studio help <command>`: that command's -h, on stdout.
+func help(ctx context.Context, prog string, topic []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if !slices.Contains(commands, topic[0]) {
+		fmt.Fprintf(stderr, "studio help: unknown command %q\n\n%s", topic[0], usage)
+		return 2
+	}
+	args := []string{prog, topic[0]}
+	if topic[0] == "drill" && len(topic) > 1 && topic[1] == "failover" {
+		args = append(args, "failover")
+	}
+	return run(ctx, append(args, "-h"), getenv, stdout, stdout)
+}
+
+// isHelpFlag reports whether arg asks for help, as the flag package
+// understands it.
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
 }
 
 // usageError is a bad flag or setting: exit status 2.

@@ -11,8 +11,17 @@ import (
 	"time"
 )
 
+const serveUsage = `Usage: studio serve [flags]
+
+Runs the session service: the HTTP API, the Studio Redis page, metrics, the
+Redis monitor, cache warming, hot keys and alerts. Redis need not be up:
+sessions are validated from the store until it is. It listens on
+STUDIO_ADDR, or on :$PORT when PORT is set and STUDIO_ADDR is not.
+`
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	st := newSettings("serve", getenv, stderr, nil)
+	st.header = serveUsage
 	if err := st.parse(args); err != nil {
 		return err
 	}

@@ -31,6 +31,19 @@ type upFlags struct {
 	demoUsers   int
 }
 
+const upUsage = `Usage: studio up [flags]
+
+Runs everything on this machine for a first look: a local Redis (a master,
+two replicas and three Sentinels; one server with --single-redis), SQLite
+in --state-dir, demo sessions, and the service. It prints the dashboard
+link, an admin token and commands to try; Ctrl-C stops it and every
+process it started. A Redis process that dies is restarted.
+
+It takes serve's settings, with defaults for one machine, and makes an
+admin token when STUDIO_ADMIN_TOKEN is not set. The Redis settings are
+checked but not used: up runs its own Redis.
+`
+
 func runUp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	stateDefault := getenv("STUDIO_STATE_DIR")
 	if stateDefault == "" {
@@ -38,12 +51,13 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	st := newSettings("up", getenv, stderr, map[string]string{
 		"STUDIO_ADDR":  "127.0.0.1:8080",
-		"DATABASE_URL": "",
+		"DATABASE_URL": upDatabaseURL(stateDefault),
 		// Nothing balances load in front of `up`: Ctrl-C stops at once.
 		"STUDIO_SHUTDOWN_DRAIN": "0s",
 	})
+	st.header = upUsage
 	var uf upFlags
-	st.fs.StringVar(&uf.stateDir, "state-dir", stateDefault, "directory for the local Redis, the SQLite file and logs (env STUDIO_STATE_DIR)")
+	st.fs.StringVar(&uf.stateDir, "state-dir", stateDefault, "`directory` for the local Redis, the SQLite file and logs (env STUDIO_STATE_DIR)")
 	st.fs.BoolVar(&uf.singleRedis, "single-redis", false, "start one redis-server instead of the HA topology (a master, two replicas, three Sentinels)")
 	st.fs.BoolVar(&uf.demoLoad, "demo-load", false, "send demo validation traffic to the service")
 	st.fs.IntVar(&uf.demoRate, "demo-rate", 200, "requests per second of demo traffic")
@@ -51,8 +65,9 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := st.parse(args); err != nil {
 		return err
 	}
-	if st.get("DATABASE_URL") == "" {
-		st.by["DATABASE_URL"].value = "sqlite:" + filepath.Join(uf.stateDir, "studio.db")
+	// The SQLite file follows --state-dir unless DATABASE_URL says otherwise.
+	if db := st.by["DATABASE_URL"]; !db.given() {
+		db.value = upDatabaseURL(uf.stateDir)
 	}
 	cfg, err := st.Config()
 	if err != nil {
@@ -140,6 +155,9 @@ Press Ctrl-C to stop; every process started here stops with it.
 	fmt.Fprintln(stdout, "Studio stopped.")
 	return err
 }
+
+// upDatabaseURL is up's store: a SQLite file in the state directory.
+func upDatabaseURL(stateDir string) string { return "sqlite:" + filepath.Join(stateDir, "studio.db") }
 
 func demoLine(uf upFlags) string {
 	if !uf.demoLoad {

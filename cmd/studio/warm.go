@@ -14,11 +14,19 @@ import (
 	"github.com/studiohq/studio/telemetry"
 )
 
+const warmUsage = `Usage: studio warm [flags]
+
+Writes the most recently active sessions from the store to Redis now, as
+serve does at start-up and whenever Redis comes back empty, then prints one
+summary line (and its progress on a terminal).
+`
+
 // runWarm warms Redis from the store once, with the settings serve uses:
 // a progress line on a terminal, one summary line otherwise; an error (exit
 // status 1) when the run fails.
 func runWarm(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	st := newSettings("warm", getenv, stderr, nil)
+	st.header = warmUsage
 	if err := st.parse(args); err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/studiohq/studio/loadgen"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
-	"github.com/studiohq/studio/telemetry"
 )
 
 const benchUsage = `Usage: studio bench [flags]
@@ -222,7 +221,7 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, raw bo
 	if err != nil {
 		return nil, nil, err
 	}
-	log := telemetry.NewLogger(stderr, cfg.LogLevel)
+	log := commandLogger(stderr, cfg.LogLevel)
 	if kind == "redis-get" || kind == "common" || kind == "common-http" {
 		rdb, err := openBaselineRedis(ctx, cfg, log)
 		if err != nil {
@@ -300,7 +299,7 @@ func serveBaseline(ctx context.Context, st *settings, kind, listen string, stdou
 		if err != nil {
 			return err
 		}
-		rdb, err := openBaselineRedis(ctx, cfg, telemetry.NewLogger(stderr, cfg.LogLevel))
+		rdb, err := openBaselineRedis(ctx, cfg, commandLogger(stderr, cfg.LogLevel))
 		if err != nil {
 			return err
 		}

@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/studiohq/studio/session/sqlstore"
 )
 
 // helpOf runs args and returns the exit status, stdout and stderr.
@@ -128,5 +133,50 @@ func TestHelpNeverShowsASecretFromTheEnvironment(t *testing.T) {
 		if (cmd[0] == "serve" || cmd[0] == "warm") && !strings.Contains(stderr, `env STUDIO_WARM_LIMIT (set: "777")`) {
 			t.Errorf("%v -h: STUDIO_WARM_LIMIT's value from the environment not shown", cmd)
 		}
+	}
+}
+
+// TestWarmRefusesAMissingStore: warm reads an existing store; it creates
+// no SQLite file, and says so in one line naming DATABASE_URL, before it
+// tries Redis.
+func TestWarmRefusesAMissingStore(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "studio.db")
+	for _, url := range []string{"sqlite:" + db, "sqlite::memory:"} {
+		code, stdout, stderr := helpOf(map[string]string{"DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:1/0"}, "warm")
+		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "studio warm: invalid DATABASE_URL (--database-url): ") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2 and one line naming DATABASE_URL", url, code, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("warm created %s (%v)", db, err)
+	}
+}
+
+// TestWarmLogsGoRedisThroughTheLogger: with Redis down, warm fails with
+// one line; go-redis's own messages are JSON log lines (at debug level),
+// never its raw log format.
+func TestWarmLogsGoRedisThroughTheLogger(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "studio.db")
+	store, err := sqlstore.Open(t.Context(), db, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	env := map[string]string{"DATABASE_URL": db, "REDIS_URL": "redis://127.0.0.1:1/0"}
+	code, _, stderr := helpOf(env, "warm")
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "studio warm: redis does not answer: ") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	env["STUDIO_LOG_LEVEL"] = "debug"
+	_, _, stderr = helpOf(env, "warm")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for _, line := range lines[:len(lines)-1] {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("not a JSON log line: %q", line)
+		}
+	}
+	if !strings.Contains(stderr, `"msg":"go-redis: `) {
+		t.Errorf("no go-redis message in the debug log:\n%s", stderr)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/studiohq/studio/internal/sleep"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
-	"github.com/studiohq/studio/telemetry"
 )
 
 const drillUsage = `Usage: studio drill failover [flags]
@@ -65,7 +64,7 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 		return usageErrorf("the failover drill needs a Sentinel deployment: set REDIS_SENTINELS and REDIS_MASTER_NAME")
 	}
 
-	log := telemetry.NewLogger(stderr, cfg.LogLevel)
+	log := commandLogger(stderr, cfg.LogLevel)
 	store, rc, err := openStoreAndTLS(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/session/sqlstore"
@@ -18,12 +23,14 @@ const warmUsage = `Usage: studio warm [flags]
 
 Writes the most recently active sessions from the store to Redis now, as
 serve does at start-up and whenever Redis comes back empty, then prints one
-summary line (and its progress on a terminal).
+summary line (and its progress on a terminal). The store must exist: warm
+reads it and never creates one.
 `
 
 // runWarm warms Redis from the store once, with the settings serve uses:
 // a progress line on a terminal, one summary line otherwise; an error (exit
-// status 1) when the run fails.
+// status 1) when the run fails. Redis must answer before the store is
+// opened, so a failed run leaves nothing behind.
 func runWarm(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	st := newSettings("warm", getenv, stderr, nil)
 	st.header = warmUsage
@@ -34,12 +41,14 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	log := telemetry.NewLogger(stderr, cfg.LogLevel)
-	store, rc, err := openStoreAndTLS(ctx, cfg, log)
+	if err := existingStore(cfg.DatabaseURL); err != nil {
+		return st.bad("DATABASE_URL", "%v", err)
+	}
+	log := commandLogger(stderr, cfg.LogLevel)
+	rc, err := redisTLS(cfg, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
 	rdb, err := redisconn.Open(rc)
 	if err != nil {
 		return fmt.Errorf("open redis client: %w", err)
@@ -48,6 +57,11 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis does not answer: %w", err)
 	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: -1, CacheTTL: cfg.CacheTTL, Logger: log})
 	if err != nil {
 		return err
@@ -61,7 +75,7 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		OnProgress: func(p session.WarmProgress) {
 			if tty && time.Since(last) > 100*time.Millisecond {
 				last = time.Now()
-				fmt.Fprintf(stdout, "\rwarming: %d/%d sent, %d written", p.Done, p.Total, p.Written)
+				fmt.Fprintf(stdout, "\rwarming: %s sent, %d written", progressOf(p), p.Written)
 			}
 		},
 	})
@@ -77,20 +91,74 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-// openStoreAndTLS opens the session store and loads the Redis TLS
-// material, for the one-off commands (warm, drill); the caller closes the
-// store.
-func openStoreAndTLS(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.Store, redisconn.Config, error) {
-	rc := cfg.Redis
+// progressOf is a run's progress for the terminal: sent of found once the
+// store has been read, sent so far before.
+func progressOf(p session.WarmProgress) string {
+	if p.Total > 0 {
+		return fmt.Sprintf("%d/%d", p.Done, p.Total)
+	}
+	return strconv.Itoa(p.Done)
+}
+
+// existingStore refuses a SQLite store that does not exist yet (or lives
+// in memory): there is nothing to warm from it, and opening it would
+// create an empty file. A PostgreSQL store is checked when it is opened.
+func existingStore(databaseURL string) error {
+	path, ok := strings.CutPrefix(databaseURL, "sqlite:")
+	if !ok {
+		return nil
+	}
+	if path == ":memory:" {
+		return errors.New("an in-memory store is empty: warm reads sessions from the store serve uses")
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no SQLite file %s: warm reads sessions from the store serve uses, and creates none", path)
+		}
+		return fmt.Errorf("SQLite file %s: %v", path, err)
+	}
+	return nil
+}
+
+// openStore opens the session store for the one-off commands (warm,
+// drill, bench); the caller closes it.
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.Store, error) {
 	store, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{Logger: log})
 	if err != nil {
-		return nil, rc, fmt.Errorf("open session store: %w", err)
+		return nil, fmt.Errorf("open session store: %w", err)
 	}
+	return store, nil
+}
+
+// redisTLS returns cfg.Redis with its TLS material loaded (REDIS_TLS_*).
+func redisTLS(cfg Config, log *slog.Logger) (redisconn.Config, error) {
+	rc := cfg.Redis
+	var err error
 	if rc.TLS, err = redisconn.NewTLS(rc, redisconn.TLSOptions{Logger: log}); err != nil {
-		store.Close()
-		return nil, rc, fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
+		return rc, fmt.Errorf("redis TLS (REDIS_TLS_*): %w", err)
 	}
-	return store, rc, nil
+	return rc, nil
+}
+
+// openStoreAndTLS opens the session store and loads the Redis TLS
+// material, for the one-off commands (drill, bench); the caller closes the
+// store.
+func openStoreAndTLS(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.Store, redisconn.Config, error) {
+	rc, err := redisTLS(cfg, log)
+	if err != nil {
+		return nil, rc, err
+	}
+	store, err := openStore(ctx, cfg, log)
+	return store, rc, err
+}
+
+// commandLogger is the JSON logger of a command, at level, on w. go-redis's
+// own log lines (dial failures and the like) go through it at debug level:
+// where they matter, Studio reports the same failures with context.
+func commandLogger(w io.Writer, level slog.Leveler) *slog.Logger {
+	log := telemetry.NewLogger(w, level)
+	redis.SetLogger(redisLogger{log})
+	return log
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -148,7 +148,10 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 		t.Fatalf("%d redis processes in %s, want a master, two replicas and three Sentinels", len(pids), redisDir)
 	}
 	demoTok := bannerTry.FindStringSubmatch(stdout.String())[1]
-	if !strings.Contains(stdout.String(), "studio drill failover --redis-sentinels ") {
+	// The banner's studio commands name this binary as a shell here reaches
+	// it (in a test, the test binary; see TestMain).
+	prog := shellQuote(commandPath())
+	if !strings.Contains(stdout.String(), prog+" drill failover --redis-sentinels ") {
 		t.Errorf("the banner shows no drill command:\n%s", stdout.String())
 	}
 
@@ -176,6 +179,30 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 	}
 	if tried != 3 {
 		t.Errorf("the banner has %d curl lines, want 3:\n%s", tried, stdout.String())
+	}
+	// Its studio lines work as printed too: warm runs; bench and the drill,
+	// which would load or break the topology, parse their flags (-h).
+	studioLines := 0
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		cmdline, ok := strings.CutPrefix(strings.TrimSpace(line), prog+" ")
+		if !ok {
+			continue
+		}
+		want := "warmed "
+		if !strings.HasPrefix(cmdline, "warm ") {
+			want = "Usage: studio " + strings.Fields(cmdline)[0]
+			cmdline += " -h"
+		}
+		cmd := exec.Command("sh", "-c", prog+" "+cmdline)
+		cmd.Env = append(os.Environ(), asStudioEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte(want)) {
+			t.Errorf("the banner's %s %s: %v, want %q in\n%s", prog, cmdline, err, want, out)
+		}
+		studioLines++
+	}
+	if studioLines != 3 {
+		t.Errorf("the banner has %d studio lines, want warm, bench and drill:\n%s", studioLines, stdout.String())
 	}
 	// The Snapshot shows the Sentinel topology.
 	if code, body := call(t, "GET", base+"/health/redis", adminTok, ""); code != 200 || body["redis"].(map[string]any)["mode"] != "sentinel" ||

@@ -13,8 +13,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,10 +146,9 @@ Try it:
   curl -s -X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{"user_id":"alice","ttl":"1h"}' %s/v1/sessions
   curl -s %s/readyz
 
-%s
-Press Ctrl-C to stop; every process started here stops with it.
+%sPress Ctrl-C to stop; every process started here stops with it.
 `, base, dashboardLoginURL(base, cfg.AdminToken), cfg.AdminToken, local.describe(), cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
-		demoLine(uf), demo[0].Reveal(), base, cfg.AdminToken, base, base, local.drillHint(uf.stateDir))
+		demoLine(uf), demo[0].Reveal(), base, cfg.AdminToken, base, base, commandLines(commandPath(), local, uf.stateDir, cfg.DatabaseURL, base, cfg.AdminToken))
 
 	err = a.serve(ctx, ln)
 	cancel()
@@ -158,6 +159,61 @@ Press Ctrl-C to stop; every process started here stops with it.
 
 // upDatabaseURL is up's store: a SQLite file in the state directory.
 func upDatabaseURL(stateDir string) string { return "sqlite:" + filepath.Join(stateDir, "studio.db") }
+
+// commandLines are the banner's studio commands, each under what it does,
+// as a shell in the working directory runs them: prog is how the shell
+// reaches this binary (see commandPath).
+func commandLines(prog string, local *localRedis, stateDir, databaseURL, base, adminToken string) string {
+	var b strings.Builder
+	line := func(what string, args ...string) {
+		for i, a := range args {
+			args[i] = shellQuote(a)
+		}
+		fmt.Fprintf(&b, "%s:\n  %s %s\n\n", what, shellQuote(prog), strings.Join(args, " "))
+	}
+	redis := local.flags()
+	line("Warm Redis from the store now", append([]string{"warm"}, append(redis, "--database-url", databaseURL)...)...)
+	line("Load-test session validation over HTTP for 5 s", "bench", "--url", base, "--admin-token", adminToken, "--duration", "5s")
+	if local.topo != nil {
+		line("Measure a failover (kill -9 of the master; the old master rejoins as a replica)",
+			append([]string{"drill", "failover"}, append(redis, "--database-url", "sqlite:"+filepath.Join(stateDir, "drill.db"))...)...)
+	}
+	return b.String()
+}
+
+// commandPath is how a shell in the working directory reaches the running
+// binary: its name when PATH finds this very file, ./ and a path below the
+// working directory, or else its absolute path.
+func commandPath() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "studio"
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return "studio"
+	}
+	name := filepath.Base(exe)
+	if p, err := exec.LookPath(name); err == nil {
+		if p, err = filepath.EvalSymlinks(p); err == nil && p == exe {
+			return name
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return "./" + rel
+		}
+	}
+	return exe
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// characters that need no quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 func demoLine(uf upFlags) string {
 	if !uf.demoLoad {

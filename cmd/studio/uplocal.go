@@ -174,12 +174,10 @@ func (l *localRedis) describe() string {
 	return b.String()
 }
 
-func (l *localRedis) drillHint(stateDir string) string {
+// flags are the settings that point a command at the local Redis.
+func (l *localRedis) flags() []string {
 	if l.topo == nil {
-		return ""
+		return []string{"--redis-url", l.single.URL()}
 	}
-	return fmt.Sprintf(`
-Measure a failover (kill -9 of the master; the old master rejoins as a replica):
-  studio drill failover --redis-sentinels %s --redis-master-name %s --database-url sqlite:%s
-`, strings.Join(l.topo.SentinelAddrs(), ","), l.topo.MasterName(), filepath.Join(stateDir, "drill.db"))
+	return []string{"--redis-sentinels", strings.Join(l.topo.SentinelAddrs(), ","), "--redis-master-name", l.topo.MasterName()}
 }

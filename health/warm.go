@@ -34,11 +34,15 @@ type WarmProgress struct {
 	Reason string `json:"reason,omitempty"`
 	// Read counts the sessions read from the store by the current or last
 	// run; Done those whose batch has been sent; Written those Redis
-	// accepted. Total is the run's Limit (an upper bound on Read).
+	// accepted. Total counts the sessions the run found to warm, known
+	// once the store has been read to the end (0, and left out of the
+	// JSON, until then); Done reaches it when the run is over. Limit is
+	// the most a run reads.
 	Read    int `json:"read"`
 	Done    int `json:"done"`
 	Written int `json:"written"`
-	Total   int `json:"total"`
+	Total   int `json:"total,omitempty"`
+	Limit   int `json:"limit"`
 	// Runs counts the runs started since the Warmer was created.
 	Runs     int       `json:"runs"`
 	Started  time.Time `json:"started,omitzero"`

@@ -219,7 +219,7 @@ func (s *Service) NewWarmer(opts WarmOptions) *Warmer {
 	}
 	return &Warmer{
 		svc: s, rdb: s.rdb, now: s.now, prefix: s.opts.KeyPrefix, redisTimeout: s.opts.RedisTimeout,
-		opts: opts, log: log, prog: WarmProgress{Total: opts.Limit},
+		opts: opts, log: log, prog: WarmProgress{Limit: opts.Limit},
 	}
 }
 
@@ -356,7 +356,7 @@ func (w *Warmer) warm(ctx context.Context, slots *slotSet, c *warmRun) error {
 // begin records the start of a run in Progress and the log.
 func (w *Warmer) begin(reason string) {
 	w.mu.Lock()
-	w.prog = WarmProgress{State: WarmRunning, Reason: reason, Total: w.opts.Limit, Runs: w.prog.Runs + 1, Started: w.now()}
+	w.prog = WarmProgress{State: WarmRunning, Reason: reason, Limit: w.opts.Limit, Runs: w.prog.Runs + 1, Started: w.now()}
 	w.mu.Unlock()
 	w.notify()
 	w.log.Info("cache warm started", "reason", reason, "limit", w.opts.Limit, "rate", w.opts.Rate, "concurrency", w.opts.Concurrency)

@@ -116,7 +116,7 @@ func TestWarmWritesLiveSessions(t *testing.T) {
 
 	var calls atomic.Int64
 	w := svc.NewWarmer(session.WarmOptions{Source: e.source(), BatchSize: 100, OnProgress: func(session.WarmProgress) { calls.Add(1) }})
-	if p := w.Progress(); p.State != session.WarmIdle || p.Total != 100_000 {
+	if p := w.Progress(); p.State != session.WarmIdle || p.Limit != 100_000 || p.Total != 0 {
 		t.Fatalf("before the run: %+v", p)
 	}
 	res, err := w.Run(bg)
@@ -146,6 +146,10 @@ func TestWarmWritesLiveSessions(t *testing.T) {
 	if p.State != session.WarmDone || p.Read != 252 || p.Done != 252 || p.Written != 250 || p.Runs != 1 ||
 		p.Reason != "on demand" || p.LastError != "" || p.Finished.Before(p.Started) {
 		t.Fatalf("progress %+v", p)
+	}
+	// Total counts what the run found, not the limit.
+	if p.Total != 252 || p.Limit != 100_000 {
+		t.Fatalf("progress total %d, limit %d; want 252 found of at most 100000", p.Total, p.Limit)
 	}
 	if n := calls.Load(); n != 5 { // start, 3 batches, end
 		t.Fatalf("OnProgress called %d times, want 5", n)

@@ -105,6 +105,9 @@ func (w *Warmer) readSnapshot(ctx context.Context, snap time.Time, slots *slotSe
 	if err != nil {
 		return err
 	}
+	w.mu.Lock()
+	w.prog.Total = int(c.read.Load()) // the store has been read to the end
+	w.mu.Unlock()
 	if cur.len() > 0 {
 		select {
 		case queue <- cur:

@@ -9,6 +9,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -17,7 +18,12 @@ import (
 // seconds (86400, 1.5).
 type jsonDuration time.Duration
 
-// UnmarshalJSON implements json.Unmarshaler.
+// durationType is how decodeJSON recognises jsonDuration's errors.
+var durationType = reflect.TypeFor[jsonDuration]()
+
+// UnmarshalJSON implements json.Unmarshaler. Its errors are
+// *json.UnmarshalTypeError, which encoding/json completes with the
+// field's name.
 func (d *jsonDuration) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, []byte("null")) {
 		*d = 0
@@ -26,24 +32,41 @@ func (d *jsonDuration) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+			return &json.UnmarshalTypeError{Value: "string", Type: durationType}
 		}
 		v, err := time.ParseDuration(s)
 		if err != nil {
-			return fmt.Errorf("not a duration like \"24h\" or a number of seconds")
+			return &json.UnmarshalTypeError{Value: "string", Type: durationType}
 		}
 		*d = jsonDuration(v)
 		return nil
 	}
 	var secs float64
 	if err := json.Unmarshal(b, &secs); err != nil {
-		return fmt.Errorf("not a duration like \"24h\" or a number of seconds")
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: durationType}
 	}
 	if math.IsNaN(secs) || math.Abs(secs) > float64(math.MaxInt64/int64(time.Second)) {
-		return fmt.Errorf("duration out of range")
+		return &json.UnmarshalTypeError{Value: "number", Type: durationType}
 	}
 	*d = jsonDuration(secs * float64(time.Second))
 	return nil
+}
+
+// jsonKind names the kind of a JSON value by its first byte.
+func jsonKind(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return "empty"
+	case b[0] == 't' || b[0] == 'f':
+		return "bool"
+	case b[0] == '{':
+		return "object"
+	case b[0] == '[':
+		return "array"
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		return "number"
+	}
+	return "value"
 }
 
 // createRequest is the body of POST /v1/sessions.
@@ -103,6 +126,11 @@ func decodeJSON(r io.Reader, v any) (code, msg string) {
 		return "invalid_json", "the body is truncated JSON"
 	case errors.As(err, &se):
 		return "invalid_json", fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te) && te.Type == durationType:
+		if te.Value == "number" {
+			return "invalid_json", te.Field + ": the number of seconds is out of range"
+		}
+		return "invalid_json", te.Field + `: want a duration like "24h" or a number of seconds`
 	case errors.As(err, &te):
 		if te.Field == "" {
 			return "invalid_json", "the body must be a JSON object"
@@ -111,8 +139,6 @@ func decodeJSON(r io.Reader, v any) (code, msg string) {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return "unknown_field", "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	default:
-		// Errors from jsonDuration.UnmarshalJSON arrive wrapped with the
-		// field path by encoding/json.
 		return "invalid_json", err.Error()
 	}
 }

@@ -32,6 +32,33 @@ func TestDecodeCreateDurations(t *testing.T) {
 	}
 }
 
+// TestDecodeCreateBadInput: each bad body, and the error code and message
+// it gets; a message names the field at fault.
+func TestDecodeCreateBadInput(t *testing.T) {
+	const wantDuration = `: want a duration like "24h" or a number of seconds`
+	for _, tc := range []struct{ body, code, msg string }{
+		{``, "invalid_json", "the body is empty"},
+		{`{"user_id":`, "invalid_json", "the body is truncated JSON"},
+		{`{"user_id" "u"}`, "invalid_json", "malformed JSON at byte 12"},
+		{`["u"]`, "invalid_json", "the body must be a JSON object"},
+		{`{"user_id":"u"} {}`, "invalid_json", "the body must hold exactly one JSON object"},
+		{`{"user_id":42}`, "invalid_json", `field "user_id" must be a string`},
+		{`{"user_id":"u","admin":true}`, "unknown_field", `unknown field "admin"`},
+		{`{"ttl":"banana"}`, "invalid_json", "ttl" + wantDuration},
+		{`{"user_id":"u","ttl":"forever"}`, "invalid_json", "ttl" + wantDuration},
+		{`{"user_id":"u","ttl":true}`, "invalid_json", "ttl" + wantDuration},
+		{`{"user_id":"u","ttl":{}}`, "invalid_json", "ttl" + wantDuration},
+		{`{"user_id":"u","idle_timeout":"soon"}`, "invalid_json", "idle_timeout" + wantDuration},
+		{`{"user_id":"u","ttl":1e300}`, "invalid_json", "ttl: the number of seconds is out of range"},
+		{`{"user_id":"u","ttl":1e400}`, "invalid_json", "ttl: the number of seconds is out of range"},
+	} {
+		_, code, msg := decodeBody(tc.body, 1<<16)
+		if code != tc.code || msg != tc.msg {
+			t.Errorf("%s: %s %q, want %s %q", tc.body, code, msg, tc.code, tc.msg)
+		}
+	}
+}
+
 // FuzzDecodeCreate: no body panics the decoder; a body it accepts is a
 // single JSON object whose fields round-trip, and a refusal always carries
 // a code and a message.

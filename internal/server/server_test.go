@@ -205,6 +205,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{"wrong type", "Bearer " + admin, `{"user_id":42}`, "", 400, "invalid_json"},
 		{"metadata not strings", "Bearer " + admin, `{"user_id":"u","metadata":{"a":1}}`, "", 400, "invalid_json"},
 		{"bad ttl text", "Bearer " + admin, `{"user_id":"u","ttl":"forever"}`, "", 400, "invalid_json"},
+		{"ttl not a duration", "Bearer " + admin, `{"user_id":"u","ttl":"banana"}`, "", 400, "invalid_json"},
 		{"bad ttl type", "Bearer " + admin, `{"user_id":"u","ttl":true}`, "", 400, "invalid_json"},
 		{"huge ttl number", "Bearer " + admin, `{"user_id":"u","ttl":1e300}`, "", 400, "invalid_json"},
 		{"negative ttl", "Bearer " + admin, `{"user_id":"u","ttl":-5}`, "", 400, "invalid_request"},

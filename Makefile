@@ -20,10 +20,20 @@ image:
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./scripts/mkimage -binary bin/studio-static \
 		-version $(IMAGE_VERSION) -revision "$$(git rev-parse HEAD 2>/dev/null)" -out bin/studio-image.tar
 
+# Both install what they need first (scripts/deps.sh: as root, or it
+# prints the command to run).
 up: build
+	scripts/deps.sh up
 	./bin/studio up --demo-load
 
+# Tools the suite builds with go install (scripts/tools.sh: helm, …) go to
+# /usr/local/bin as root, else to GOPATH/bin, where scripts/test.sh looks.
 test:
+	scripts/deps.sh test
+	@if [ -x scripts/tools.sh ]; then \
+		if [ "$$(id -u)" != 0 ]; then export TOOLS_BIN="$${TOOLS_BIN:-$$($(GO) env GOPATH)/bin}"; fi; \
+		echo scripts/tools.sh; scripts/tools.sh; \
+	fi
 	scripts/test.sh
 
 # Benchmarks behind docs/PERFORMANCE.md (each beside its same-run baseline):

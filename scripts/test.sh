@@ -3,7 +3,9 @@
 # every test with the race detector against real redis-server, PostgreSQL
 # and SQLite.
 #
-# Needs Go, redis-server and helm on PATH. PostgreSQL: the server named by
+# Needs Go, redis-server and helm on PATH (scripts/deps.sh test installs
+# the Debian packages, scripts/tools.sh helm; make test runs both first).
+# PostgreSQL: the server named by
 # STUDIO_TEST_POSTGRES_URL (default: this machine's, 127.0.0.1:5432); when
 # none answers, a throw-away PostgreSQL is started in a temporary directory
 # for the run and removed afterwards.
@@ -16,11 +18,11 @@ export STUDIO_TEST_POSTGRES_URL="${STUDIO_TEST_POSTGRES_URL:-postgres://postgres
 die() { echo "scripts/test.sh: $*" >&2; exit 1; }
 
 command -v go >/dev/null || die "go not found on PATH"
-command -v redis-server >/dev/null || die "redis-server not found: apt-get install redis-server (.ci/run installs it)"
+command -v redis-server >/dev/null || die "redis-server not found: scripts/deps.sh test installs it (make test runs it first)"
 # Tools installed with `go install` (scripts/tools.sh puts them in
 # /usr/local/bin; a developer's may be in GOPATH/bin).
 export PATH="$PATH:$(go env GOPATH)/bin"
-command -v helm >/dev/null || die "helm not found: scripts/tools.sh installs it (.ci/run runs it)"
+command -v helm >/dev/null || die "helm not found: scripts/tools.sh installs it (make test runs it first)"
 
 pg_bin() {
 	local d
@@ -55,7 +57,7 @@ start_throwaway_postgres() {
 	local initdb pg_ctl port
 	initdb=$(pg_bin initdb)
 	pg_ctl=$(pg_bin pg_ctl)
-	[ -n "$initdb" ] && [ -n "$pg_ctl" ] || die "no PostgreSQL answers at STUDIO_TEST_POSTGRES_URL and initdb is not installed: apt-get install postgresql (.ci/run installs it)"
+	[ -n "$initdb" ] && [ -n "$pg_ctl" ] || die "no PostgreSQL answers at STUDIO_TEST_POSTGRES_URL and initdb is not installed: scripts/deps.sh test installs it (make test runs it first)"
 	PG_TMP=$(mktemp -d /tmp/studio-pg.XXXXXX)
 	chmod 755 "$PG_TMP"
 	[ "$(id -u)" = 0 ] && chown postgres "$PG_TMP"

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/studiohq/studio/internal/sleep"
 )
 
 // RetryPolicy is how a failed delivery is retried: exponential backoff
@@ -164,7 +166,7 @@ func newDispatcher(r *router, receivers map[string]*receiverRT, coord *coordinat
 		now:       o.Now,
 		log:       o.Logger,
 		m:         m,
-		sleep:     sleepCtx,
+		sleep:     sleep.Err,
 		coordOps:  make(chan func(context.Context), 1024),
 		groups:    map[string]*aggrGroup{},
 		nlog:      map[nlogKey]*nlogEntry{},
@@ -172,17 +174,6 @@ func newDispatcher(r *router, receivers map[string]*receiverRT, coord *coordinat
 	}
 	d.idle = sync.NewCond(&d.mu)
 	return d
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // update takes one evaluation's alerts (and the silences matching each, by

@@ -9,6 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
+
+	"github.com/studiohq/studio/internal/sleep"
 )
 
 // WarmBackoff configures how a rate-limited warm yields to request load.
@@ -168,7 +170,7 @@ func (c *warmController) baseline(ctx context.Context) (warmBase, bool) {
 			return warmBase{}, false
 		}
 		v = append(v, d)
-		if !sleepCtx(ctx, c.opts.ProbeInterval/2) {
+		if !sleep.Ctx(ctx, c.opts.ProbeInterval/2) {
 			return warmBase{}, false
 		}
 	}
@@ -259,15 +261,4 @@ func upper(v []time.Duration) time.Duration {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)*3/4]
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

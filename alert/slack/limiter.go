@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/studiohq/studio/internal/sleep"
 )
 
 // DefaultInterval is the spacing Slack asks for between messages to one
@@ -58,20 +60,9 @@ func NewLimiter(cfg LimiterConfig) *Limiter {
 		l.now = time.Now
 	}
 	if l.sleep == nil {
-		l.sleep = sleepTimer
+		l.sleep = sleep.Err
 	}
 	return l
-}
-
-func sleepTimer(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // blockedError reports that Slack asked not to send before After elapses.

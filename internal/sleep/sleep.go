@@ -26,3 +26,12 @@ func Ctx(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// Err is Ctx for callers that pass the context's error on: nil when the
+// whole of d passed, else ctx.Err().
+func Err(ctx context.Context, d time.Duration) error {
+	if Ctx(ctx, d) {
+		return nil
+	}
+	return ctx.Err()
+}

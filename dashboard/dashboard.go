@@ -29,7 +29,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -38,6 +37,8 @@ import (
 	"time"
 
 	"github.com/studiohq/studio/health"
+	"github.com/studiohq/studio/internal/adminauth"
+	"github.com/studiohq/studio/internal/apierror"
 	"github.com/studiohq/studio/monitor"
 )
 
@@ -103,8 +104,7 @@ type Handler struct {
 	opts      Options
 	log       *slog.Logger
 	now       func() time.Time
-	adminHash [sha256.Size]byte
-	adminSet  bool
+	admin     *adminauth.Tokens
 	sessions  SessionStore
 	throttle  *loginThrottle
 	static    map[string]asset
@@ -154,10 +154,7 @@ func New(opts Options) *Handler {
 	if h.sessions == nil {
 		h.sessions = newMemSessions(1024, h.now)
 	}
-	if opts.AdminToken != "" {
-		h.adminHash = sha256.Sum256([]byte(opts.AdminToken))
-		h.adminSet = true
-	}
+	h.admin = adminauth.New(opts.AdminToken)
 	h.hub.init(h)
 	sub, _ := fs.Sub(staticFiles, "static")
 	_ = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
@@ -219,7 +216,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveStatic(w, r, name)
 		return
 	}
-	if !h.adminSet {
+	if !h.admin.Enabled() {
 		writeError(w, http.StatusForbidden, "admin_disabled", "the dashboard is disabled: set STUDIO_ADMIN_TOKEN")
 		return
 	}
@@ -325,9 +322,7 @@ func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, name strin
 
 // writeError writes Studio's JSON error shape.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	apierror.Write(w, status, apierror.Error{Code: code, Message: msg})
 }
 
 func writeJSON(w http.ResponseWriter, body []byte) {

@@ -1,20 +1,10 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
-)
 
-// apiError is the body of every error response:
-// {"error":{"code":"…","message":"…"}}. Code is stable and meant for
-// programs; Message is for people and never carries internal detail.
-// Reason, on a 401 for a session token, says why it was refused in one
-// stable word (reason* below); it is absent elsewhere.
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Reason  string `json:"reason,omitempty"`
-}
+	"github.com/studiohq/studio/internal/apierror"
+)
 
 // The reasons a session token is refused, in the "reason" field of a 401.
 const (
@@ -25,20 +15,13 @@ const (
 	reasonIdle      = "idle"      // the session was unused for longer than its idle timeout
 )
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { apierror.WriteJSON(w, status, v) }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeErrorReason(w, status, code, message, "")
+	apierror.Write(w, status, apierror.Error{Code: code, Message: message})
 }
 
 // writeErrorReason is writeError with a reason ("" for none).
 func writeErrorReason(w http.ResponseWriter, status int, code, message, reason string) {
-	writeJSON(w, status, struct {
-		Error apiError `json:"error"`
-	}{apiError{Code: code, Message: message, Reason: reason}})
+	apierror.Write(w, status, apierror.Error{Code: code, Message: message, Reason: reason})
 }

@@ -3,8 +3,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/studiohq/studio/health"
+	"github.com/studiohq/studio/internal/adminauth"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/telemetry"
 )
@@ -91,8 +90,7 @@ type Options struct {
 type Server struct {
 	opts      Options
 	sessions  Sessions
-	adminHash [sha256.Size]byte
-	adminSet  bool
+	admin     *adminauth.Tokens
 	log       *slog.Logger
 	maxBody   int64
 	readyWait time.Duration
@@ -129,10 +127,7 @@ func New(opts Options) *Server {
 	if s.readyWait <= 0 {
 		s.readyWait = time.Second
 	}
-	if opts.AdminToken != "" {
-		s.adminHash = sha256.Sum256([]byte(opts.AdminToken))
-		s.adminSet = true
-	}
+	s.admin = adminauth.New(opts.AdminToken)
 	s.handler = s.middleware(s.newMux())
 	return s
 }
@@ -172,7 +167,7 @@ func refused(w http.ResponseWriter, code, msg, reason string) {
 // compared in constant time.
 func (s *Server) requireAdmin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.adminSet {
+		if !s.admin.Enabled() {
 			writeError(w, http.StatusForbidden, "admin_disabled", "admin routes are disabled: set STUDIO_ADMIN_TOKEN")
 			return
 		}
@@ -181,8 +176,7 @@ func (s *Server) requireAdmin(next http.HandlerFunc) http.HandlerFunc {
 			unauthorized(w, code, msg)
 			return
 		}
-		got := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(got[:], s.adminHash[:]) != 1 {
+		if !s.admin.Check(tok) {
 			unauthorized(w, "invalid_admin_token", "the admin token is not valid")
 			return
 		}

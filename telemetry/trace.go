@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -140,12 +141,24 @@ const (
 func TraceConfigFromEnv(getenv func(string) string) (TraceConfig, error) {
 	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
 	var c TraceConfig
-	var err error
+	for _, part := range []func(*TraceConfig, func(string) string) error{
+		exporterFromEnv, endpointFromEnv, headersFromEnv, compressionFromEnv, samplerFromEnv, resourceFromEnv,
+	} {
+		if err := part(&c, get); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
 
+// exporterFromEnv reads the exporter (none unless set; off when the SDK
+// is disabled) and the protocol, traces-specific variable first.
+func exporterFromEnv(c *TraceConfig, get func(string) string) error {
+	var err error
 	c.Exporter = ExporterNone
 	if v := get(envTracesExporter); v != "" {
 		if c.Exporter, err = parseExporter(v); err != nil {
-			return c, envError(envTracesExporter, v, err)
+			return envError(envTracesExporter, v, err)
 		}
 	}
 	if v := get(envSDKDisabled); v != "" {
@@ -154,10 +167,9 @@ func TraceConfigFromEnv(getenv func(string) string) (TraceConfig, error) {
 			c.Exporter = ExporterNone
 		case "false":
 		default:
-			return c, envError(envSDKDisabled, v, fmt.Errorf("must be true or false"))
+			return envError(envSDKDisabled, v, fmt.Errorf("must be true or false"))
 		}
 	}
-
 	protoVar := envTracesProtocol
 	v := get(envTracesProtocol)
 	if v == "" {
@@ -166,18 +178,24 @@ func TraceConfigFromEnv(getenv func(string) string) (TraceConfig, error) {
 	c.Protocol = ProtocolHTTP
 	if v != "" {
 		if c.Protocol, err = parseProtocol(v); err != nil {
-			return c, envError(protoVar, v, err)
+			return envError(protoVar, v, err)
 		}
 	}
+	return nil
+}
 
+// endpointFromEnv reads the endpoint: the traces-specific one as given,
+// the general one with the traces path added for HTTP, else the
+// specification's local default when exporting over OTLP.
+func endpointFromEnv(c *TraceConfig, get func(string) string) error {
 	if v := get(envTracesEndpoint); v != "" {
 		if err := checkEndpoint(v); err != nil {
-			return c, envError(envTracesEndpoint, Redact(v), err)
+			return envError(envTracesEndpoint, Redact(v), err)
 		}
 		c.Endpoint = v
 	} else if v := get(envEndpoint); v != "" {
 		if err := checkEndpoint(v); err != nil {
-			return c, envError(envEndpoint, Redact(v), err)
+			return envError(envEndpoint, Redact(v), err)
 		}
 		c.Endpoint = v
 		if c.Protocol == ProtocolHTTP {
@@ -191,7 +209,12 @@ func TraceConfigFromEnv(getenv func(string) string) (TraceConfig, error) {
 			c.Endpoint = DefaultGRPCEndpoint
 		}
 	}
+	return nil
+}
 
+// headersFromEnv reads the exporter's headers, the traces-specific ones
+// overriding the general ones of the same name.
+func headersFromEnv(c *TraceConfig, get func(string) string) error {
 	for _, name := range []string{envHeaders, envTracesHeaders} {
 		v := get(name)
 		if v == "" {
@@ -199,7 +222,7 @@ func TraceConfigFromEnv(getenv func(string) string) (TraceConfig, error) {
 		}
 		kvs, err := parseKeyValues(v, true)
 		if err != nil {
-			return c, fmt.Errorf("invalid %s: %v", name, err)
+			return fmt.Errorf("invalid %s: %v", name, err)
 		}
 		if c.Headers == nil {
 			c.Headers = make(map[string]string, len(kvs))
@@ -208,36 +231,52 @@ func TraceConfigFromEnv(getenv func(string) string) (TraceConfig, error) {
 			c.Headers[kv[0]] = kv[1]
 		}
 	}
+	return nil
+}
 
+func compressionFromEnv(c *TraceConfig, get func(string) string) error {
 	compVar := envTracesCompression
-	v = get(envTracesCompression)
+	v := get(envTracesCompression)
 	if v == "" {
 		compVar, v = envCompression, get(envCompression)
 	}
 	if v != "" {
+		var err error
 		if c.Compression, err = parseCompression(v); err != nil {
-			return c, envError(compVar, v, err)
+			return envError(compVar, v, err)
 		}
 	}
+	return nil
+}
 
+// samplerFromEnv reads the sampler (parent-based always-on by default)
+// and, for the ratio samplers, its argument.
+func samplerFromEnv(c *TraceConfig, get func(string) string) error {
+	var err error
 	c.Sampler = SamplerParentBasedAlwaysOn
 	if v := get(envSampler); v != "" {
 		if c.Sampler, err = parseSamplerName(v); err != nil {
-			return c, envError(envSampler, v, err)
+			return envError(envSampler, v, err)
 		}
 	}
 	if v := get(envSamplerArg); v != "" && usesRatio(c.Sampler) {
 		if _, err := parseRatio(v); err != nil {
-			return c, envError(envSamplerArg, v, fmt.Errorf("%v for %s", err, c.Sampler))
+			return envError(envSamplerArg, v, fmt.Errorf("%v for %s", err, c.Sampler))
 		}
 		c.SamplerArg = v
 	}
+	return nil
+}
 
+// resourceFromEnv reads the resource attributes and the service name
+// (OTEL_SERVICE_NAME, else service.name among the attributes, else
+// DefaultServiceName).
+func resourceFromEnv(c *TraceConfig, get func(string) string) error {
 	resourceName := ""
 	if v := get(envResourceAttributes); v != "" {
 		kvs, err := parseKeyValues(v, false)
 		if err != nil {
-			return c, fmt.Errorf("invalid %s: %v", envResourceAttributes, err)
+			return fmt.Errorf("invalid %s: %v", envResourceAttributes, err)
 		}
 		for _, kv := range kvs {
 			if kv[0] == string(semconv.ServiceNameKey) {
@@ -247,14 +286,8 @@ func TraceConfigFromEnv(getenv func(string) string) (TraceConfig, error) {
 			c.ResourceAttributes = append(c.ResourceAttributes, attribute.String(kv[0], kv[1]))
 		}
 	}
-	c.ServiceName = get(envServiceName)
-	if c.ServiceName == "" {
-		c.ServiceName = resourceName
-	}
-	if c.ServiceName == "" {
-		c.ServiceName = DefaultServiceName
-	}
-	return c, nil
+	c.ServiceName = cmp.Or(get(envServiceName), resourceName, DefaultServiceName)
+	return nil
 }
 
 // envError formats the one-line error for a variable and its value.

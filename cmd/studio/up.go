@@ -47,47 +47,13 @@ checked but not used: up runs its own Redis.
 `
 
 func runUp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	stateDefault := getenv("STUDIO_STATE_DIR")
-	if stateDefault == "" {
-		stateDefault = ".studio"
-	}
-	st := newSettings("up", getenv, stderr, map[string]string{
-		"STUDIO_ADDR":  "127.0.0.1:8080",
-		"DATABASE_URL": upDatabaseURL(stateDefault),
-		// Nothing balances load in front of `up`: Ctrl-C stops at once.
-		"STUDIO_SHUTDOWN_DRAIN": "0s",
-	})
-	st.header = upUsage
-	var uf upFlags
-	st.fs.StringVar(&uf.stateDir, "state-dir", stateDefault, "`directory` for the local Redis, the SQLite file and logs (env STUDIO_STATE_DIR)")
-	st.fs.BoolVar(&uf.singleRedis, "single-redis", false, "start one redis-server instead of the HA topology (a master, two replicas, three Sentinels)")
-	st.fs.BoolVar(&uf.demoLoad, "demo-load", false, "send demo validation traffic to the service")
-	st.fs.IntVar(&uf.demoRate, "demo-rate", 200, "requests per second of demo traffic")
-	st.fs.IntVar(&uf.demoUsers, "demo-users", 50, "number of demo users (each gets a few sessions)")
-	if err := st.parse(args); err != nil {
-		return err
-	}
-	// The SQLite file follows --state-dir unless DATABASE_URL says otherwise.
-	if db := st.by["DATABASE_URL"]; !db.given() {
-		db.value = upDatabaseURL(uf.stateDir)
-	}
-	cfg, err := st.Config()
+	cfg, uf, err := upConfig(args, getenv, stderr)
 	if err != nil {
 		return err
-	}
-	if uf.demoRate < 1 || uf.demoRate > 100_000 {
-		return usageErrorf("invalid --demo-rate %d: must be between 1 and 100000", uf.demoRate)
-	}
-	if uf.demoUsers < 1 || uf.demoUsers > 100_000 {
-		return usageErrorf("invalid --demo-users %d: must be between 1 and 100000", uf.demoUsers)
 	}
 	if err := os.MkdirAll(uf.stateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	if cfg.AdminToken == "" {
-		cfg.AdminToken = randomHex(16)
-	}
-
 	logPath := filepath.Join(uf.stateDir, "studio.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -114,7 +80,6 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.close()
 	base := "http://" + ln.Addr().String()
-
 	demo, err := seedDemo(ctx, a.sessions, uf.demoUsers)
 	if err != nil {
 		ln.Close()
@@ -131,6 +96,61 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 			demoLoad(ctx, base, demo, uf.demoRate, a.log)
 		}()
 	}
+	printBanner(stdout, cfg, uf, local, base, logPath, demo)
+	err = a.serve(ctx, ln)
+	cancel()
+	wg.Wait()
+	fmt.Fprintln(stdout, "Studio stopped.")
+	return err
+}
+
+// upConfig reads up's settings: serve's, with up's defaults (loopback,
+// SQLite in the state directory, no drain), and up's own flags. It makes
+// an admin token when none is set.
+func upConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, upFlags, error) {
+	stateDefault := getenv("STUDIO_STATE_DIR")
+	if stateDefault == "" {
+		stateDefault = ".studio"
+	}
+	st := newSettings("up", getenv, stderr, map[string]string{
+		"STUDIO_ADDR":  "127.0.0.1:8080",
+		"DATABASE_URL": upDatabaseURL(stateDefault),
+		// Nothing balances load in front of `up`: Ctrl-C stops at once.
+		"STUDIO_SHUTDOWN_DRAIN": "0s",
+	})
+	st.header = upUsage
+	var uf upFlags
+	st.fs.StringVar(&uf.stateDir, "state-dir", stateDefault, "`directory` for the local Redis, the SQLite file and logs (env STUDIO_STATE_DIR)")
+	st.fs.BoolVar(&uf.singleRedis, "single-redis", false, "start one redis-server instead of the HA topology (a master, two replicas, three Sentinels)")
+	st.fs.BoolVar(&uf.demoLoad, "demo-load", false, "send demo validation traffic to the service")
+	st.fs.IntVar(&uf.demoRate, "demo-rate", 200, "requests per second of demo traffic")
+	st.fs.IntVar(&uf.demoUsers, "demo-users", 50, "number of demo users (each gets a few sessions)")
+	if err := st.parse(args); err != nil {
+		return Config{}, uf, err
+	}
+	// The SQLite file follows --state-dir unless DATABASE_URL says otherwise.
+	if db := st.by["DATABASE_URL"]; !db.given() {
+		db.value = upDatabaseURL(uf.stateDir)
+	}
+	cfg, err := st.Config()
+	if err != nil {
+		return cfg, uf, err
+	}
+	if uf.demoRate < 1 || uf.demoRate > 100_000 {
+		return cfg, uf, usageErrorf("invalid --demo-rate %d: must be between 1 and 100000", uf.demoRate)
+	}
+	if uf.demoUsers < 1 || uf.demoUsers > 100_000 {
+		return cfg, uf, usageErrorf("invalid --demo-users %d: must be between 1 and 100000", uf.demoUsers)
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = randomHex(16)
+	}
+	return cfg, uf, nil
+}
+
+// printBanner prints what up started and how to use it; every command
+// line in it works when pasted (a test runs them).
+func printBanner(stdout io.Writer, cfg Config, uf upFlags, local *localRedis, base, logPath string, demo []session.Token) {
 	fmt.Fprintf(stdout, `Studio is up.
 
   API          %s
@@ -149,12 +169,6 @@ Try it:
 %sPress Ctrl-C to stop; every process started here stops with it.
 `, base, dashboardLoginURL(base, cfg.AdminToken), cfg.AdminToken, local.describe(), cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
 		demoLine(uf), demo[0].Reveal(), base, cfg.AdminToken, base, base, commandLines(commandPath(), local, uf.stateDir, cfg.DatabaseURL, base, cfg.AdminToken))
-
-	err = a.serve(ctx, ln)
-	cancel()
-	wg.Wait()
-	fmt.Fprintln(stdout, "Studio stopped.")
-	return err
 }
 
 // upDatabaseURL is up's store: a SQLite file in the state directory.

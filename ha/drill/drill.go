@@ -330,25 +330,14 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 	d.injected.Store(injected.UnixNano())
 	o.Logger.Info("drill: fault injected", "fault", o.Fault, "master", before)
 
-	// Recovery: the Sentinels name another master and it takes writes.
-	deadline := injected.Add(o.RecoveryTimeout)
-	for {
-		if a, err := d.master(ctx); err == nil && a != before {
-			r.MasterAfter = a
-			if t := d.firstAckAfter(injected, true); t > 0 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			resume()
-			stop()
-			d.fill(r, injected)
-			return r, fmt.Errorf("drill: no recovery within %s (master %q)", o.RecoveryTimeout, r.MasterAfter)
-		}
-		if !sleep.Ctx(ctx, 20*time.Millisecond) {
-			resume()
+	if err := d.awaitRecovery(ctx, before, injected, r); err != nil {
+		resume()
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		stop()
+		d.fill(r, injected)
+		return r, err
 	}
 	r.Recovered = true
 	o.Logger.Info("drill: new master takes writes", "master", r.MasterAfter)
@@ -370,6 +359,27 @@ func (d *drill) do(ctx context.Context) (*Report, error) {
 	}
 	d.waitRejoin(ctx, before, injected, r)
 	return r, nil
+}
+
+// awaitRecovery waits until the Sentinels name a master other than before
+// (recorded in r.MasterAfter) and a write after injected is acknowledged,
+// for at most RecoveryTimeout; it returns ctx's error if ctx ends first.
+func (d *drill) awaitRecovery(ctx context.Context, before string, injected time.Time, r *Report) error {
+	deadline := injected.Add(d.o.RecoveryTimeout)
+	for {
+		if a, err := d.master(ctx); err == nil && a != before {
+			r.MasterAfter = a
+			if t := d.firstAckAfter(injected, true); t > 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("drill: no recovery within %s (master %q)", d.o.RecoveryTimeout, r.MasterAfter)
+		}
+		if !sleep.Ctx(ctx, 20*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }
 
 // master asks the Sentinels for the master's address; the answer of the

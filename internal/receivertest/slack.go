@@ -188,87 +188,107 @@ func ValidateSlack(body []byte) (SlackMessage, []string) {
 			}
 			ids[id] = true
 		}
-		switch typ {
-		case "header":
-			c.known(bm, p, "type", "block_id", "text")
-			if t, ok := c.field(bm, p, "text", true); ok {
-				slackText(c, p+".text", t, slackMaxHeader, "plain_text")
+		slackBlock(c, p, typ, bm)
+	}
+	return msg, c.errs
+}
+
+// slackBlock checks one block of the kind typ at path p.
+func slackBlock(c *check, p, typ string, bm map[string]any) {
+	switch typ {
+	case "header":
+		c.known(bm, p, "type", "block_id", "text")
+		if t, ok := c.field(bm, p, "text", true); ok {
+			slackText(c, p+".text", t, slackMaxHeader, "plain_text")
+		}
+	case "section":
+		slackSection(c, p, bm)
+	case "divider":
+		c.known(bm, p, "type", "block_id")
+	case "context":
+		slackContext(c, p, bm)
+	case "actions":
+		slackActions(c, p, bm)
+	}
+}
+
+// slackSection checks a section block: text or 1-10 fields, an accessory.
+func slackSection(c *check, p string, bm map[string]any) {
+	c.known(bm, p, "type", "block_id", "text", "fields", "accessory", "expand")
+	t, hasText := bm["text"]
+	f, hasFields := bm["fields"]
+	if !hasText && !hasFields {
+		c.add(p, "section needs text or fields")
+	}
+	if hasText {
+		slackText(c, p+".text", t, slackMaxSectionText)
+	}
+	if hasFields {
+		if fs, ok := c.array(f, p+".fields"); ok {
+			if len(fs) == 0 || len(fs) > slackMaxFields {
+				c.add(p+".fields", "%d fields, want 1 to %d", len(fs), slackMaxFields)
 			}
-		case "section":
-			c.known(bm, p, "type", "block_id", "text", "fields", "accessory", "expand")
-			t, hasText := bm["text"]
-			f, hasFields := bm["fields"]
-			if !hasText && !hasFields {
-				c.add(p, "section needs text or fields")
-			}
-			if hasText {
-				slackText(c, p+".text", t, slackMaxSectionText)
-			}
-			if hasFields {
-				if fs, ok := c.array(f, p+".fields"); ok {
-					if len(fs) == 0 || len(fs) > slackMaxFields {
-						c.add(p+".fields", "%d fields, want 1 to %d", len(fs), slackMaxFields)
-					}
-					for j, fv := range fs {
-						slackText(c, fmt.Sprintf("%s.fields[%d]", p, j), fv, slackMaxField)
-					}
-				}
-			}
-			if a, ok := bm["accessory"]; ok {
-				c.object(a, p+".accessory")
-			}
-			c.boolean(bm, p, "expand")
-		case "divider":
-			c.known(bm, p, "type", "block_id")
-		case "context":
-			c.known(bm, p, "type", "block_id", "elements")
-			els := slackElements(c, bm, p, slackMaxContextEls)
-			for j, e := range els {
-				ep := fmt.Sprintf("%s.elements[%d]", p, j)
-				em, ok := c.object(e, ep)
-				if !ok {
-					continue
-				}
-				if em["type"] == "image" {
-					c.known(em, ep, "type", "image_url", "alt_text", "slack_file")
-					c.str(em, ep, "alt_text", true)
-					continue
-				}
-				slackText(c, ep, e, slackMaxContextText)
-			}
-		case "actions":
-			c.known(bm, p, "type", "block_id", "elements")
-			actionIDs := map[string]bool{}
-			for j, e := range slackElements(c, bm, p, slackMaxActionEls) {
-				ep := fmt.Sprintf("%s.elements[%d]", p, j)
-				em, ok := c.object(e, ep)
-				if !ok {
-					continue
-				}
-				if c.str(em, ep, "type", true) != "button" {
-					continue // other interactive elements are not used by Studio
-				}
-				c.known(em, ep, "type", "text", "action_id", "url", "value", "style", "confirm", "accessibility_label")
-				if t, ok := c.field(em, ep, "text", true); ok {
-					slackText(c, ep+".text", t, slackMaxButtonText, "plain_text")
-				}
-				if id := c.str(em, ep, "action_id", false); id != "" {
-					c.maxLen(ep+".action_id", id, slackMaxActionID)
-					if actionIDs[id] {
-						c.add(ep+".action_id", "duplicate %q in the block", id)
-					}
-					actionIDs[id] = true
-				}
-				if u := c.str(em, ep, "url", false); u != "" {
-					c.maxLen(ep+".url", u, slackMaxButtonURL)
-					c.link(ep+".url", u, false)
-				}
-				c.maxLen(ep+".value", c.str(em, ep, "value", false), slackMaxButtonValue)
-				c.enum(em, ep, "style", false, "primary", "danger")
+			for j, fv := range fs {
+				slackText(c, fmt.Sprintf("%s.fields[%d]", p, j), fv, slackMaxField)
 			}
 		}
 	}
-	return msg, c.errs
+	if a, ok := bm["accessory"]; ok {
+		c.object(a, p+".accessory")
+	}
+	c.boolean(bm, p, "expand")
+}
+
+// slackContext checks a context block: text and image elements.
+func slackContext(c *check, p string, bm map[string]any) {
+	c.known(bm, p, "type", "block_id", "elements")
+	els := slackElements(c, bm, p, slackMaxContextEls)
+	for j, e := range els {
+		ep := fmt.Sprintf("%s.elements[%d]", p, j)
+		em, ok := c.object(e, ep)
+		if !ok {
+			continue
+		}
+		if em["type"] == "image" {
+			c.known(em, ep, "type", "image_url", "alt_text", "slack_file")
+			c.str(em, ep, "alt_text", true)
+			continue
+		}
+		slackText(c, ep, e, slackMaxContextText)
+	}
+}
+
+// slackActions checks an actions block: the buttons Studio sends.
+func slackActions(c *check, p string, bm map[string]any) {
+	c.known(bm, p, "type", "block_id", "elements")
+	actionIDs := map[string]bool{}
+	for j, e := range slackElements(c, bm, p, slackMaxActionEls) {
+		ep := fmt.Sprintf("%s.elements[%d]", p, j)
+		em, ok := c.object(e, ep)
+		if !ok {
+			continue
+		}
+		if c.str(em, ep, "type", true) != "button" {
+			continue // other interactive elements are not used by Studio
+		}
+		c.known(em, ep, "type", "text", "action_id", "url", "value", "style", "confirm", "accessibility_label")
+		if t, ok := c.field(em, ep, "text", true); ok {
+			slackText(c, ep+".text", t, slackMaxButtonText, "plain_text")
+		}
+		if id := c.str(em, ep, "action_id", false); id != "" {
+			c.maxLen(ep+".action_id", id, slackMaxActionID)
+			if actionIDs[id] {
+				c.add(ep+".action_id", "duplicate %q in the block", id)
+			}
+			actionIDs[id] = true
+		}
+		if u := c.str(em, ep, "url", false); u != "" {
+			c.maxLen(ep+".url", u, slackMaxButtonURL)
+			c.link(ep+".url", u, false)
+		}
+		c.maxLen(ep+".value", c.str(em, ep, "value", false), slackMaxButtonValue)
+		c.enum(em, ep, "style", false, "primary", "danger")
+	}
 }
 
 // slackElements returns bm's elements array, checking it has 1 to max.

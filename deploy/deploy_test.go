@@ -28,14 +28,14 @@ func repoFile(t *testing.T, rel string) []byte {
 }
 
 // settingDefault is the built-in default of a setting of studio serve, read
-// from the add(…) call that declares it, so these files cannot drift from
+// from the spec that declares it, so these files cannot drift from
 // the code.
 func settingDefault(t *testing.T, env string) string {
 	t.Helper()
-	re := regexp.MustCompile(`add\("` + env + `", "[^"]+", "([^"]*)"`)
+	re := regexp.MustCompile(`\{env: "` + env + `", flag: "[^"]+", def: "([^"]*)"`)
 	m := re.FindSubmatch(repoFile(t, "cmd/studio/config.go"))
 	if m == nil {
-		t.Fatalf("no add(%q, …) in cmd/studio/config.go", env)
+		t.Fatalf("no setting spec {env: %q, …, def: …} in cmd/studio/config.go", env)
 	}
 	return string(m[1])
 }

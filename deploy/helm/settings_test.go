@@ -12,7 +12,7 @@ import (
 // studioSettings are the environment variables Studio reads, gathered
 // from the source rather than listed by hand.
 type studioSettings struct {
-	config map[string]bool // add("NAME", …) in cmd/studio/config.go
+	config map[string]bool // {env: "NAME", …} specs in cmd/studio/config.go
 	secret []string        // those declared secret (the add's last argument)
 	files  map[string]bool // NAME_FILE of each secret setting
 	readme map[string]bool // the first column of README.md's Settings table
@@ -21,7 +21,7 @@ type studioSettings struct {
 }
 
 var (
-	addCall   = regexp.MustCompile(`(?m)^\s*add\("([A-Z][A-Z0-9_]*)", "[^"]*", .*, (true|false)\)\s*$`)
+	specLine  = regexp.MustCompile(`(?m)^\s*\{env: "([A-Z][A-Z0-9_]*)", flag: "[^"]*"(?:, def: "[^"]*")?(, secret: true)?`)
 	otelName  = regexp.MustCompile(`"(OTEL_[A-Z0-9_]+[A-Z0-9])"`)
 	tableName = regexp.MustCompile("`([A-Z][A-Z0-9_]*)(\\*?)`")
 )
@@ -33,16 +33,16 @@ func readStudioSettings(t *testing.T) studioSettings {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range addCall.FindAllStringSubmatch(string(src), -1) {
+	for _, m := range specLine.FindAllStringSubmatch(string(src), -1) {
 		s.config[m[1]] = true
-		if m[2] == "true" {
+		if m[2] != "" {
 			s.secret = append(s.secret, m[1])
 		}
 	}
 	// A change in how config.go declares settings must fail here, not
 	// make every name look unknown or every check pass.
 	if len(s.config) < 30 || !s.config["STUDIO_ADDR"] || len(s.secret) < 5 {
-		t.Fatalf("found %d settings (%d secret) in cmd/studio/config.go's add(…) calls; the pattern no longer matches how settings are declared", len(s.config), len(s.secret))
+		t.Fatalf("found %d settings (%d secret) in cmd/studio/config.go's setting specs; the pattern no longer matches how settings are declared", len(s.config), len(s.secret))
 	}
 
 	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
@@ -89,8 +89,12 @@ func readStudioSettings(t *testing.T) studioSettings {
 	}
 
 	// Every secret setting is also read from the file NAME_FILE names.
-	if !strings.Contains(string(src), `lookupEnv(getenv, env+"_FILE")`) {
-		t.Fatal(`cmd/studio/config.go no longer reads NAME_FILE for secret settings (lookupEnv(getenv, env+"_FILE")); the chart passes secrets that way`)
+	reader, err := os.ReadFile(filepath.Join(repoRoot, "cmd", "studio", "settings.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(reader), `s.env+"_FILE")`) {
+		t.Fatal(`cmd/studio/settings.go no longer reads NAME_FILE for secret settings (s.env+"_FILE"); the chart passes secrets that way`)
 	}
 	for _, name := range s.secret {
 		s.files[name+"_FILE"] = true

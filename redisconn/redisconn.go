@@ -81,6 +81,12 @@ type Config struct {
 	// logs). It is installed before Breaker, so it also sees the commands
 	// the breaker refuses.
 	Instrumentation *Instrumentation
+	// Availability, if set, is told how every command of Open's client
+	// ended (the master's availability as Studio sees it; see
+	// AvailabilityObserver). OpenReader's client does not tell it: a
+	// replica answering says nothing of the master. Like Instrumentation
+	// it sees the commands the breaker refuses.
+	Availability AvailabilityObserver
 	// Breaker, if set, wraps every command: while it is open, commands fail
 	// at once with ErrCircuitOpen instead of waiting on a dead server.
 	Breaker *Breaker
@@ -115,8 +121,9 @@ var ErrReplicaReadsNeedTopology = errors.New("redis replica reads need Sentinel 
 // Sentinel mode a failover cluster client with replica-only routing (the
 // master only while no replica is usable), in Cluster mode a cluster client
 // in read-only mode. Commands that are not read-only still go to the
-// master. It carries the same hooks as Open's client. Replica data can lag
-// the master's; see session.Options.ReadRedis for how sessions stay safe.
+// master. It carries the same hooks as Open's client except
+// Availability. Replica data can lag the master's; see
+// session.Options.ReadRedis for how sessions stay safe.
 func OpenReader(c Config) (redis.UniversalClient, error) {
 	if c.Mode() == "standalone" {
 		return nil, ErrReplicaReadsNeedTopology
@@ -124,6 +131,7 @@ func OpenReader(c Config) (redis.UniversalClient, error) {
 	// No retry: a failed replica read is retried on the master by the
 	// session layer, at once rather than after another read timeout.
 	c.MaxRetries = -1
+	c.Availability = nil
 	rdb, err := open(c, true)
 	if err != nil {
 		return nil, err
@@ -131,9 +139,15 @@ func OpenReader(c Config) (redis.UniversalClient, error) {
 	return hooked(c, rdb), nil
 }
 
+// hooked installs c's hooks on rdb, outermost first: the instrumentation
+// and the availability observer see every command, the breaker's
+// refusals included.
 func hooked(c Config, rdb redis.UniversalClient) redis.UniversalClient {
 	if c.Instrumentation != nil {
 		rdb.AddHook(c.Instrumentation)
+	}
+	if c.Availability != nil {
+		rdb.AddHook(availabilityHook{c.Availability})
 	}
 	if c.Breaker != nil {
 		rdb.AddHook(c.Breaker)

@@ -14,6 +14,7 @@ type metrics struct {
 	parseErrors     prometheus.Counter
 	failovers       prometheus.Counter
 	failoverSeconds prometheus.Gauge
+	writeGapSeconds prometheus.Gauge
 	masterChanges   prometheus.Counter
 	reachable       *prometheus.GaugeVec // sentinel
 	subscribed      *prometheus.GaugeVec // sentinel
@@ -44,7 +45,11 @@ func newMetrics(reg prometheus.Registerer, sentinels []string) *metrics {
 		}),
 		failoverSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "studio_redis_last_failover_duration_seconds",
-			Help: "Seconds from the first +sdown of the old master (detection, by any Sentinel) to the first +switch-master of the last failover; 0 when its detection was not seen. The outage is longer by the Sentinels' down-after-milliseconds.",
+			Help: "Seconds from the first +sdown of the old master (detection, by any Sentinel) to the first +switch-master of the last failover: the Sentinels' detection-to-switch time; 0 when its detection was not seen. Writes were unavailable for longer (studio_redis_last_failover_write_gap_seconds).",
+		}),
+		writeGapSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "studio_redis_last_failover_write_gap_seconds",
+			Help: "Seconds Studio's own commands to the master went unanswered across the last failover: from the old master's last answer to the first answer after the switch (what clients saw, unlike the Sentinels' detection-to-switch time); set once settled, 5 s after the switch; 0 when no command failed.",
 		}),
 		masterChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "studio_redis_master_changes_total",
@@ -77,7 +82,7 @@ func newMetrics(reg prometheus.Registerer, sentinels []string) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.eventsDropped, m.parseErrors, m.failovers, m.failoverSeconds,
-			m.masterChanges, m.reachable, m.subscribed, m.replicaLagBytes, m.replicaLagSecs)
+			m.writeGapSeconds, m.masterChanges, m.reachable, m.subscribed, m.replicaLagBytes, m.replicaLagSecs)
 	}
 	return m
 }

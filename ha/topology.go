@@ -40,6 +40,9 @@ type state struct {
 	// onMasterChange, if set, is called (under mu: it must not block or
 	// call back) whenever the master changes.
 	onMasterChange func()
+	// outages, if set, are the runs of failures of Studio's commands to
+	// the master, for the write gap of the last failover.
+	outages *Outages
 
 	mu            sync.Mutex
 	sentinels     []*sentinelState // configuration order
@@ -51,6 +54,7 @@ type state struct {
 	lagLabels     map[string]bool // replicas with lag series
 	pending       map[string]*pendingFailover
 	last          *Failover
+	gapSettled    bool // last's write gap is final
 	failovers     uint64
 	events        []EventRecord // oldest first
 	eventIDs      []identity    // the identity of each of events, for merging copies
@@ -253,6 +257,7 @@ func (st *state) currentMaster() string {
 func (st *state) applyNodePoll(addr string, n nodeState, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.resolveWriteGapLocked()
 	if addr != st.master {
 		return // the master changed while polling
 	}
@@ -503,7 +508,7 @@ func (st *state) switchLocked(s *sentinelState, ev Event) {
 	if !f.DetectedAt.IsZero() {
 		f.DurationSeconds = f.SwitchedAt.Sub(f.DetectedAt).Seconds()
 	}
-	st.last = f
+	st.last, st.gapSettled = f, false
 	st.failovers++
 	st.m.failovers.Inc()
 	st.m.failoverSeconds.Set(f.DurationSeconds)
@@ -516,6 +521,77 @@ func (st *state) switchLocked(s *sentinelState, ev Event) {
 	if st.master != ev.Addr {
 		st.setMasterLocked(ev.Addr, "event")
 	}
+	st.resolveWriteGapLocked()
+}
+
+// writeGapWindow is how long after +switch-master an outage of Studio's
+// commands may begin and still be the failover's (a demoted master
+// refusing writes), and so how long after it the write gap is settled.
+const writeGapWindow = 5 * time.Second
+
+// Write gap statuses (Failover.WriteGapStatus).
+const (
+	gapMeasuring = "measuring"
+	gapMeasured  = "measured"
+	gapNone      = "none"
+)
+
+// matchOutage returns the outage of Studio's commands that failover f
+// caused: the longest of those overlapping the failover, from its
+// detection (its switch when detection was not seen) to writeGapWindow
+// after its switch. An outage in progress lasts until now.
+func matchOutage(f *Failover, outages []Outage, now time.Time) (Outage, bool) {
+	from, until := f.DetectedAt, f.SwitchedAt.Add(writeGapWindow)
+	if from.IsZero() {
+		from = f.SwitchedAt
+	}
+	var best Outage
+	found := false
+	for _, o := range outages {
+		end := o.Back
+		if end.IsZero() {
+			end = now
+		}
+		if o.FirstFailure.After(until) || end.Before(from) {
+			continue
+		}
+		if !found || o.Gap(now) > best.Gap(now) {
+			best, found = o, true
+		}
+	}
+	return best, found
+}
+
+// resolveWriteGapLocked fills the last failover's write gap from the
+// outages, until it is settled: writeGapWindow after the switch, with the
+// commands answered again (or none failed). Then it sets the metric and
+// logs the figures once.
+func (st *state) resolveWriteGapLocked() {
+	f := st.last
+	if f == nil || st.outages == nil || st.gapSettled {
+		return
+	}
+	now := st.now()
+	o, ok := matchOutage(f, st.outages.List(), now)
+	f.LastAnswerAt, f.FirstFailureAt, f.WritesBackAt, f.FailedCommands = o.LastAnswer, o.FirstFailure, o.Back, o.Failed
+	f.WriteGapSeconds, f.WriteGapStatus = 0, gapMeasuring
+	switch {
+	case ok && !o.Back.IsZero():
+		f.WriteGapSeconds, f.WriteGapStatus = o.Gap(now).Seconds(), gapMeasured
+	case ok:
+		f.WriteGapSeconds = o.Gap(now).Seconds()
+	case now.Sub(f.SwitchedAt) >= writeGapWindow:
+		f.WriteGapStatus = gapNone
+	}
+	if f.WriteGapStatus == gapMeasuring || now.Sub(f.SwitchedAt) < writeGapWindow {
+		return
+	}
+	st.gapSettled = true
+	st.m.writeGapSeconds.Set(f.WriteGapSeconds)
+	st.log.LogAttrs(context.Background(), slog.LevelInfo, "redis failover write gap",
+		slog.String("master_name", st.masterName), slog.String("from", f.From), slog.String("to", f.To),
+		slog.Float64("write_gap_seconds", f.WriteGapSeconds), slog.Uint64("failed_commands", f.FailedCommands),
+		slog.Float64("duration_seconds", f.DurationSeconds))
 }
 
 // subscribe adds a subscriber with a buffer of buf events (at least 1).
@@ -570,6 +646,7 @@ func (st *state) topology() Topology {
 	for _, s := range st.sentinels {
 		t.Sentinels = append(t.Sentinels, st.sentinelViewLocked(s))
 	}
+	st.resolveWriteGapLocked()
 	if st.last != nil {
 		f := *st.last
 		f.Sentinels = slices.Clone(f.Sentinels)

@@ -40,9 +40,21 @@
 // re-pointed). A failover is counted once: a +switch-master with the
 // same old→new pair as the last failover, while the master is still the
 // new one, is a copy. Its duration is from detection (the first +sdown of
-// the old master from any Sentinel) to the first +switch-master; the
-// outage as clients see it is longer by the Sentinels'
-// down-after-milliseconds, the time they wait before that +sdown.
+// the old master from any Sentinel) to the first +switch-master: the
+// Sentinels' part. It is not how long clients could not write, which
+// began down-after-milliseconds before that +sdown, when the master
+// stopped answering, and ended when they reached the new master.
+//
+// That is the write gap, measured from Studio's own commands when
+// WatcherOptions.Outages is set (and given to Studio's client as
+// redisconn.Config.Availability): Outages keeps the runs of failed
+// commands, and the failover's run is the longest one overlapping it, from
+// its detection to 5 s after its switch (a demoted master answering
+// READONLY can start one a little after the switch). The gap runs from
+// the last command the old master answered to the first command answered
+// after the run, normally by the new master; the failover drill's write
+// unavailability window is the same measure taken from its own writers.
+// It is settled 5 s after the switch, once commands are answered again.
 //
 // # Logs
 //
@@ -55,7 +67,9 @@
 // failover" (warn, once per failover, with from, to and duration_seconds),
 // "redis master changed" (warn), "sentinel unreachable" /
 // "sentinel events subscription lost" (warn, on the transition) and their
-// recoveries (info). Lines hold addresses, names and errors of the network
+// recoveries (info), and "redis failover write gap" (info, once the gap is
+// settled, with write_gap_seconds, failed_commands and duration_seconds).
+// Lines hold addresses, names and errors of the network
 // layer, never credentials.
 package ha
 
@@ -104,9 +118,15 @@ type WatcherOptions struct {
 	// studio_sentinel_event_parse_errors_total,
 	// studio_sentinel_reachable{sentinel}, studio_sentinel_subscribed{sentinel},
 	// studio_redis_failovers_total, studio_redis_last_failover_duration_seconds,
+	// studio_redis_last_failover_write_gap_seconds,
 	// studio_redis_master_changes_total and
 	// studio_redis_replica_lag_bytes/_seconds{replica}. Nil: none.
 	Registerer prometheus.Registerer
+	// Outages, if set, are the outcomes of Studio's own commands to the
+	// master (install it as redisconn.Config.Availability of Studio's
+	// client); the last failover then carries its write gap (see the
+	// package documentation). Nil: no write gap.
+	Outages *Outages
 	// Logger receives the log lines; nil: discard.
 	Logger *slog.Logger
 	// Now is the clock for event and failover times (default time.Now).
@@ -185,6 +205,7 @@ func NewWatcher(o WatcherOptions) (*Watcher, error) {
 	}
 	w.m = newMetrics(o.Registerer, w.addrs)
 	w.st = newState(w.masterName, w.addrs, w.m, w.log, w.now)
+	w.st.outages = o.Outages
 	w.st.onMasterChange = func() {
 		select {
 		case w.masterMoved <- struct{}{}:

@@ -121,8 +121,40 @@ type Failover struct {
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	SwitchedAt time.Time `json:"switched_at"`
 	EndedAt    time.Time `json:"ended_at,omitzero"`
-	// DurationSeconds is SwitchedAt - DetectedAt, 0 without DetectedAt.
+	// DurationSeconds is SwitchedAt - DetectedAt, 0 without DetectedAt:
+	// the Sentinels' detection-to-switch time. It is not how long clients
+	// could not write: that began down-after-milliseconds before
+	// DetectedAt, when the master stopped answering, and ended when
+	// clients reached the new master (WriteGapSeconds).
 	DurationSeconds float64 `json:"duration_seconds"`
+
+	// The write gap as Studio saw it, from the outcomes of its own
+	// commands to the master (redisconn.Config.Availability): the run of
+	// failed commands the failover caused, from the last command the old
+	// master answered to the first one answered after (normally by the
+	// new master). All zero, and WriteGapStatus empty, when the watcher
+	// is not told about Studio's commands.
+	//
+	// WriteGapStatus is "measuring" while the commands still fail (or
+	// within 5 s of the switch, before any failed), "measured" once
+	// they are answered again, "none" when no command failed around the
+	// failover.
+	WriteGapStatus string `json:"write_gap_status,omitempty"`
+	// WriteGapSeconds is WritesBackAt - LastAnswerAt (FirstFailureAt
+	// without LastAnswerAt); while measuring, the gap so far. Studio
+	// sends at least one command a second (the monitor's poll), so an
+	// idle instance can see up to a second more at each end than a busy
+	// one; under traffic it is what callers saw, to the millisecond.
+	WriteGapSeconds float64 `json:"write_gap_seconds"`
+	// LastAnswerAt is when the old master last answered a command of
+	// Studio's before they failed; FirstFailureAt when the first failed
+	// command ended; WritesBackAt when the first command answered after
+	// them ended; FailedCommands counts the failed commands in between
+	// (retries inside the client not counted, breaker refusals counted).
+	LastAnswerAt   time.Time `json:"last_answer_at,omitzero"`
+	FirstFailureAt time.Time `json:"first_failure_at,omitzero"`
+	WritesBackAt   time.Time `json:"writes_back_at,omitzero"`
+	FailedCommands uint64    `json:"failed_commands,omitempty"`
 	// Leader is the Sentinel that published +elected-leader, if seen.
 	Leader string `json:"leader,omitempty"`
 	// Sentinels are the Sentinels that reported the switch.

@@ -222,7 +222,8 @@ var bookkeepingPrefixes = []string{alert.DefaultKeyPrefix, session.DefaultWarmKe
 
 // openSentinelWatch sets up, in Sentinel mode, the follower that moves to
 // a new master as soon as any Sentinel announces it, and the watcher of
-// every Sentinel's events for the health view and the alerts.
+// every Sentinel's events for the health view and the alerts, told how
+// the client's commands to the master end (rc.Availability).
 func (a *app) openSentinelWatch(rc *redisconn.Config) error {
 	var err error
 	if rc.Follower, err = redisconn.NewMasterFollower(*rc, a.log); err != nil {
@@ -232,10 +233,14 @@ func (a *app) openSentinelWatch(rc *redisconn.Config) error {
 	if err != nil {
 		return err
 	}
+	// What Studio's own commands see of the master gives each failover
+	// its write gap.
+	outages := ha.NewOutages()
+	rc.Availability = outages
 	a.ha, err = ha.NewWatcher(ha.WatcherOptions{
 		Sentinels: rc.Sentinels, MasterName: rc.MasterName,
 		NewSentinelClient: nodes.Sentinel, NewNodeClient: nodes.Node,
-		Registerer: a.reg, Logger: a.log,
+		Outages: outages, Registerer: a.reg, Logger: a.log,
 	})
 	if err != nil {
 		return fmt.Errorf("sentinel watcher: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -12,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/studiohq/studio/ha/drill"
 	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/redisconn"
+	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/session/sqlstore"
 )
 
 var tokenRE = regexp.MustCompile(`"token":"([^"]+)"`)
@@ -355,4 +360,155 @@ func TestServeOnRedisCluster(t *testing.T) {
 			t.Fatalf("serve exited %d: %s", code, s.stderr.String())
 		}
 	}
+}
+
+// TestServeFailoverWriteGap runs `studio serve` under validation and
+// create traffic while the failover drill kills the master, and compares
+// the write gap Studio recorded on the failover (from its own commands)
+// with the Sentinels' detection → switch time and with the drill's write
+// unavailability window, measured by the drill's writers on the same
+// event. Bounds are generous sanity checks; the figures are printed.
+func TestServeFailoverWriteGap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failover test; -short skips it")
+	}
+	topo := redistest.StartSentinel(t)
+	const admin = "gap-admin-token-0123456789"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := startServe(t, ctx, map[string]string{
+		"STUDIO_ADMIN_TOKEN": admin,
+		"REDIS_SENTINELS":    strings.Join(topo.SentinelAddrs(), ","),
+		"REDIS_MASTER_NAME":  topo.MasterName(),
+		"STUDIO_L1_TTL":      "100ms", // most validations reach Redis
+		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "studio.db"),
+	})
+	var toks []string
+	for i := range 20 {
+		toks = append(toks, createToken(t, srv.base, admin, fmt.Sprintf("gap-%d", i)))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for g := range 3 {
+		wg.Go(func() {
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if g == 0 && i%10 == 0 {
+					send(t, "POST", srv.base+"/v1/sessions", admin, `{"user_id":"gap-new"}`)
+				} else {
+					send(t, "GET", srv.base+"/v1/session", toks[i%len(toks)], "")
+				}
+				sent.Add(1)
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+
+	r := runKillDrill(t, topo)
+	var lf struct {
+		From, To        string
+		DetectedAt      time.Time `json:"detected_at"`
+		SwitchedAt      time.Time `json:"switched_at"`
+		DurationSeconds float64   `json:"duration_seconds"`
+		WriteGapStatus  string    `json:"write_gap_status"`
+		WriteGapSeconds float64   `json:"write_gap_seconds"`
+		LastAnswerAt    time.Time `json:"last_answer_at"`
+		FirstFailureAt  time.Time `json:"first_failure_at"`
+		WritesBackAt    time.Time `json:"writes_back_at"`
+		FailedCommands  uint64    `json:"failed_commands"`
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := send(t, "GET", srv.base+"/health/redis", admin, "")
+		var s struct {
+			Topology struct {
+				LastFailover json.RawMessage `json:"last_failover"`
+			} `json:"topology"`
+		}
+		if err := json.Unmarshal([]byte(body), &s); err != nil {
+			t.Fatalf("snapshot: %v: %s", err, body)
+		}
+		_ = json.Unmarshal(s.Topology.LastFailover, &lf)
+		if lf.WriteGapStatus == "measured" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the write gap was never measured: last failover %s", s.Topology.LastFailover)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	drillGap := r.WriteUnavailableMS / 1000
+	t.Logf("MEASURED failover %s → %s with %d requests sent: Studio's write gap %.3f s (%d failed commands; last answer %s before detection, writes back %s after the switch); Sentinel detection → switch %.3f s; drill write unavailability %.3f s (first write on the new master %.0f ms after the kill)",
+		lf.From, lf.To, sent.Load(), lf.WriteGapSeconds, lf.FailedCommands,
+		lf.DetectedAt.Sub(lf.LastAnswerAt).Round(time.Millisecond), lf.WritesBackAt.Sub(lf.SwitchedAt).Round(time.Millisecond),
+		lf.DurationSeconds, drillGap, r.FirstWriteMS)
+	if lf.From != r.MasterBefore || lf.To != r.MasterAfter {
+		t.Errorf("Studio's last failover %s → %s, the drill's %s → %s", lf.From, lf.To, r.MasterBefore, r.MasterAfter)
+	}
+	if lf.DurationSeconds <= 0 || lf.WriteGapSeconds < lf.DurationSeconds {
+		t.Errorf("write gap %.3f s shorter than the Sentinels' detection → switch %.3f s", lf.WriteGapSeconds, lf.DurationSeconds)
+	}
+	if lf.FailedCommands == 0 || !lf.LastAnswerAt.Before(lf.DetectedAt) || lf.WritesBackAt.Before(lf.FirstFailureAt) {
+		t.Errorf("write gap timeline: %+v", lf)
+	}
+	if d := math.Abs(lf.WriteGapSeconds - drillGap); d > 1.5 || lf.WriteGapSeconds > 10 {
+		t.Errorf("Studio's write gap %.3f s is %.3f s away from the drill's %.3f s (want within 1.5 s)", lf.WriteGapSeconds, d, drillGap)
+	}
+}
+
+// runKillDrill runs the failover drill's kill fault on topo with its own
+// client, built the way `studio drill failover` builds it, and restarts the
+// killed master for it to rejoin.
+func runKillDrill(t *testing.T, topo *redistest.Topology) *drill.Report {
+	t.Helper()
+	rc := redisconn.Config{Sentinels: topo.SentinelAddrs(), MasterName: topo.MasterName(),
+		Breaker: redisconn.NewBreaker(redisconn.BreakerOptions{})}
+	var err error
+	if rc.Follower, err = redisconn.NewMasterFollower(rc, nil); err != nil {
+		t.Fatal(err)
+	}
+	fctx, stopFollower := context.WithCancel(t.Context())
+	followed := make(chan struct{})
+	go func() { defer close(followed); rc.Follower.Run(fctx) }()
+	defer func() { stopFollower(); <-followed }()
+	rdb, err := redisconn.Open(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	store, err := sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "drill.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc, err := session.NewService(session.Options{Store: store, Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	nodes, err := redisconn.NewNodeClients(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := drill.Run(t.Context(), drill.Options{
+		Sentinels: rc.Sentinels, MasterName: rc.MasterName, Redis: rdb, Sessions: svc,
+		NewSentinelClient: nodes.Sentinel, NewNodeClient: nodes.Node,
+		Fault: drill.FaultKill, Warmup: time.Second, Settle: time.Second, RejoinTimeout: 40 * time.Second,
+		Restart: func(ctx context.Context, addr string) error { return topo.Node(addr).Restart(ctx) },
+	})
+	if r != nil {
+		var b strings.Builder
+		_ = r.WriteTable(&b)
+		t.Logf("drill report:\n%s", b.String())
+	}
+	if err != nil {
+		t.Fatalf("drill: %v", err)
+	}
+	return r
 }

@@ -36,8 +36,9 @@ func testSnapshot() monitor.Snapshot {
 			Instances: []monitor.HotKeyShare{{Instance: "a", Count: 600}, {Instance: "b", Count: 300}}}},
 		Alerts: []monitor.Alert{{Name: "FromSnapshot", Severity: "warning", State: "firing"}},
 		Topology: &health.Topology{Master: "10.0.0.1:6379", MasterReachable: true,
-			Events:       []health.EventRecord{{Kind: "a"}, {Kind: "b"}, {Kind: "c"}, {Kind: "d"}, {Kind: "e"}, {Kind: "f"}},
-			LastFailover: &health.Failover{From: "10.0.0.9:6379", To: "10.0.0.1:6379", DurationSeconds: 2.2}},
+			Events: []health.EventRecord{{Kind: "a"}, {Kind: "b"}, {Kind: "c"}, {Kind: "d"}, {Kind: "e"}, {Kind: "f"}},
+			LastFailover: &health.Failover{From: "10.0.0.9:6379", To: "10.0.0.1:6379", DurationSeconds: 1.2,
+				WriteGapStatus: "measured", WriteGapSeconds: 2.3, FailedCommands: 412}},
 	}
 }
 
@@ -371,7 +372,13 @@ func TestFrameContent(t *testing.T) {
 		Topology struct {
 			Master       string
 			Events       []any
-			LastFailover struct{ To string } `json:"last_failover"`
+			LastFailover struct {
+				To              string
+				DurationSeconds float64 `json:"duration_seconds"`
+				WriteGapStatus  string  `json:"write_gap_status"`
+				WriteGapSeconds float64 `json:"write_gap_seconds"`
+				FailedCommands  uint64  `json:"failed_commands"`
+			} `json:"last_failover"`
 		}
 		Point map[string]any
 	}
@@ -382,6 +389,10 @@ func TestFrameContent(t *testing.T) {
 		len(f.HotKeys) != 1 || len(f.HotKeys[0].Instances) != 2 || f.Topology.Master != "10.0.0.1:6379" ||
 		f.Topology.Events != nil || f.Topology.LastFailover.To != "10.0.0.1:6379" {
 		t.Errorf("frame %+v", f)
+	}
+	// The page gets the write gap beside the Sentinels' detection → switch.
+	if lf := f.Topology.LastFailover; lf.WriteGapStatus != "measured" || lf.WriteGapSeconds != 2.3 || lf.FailedCommands != 412 || lf.DurationSeconds != 1.2 {
+		t.Errorf("last failover in the frame %+v", lf)
 	}
 	if len(f.Alerts) != 3 || f.Alerts[0].Name != "RedisDown" || f.Alerts[1].Name != "ManyClients" || f.Alerts[2].Name != "Old" {
 		t.Fatalf("alerts %+v", f.Alerts)

@@ -123,6 +123,9 @@ type topoSentinel struct {
 	Flags      []string `json:"flags"`
 }
 
+// topoFailover is the last failover as the page shows it: the write gap
+// Studio's commands saw first, the Sentinels' detection-to-switch time
+// (DurationSeconds) beside it (see health.Failover).
 type topoFailover struct {
 	From            string    `json:"from"`
 	To              string    `json:"to"`
@@ -131,6 +134,11 @@ type topoFailover struct {
 	EndedAt         time.Time `json:"ended_at,omitzero"`
 	DurationSeconds float64   `json:"duration_seconds"`
 	Leader          string    `json:"leader,omitempty"`
+	WriteGapStatus  string    `json:"write_gap_status,omitempty"`
+	WriteGapSeconds float64   `json:"write_gap_seconds"`
+	LastAnswerAt    time.Time `json:"last_answer_at,omitzero"`
+	WritesBackAt    time.Time `json:"writes_back_at,omitzero"`
+	FailedCommands  uint64    `json:"failed_commands,omitempty"`
 }
 
 // buildFrame reads the Snapshot (and the alerts and the newest point) into
@@ -266,7 +274,9 @@ func topologyView(t *health.Topology) *topoView {
 	}
 	if f := t.LastFailover; f != nil {
 		v.LastFailover = &topoFailover{From: f.From, To: f.To, DetectedAt: f.DetectedAt, SwitchedAt: f.SwitchedAt,
-			EndedAt: f.EndedAt, DurationSeconds: f.DurationSeconds, Leader: f.Leader}
+			EndedAt: f.EndedAt, DurationSeconds: f.DurationSeconds, Leader: f.Leader,
+			WriteGapStatus: f.WriteGapStatus, WriteGapSeconds: f.WriteGapSeconds,
+			LastAnswerAt: f.LastAnswerAt, WritesBackAt: f.WritesBackAt, FailedCommands: f.FailedCommands}
 	}
 	return v
 }

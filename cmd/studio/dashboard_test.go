@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,8 +92,8 @@ func waitPage(t *testing.T, ctx context.Context, what, expr string, timeout time
 // with validation traffic, opens the dashboard in headless Chromium through
 // the login link, and checks that the page agrees with /health/redis, that
 // the charts have points, that a hammered session shows as a hot key, that
-// a fired alert shows, and that a failover shows in the topology panel. It
-// keeps a screenshot, and prints the time from navigation to first data
+// a fired alert shows, and that a failover shows in the topology panel with
+// the write gap Studio saw. It keeps a screenshot, and prints the time from navigation to first data
 // and the stream's bytes per minute.
 func TestDashboardInChromium(t *testing.T) {
 	bctx := newBrowser(t)
@@ -270,7 +271,15 @@ func TestDashboardInChromium(t *testing.T) {
 	waitPage(t, bctx, "the new master "+newMaster.Addr(), fmt.Sprintf(`document.getElementById('topo-master').dataset.raw === %q &&
 		document.getElementById('topo-failover').dataset.raw === %q`, newMaster.Addr(), newMaster.Addr()), 20*time.Second)
 	shown := time.Since(killed)
+	// The line names the write gap Studio's commands saw, then the
+	// Sentinels' detection → switch time, each for what it is.
+	waitPage(t, bctx, "the measured write gap", `(function () { var g = document.getElementById('topo-write-gap');
+		return g && g.dataset.status === 'measured'; })()`, 20*time.Second)
 	failoverText := pageEval[string](t, bctx, `document.getElementById('topo-failover').textContent`)
+	gapText := pageEval[string](t, bctx, `document.getElementById('topo-write-gap').textContent`)
+	if !writeGapLine.MatchString(gapText) {
+		t.Errorf("the failover line %q does not name the write gap (want %s)", gapText, writeGapLine)
+	}
 
 	// Keep a screenshot.
 	time.Sleep(1500 * time.Millisecond) // a few more points on the charts
@@ -355,6 +364,10 @@ func TestDashboardInChromium(t *testing.T) {
 	t.Logf("charts: %.0f latency points; failover shown in the topology panel %v after the kill: %q", points, shown.Round(time.Millisecond), failoverText)
 	t.Logf("stream: history event %d B once, then %d B/min of snapshot events per page (%d validations sent)", sb[0], sb[1], validated.Load())
 }
+
+// writeGapLine is what the failover line must say: the write gap first,
+// then the Sentinels' detection → switch time, both with their unit.
+var writeGapLine = regexp.MustCompile(`^Writes unavailable \d+(\.\d+)? s\b.*Sentinel detection → switch \d+(\.\d+)? s$`)
 
 // countStream logs in like a page and reads the event stream for d,
 // returning the bytes of the initial history event and the snapshot bytes

@@ -280,6 +280,39 @@
     return tr;
   }
 
+  // renderFailover shows the last failover: old → new master, when, and
+  // the figure an operator cares about first: how long writes were
+  // unavailable as Studio's own commands saw it (the master's last answer
+  // before the failover to the first answer after), then the Sentinels'
+  // detection → switch time, named as such.
+  function renderFailover(fo, total, none) {
+    var dd = $('topo-failover');
+    dd.textContent = '';
+    setRaw(dd, fo ? fo.to : '');
+    if (!fo) { dd.textContent = none || 'none seen'; return; }
+    dd.appendChild(el('div', '', fo.from + ' → ' + fo.to + ' at ' + fmtTime(fo.switched_at) +
+      ' (' + total + (total === 1 ? ' failover' : ' failovers') + ' seen)'));
+    var gap = el('div', 'gap'), st = fo.write_gap_status || '';
+    gap.id = 'topo-write-gap';
+    gap.setAttribute('data-status', st);
+    setRaw(gap, fo.write_gap_seconds || 0);
+    var head = st === 'measured' ? 'Writes unavailable ' + fmtDur(fo.write_gap_seconds) :
+      st === 'measuring' ? (fo.write_gap_seconds > 0 ? 'Writes unavailable for ' + fmtDur(fo.write_gap_seconds) + ' so far' : 'Measuring the write gap…') :
+      st === 'none' ? 'No command of Studio\'s failed' : '';
+    if (head) {
+      var b = el('strong', st === 'measured' || st === 'none' ? '' : 'bad', head);
+      b.title = 'As Studio\'s own commands saw it: from the old master\'s last answer to the first answer after the failover';
+      gap.appendChild(b);
+      if (fo.failed_commands > 0) gap.appendChild(el('span', 'muted', ' · ' + fmtInt(fo.failed_commands) + (fo.failed_commands === 1 ? ' command' : ' commands') + ' failed'));
+    }
+    if (fo.duration_seconds > 0) {
+      var sd = el('div', 'muted', 'Sentinel detection → switch ' + fmtDur(fo.duration_seconds));
+      sd.title = 'From the first Sentinel marking the master down (+sdown) to the first +switch-master: the Sentinels\' part, not the outage';
+      gap.appendChild(sd);
+    }
+    dd.appendChild(gap);
+  }
+
   function renderTopology(f) {
     var t = f.topology, r = f.redis || {};
     var reps = $('topo-replicas').tBodies[0], sens = $('topo-sentinels').tBodies[0];
@@ -291,10 +324,7 @@
       st.textContent = t.master_reachable ? 'reachable' : 'unreachable';
       st.className = 'tag ' + (t.master_reachable ? 'ok' : 'bad');
       text('topo-since', t.master_since ? fmtTime(t.master_since) + ' (' + ago(t.master_since) + ')' : '–');
-      var fo = t.last_failover;
-      var fel = text('topo-failover', fo ? fo.from + ' → ' + fo.to + ' at ' + fmtTime(fo.switched_at) +
-        (fo.duration_seconds > 0 ? ', took ' + fmtDur(fo.duration_seconds) : '') + ' (' + (t.failovers_total || 0) + (t.failovers_total === 1 ? ' failover' : ' failovers') + ' seen)' : 'none seen');
-      setRaw(fel, fo ? fo.to : '');
+      renderFailover(t.last_failover, t.failovers_total || 0);
       (t.replicas || []).forEach(function (x) {
         row(reps, [[x.addr, 'key'], [x.link + (x.flags && x.flags.length ? ' (' + x.flags.join(', ') + ')' : ''), x.link === 'ok' ? 'down' : 'up'],
           [x.lag_bytes >= 0 ? fmtInt(x.lag_bytes) + ' B' : '–', 'num'], [x.lag_seconds >= 0 ? x.lag_seconds + ' s' : '–', 'num']]);
@@ -306,7 +336,7 @@
     } else {
       st.textContent = r.role || ''; st.className = 'tag';
       text('topo-since', r.uptime_seconds ? 'up ' + fmtDur(r.uptime_seconds) : '–');
-      text('topo-failover', r.mode === 'sentinel' ? 'none seen' : 'not applicable (' + (r.mode || 'unknown') + ')');
+      renderFailover(null, 0, r.mode === 'sentinel' ? 'none seen' : 'not applicable (' + (r.mode || 'unknown') + ')');
       (r.replicas || []).forEach(function (x) {
         row(reps, [[x.addr, 'key'], [x.state], ['–', 'num'], [x.lag_seconds >= 0 ? x.lag_seconds + ' s' : '–', 'num']]);
       });

@@ -234,6 +234,7 @@ func TestDashboardInChromium(t *testing.T) {
 	waitPage(t, bctx, "latency points", `(function(){ var d = window.__studio.charts.latency && window.__studio.charts.latency.data;
 		return d && d[0].length >= 2 && d[3].some(function (v) { return v > 0; }); })()`, 10*time.Second)
 	points := pageEval[float64](t, bctx, `window.__studio.charts.latency.data[0].length`)
+	checkLegends(t, bctx)
 
 	// The hammered session is a hot key, in its display form only.
 	waitPage(t, bctx, "the hot key "+hotKey, fmt.Sprintf(`!!document.querySelector('#hotkeys-body tr[data-key=%q]')`, hotKey), 15*time.Second)
@@ -368,6 +369,36 @@ func TestDashboardInChromium(t *testing.T) {
 // writeGapLine is what the failover line must say: the write gap first,
 // then the Sentinels' detection → switch time, both with their unit.
 var writeGapLine = regexp.MustCompile(`^Writes unavailable \d+(\.\d+)? s\b.*Sentinel detection → switch \d+(\.\d+)? s$`)
+
+// checkLegends asserts that, with no cursor over the charts, every chart's
+// legend shows the latest values (a number, or "no limit" for an unset
+// maxmemory), not uPlot's "--" or the page's "–".
+func checkLegends(t *testing.T, ctx context.Context) {
+	t.Helper()
+	legends := pageEval[map[string][]string](t, ctx, `(function () {
+		var out = {};
+		Object.keys(window.__studio.charts).forEach(function (id) {
+			var c = window.__studio.charts[id];
+			out[id] = Array.prototype.map.call(c.root.querySelectorAll('.u-legend .u-value'), function (e) { return e.textContent.trim(); });
+		});
+		return out;
+	})()`)
+	if len(legends) != 5 {
+		t.Errorf("legends of %d charts, want 5: %v", len(legends), legends)
+	}
+	for id, vals := range legends {
+		if len(vals) < 2 {
+			t.Errorf("chart %s: legend values %q, want the time and every series", id, vals)
+		}
+		for _, v := range vals {
+			if v == "--" || v == "–" || v == "" || !strings.ContainsAny(v, "0123456789") && v != "no limit" {
+				t.Errorf("chart %s: legend %q before any hover, want the latest values", id, vals)
+				break
+			}
+		}
+	}
+	t.Logf("legends before any hover: %v", legends)
+}
 
 // countStream logs in like a page and reads the event stream for d,
 // returning the bytes of the initial history event and the snapshot bytes

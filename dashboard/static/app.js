@@ -76,11 +76,28 @@
     { id: 'latency', el: 'c-latency', unit: 'ms', series: [['p50', 'p50', '--s1'], ['p95', 'p95', '--s2'], ['p99', 'p99', '--s3']], fmt: function (v) { return fmtMs(v); } },
     { id: 'throughput', el: 'c-throughput', unit: 'ops/s', series: [['ops', 'client ops/s', '--s1'], ['sops', 'server ops/s', '--s2']], fmt: function (v) { return fmtRate(v, 'ops/s'); } },
     { id: 'hitrate', el: 'c-hitrate', unit: '%', scale: 100, series: [['hit', 'L1+Redis', '--s1'], ['l1', 'L1 (in-process)', '--s2'], ['rh', 'Redis', '--s4']], fmt: function (v) { return isNum(v) ? v.toFixed(1) + ' %' : '–'; } },
-    { id: 'memory', el: 'c-memory', unit: 'MiB', scale: 1 / 1048576, series: [['mem', 'used', '--s1'], ['max', 'maxmemory', '--s3']], fmt: function (v) { return isNum(v) ? v.toFixed(1) + ' MiB' : '–'; } },
+    { id: 'memory', el: 'c-memory', unit: 'MiB', scale: 1 / 1048576, series: [['mem', 'used', '--s1'], ['max', 'maxmemory', '--s3', 'no limit']], fmt: function (v) { return isNum(v) ? v.toFixed(1) + ' MiB' : '–'; } },
     { id: 'errors', el: 'c-errors', unit: '%', scale: 100, series: [['err', 'error rate', '--s3']], fmt: function (v) { return isNum(v) ? v.toFixed(2) + ' %' : '–'; } }
   ];
 
   function chartSize(box) { return { width: Math.max(200, box.clientWidth), height: window.innerWidth < 600 ? 160 : 200 }; }
+
+  // The legend shows the point under the cursor; with the cursor off the
+  // chart (idx null) it shows the latest point that has a value, rather
+  // than uPlot's "--". A series with no value at all says so (empty).
+  function lastValued(d) {
+    for (var i = d.length - 1; i >= 0; i--) if (d[i] !== null && d[i] !== undefined) return d[i];
+    return null;
+  }
+  function legendValue(fmt, empty) {
+    return function (u, v, si, idx) {
+      if (idx === null || idx === undefined) v = lastValued(u.data[si] || []);
+      return v === null || v === undefined ? empty : fmt(v);
+    };
+  }
+  function fmtClock(sec) {
+    return new Date(sec * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
 
   function makeCharts() {
     if (typeof uPlot === 'undefined') return;
@@ -89,9 +106,9 @@
       var box = $(c.el);
       if (charts[c.id]) { charts[c.id].destroy(); }
       box.textContent = '';
-      var series = [{}];
+      var series = [{ label: 'Time', value: legendValue(fmtClock, '–') }];
       c.series.forEach(function (s) {
-        series.push({ label: s[1], stroke: cssVar(s[2]), width: 1.5, spanGaps: false, value: function (u, v) { return c.fmt(v); } });
+        series.push({ label: s[1], stroke: cssVar(s[2]), width: 1.5, spanGaps: false, value: legendValue(c.fmt, s[3] || '–') });
       });
       var opts = Object.assign(chartSize(box), {
         series: series,

@@ -245,6 +245,7 @@ func TestDashboardInChromium(t *testing.T) {
 	// history event (the monitor's samples), not one point per frame.
 	rowSpark := fmt.Sprintf(`(function(){ var s = document.querySelector('#hotkeys-body tr[data-key=%q] .spark'); return s ? s.textContent.length : 0; })()`, hotKey)
 	waitPage(t, bctx, "three frames of the hot key", rowSpark+" >= 3", 15*time.Second)
+	checkHotKeyCell(t, bctx, hotKey)
 	if err := chromedp.Do(bctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
@@ -398,6 +399,32 @@ func checkLegends(t *testing.T, ctx context.Context) {
 		}
 	}
 	t.Logf("legends before any hover: %v", legends)
+}
+
+// checkHotKeyCell asserts that the hot key's cell shows the display key
+// on one line, at least 16 characters wide, with the whole key in a
+// title.
+func checkHotKeyCell(t *testing.T, ctx context.Context, key string) {
+	t.Helper()
+	m := pageEval[map[string]any](t, ctx, fmt.Sprintf(`(function () {
+		var td = document.querySelector('#hotkeys-body tr[data-key=%q]').cells[1], cs = getComputedStyle(td);
+		var rg = document.createRange(); rg.selectNodeContents(td);
+		var r = rg.getBoundingClientRect(), titled = td.querySelector('[title]');
+		return {width: r.width, height: r.height, font: parseFloat(cs.fontSize), text: td.textContent,
+			title: titled ? titled.title : '', clipped: titled ? titled.scrollWidth > titled.clientWidth : false};
+	})()`, key))
+	width, height, font := m["width"].(float64), m["height"].(float64), m["font"].(float64)
+	const minChars = 16
+	if width < minChars*0.55*font {
+		t.Errorf("hot key cell %.0f px wide at a %.1f px font: narrower than %d characters (%v)", width, font, minChars, m)
+	}
+	if height > 1.7*font {
+		t.Errorf("hot key %q wraps: its text is %.0f px high at a %.1f px font (%v)", key, height, font, m)
+	}
+	if m["text"] != key || m["title"] != key || m["clipped"] == true {
+		t.Errorf("hot key cell %v, want %q in full and in its title", m, key)
+	}
+	t.Logf("hot key cell: %.0f×%.0f px at a %.1f px font for %q", width, height, font, key)
 }
 
 // countStream logs in like a page and reads the event stream for d,

@@ -229,10 +229,12 @@
       seen[k.key] = true;
       var tr = el('tr'); tr.setAttribute('data-key', k.key);
       tr.appendChild(el('td', 'num', String(i + 1)));
-      tr.appendChild(el('td', 'key', k.key));
+      var kc = el('td', 'hk-key'), ks = el('span', 'k', k.key);
+      ks.title = k.key;
+      kc.appendChild(ks); tr.appendChild(kc);
       var pm = el('td', 'num', fmtInt(k.per_min) + ' /min'); setRaw(pm, k.per_min); tr.appendChild(pm);
       var td = el('td', 'trend'), first = hist[0], last = hist[hist.length - 1];
-      td.appendChild(el('span', 'spark', sparkline(hist.slice(-20))));
+      td.appendChild(el('span', 'spark', sparkline(hist.slice(-16))));
       var arrow = hist.length < 3 ? '' : last > first * 1.1 ? ' ↑' : last < first * 0.9 ? ' ↓' : ' →';
       td.appendChild(el('span', arrow === ' ↑' ? 'up' : arrow === ' ↓' ? 'down' : '', arrow));
       tr.appendChild(td);
@@ -343,11 +345,11 @@
       text('topo-since', t.master_since ? fmtTime(t.master_since) + ' (' + ago(t.master_since) + ')' : '–');
       renderFailover(t.last_failover, t.failovers_total || 0);
       (t.replicas || []).forEach(function (x) {
-        row(reps, [[x.addr, 'key'], [x.link + (x.flags && x.flags.length ? ' (' + x.flags.join(', ') + ')' : ''), x.link === 'ok' ? 'down' : 'up'],
+        row(reps, [[x.addr, 'addr'], [x.link + (x.flags && x.flags.length ? ' (' + x.flags.join(', ') + ')' : ''), x.link === 'ok' ? 'down' : 'up'],
           [x.lag_bytes >= 0 ? fmtInt(x.lag_bytes) + ' B' : '–', 'num'], [x.lag_seconds >= 0 ? x.lag_seconds + ' s' : '–', 'num']]);
       });
       (t.sentinels || []).forEach(function (x) {
-        row(sens, [[x.addr, 'key'], [x.status, x.status === 'ok' ? 'down' : 'up'], [x.quorum ? (x.quorum_ok ? 'ok' : 'NO') + ' (quorum ' + x.quorum + ')' : '–']]);
+        row(sens, [[x.addr, 'addr'], [x.status, x.status === 'ok' ? 'down' : 'up'], [x.quorum ? (x.quorum_ok ? 'ok' : 'NO') + ' (quorum ' + x.quorum + ')' : '–']]);
       });
       setRaw(text('topo-sentinel-count', String((t.sentinels || []).length)), (t.sentinels || []).length);
     } else {
@@ -355,9 +357,9 @@
       text('topo-since', r.uptime_seconds ? 'up ' + fmtDur(r.uptime_seconds) : '–');
       renderFailover(null, 0, r.mode === 'sentinel' ? 'none seen' : 'not applicable (' + (r.mode || 'unknown') + ')');
       (r.replicas || []).forEach(function (x) {
-        row(reps, [[x.addr, 'key'], [x.state], ['–', 'num'], [x.lag_seconds >= 0 ? x.lag_seconds + ' s' : '–', 'num']]);
+        row(reps, [[x.addr, 'addr'], [x.state], ['–', 'num'], [x.lag_seconds >= 0 ? x.lag_seconds + ' s' : '–', 'num']]);
       });
-      (r.sentinels || []).forEach(function (x) { row(sens, [[x.addr, 'key'], [x.status], ['–']]); });
+      (r.sentinels || []).forEach(function (x) { row(sens, [[x.addr, 'addr'], [x.status], ['–']]); });
       setRaw(text('topo-sentinel-count', String((r.sentinels || []).length)), (r.sentinels || []).length);
     }
     if (!reps.children.length) row(reps, [['no replicas', 'empty'], [''], [''], ['']]);

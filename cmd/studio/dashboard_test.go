@@ -93,8 +93,11 @@ func waitPage(t *testing.T, ctx context.Context, what, expr string, timeout time
 // the login link, and checks that the page agrees with /health/redis, that
 // the charts have points, that a hammered session shows as a hot key, that
 // a fired alert shows, and that a failover shows in the topology panel with
-// the write gap Studio saw. It keeps a screenshot, and prints the time from navigation to first data
-// and the stream's bytes per minute.
+// the write gap Studio saw. It checks the layout: chart legends show the
+// latest values before any hover, the hot key's cell keeps one line wide
+// enough for the key, and no grid has an empty cell at 390, 1280, 1440
+// and 1920 px. It keeps screenshots, and prints the time from navigation
+// to first data and the stream's bytes per minute.
 func TestDashboardInChromium(t *testing.T) {
 	bctx := newBrowser(t)
 	topo := redistest.StartSentinel(t)
@@ -282,6 +285,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if !writeGapLine.MatchString(gapText) {
 		t.Errorf("the failover line %q does not name the write gap (want %s)", gapText, writeGapLine)
 	}
+	checkGrids(t, bctx, 1280)
 
 	// Keep a screenshot.
 	time.Sleep(1500 * time.Millisecond) // a few more points on the charts
@@ -309,6 +313,17 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if overflow := pageEval[bool](t, bctx, `document.documentElement.scrollWidth > window.innerWidth + 1`); overflow {
 		t.Errorf("on a 390 px wide phone the page scrolls sideways")
+	}
+	checkGrids(t, bctx, 390)
+	for _, w := range []int64{1440, 1920} {
+		if err := chromedp.Do(bctx, chromedp.EmulateViewport(w, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		checkGrids(t, bctx, w)
+		if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("dashboard-%d.png", w)), png, 0o644)
+		}
 	}
 
 	// Light/dark: the toggle cycles auto → dark → light.
@@ -425,6 +440,42 @@ func checkHotKeyCell(t *testing.T, ctx context.Context, key string) {
 		t.Errorf("hot key cell %v, want %q in full and in its title", m, key)
 	}
 	t.Logf("hot key cell: %.0f×%.0f px at a %.1f px font for %q", width, height, font, key)
+}
+
+// checkGrids asserts that no grid of the page (cards, charts, panels) has
+// an empty cell at the current width: every cell of every track is under
+// one of the grid's items.
+func checkGrids(t *testing.T, ctx context.Context, width int64) {
+	t.Helper()
+	grids := pageEval[map[string]map[string]any](t, ctx, `(function () {
+		var out = {};
+		['.cards', '.charts', '.panels'].forEach(function (sel) {
+			var g = document.querySelector(sel), cs = getComputedStyle(g), r = g.getBoundingClientRect();
+			var cols = cs.gridTemplateColumns.split(' ').map(parseFloat), rows = cs.gridTemplateRows.split(' ').map(parseFloat);
+			var cg = parseFloat(cs.columnGap) || 0, rgap = parseFloat(cs.rowGap) || 0;
+			var items = Array.prototype.map.call(g.children, function (c) { return c.getBoundingClientRect(); });
+			var empty = [], y = r.top + parseFloat(cs.paddingTop) + parseFloat(cs.borderTopWidth);
+			rows.forEach(function (h, ri) {
+				var x = r.left + parseFloat(cs.paddingLeft) + parseFloat(cs.borderLeftWidth);
+				cols.forEach(function (w, ci) {
+					var cx = x + w / 2, cy = y + h / 2;
+					if (!items.some(function (k) { return cx >= k.left && cx <= k.right && cy >= k.top && cy <= k.bottom; })) {
+						empty.push('row ' + (ri + 1) + ' column ' + (ci + 1));
+					}
+					x += w + cg;
+				});
+				y += h + rgap;
+			});
+			out[sel] = {columns: cols.length, rows: rows.length, empty: empty};
+		});
+		return out;
+	})()`)
+	for sel, g := range grids {
+		if e, _ := g["empty"].([]any); len(e) > 0 {
+			t.Errorf("at %d px the %s grid (%v columns, %v rows) has empty cells: %v", width, sel, g["columns"], g["rows"], e)
+		}
+	}
+	t.Logf("grids at %d px: %v", width, grids)
 }
 
 // countStream logs in like a page and reads the event stream for d,

@@ -116,7 +116,7 @@
         legend: { live: true },
         scales: { x: { time: true }, y: { range: function (u, mn, mx) { return [Math.min(0, mn || 0), mx > 0 ? mx * 1.1 : 1]; } } },
         axes: [
-          { stroke: axisStroke, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+          { stroke: axisStroke, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, space: 80 },
           { stroke: axisStroke, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 60,
             values: function (u, vals) { return vals.map(function (v) { return v + (c.unit === '%' ? ' %' : c.unit === 'ms' ? ' ms' : ''); }); } }
         ]

@@ -34,7 +34,7 @@ func BenchmarkHookOverhead(b *testing.B) {
 	unsampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 	sampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample())) // no exporter: recording cost only
 	newHook := func(tp *sdktrace.TracerProvider) redis.ProcessHook {
-		m := telemetry.NewMetrics(prometheus.NewRegistry(), "bench")
+		m := telemetry.NewMetrics(prometheus.NewRegistry(), telemetry.Build{Version: "bench"})
 		in := redisconn.NewInstrumentation(redisconn.InstrumentOptions{
 			Tracer: tp.Tracer("bench"), Duration: m.RedisCommandDuration, Logger: logger,
 			Recorder: discardRecorder{}, Addr: "127.0.0.1:6379",
@@ -70,7 +70,7 @@ func BenchmarkGetSaturationPaired(b *testing.B) {
 	ctx := context.Background()
 	bare := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer bare.Close()
-	m := telemetry.NewMetrics(prometheus.NewRegistry(), "bench")
+	m := telemetry.NewMetrics(prometheus.NewRegistry(), telemetry.Build{Version: "bench"})
 	full, err := redisconn.Open(redisconn.Config{
 		URL: srv.URL(),
 		Instrumentation: redisconn.NewInstrumentation(redisconn.InstrumentOptions{

@@ -42,7 +42,7 @@ func TestInstrumentationSpansMetricsAndKeys(t *testing.T) {
 	sr := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 	reg := prometheus.NewPedanticRegistry()
-	m := telemetry.NewMetrics(reg, "test")
+	m := telemetry.NewMetrics(reg, telemetry.Build{Version: "test"})
 	keys, rec := &keyLog{}, &recLog{}
 	rdb, err := redisconn.Open(redisconn.Config{URL: srv.URL()})
 	if err != nil {

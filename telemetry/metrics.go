@@ -39,11 +39,20 @@ type Metrics struct {
 	HTTPRequestDuration *prometheus.HistogramVec
 }
 
+// Build says which build is running, for studio_build_info.
+type Build struct {
+	// Version is the release version ("dev" for a development build).
+	Version string
+	// Revision is the VCS revision the binary was built from (the
+	// vcs.revision of debug.ReadBuildInfo), empty when unknown.
+	Revision string
+}
+
 // NewMetrics creates the shared metrics and registers them, with
-// studio_build_info, on reg. A nil reg registers nothing (the metrics still
-// work). It panics if reg already holds metrics of the same names, like
-// prometheus.MustRegister.
-func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
+// studio_build_info{version,revision,goversion}, on reg. A nil reg
+// registers nothing (the metrics still work). It panics if reg already
+// holds metrics of the same names, like prometheus.MustRegister.
+func NewMetrics(reg prometheus.Registerer, build Build) *Metrics {
 	m := &Metrics{
 		RedisCommandDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "studio_redis_command_duration_seconds",
@@ -81,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name:        "studio_build_info",
 				Help:        "Always 1; the labels say which build is running.",
-				ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+				ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": runtime.Version()},
 			}, func() float64 { return 1 }),
 		)
 	}

@@ -70,7 +70,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprint(stderr, versionUsage)
 			return 0
 		}
-		fmt.Fprintf(stdout, "studio %s (%s %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, vcsRevision())
+		rev := ""
+		if r := vcsRevision(); len(r) >= 12 {
+			rev = ", " + r[:12]
+		}
+		fmt.Fprintf(stdout, "studio %s (%s %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, rev)
 		return 0
 	case "help", "-h", "-help", "--help":
 		if cmd == "help" && len(rest) > 0 {
@@ -128,14 +132,17 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
+// vcsRevision is the VCS revision the binary was built from (Go records it
+// when building in a checkout), or "" when the build did not record one
+// (-buildvcs=false, a build outside a repository).
 func vcsRevision() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""
 	}
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return ", " + s.Value[:12]
+		if s.Key == "vcs.revision" {
+			return s.Value
 		}
 	}
 	return ""

@@ -130,7 +130,7 @@ func BenchmarkHTTP(b *testing.B) {
 		Sessions:       svc,
 		AdminToken:     "bench-admin-token",
 		Logger:         telemetry.NewLogger(io.Discard, slog.LevelInfo),
-		Metrics:        telemetry.NewMetrics(prometheus.NewRegistry(), "bench"),
+		Metrics:        telemetry.NewMetrics(prometheus.NewRegistry(), telemetry.Build{Version: "bench"}),
 		TracerProvider: noExportProvider(b),
 	}))
 

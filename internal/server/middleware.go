@@ -81,6 +81,29 @@ func methodLabel(m string) string {
 	return "other"
 }
 
+// unmatchedPath is the path of the route label of a request that matched
+// no route (a 404): one constant, so that unknown paths cannot grow the
+// label set.
+const unmatchedPath = "/{unmatched}"
+
+// routeLabel is a request's route as the HTTP metric, the access log and
+// the span name show it, always "METHOD /pattern": the pattern it matched
+// in routes.go ("GET /v1/session"); for a known path under another method
+// (a 405) or a mounted subtree, the method (bounded by methodLabel) and the
+// path pattern ("PATCH /v1/session", "GET /studio/redis/"); for a request
+// that matched nothing (a 404, or a redirect the mux answers itself), the
+// method and unmatchedPath ("GET /{unmatched}").
+func routeLabel(r *http.Request) string {
+	p := r.Pattern
+	switch {
+	case p == "" || p == "/":
+		return methodLabel(r.Method) + " " + unmatchedPath
+	case strings.IndexByte(p, ' ') >= 0:
+		return p
+	}
+	return methodLabel(r.Method) + " " + p
+}
+
 // middleware gives every request a request id (echoed in X-Request-ID and
 // carried in the context for every log line), the caller's W3C trace
 // context (and an otelhttp server span when tracing is on), turns panics
@@ -142,16 +165,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 			}
 			d := time.Since(start)
-			route := r.Pattern
+			route := routeLabel(r)
 			if tracing {
 				span := trace.SpanFromContext(ctx)
-				// Patterns read "GET /v1/session"; the fallbacks have no method.
-				method, path, ok := strings.Cut(route, " ")
-				if !ok {
-					method, path = r.Method, route
+				span.SetName(route)
+				if _, path, _ := strings.Cut(route, " "); path != unmatchedPath {
+					span.SetAttributes(semconv.HTTPRoute(path))
 				}
-				span.SetName(method + " " + path)
-				span.SetAttributes(semconv.HTTPRoute(path))
 			}
 			if s.opts.Metrics != nil {
 				s.opts.Metrics.HTTPRequestDuration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Observe(d.Seconds())

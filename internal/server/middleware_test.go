@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -116,6 +117,78 @@ func TestPropagatorRunsOnlyForItsHeaders(t *testing.T) {
 		s.ServeHTTP(httptest.NewRecorder(), r)
 		if calls != tc.want {
 			t.Errorf("header %q: %d extractions, want %d", tc.header, calls, tc.want)
+		}
+	}
+}
+
+// TestRouteLabel: the route label of the HTTP metric (and the access log)
+// is "METHOD /pattern" for every request: a matched route, a known path
+// under another method (405), a mounted subtree, and a path that matches
+// nothing (404), whose label is one constant however many paths are tried.
+func TestRouteLabel(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var logs bytes.Buffer
+	s := New(Options{
+		Metrics:   telemetry.NewMetrics(reg, telemetry.Build{Version: "test"}),
+		Logger:    telemetry.NewLogger(&logs, slog.LevelInfo),
+		Dashboard: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }),
+	})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		route        string
+	}{
+		{"GET", "/healthz", 200, "GET /healthz"},
+		{"GET", "/v1/session", 401, "GET /v1/session"},
+		{"DELETE", "/v1/users/u1/sessions", 403, "DELETE /v1/users/{user_id}/sessions"},
+		{"PATCH", "/v1/session", 405, "PATCH /v1/session"},
+		{"POST", "/healthz", 405, "POST /healthz"},
+		{"BREW", "/healthz", 405, "other /healthz"},
+		{"GET", "/studio/redis/data", 204, "GET /studio/redis/"},
+		{"GET", "/nope", 404, "GET /{unmatched}"},
+		{"GET", "/v1/users/u1", 404, "GET /{unmatched}"},
+		{"POST", "/wp-login.php", 404, "POST /{unmatched}"},
+	} {
+		logs.Reset()
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		if w.Code != tc.status {
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.path, w.Code, tc.status)
+		}
+		if want := `"route":"` + tc.route + `"`; !strings.Contains(logs.String(), want) {
+			t.Errorf("%s %s: access log %s lacks %s", tc.method, tc.path, logs.String(), want)
+		}
+	}
+	routes := map[string]bool{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "studio_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" {
+					routes[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	want := []string{"GET /healthz", "GET /v1/session", "DELETE /v1/users/{user_id}/sessions", "PATCH /v1/session",
+		"POST /healthz", "other /healthz", "GET /studio/redis/", "GET /{unmatched}", "POST /{unmatched}"}
+	for _, r := range want {
+		if !routes[r] {
+			t.Errorf("no series with route=%q; have %v", r, routes)
+		}
+	}
+	if len(routes) != len(want) {
+		t.Errorf("route values %v, want exactly %v", routes, want)
+	}
+	for r := range routes {
+		if method, path, ok := strings.Cut(r, " "); !ok || method == "" || !strings.HasPrefix(path, "/") {
+			t.Errorf("route %q is not METHOD /pattern", r)
 		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/studiohq/studio/telemetry"
 )
 
 // KeyObserver is told the first key of every keyed command (hot-key
@@ -35,7 +37,8 @@ type InstrumentOptions struct {
 	// Tracer starts one client span per command (a pipeline is one span).
 	Tracer trace.Tracer
 	// Duration receives seconds per command, labelled command and outcome
-	// (telemetry.Metrics.RedisCommandDuration).
+	// (telemetry.Metrics.RedisCommandDuration); a command with a sampled
+	// span leaves its trace id as an exemplar.
 	Duration *prometheus.HistogramVec
 	// Logger gets every command at debug and slow ones at warn.
 	Logger *slog.Logger
@@ -162,7 +165,7 @@ func (in *Instrumentation) finish(ctx context.Context, span trace.Span, name str
 	d := time.Since(start)
 	outcome := Outcome(err)
 	if in.dur != nil {
-		in.observers.get(in.dur, name, outcome).Observe(d.Seconds())
+		telemetry.ObserveTrace(in.observers.get(in.dur, name, outcome), d.Seconds(), span.SpanContext())
 	}
 	if in.rec != nil {
 		in.rec.RecordCommand(d, outcome)

@@ -2,6 +2,7 @@ package redisconn_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -9,10 +10,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/studiohq/studio/internal/redistest"
 	"github.com/studiohq/studio/redisconn"
@@ -144,4 +147,71 @@ func TestOutcome(t *testing.T) {
 			t.Errorf("Outcome(%v) = %s, want %s", err, got, want)
 		}
 	}
+}
+
+// TestCommandExemplar: a command with a sampled span leaves its trace and
+// span ids as an exemplar on the duration histogram; one under an
+// unsampled caller leaves none.
+func TestCommandExemplar(t *testing.T) {
+	srv := redistest.Start(t)
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())), sdktrace.WithSpanProcessor(sr))
+	reg := prometheus.NewRegistry()
+	m := telemetry.NewMetrics(reg, telemetry.Build{Version: "test"})
+	rdb, err := redisconn.Open(redisconn.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	rdb.AddHook(redisconn.NewInstrumentation(redisconn.InstrumentOptions{Tracer: tp.Tracer("test"), Duration: m.RedisCommandDuration, Addr: srv.Addr()}))
+
+	unsampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{9}, SpanID: trace.SpanID{9}, Remote: true,
+	}))
+	rdb.Get(unsampled, "k")
+	if ex := commandExemplars(t, reg, "get"); len(ex) != 0 {
+		t.Fatalf("an unsampled command left exemplars %v", ex)
+	}
+	rdb.Get(context.Background(), "k")
+	spans := sr.Ended()
+	if len(spans) == 0 || spans[len(spans)-1].Name() != "get" {
+		t.Fatalf("no span for the sampled get: %v", spans)
+	}
+	sc := spans[len(spans)-1].SpanContext()
+	want := "span_id=" + sc.SpanID().String() + ",trace_id=" + sc.TraceID().String()
+	if ex := commandExemplars(t, reg, "get"); len(ex) != 1 || ex[0] != want {
+		t.Fatalf("exemplars %v, want [%s]", ex, want)
+	}
+}
+
+// commandExemplars returns the exemplars on the buckets of command's
+// duration series, each as sorted name=value pairs.
+func commandExemplars(t *testing.T, reg *prometheus.Registry, command string) []string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "studio_redis_command_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "command" && l.GetValue() == command }) {
+				continue
+			}
+			for _, b := range m.GetHistogram().GetBucket() {
+				if e := b.GetExemplar(); e != nil {
+					var kv []string
+					for _, l := range e.GetLabel() {
+						kv = append(kv, l.GetName()+"="+l.GetValue())
+					}
+					slices.Sort(kv)
+					out = append(out, strings.Join(kv, ","))
+				}
+			}
+		}
+	}
+	return out
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -345,7 +344,7 @@ func (a *app) buildHTTP() error {
 		AdminToken:       a.cfg.AdminToken,
 		Logger:           a.log,
 		Metrics:          a.mx,
-		MetricsHandler:   promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}),
+		MetricsHandler:   telemetry.MetricsHandler(a.reg, a.log),
 		MetricsAdminOnly: a.cfg.MetricsAdminOnly,
 		Health:           func(context.Context) health.Snapshot { return a.health() },
 		LogLevel:         a.level,

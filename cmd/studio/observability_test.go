@@ -103,7 +103,7 @@ func send(t *testing.T, method, url, auth, body string, hdr ...string) (int, str
 // TestObservabilityEndToEnd runs `studio serve` with OTLP export to an
 // in-process receiver and checks, over real requests: spans arrive over
 // the wire with service.name from the environment and the caller's trace
-// id; /metrics lints clean and holds no token or user id; /health/redis
+// id, which an OpenMetrics scrape shows as exemplars; /metrics lints clean and holds no token or user id; /health/redis
 // answers; the log level changes at run time; and no secret appears
 // anywhere in the output.
 func TestObservabilityEndToEnd(t *testing.T) {
@@ -139,6 +139,18 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01", "X-Request-ID", "req-obs-1")
 	if code != 200 {
 		t.Fatalf("validate: %d %s", code, body)
+	}
+	// An OpenMetrics scrape shows the caller's trace id as an exemplar on
+	// the request's and its Redis GET's duration buckets.
+	code, om := send(t, "GET", base+"/metrics", "", "", "Accept", "application/openmetrics-text; version=1.0.0")
+	for _, series := range []string{
+		`studio_http_request_duration_seconds_bucket\{method="GET",route="GET /v1/session",status="200",le="[^"]+"\}`,
+		`studio_redis_command_duration_seconds_bucket\{command="get",outcome="ok",le="[^"]+"\}`,
+	} {
+		ex := regexp.MustCompile(`(?m)^` + series + ` \d+ # \{[^}]*trace_id="` + traceID + `"`)
+		if code != 200 || !ex.MatchString(om) {
+			t.Fatalf("OpenMetrics scrape (%d) has no exemplar with trace_id %s on %s:\n%s", code, traceID, series, om)
+		}
 	}
 	// Malformed correlation headers are replaced, never echoed.
 	if code, _ := send(t, "GET", base+"/healthz", "", "", "traceparent", "00-zz-bad", "X-Request-ID", strings.Repeat("x", 500)); code != 200 {

@@ -192,3 +192,39 @@ func TestRouteLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestExemplarOfTracedRequest: a request whose trace is sampled leaves its
+// trace id as an exemplar on the request-duration histogram, which an
+// OpenMetrics scrape of /metrics shows; an unsampled one leaves none.
+func TestExemplarOfTracedRequest(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	defer tp.Shutdown(context.Background())
+	s := New(Options{
+		Metrics:        telemetry.NewMetrics(reg, telemetry.Build{Version: "test"}),
+		MetricsHandler: telemetry.MetricsHandler(reg, nil),
+		TracerProvider: tp,
+		ExportSpans:    true,
+	})
+	const sampled, unsampled = "4bf92f3577b34da6a3ce929d0e0e4736", "5cf92f3577b34da6a3ce929d0e0e4736"
+	for _, tp := range []string{"00-" + sampled + "-00f067aa0ba902b7-01", "00-" + unsampled + "-00f067aa0ba902b7-00"} {
+		r := httptest.NewRequest("GET", "/healthz", nil)
+		r.Header.Set("Traceparent", tp)
+		s.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	r := httptest.NewRequest("GET", "/metrics", nil)
+	r.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	body := w.Body.String()
+	if ct := w.Header().Get("Content-Type"); w.Code != 200 || !strings.HasPrefix(ct, "application/openmetrics-text") {
+		t.Fatalf("OpenMetrics scrape: %d %s\n%s", w.Code, ct, body)
+	}
+	ex := regexp.MustCompile(`(?m)^studio_http_request_duration_seconds_bucket\{method="GET",route="GET /healthz",status="200",le="[^"]+"\} \d+ # \{[^}]*trace_id="` + sampled + `"[^}]*\}`)
+	if !ex.MatchString(body) {
+		t.Fatalf("no exemplar with trace_id %s on GET /healthz:\n%s", sampled, body)
+	}
+	if strings.Contains(body, unsampled) {
+		t.Fatalf("the unsampled request left an exemplar:\n%s", body)
+	}
+}

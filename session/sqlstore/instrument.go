@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/studiohq/studio/session"
+	"github.com/studiohq/studio/telemetry"
 )
 
 // Instrumentation is a QueryHook that starts a client span per store
@@ -27,7 +28,8 @@ type Instrumentation struct {
 var _ QueryHook = (*Instrumentation)(nil)
 
 // NewInstrumentation returns a hook for Options.QueryHook. dur, if set, is
-// labelled operation and outcome (telemetry.Metrics.StoreQueryDuration).
+// labelled operation and outcome (telemetry.Metrics.StoreQueryDuration);
+// an operation whose span is sampled leaves its trace id as an exemplar.
 func NewInstrumentation(tracer trace.Tracer, dur *prometheus.HistogramVec) *Instrumentation {
 	if tracer == nil {
 		tracer = noop.NewTracerProvider().Tracer("")
@@ -75,7 +77,8 @@ func (in *Instrumentation) QueryEnd(ctx context.Context, q Query, err error) {
 	span.End()
 	if in.dur != nil {
 		if start, ok := ctx.Value(startKey{}).(time.Time); ok {
-			in.dur.WithLabelValues(strings.TrimPrefix(q.Op, "session."), outcome).Observe(time.Since(start).Seconds())
+			obs := in.dur.WithLabelValues(strings.TrimPrefix(q.Op, "session."), outcome)
+			telemetry.ObserveTrace(obs, time.Since(start).Seconds(), span.SpanContext())
 		}
 	}
 }

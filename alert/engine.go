@@ -127,6 +127,9 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	retry := o.Retry.withDefaults()
 	budget := deliveryBudget(retry, maxTimeout)
 	m := newMetrics(o.Registerer)
+	for name := range receivers {
+		m.addReceiver(name)
+	}
 	// A claim outlives the longest delivery: the retry waits plus the
 	// attempts (bounded by deliveryBudget).
 	coord := newCoordinator(o.Redis, o.KeyPrefix, o.Instance, o.RedisTimeout, budget+time.Minute, o.Now, log, m)

@@ -53,3 +53,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
+
+// notificationResults are every result studio_alert_notifications_total
+// counts.
+var notificationResults = []string{resultSent, resultFailed, resultDropped, resultDeduplicated}
+
+// addReceiver creates receiver's series at 0 — its notifications by every
+// result, its retries, its delivery durations — so that its first failure
+// is an increase a Prometheus rule sees, not the birth of a series.
+func (m *metrics) addReceiver(receiver string) {
+	for _, r := range notificationResults {
+		m.notifications.WithLabelValues(receiver, r)
+	}
+	m.retries.WithLabelValues(receiver)
+	m.latency.WithLabelValues(receiver)
+}

@@ -88,20 +88,14 @@ const (
 func SamplesFromSnapshot(s health.Snapshot, now time.Time) []Sample {
 	out := make([]Sample, 0, 24+len(s.HotKeys))
 	add := func(name string, v float64) { out = append(out, Sample{Name: name, Value: v}) }
-	b2f := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
 	polled := !s.Redis.PolledAt.IsZero()
-
-	switch {
-	case s.Status == health.StatusDown:
-		add("redis_up", 0)
-	case polled:
-		add("redis_up", 1)
+	addKnown := func(name string, indicator func() (float64, bool)) {
+		if v, ok := indicator(); ok {
+			add(name, v)
+		}
 	}
+
+	addKnown("redis_up", s.RedisUp)
 	add("redis_poll_failures", float64(s.Redis.ConsecutiveFailures))
 
 	if s.Cache.Available && s.Cache.Lookups >= MinLookupsForHitRate {
@@ -124,34 +118,12 @@ func SamplesFromSnapshot(s health.Snapshot, now time.Time) []Sample {
 		if r.MaxClients > 0 {
 			add("connected_clients_ratio", float64(r.ConnectedClients)/float64(r.MaxClients))
 		}
-		down := 0
-		for _, rep := range r.Replicas {
-			if rep.State != "online" {
-				down++
-			}
-		}
-		if r.Role == "replica" && r.MasterLinkStatus != "" && r.MasterLinkStatus != "up" {
-			down++
-		}
-		if s.Topology == nil {
-			add("replicas_link_down", float64(down))
-			add("master_known", b2f(r.Master != ""))
-		}
 	}
-	if t := s.Topology; t != nil {
-		// Sentinel mode: the HA watcher's view. The last successful poll
-		// cannot see the master go missing and lists only the replicas the
-		// master still knows; the watcher counts every replica the
-		// Sentinels know, dead ones included.
-		down := 0
-		for _, r := range t.Replicas {
-			if r.Link != "ok" {
-				down++
-			}
-		}
-		add("replicas_link_down", float64(down))
-		add("master_known", b2f(t.Master != "" && t.MasterReachable))
-	}
+	// In Sentinel mode these are the HA watcher's view: the last successful
+	// poll cannot see the master go missing and lists only the replicas
+	// the master still knows.
+	addKnown("replicas_link_down", s.ReplicasLinkDown)
+	addKnown("master_known", s.MasterKnown)
 
 	switch s.CircuitBreaker {
 	case "open", "half-open":

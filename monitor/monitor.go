@@ -143,9 +143,10 @@ type Monitor struct {
 
 	mu           sync.Mutex // guards the fields below
 	server       RedisStatus
-	issues       []string // degraded reasons found by the last successful poll
-	polled       bool     // a poll has succeeded
-	failures     int      // consecutive failed polls
+	nodes        []nodeResult // the last successful poll's, by address; never modified, only replaced
+	issues       []string     // degraded reasons found by the last successful poll
+	polled       bool         // a poll has succeeded
+	failures     int          // consecutive failed polls
 	lastErr      string
 	prevOps      map[string]opsSample
 	hist         *ring

@@ -176,6 +176,7 @@ func (m *Monitor) pollOnce(ctx context.Context) {
 	} else {
 		m.failures, m.lastErr = 0, ""
 		m.polled = true
+		m.nodes = nodes
 		m.server, m.issues = m.aggregate(nodes, now)
 		m.server.PolledAt = now
 		p.UsedMemory, p.MaxMemory = m.server.UsedMemoryBytes, m.server.MaxmemoryBytes

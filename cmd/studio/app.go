@@ -275,7 +275,8 @@ func (a *app) openSessions() error {
 }
 
 // buildHealth builds the health view: the monitor polling Redis (the
-// client side comes from the recorder the hook feeds), the alert engine
+// client side comes from the recorder the hook feeds) and its metrics, the
+// alert engine
 // evaluating the monitor's Snapshot, and the dashboard showing both.
 func (a *app) buildHealth() error {
 	mo := monitor.Options{
@@ -296,6 +297,7 @@ func (a *app) buildHealth() error {
 		mo.Topology = a.ha.Topology
 	}
 	a.monitor = monitor.New(mo)
+	a.reg.MustRegister(monitor.NewCollector(a.monitor))
 	var err error
 	if a.alerts, err = newAlertEngine(a.cfg, a.hotkeys.Instance(), a.rdb, a.monitor.Snapshot, a.reg, a.log); err != nil {
 		return err

@@ -119,8 +119,11 @@ type WatcherOptions struct {
 	// studio_sentinel_reachable{sentinel}, studio_sentinel_subscribed{sentinel},
 	// studio_redis_failovers_total, studio_redis_last_failover_duration_seconds,
 	// studio_redis_last_failover_write_gap_seconds,
-	// studio_redis_master_changes_total and
-	// studio_redis_replica_lag_bytes/_seconds{replica}. Nil: none.
+	// studio_redis_master_changes_total,
+	// studio_redis_replica_lag_bytes/_seconds{replica}, and each
+	// Sentinel's view of the master as redis_exporter names it
+	// (redis_sentinel_master_status, redis_sentinel_master_ok_sentinels, …,
+	// with the label sentinel). Nil: none.
 	Registerer prometheus.Registerer
 	// Outages, if set, are the outcomes of Studio's own commands to the
 	// master (install it as redisconn.Config.Availability of Studio's
@@ -206,6 +209,9 @@ func NewWatcher(o WatcherOptions) (*Watcher, error) {
 	w.m = newMetrics(o.Registerer, w.addrs)
 	w.st = newState(w.masterName, w.addrs, w.m, w.log, w.now)
 	w.st.outages = o.Outages
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(sentinelCollector{w.st})
+	}
 	w.st.onMasterChange = func() {
 		select {
 		case w.masterMoved <- struct{}{}:

@@ -165,6 +165,20 @@ func TestWatcherSeesTopology(t *testing.T) {
 	if n, err := testutil.GatherAndCount(r.reg, "studio_redis_replica_lag_bytes"); err != nil || n != 2 {
 		t.Errorf("studio_redis_replica_lag_bytes: %d series, %v", n, err)
 	}
+	// Each Sentinel's view, as redis_exporter's redis_sentinel_* gauges.
+	var wantOK strings.Builder
+	wantOK.WriteString("# HELP redis_sentinel_master_ok_sentinels Sentinels the Sentinel counts usable for the master, itself included (SENTINEL CKQUORUM).\n# TYPE redis_sentinel_master_ok_sentinels gauge\n")
+	for _, a := range topo.SentinelAddrs() {
+		fmt.Fprintf(&wantOK, "redis_sentinel_master_ok_sentinels{master_address=%q,master_name=%q,sentinel=%q} 3\n", master.Addr(), topo.MasterName(), a)
+	}
+	if err := testutil.GatherAndCompare(r.reg, strings.NewReader(wantOK.String()), "redis_sentinel_master_ok_sentinels"); err != nil {
+		t.Error(err)
+	}
+	for _, name := range []string{"redis_sentinel_master_status", "redis_sentinel_master_ok_slaves", "redis_sentinel_master_ckquorum_status", "redis_sentinel_tilt"} {
+		if n, err := testutil.GatherAndCount(r.reg, name); err != nil || n != 3 {
+			t.Errorf("%s: %d series, %v; want one per Sentinel", name, n, err)
+		}
+	}
 	if d := r.stop(t); d > 2*time.Second {
 		t.Errorf("Run took %v to return", d)
 	}

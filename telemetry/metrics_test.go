@@ -145,3 +145,39 @@ func TestMetricsHandlerNegotiates(t *testing.T) {
 		t.Fatalf("plain scrape answered %s:\n%s", ct, body)
 	}
 }
+
+// TestGoCollectorOpenMetricsFamilies: the Go runtime's metrics have no
+// two OpenMetrics families of one name; go_memstats_alloc_bytes_total's
+// figure is go_gc_heap_allocs_bytes_total.
+func TestGoCollectorOpenMetricsFamilies(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(telemetry.NewGoCollector())
+	for name, want := range map[string]int{"go_memstats_alloc_bytes_total": 0, "go_memstats_alloc_bytes": 1, "go_gc_heap_allocs_bytes_total": 1, "go_goroutines": 1} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != want {
+			t.Errorf("%s: %d series (%v), want %d", name, n, err, want)
+		}
+	}
+	srv := httptest.NewServer(telemetry.MetricsHandler(reg, nil))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if name, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, _, _ = strings.Cut(name, " ")
+			if seen[name] {
+				t.Errorf("OpenMetrics family %s twice", name)
+			}
+			seen[name] = true
+		}
+	}
+	if len(seen) < 20 {
+		t.Fatalf("only %d families:\n%s", len(seen), b)
+	}
+}

@@ -122,7 +122,7 @@ func newApp(cfg Config, logOut io.Writer) *app {
 	a.level.Set(cfg.LogLevel)
 	a.log = telemetry.NewLogger(logOut, a.level)
 	redis.SetLogger(redisLogger{a.log})
-	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(telemetry.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.mx = telemetry.NewMetrics(a.reg, telemetry.Build{Version: version, Revision: vcsRevision()})
 	return a
 }

@@ -26,7 +26,7 @@ up: build
 	scripts/deps.sh up
 	./bin/studio up --demo-load
 
-# Tools the suite builds with go install (scripts/tools.sh: helm, …) go to
+# Tools the suite builds with go install (scripts/tools.sh: helm, promtool) go to
 # /usr/local/bin as root, else to GOPATH/bin, where scripts/test.sh looks.
 test:
 	scripts/deps.sh test

@@ -3,8 +3,9 @@
 # every test with the race detector against real redis-server, PostgreSQL
 # and SQLite.
 #
-# Needs Go, redis-server and helm on PATH (scripts/deps.sh test installs
-# the Debian packages, scripts/tools.sh helm; make test runs both first).
+# Needs Go, redis-server, helm and promtool on PATH (scripts/deps.sh test
+# installs the Debian packages, scripts/tools.sh helm and promtool; make
+# test runs both first).
 # PostgreSQL: the server named by
 # STUDIO_TEST_POSTGRES_URL (default: this machine's, 127.0.0.1:5432); when
 # none answers, a throw-away PostgreSQL is started in a temporary directory
@@ -23,6 +24,7 @@ command -v redis-server >/dev/null || die "redis-server not found: scripts/deps.
 # /usr/local/bin; a developer's may be in GOPATH/bin).
 export PATH="$PATH:$(go env GOPATH)/bin"
 command -v helm >/dev/null || die "helm not found: scripts/tools.sh installs it (make test runs it first)"
+command -v promtool >/dev/null || die "promtool not found: scripts/tools.sh installs it (make test runs it first)"
 
 pg_bin() {
 	local d

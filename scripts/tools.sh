@@ -17,6 +17,14 @@ HELM_VERSION=v4.3.2
 HELM_FALLBACK_MODULE=helm.sh/helm/v3
 HELM_FALLBACK_VERSION=v3.21.4
 
+# promtool: checks /metrics in both formats, deploy/prometheus's rules
+# and their unit tests (cmd/studio's and deploy's tests). Built from the
+# Prometheus module, whose versions are v0.3xx.y for Prometheus 3.xx.y;
+# v0.315.x is the fallback.
+PROMTOOL_MODULE=github.com/prometheus/prometheus
+PROMTOOL_VERSION=v0.316.0
+PROMTOOL_FALLBACK_VERSION=v0.315.1
+
 die() { echo "scripts/tools.sh: $*" >&2; exit 1; }
 
 # module_of BINARY prints "module version" of a Go binary, if it is one.
@@ -38,7 +46,23 @@ install_helm() {
 	fi
 }
 
+install_promtool() {
+	local have
+	have=$(module_of "$TOOLS_BIN/promtool")
+	if [ "$have" = "$PROMTOOL_MODULE $PROMTOOL_VERSION" ] || [ "$have" = "$PROMTOOL_MODULE $PROMTOOL_FALLBACK_VERSION" ]; then
+		return
+	fi
+	echo "scripts/tools.sh: building promtool $PROMTOOL_VERSION into $TOOLS_BIN (several minutes)"
+	if ! GOBIN="$TOOLS_BIN" go install "$PROMTOOL_MODULE/cmd/promtool@$PROMTOOL_VERSION"; then
+		echo "scripts/tools.sh: promtool $PROMTOOL_VERSION did not build; trying $PROMTOOL_FALLBACK_VERSION" >&2
+		GOBIN="$TOOLS_BIN" go install "$PROMTOOL_MODULE/cmd/promtool@$PROMTOOL_FALLBACK_VERSION" ||
+			die "could not build promtool"
+	fi
+}
+
 command -v go >/dev/null || die "go not found on PATH"
 mkdir -p "$TOOLS_BIN"
 install_helm
+install_promtool
 "$TOOLS_BIN/helm" version --short
+"$TOOLS_BIN/promtool" --version 2>&1 | head -1

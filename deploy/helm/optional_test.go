@@ -1,8 +1,12 @@
 package helm
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +14,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
 
 	"github.com/studiohq/studio/alert"
 	"github.com/studiohq/studio/internal/charttest"
@@ -97,34 +102,100 @@ func TestOptionalObjects(t *testing.T) {
 	}
 }
 
+// checkPrometheusRule checks the chart's own group (what Studio cannot
+// report about itself, on the ServiceMonitor's series) and, rendered with
+// metrics.prometheusRule.defaultRules, the groups of
+// deploy/prometheus/studio-rules.yml, unchanged.
 func checkPrometheusRule(t *testing.T, objs *charttest.Objects) {
 	t.Helper()
 	pr := objs.PrometheusRule
 	if pr == nil {
 		t.Fatal("no PrometheusRule")
 	}
+	if len(pr.Spec.Groups) == 0 || pr.Spec.Groups[0].Name != "studio" {
+		t.Fatalf("PrometheusRule groups %v: want the chart's group studio first", pr.Spec.Groups)
+	}
 	var names []string
-	for _, g := range pr.Spec.Groups {
-		for _, r := range g.Rules {
-			names = append(names, r.Alert)
-			if r.Alert == "" || strings.TrimSpace(r.Expr) == "" || (r.Labels["severity"] != "critical" && r.Labels["severity"] != "warning") || r.Annotations["summary"] == "" {
-				t.Errorf("rule %+v: want an alert name, an expression, severity critical or warning, and a summary", r)
-			}
-			if r.Alert != "StudioSlowValidations" && !strings.Contains(r.Expr, `job="`+objs.Service.Name+`",namespace="`+objs.Service.Namespace+`"`) {
-				t.Errorf("rule %s does not select the ServiceMonitor's series: %s", r.Alert, r.Expr)
-			}
-			if u := r.Annotations["runbook_url"]; u != "" {
-				page, ok := strings.CutPrefix(u, "https://studio.example.com/docs/runbooks/")
-				if _, err := os.Stat(filepath.Join(repoRoot, "docs", "runbooks", page)); !ok || err != nil {
-					t.Errorf("rule %s: runbook %s is not a page Studio serves (docs/runbooks/%s): %v", r.Alert, u, page, err)
-				}
+	for _, r := range pr.Spec.Groups[0].Rules {
+		names = append(names, r.Alert)
+		if r.Alert == "" || strings.TrimSpace(r.Expr) == "" || (r.Labels["severity"] != "critical" && r.Labels["severity"] != "warning") || r.Annotations["summary"] == "" {
+			t.Errorf("rule %+v: want an alert name, an expression, severity critical or warning, and a summary", r)
+		}
+		if r.Alert != "StudioSlowValidations" && !strings.Contains(r.Expr, `job="`+objs.Service.Name+`",namespace="`+objs.Service.Namespace+`"`) {
+			t.Errorf("rule %s does not select the ServiceMonitor's series: %s", r.Alert, r.Expr)
+		}
+		if u := r.Annotations["runbook_url"]; u != "" {
+			page, ok := strings.CutPrefix(u, "https://studio.example.com/docs/runbooks/")
+			if _, err := os.Stat(filepath.Join(repoRoot, "docs", "runbooks", page)); !ok || err != nil {
+				t.Errorf("rule %s: runbook %s is not a page Studio serves (docs/runbooks/%s): %v", r.Alert, u, page, err)
 			}
 		}
 	}
-	for _, want := range []string{"StudioDown", "StudioInstanceDown", "StudioStoreErrors", "StudioHTTPErrors", "StudioRedisCircuitOpen", "StudioSlowValidations"} {
+	// RedisCircuitBreakerOpen of the default rules replaces StudioRedisCircuitOpen.
+	for _, want := range []string{"StudioDown", "StudioInstanceDown", "StudioStoreErrors", "StudioHTTPErrors", "StudioSlowValidations"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("PrometheusRule has no %s (has %v)", want, names)
 		}
+	}
+	if slices.Contains(names, "StudioRedisCircuitOpen") {
+		t.Error("StudioRedisCircuitOpen rendered beside the default rules' RedisCircuitBreakerOpen")
+	}
+
+	var file struct {
+		Groups []charttest.RuleGroup `json:"groups"`
+	}
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "prometheus", "studio-rules.yml"))
+	if err == nil {
+		err = yaml.UnmarshalStrict(b, &file)
+	}
+	if err != nil || len(file.Groups) == 0 {
+		t.Fatalf("deploy/prometheus/studio-rules.yml: %v", err)
+	}
+	if got := pr.Spec.Groups[1:]; !reflect.DeepEqual(got, file.Groups) {
+		t.Errorf("the PrometheusRule's default groups differ from deploy/prometheus/studio-rules.yml:\n got %+v\nwant %+v", got, file.Groups)
+	}
+}
+
+// TestChartCopiesItsSources: the chart's files/ hold copies of the
+// Prometheus rules and the Grafana dashboard (a chart can read no file
+// outside its directory), equal to their sources.
+func TestChartCopiesItsSources(t *testing.T) {
+	for copyOf, src := range map[string]string{
+		"files/studio-rules.yml":      "deploy/prometheus/studio-rules.yml",
+		"files/studio-dashboard.json": "deploy/grafana/studio.json",
+	} {
+		a, err1 := os.ReadFile(filepath.Join(charttest.ChartDir(), copyOf))
+		b, err2 := os.ReadFile(filepath.Join(repoRoot, src))
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("deploy/helm/studio/%s differs from %s: cp %s deploy/helm/studio/%s", copyOf, src, src, copyOf)
+		}
+	}
+}
+
+// TestGrafanaDashboardConfigMap: with metrics.grafanaDashboard.enabled the
+// dashboard is a ConfigMap the Grafana sidecar loads (grafana_dashboard:
+// "1"), holding deploy/grafana/studio.json as it is.
+func TestGrafanaDashboardConfigMap(t *testing.T) {
+	objs, _ := render(t, charttest.Options{ValuesFiles: []string{ciFile("all-values.yaml")}})
+	cm := objs.ConfigMap("studio-grafana-dashboard")
+	if cm == nil {
+		t.Fatalf("no studio-grafana-dashboard ConfigMap: %v", objs.Kinds)
+	}
+	if cm.Labels["grafana_dashboard"] != "1" || cm.Annotations["grafana_folder"] != "Studio" || cm.Labels["app.kubernetes.io/name"] != "studio" {
+		t.Errorf("labels %v, annotations %v: want grafana_dashboard=1, the chart's labels and the folder annotation", cm.Labels, cm.Annotations)
+	}
+	want, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "grafana", "studio.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Data["studio.json"] + "\n"; got != string(want) {
+		t.Errorf("the ConfigMap's studio.json (%d bytes) is not deploy/grafana/studio.json (%d bytes)", len(got), len(want))
+	}
+	if !json.Valid([]byte(cm.Data["studio.json"])) {
+		t.Error("studio.json is not JSON")
 	}
 }
 

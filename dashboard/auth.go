@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/studiohq/studio/internal/adminauth"
+	"github.com/studiohq/studio/internal/clientaddr"
 )
 
 // CookieName is the dashboard's session cookie.
@@ -209,23 +212,18 @@ func parseLogin(method, rawQuery, contentType string, body io.Reader) (string, *
 	return tok, nil
 }
 
-// checkToken reports whether tok is the admin token.
-func (h *Handler) checkToken(tok string) bool { return h.admin.Check(tok) }
+// secure reports whether the session cookie of r's answer is Secure.
+func (h *Handler) secure(r *http.Request) bool {
+	return h.opts.SecureCookie || clientaddr.FromRequest(r).HTTPS
+}
 
 func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method != "GET" && r.Method != "POST" {
 		allow(w, r, "GET", "POST")
 		return
 	}
+	client := clientaddr.FromRequest(r)
 	tok, lerr := parseLogin(r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Body)
-	if lerr != errNoToken {
-		if blocked, wait := h.throttle.blocked(r.RemoteAddr, h.now()); blocked {
-			h.log.Warn("dashboard login refused", "remote", r.RemoteAddr, "code", "too_many_attempts")
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-			h.loginPage(w, http.StatusTooManyRequests, "Too many failed attempts; try again later.")
-			return
-		}
-	}
 	switch {
 	case lerr == errNoToken && r.Method == "GET":
 		h.loginPage(w, http.StatusOK, "")
@@ -234,18 +232,31 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if lerr.Status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", "GET, POST")
 		}
-		h.log.Info("dashboard login refused", "remote", r.RemoteAddr, "code", lerr.Code)
+		h.log.Info("dashboard login refused", "client", client.String(), "code", lerr.Code)
 		h.loginPage(w, lerr.Status, lerr.Msg)
 		return
-	case !h.checkToken(tok):
-		h.throttle.failed(r.RemoteAddr, h.now())
-		h.log.Warn("dashboard login refused", "remote", r.RemoteAddr, "code", "invalid_admin_token")
+	}
+	switch v := h.admin.Check(r.Context(), client.Addr, tok); v.Outcome {
+	case adminauth.Throttled:
+		h.admin.Delay(r.Context())
+		h.log.Warn("dashboard login refused", "client", client.String(), "code", "too_many_attempts")
+		w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter/time.Second)))
+		h.loginPage(w, http.StatusTooManyRequests, "That is not the admin token, and there were too many wrong ones; try again later.")
+		return
+	case adminauth.Refused:
+		h.log.Warn("dashboard login refused", "client", client.String(), "code", "invalid_admin_token")
 		h.loginPage(w, http.StatusUnauthorized, "That is not the admin token.")
 		return
 	}
+	h.startSession(w, r, client)
+}
+
+// startSession creates a login session, sets its cookie and sends the
+// browser to the page.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, client clientaddr.Client) {
 	v, err := h.sessions.Create(r.Context(), h.opts.SessionIdle, h.opts.SessionMax)
 	if err != nil {
-		h.log.Error("dashboard login: the session could not be created", "remote", r.RemoteAddr, "error", err)
+		h.log.Error("dashboard login: the session could not be created", "client", client.String(), "error", err)
 		h.loginPage(w, http.StatusServiceUnavailable, "The dashboard could not start a session; try again shortly (the server's log says why).")
 		return
 	}
@@ -255,10 +266,10 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Path:     Prefix,
 		MaxAge:   int(h.opts.SessionMax / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   h.secure(r),
 		SameSite: http.SameSiteStrictMode,
 	})
-	h.log.Info("dashboard login", "remote", r.RemoteAddr)
+	h.log.Info("dashboard login", "client", client.String())
 	// A fixed target: the token leaves the address bar and the history,
 	// and nothing in the request chooses where the browser goes.
 	w.Header().Set("Location", Prefix)
@@ -271,11 +282,11 @@ func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 			// The cookie is cleared below either way; if the store never
 			// hears of the logout the session lives on until its idle or
 			// absolute limit (longer while another page keeps using it).
-			h.log.Warn("dashboard logout: the session could not be ended", "remote", r.RemoteAddr, "error", err)
+			h.log.Warn("dashboard logout: the session could not be ended", "client", clientaddr.FromRequest(r).String(), "error", err)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode})
 	w.Header().Set("Location", Prefix)
 	w.WriteHeader(http.StatusSeeOther)
 }

@@ -20,7 +20,10 @@
 // same Redis and store accepts them, they are kept across restarts, and a
 // logout ends one everywhere. With Options.Sessions nil they are held in
 // this process's memory. The cookie is HttpOnly, SameSite=Strict,
-// Path=/studio/redis, Secure on TLS requests. Every response carries a
+// Path=/studio/redis, Secure on https requests (directly or through a
+// trusted proxy) and always with Options.SecureCookie. Wrong admin tokens
+// at the login are throttled by the Guard the API shares; the right one
+// is never refused. Every response carries a
 // strict Content-Security-Policy (no inline script or style), nosniff and
 // no-referrer; data answers are not cached.
 package dashboard
@@ -72,8 +75,18 @@ type Options struct {
 	// carries them so that a page just opened draws the trends at once.
 	// nil sends none.
 	HotKeyTrends func() map[string][]float64
-	// AdminToken is the token exchanged for a session cookie.
+	// AdminToken is the token exchanged for a session cookie, when Admin
+	// is nil.
 	AdminToken string
+	// Admin, if set, is the admin check (the tokens and the throttle of
+	// wrong ones) the dashboard shares with the API; nil builds one from
+	// AdminToken, counting wrong attempts in this process's memory.
+	Admin *adminauth.Guard
+	// SecureCookie marks the session cookie Secure on every response, as
+	// when Studio's external URL is https; otherwise it is Secure when the
+	// request came over https (TLS to Studio, or X-Forwarded-Proto from a
+	// trusted proxy: see clientaddr).
+	SecureCookie bool
 	// Logger receives logins, logouts and refused streams; nil discards.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -104,9 +117,8 @@ type Handler struct {
 	opts      Options
 	log       *slog.Logger
 	now       func() time.Time
-	admin     *adminauth.Tokens
+	admin     *adminauth.Guard
 	sessions  SessionStore
-	throttle  *loginThrottle
 	static    map[string]asset
 	hub       hub
 	done      chan struct{}
@@ -144,7 +156,6 @@ func New(opts Options) *Handler {
 		log:      opts.Logger,
 		now:      opts.Now,
 		sessions: opts.Sessions,
-		throttle: newLoginThrottle(),
 		static:   map[string]asset{},
 		done:     make(chan struct{}),
 	}
@@ -154,7 +165,10 @@ func New(opts Options) *Handler {
 	if h.sessions == nil {
 		h.sessions = newMemSessions(1024, h.now)
 	}
-	h.admin = adminauth.New(opts.AdminToken)
+	h.admin = opts.Admin
+	if h.admin == nil {
+		h.admin = adminauth.NewGuard(adminauth.GuardOptions{Tokens: adminauth.New(opts.AdminToken)})
+	}
 	h.hub.init(h)
 	sub, _ := fs.Sub(staticFiles, "static")
 	_ = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
@@ -210,6 +224,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, Prefix)
 	if !ok || (rest != "" && rest[0] != '/') {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
+		return
+	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// A proxy in front that reads the other one would decide
+		// differently.
+		writeError(w, http.StatusBadRequest, "invalid_request", "more than one Authorization header")
 		return
 	}
 	if name, ok := strings.CutPrefix(rest, "/static/"); ok {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/telemetry"
 )
@@ -71,7 +72,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 	tok, code, msg := bearer(r)
 	if code != "" {
-		unauthorized(w, code, msg)
+		refuseBearer(w, code, msg)
 		return
 	}
 	sess, err := s.sessions.Validate(r.Context(), tok)
@@ -86,7 +87,7 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 	tok, code, msg := bearer(r)
 	if code != "" {
-		unauthorized(w, code, msg)
+		refuseBearer(w, code, msg)
 		return
 	}
 	if err := s.sessions.Revoke(r.Context(), tok); err != nil {
@@ -116,18 +117,29 @@ type check struct {
 	Error  string `json:"error,omitempty"`
 }
 
-func checkOf(err error, okWord string) check {
-	if err != nil {
+// checkOf is a dependency's check: okWord or "down", with the error when
+// detail is set.
+func checkOf(err error, okWord string, detail bool) check {
+	switch {
+	case err == nil:
+		return check{Status: okWord}
+	case detail:
 		return check{Status: "down", Error: err.Error()}
 	}
-	return check{Status: okWord}
+	return check{Status: "down"}
 }
 
 // handleReadyz answers 200 while sessions can be validated: "ok" with every
 // dependency up, "degraded" when Redis is down (validation then runs from
 // the store), and 503 "down" when the store is unreachable, or "draining"
-// once Drain was called.
+// once Drain was called. Anyone sees the statuses and the checks' names;
+// the checks' errors (addresses, Redis's own messages) and the warmer's
+// progress only a request with an admin bearer token.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if _, code, msg := bearer(r); code == codeTwoAuthorizations {
+		writeError(w, http.StatusBadRequest, code, msg)
+		return
+	}
 	if s.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
 			"status": "draining",
@@ -149,14 +161,22 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if !h.Subscribed {
 		inval = check{Status: "down"}
 	}
+	detail := s.isAdmin(r)
 	checks := map[string]any{
-		"redis":        checkOf(h.Redis, "ok"),
-		"store":        checkOf(h.Store, "ok"),
+		"redis":        checkOf(h.Redis, "ok", detail),
+		"store":        checkOf(h.Store, "ok", detail),
 		"invalidation": inval,
 	}
 	if s.opts.Warming != nil {
 		// Warming never makes an instance unready: serving starts at once.
-		checks["warming"] = s.opts.Warming()
+		wp := s.opts.Warming()
+		if detail {
+			checks["warming"] = wp
+		} else {
+			checks["warming"] = struct {
+				State health.WarmState `json:"state"`
+			}{wp.State}
+		}
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 }

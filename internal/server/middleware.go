@@ -16,6 +16,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/studiohq/studio/internal/clientaddr"
 	"github.com/studiohq/studio/telemetry"
 )
 
@@ -105,8 +106,9 @@ func routeLabel(r *http.Request) string {
 }
 
 // middleware gives every request a request id (echoed in X-Request-ID and
-// carried in the context for every log line), the caller's W3C trace
-// context (and an otelhttp server span when tracing is on), turns panics
+// carried in the context for every log line), its client as the trusted
+// proxies decide (in the context and the access log), the caller's W3C
+// trace context (and an otelhttp server span when tracing is on), turns panics
 // into a JSON 500, records the request's duration and writes one
 // access-log line. A request whose trace is sampled leaves its trace id as
 // an exemplar on the duration histogram (OpenMetrics scrapes show it).
@@ -142,7 +144,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			// to an instance that is not stopping.
 			w.Header()["Connection"] = []string{"close"}
 		}
-		ctx := telemetry.WithRequestID(r.Context(), id)
+		client := s.opts.Proxies.Resolve(r)
+		ctx := clientaddr.With(telemetry.WithRequestID(r.Context(), id), client)
 		if !tracing {
 			if carries(r.Header) {
 				ctx = s.opts.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
@@ -185,6 +188,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					slog.Int("status", sw.status),
 					slog.Int("bytes", sw.bytes),
 					slog.Duration("duration", d),
+					slog.String("client", client.String()),
 				)
 			}
 		}()

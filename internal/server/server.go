@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/internal/adminauth"
+	"github.com/studiohq/studio/internal/clientaddr"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/telemetry"
 )
@@ -34,9 +36,17 @@ var _ Sessions = (*session.Service)(nil)
 // Options configures a Server. Sessions is required.
 type Options struct {
 	Sessions Sessions
-	// AdminToken guards the admin routes. Empty disables them: they answer
-	// 403 admin_disabled.
+	// AdminToken guards the admin routes when Admin is nil. Empty
+	// disables them: they answer 403 admin_disabled.
 	AdminToken string
+	// Admin, if set, is the admin check (the tokens and the throttle of
+	// wrong ones) the API shares with the dashboard; nil builds one from
+	// AdminToken, counting wrong attempts in this process's memory.
+	Admin *adminauth.Guard
+	// Proxies decides each request's client address and scheme (for the
+	// admin throttle and the access log) from the trusted proxies'
+	// X-Forwarded-For and X-Forwarded-Proto; nil trusts none.
+	Proxies *clientaddr.Resolver
 	// Logger receives the access log and errors; nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies. Default 64 KiB.
@@ -90,7 +100,7 @@ type Options struct {
 type Server struct {
 	opts      Options
 	sessions  Sessions
-	admin     *adminauth.Tokens
+	admin     *adminauth.Guard
 	log       *slog.Logger
 	maxBody   int64
 	readyWait time.Duration
@@ -127,7 +137,10 @@ func New(opts Options) *Server {
 	if s.readyWait <= 0 {
 		s.readyWait = time.Second
 	}
-	s.admin = adminauth.New(opts.AdminToken)
+	s.admin = opts.Admin
+	if s.admin == nil {
+		s.admin = adminauth.NewGuard(adminauth.GuardOptions{Tokens: adminauth.New(opts.AdminToken)})
+	}
 	s.handler = s.middleware(s.newMux())
 	return s
 }
@@ -135,9 +148,18 @@ func New(opts Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// codeTwoAuthorizations is bearer's code for a request with more than one
+// Authorization header: refused with 400, since a proxy that reads the
+// other one would decide differently.
+const codeTwoAuthorizations = "invalid_request"
+
 // bearer extracts the token of an "Authorization: Bearer <token>" header.
-// On failure it returns the error code and message to send.
+// On failure it returns the error code and message to send (see
+// refuseBearer).
 func bearer(r *http.Request) (token, code, msg string) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		return "", codeTwoAuthorizations, "more than one Authorization header"
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return "", "missing_token", "an Authorization: Bearer token is required"
@@ -157,14 +179,27 @@ func unauthorized(w http.ResponseWriter, code, msg string) {
 	refused(w, code, msg, "")
 }
 
+// refuseBearer answers bearer's failure: 400 for two Authorization
+// headers, else 401.
+func refuseBearer(w http.ResponseWriter, code, msg string) {
+	if code == codeTwoAuthorizations {
+		writeError(w, http.StatusBadRequest, code, msg)
+		return
+	}
+	unauthorized(w, code, msg)
+}
+
 // refused answers 401 for a session token, with the reason it was refused.
 func refused(w http.ResponseWriter, code, msg, reason string) {
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	writeErrorReason(w, http.StatusUnauthorized, code, msg, reason)
 }
 
-// requireAdmin lets the request through only with the admin bearer token,
-// compared in constant time.
+// requireAdmin lets the request through only with an admin bearer token,
+// compared in constant time. A wrong token is 401, or 429 with
+// Retry-After (after a short delay) once its client, or every client
+// together, is over the budget of wrong attempts; a right token is never
+// throttled.
 func (s *Server) requireAdmin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.admin.Enabled() {
@@ -173,15 +208,29 @@ func (s *Server) requireAdmin(next http.HandlerFunc) http.HandlerFunc {
 		}
 		tok, code, msg := bearer(r)
 		if code != "" {
-			unauthorized(w, code, msg)
+			refuseBearer(w, code, msg)
 			return
 		}
-		if !s.admin.Check(tok) {
+		switch v := s.admin.Check(r.Context(), clientaddr.FromRequest(r).Addr, tok); v.Outcome {
+		case adminauth.Accepted:
+			next(w, r)
+		case adminauth.Throttled:
+			s.admin.Delay(r.Context())
+			w.Header().Set("Retry-After", strconv.Itoa(int(v.RetryAfter/time.Second)))
+			writeError(w, http.StatusTooManyRequests, "too_many_attempts", "too many wrong admin tokens; try again later")
+		default:
 			unauthorized(w, "invalid_admin_token", "the admin token is not valid")
-			return
 		}
-		next(w, r)
 	}
+}
+
+// isAdmin reports whether r carries a right admin bearer token, for
+// routes that show more to the admin (a wrong token is counted like any
+// other, and simply shows less).
+func (s *Server) isAdmin(r *http.Request) bool {
+	tok, code, _ := bearer(r)
+	return code == "" && s.admin.Enabled() &&
+		s.admin.Check(r.Context(), clientaddr.FromRequest(r).Addr, tok).Outcome == adminauth.Accepted
 }
 
 // sessionError maps a session-layer error to an HTTP answer.

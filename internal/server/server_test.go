@@ -44,6 +44,12 @@ func newFixture(t *testing.T, adminToken string) *fixture {
 // newFixtureAt is newFixture with the Service's clock (nil: time.Now).
 func newFixtureAt(t *testing.T, adminToken string, now func() time.Time) *fixture {
 	t.Helper()
+	return newFixtureWith(t, adminToken, now, nil)
+}
+
+// newFixtureWith is newFixtureAt with mod applied to the Server's Options.
+func newFixtureWith(t *testing.T, adminToken string, now func() time.Time, mod func(*server.Options)) *fixture {
+	t.Helper()
 	f := &fixture{t: t, redis: redistest.Start(t), logs: &syncbuf.Buffer{}}
 	var err error
 	f.store, err = sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"), sqlstore.Options{})
@@ -59,7 +65,11 @@ func newFixtureAt(t *testing.T, adminToken string, now func() time.Time) *fixtur
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.svc.Close() })
-	f.srv = server.New(server.Options{Sessions: f.svc, AdminToken: adminToken, Logger: log, ReservedUserIDs: []string{"studio-dashboard"}})
+	opts := server.Options{Sessions: f.svc, AdminToken: adminToken, Logger: log, ReservedUserIDs: []string{"studio-dashboard"}}
+	if mod != nil {
+		mod(&opts)
+	}
+	f.srv = server.New(opts)
 	ts := httptest.NewServer(f.srv)
 	t.Cleanup(ts.Close)
 	f.url = ts.URL

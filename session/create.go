@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // CreateParams describes a session to create. Create copies Metadata; the
@@ -44,8 +46,8 @@ func (s *Service) CheckParams(p CreateParams) error {
 	if len(p.UserID) > MaxUserIDLen {
 		return bad("user_id is longer than %d bytes", MaxUserIDLen)
 	}
-	if !printable(p.UserID) {
-		return bad("user_id must be valid UTF-8 without control characters")
+	if !validUserID(p.UserID) {
+		return bad("user_id must be valid UTF-8 without control or format characters (Unicode Cc, Cf, Zl, Zp)")
 	}
 	ttl := p.TTL
 	if ttl == 0 {
@@ -78,6 +80,24 @@ func (s *Service) CheckParams(p CreateParams) error {
 		}
 	}
 	return nil
+}
+
+// validUserID reports whether id is valid UTF-8 without control or format
+// characters: none of Unicode's categories Cc (controls, U+0085 among
+// them), Cf (format: zero-width spaces and joiners, U+FEFF, the
+// bidirectional overrides such as U+202E), Zl and Zp (U+2028, U+2029).
+// Such characters make a user id print unlike what it is: in a log, a
+// terminal or an admin's screen.
+func validUserID(id string) bool {
+	if !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return false
+		}
+	}
+	return true
 }
 
 func printable(s string) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -106,6 +107,9 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 		db.SetConnMaxIdleTime(0)
 		b.read, b.write = db, db
 	} else {
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
 		w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 		if err != nil {
 			return nil, err
@@ -150,6 +154,26 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	}
 	log.Debug("sqlstore opened", "system", "sqlite", "path", path, "schema_version", v)
 	return b, nil
+}
+
+// createPrivate creates the database file, when it does not exist, with
+// mode 0600 whatever the umask: it holds user ids and metadata. SQLite
+// gives its -wal and -shm files the database file's mode. An existing
+// file keeps its mode. A file that cannot be created is left to SQLite,
+// whose error says why (a missing folder, say).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil
+	}
+	err = f.Chmod(0o600) // a umask can only remove bits; this is for one that removed 0400 or 0200
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("create sqlite file: %w", err)
+	}
+	return nil
 }
 
 // migrateWhenFree is migrate, tried again while the file is busy, for up

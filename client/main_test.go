@@ -14,7 +14,7 @@ import (
 	"github.com/studiohq/studio/internal/studiotest"
 )
 
-const adminToken = "client-test-admin-token-0123"
+const adminToken = "client-test-admin-c7ad4f275a5323e78a3889075f5aa6b791cc089640e373be"
 
 // The Studio the tests share: started on first use (so fuzzing starts
 // none), stopped by TestMain.

@@ -159,7 +159,7 @@ for _ in $(seq 100); do
 done
 redis-cli -p "$redis_port" ping >/dev/null
 
-export STUDIO_ADMIN_TOKEN=bench-admin-token-0123456789
+export STUDIO_ADMIN_TOKEN=bench-admin-49ee37b19b5ed1af3009ab2b7b6739b5bbf221e7dd5147ec
 export REDIS_URL=redis://127.0.0.1:$redis_port/0
 export STUDIO_LOG_LEVEL=warn
 serve_port=$(freeport)

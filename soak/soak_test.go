@@ -48,7 +48,7 @@ const (
 	fdDrift        = 10      // open files: |end − start| and |projected| ≤ 10
 	notSentMax     = 0.01    // the open loop must send ≥ 99 % of its schedule
 
-	adminToken = "soak-admin-token-0123456789"
+	adminToken = "soak-admin-c6d3d33c8dab8ed181cd09af1ea235275f6e403917af4a15"
 
 	// serverGOGC is the server's GC target: studio serve's own default
 	// (cmd/studio defaultGCPercent), set explicitly so the live heap can be

@@ -9,7 +9,7 @@ import { startStudio } from "./test/helpers/studio.mjs";
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const adminToken = "ts-bench-admin-token-0123456789";
+const adminToken = "ts-bench-admin-32c1b08674727e85b56ffc833c1f663ac6d29b550a68c750";
 
 async function run(op) {
   const lat = [];

@@ -373,7 +373,7 @@ func TestServeFailoverWriteGap(t *testing.T) {
 		t.Skip("failover test; -short skips it")
 	}
 	topo := redistest.StartSentinel(t)
-	const admin = "gap-admin-token-0123456789"
+	const admin = "gap-admin-a65c2e3e97118362b88ad39ff108f40c284e17da25462298"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, map[string]string{

@@ -69,7 +69,7 @@ func runForScrapes(t *testing.T) *studioScrapes {
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
 	pd, sl := receivertest.NewPagerDuty(t), receivertest.NewSlack(t)
-	const admin = "metrics-admin-token-0123456789"
+	const admin = "metrics-admin-282b92eff722e716cdbb08c3ea955873aed09a7917595d97"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, map[string]string{

@@ -16,7 +16,7 @@ import (
 	"github.com/studiohq/studio/internal/syncbuf"
 )
 
-const adminToken = "webapp-test-admin-token-0123"
+const adminToken = "webapp-test-admin-6700e31e289cba82a77ca2928f3bdf544862bfb6c02709d1"
 
 // TestWebapp runs the example as main would against a real studio serve:
 // log in, see /me, log out, and be refused.

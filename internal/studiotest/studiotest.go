@@ -49,7 +49,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 type Config struct {
 	Binary     string // the studio executable
 	Dir        string // state: the SQLite file, Redis's directory, logs
-	AdminToken string // STUDIO_ADMIN_TOKEN (≥ 16 characters); empty: admin routes off
+	AdminToken string // STUDIO_ADMIN_TOKEN (≥ 128 bits of entropy: see studio token); empty: admin routes off
 	// Env holds further settings, e.g. {"STUDIO_L1_TTL": "1s"}.
 	Env map[string]string
 	// Redis, when set, is used instead of starting a redis-server.

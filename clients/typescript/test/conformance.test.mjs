@@ -8,7 +8,7 @@ import { startStudio, freePort } from "./helpers/studio.mjs";
 import { startProxy } from "./helpers/proxy.mjs";
 
 const conf = JSON.parse(readFileSync(new URL("../../conformance/cases.json", import.meta.url), "utf8"));
-const adminToken = "ts-test-admin-token-0123456789";
+const adminToken = "ts-test-admin-689b56e8c4e9e28c0761f8804683a1683dac9106494fd444";
 const runId = `ts${Date.now() % 1000000}-`;
 let studio;
 

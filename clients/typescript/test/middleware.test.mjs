@@ -6,7 +6,7 @@ import express from "express";
 import { StudioClient, studioSession, withStudioSession } from "../dist/esm/index.js";
 import { startStudio, freePort } from "./helpers/studio.mjs";
 
-const adminToken = "ts-test-admin-token-0123456789";
+const adminToken = "ts-test-admin-689b56e8c4e9e28c0761f8804683a1683dac9106494fd444";
 let studio, live, revoked, app, appURL, downURL;
 
 before(async () => {

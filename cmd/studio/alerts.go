@@ -19,20 +19,24 @@ import (
 	"github.com/studiohq/studio/health"
 )
 
-// externalURL is cfg.ExternalURL, or http:// and the listen address (a
-// wildcard host named localhost).
+// externalURL is cfg.ExternalURL, or http:// (https:// with Studio's own
+// TLS) and the listen address (a wildcard host named localhost).
 func externalURL(cfg Config) string {
 	if cfg.ExternalURL != "" {
 		return cfg.ExternalURL
 	}
+	scheme := "http://"
+	if cfg.TLSCertFile != "" {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return "http://localhost:8080"
+		return scheme + "localhost:8080"
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // newNotifiers builds a Notifier for every receiver the alert config

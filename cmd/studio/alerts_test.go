@@ -58,7 +58,7 @@ route:
 	var insts []*serving
 	for i := range 3 {
 		insts = append(insts, startServe(t, ctx, map[string]string{
-			"STUDIO_ADMIN_TOKEN":      "alert-admin-token-0123456789",
+			"STUDIO_ADMIN_TOKEN":      "alert-admin-4e27eab63bb22717364ac71e11f06361cecfcccef9d4b3e8",
 			"REDIS_URL":               rs.URL(),
 			"DATABASE_URL":            db,
 			"STUDIO_MONITOR_INTERVAL": "200ms",
@@ -100,11 +100,11 @@ route:
 	if n := len(sl.Accepted()); n != 1 {
 		t.Fatalf("Slack got %d messages, want 1", n)
 	}
-	_, body := send(t, "GET", insts[2].base+"/health/redis", "alert-admin-token-0123456789", "")
+	_, body := send(t, "GET", insts[2].base+"/health/redis", "alert-admin-4e27eab63bb22717364ac71e11f06361cecfcccef9d4b3e8", "")
 	if !strings.Contains(body, `"name":"TooManyClients"`) {
 		t.Errorf("the Snapshot does not list the firing alert: %s", body)
 	}
-	code, body := send(t, "GET", insts[1].base+"/v1/alerts?state=firing", "alert-admin-token-0123456789", "")
+	code, body := send(t, "GET", insts[1].base+"/v1/alerts?state=firing", "alert-admin-4e27eab63bb22717364ac71e11f06361cecfcccef9d4b3e8", "")
 	if code != 200 || !strings.Contains(body, `"rule":"TooManyClients"`) || !strings.Contains(body, `"dedup_key":"`+events[0].DedupKey+`"`) {
 		t.Errorf("GET /v1/alerts: %d %s; want the firing alert with the dedup_key PagerDuty got", code, body)
 	}
@@ -166,7 +166,7 @@ func TestAlertReplicaDownFromSentinelView(t *testing.T) {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const admin = "replica-admin-token-0123456789"
+	const admin = "replica-admin-8e1fe398f12a119c42a9c03b859af6cb76b4cf31f068555b"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, map[string]string{

@@ -29,6 +29,9 @@ import (
 	"github.com/studiohq/studio/ha/drill"
 	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/hotkey"
+	"github.com/studiohq/studio/internal/adminauth"
+	"github.com/studiohq/studio/internal/clientaddr"
+	"github.com/studiohq/studio/internal/listen"
 	"github.com/studiohq/studio/internal/server"
 	"github.com/studiohq/studio/monitor"
 	"github.com/studiohq/studio/redisconn"
@@ -68,6 +71,14 @@ type app struct {
 	hotkeys  *hotkey.Publisher
 	native   *hotkey.NativeProbe
 
+	// access: admin tokens (and their file), the admin check, trusted
+	// proxies, the listener's certificate (nil without TLS)
+	tokens     *adminauth.Tokens
+	tokenFile  *adminTokenFile // nil unless the tokens come from a file
+	guard      *adminauth.Guard
+	proxies    *clientaddr.Resolver
+	listenCert *listen.Certificate
+
 	// health
 	monitor *monitor.Monitor
 	alerts  *alert.Engine
@@ -100,6 +111,9 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 		return nil, err
 	}
 	if err := a.openSessions(); err != nil {
+		return nil, err
+	}
+	if err := a.buildAccess(); err != nil {
 		return nil, err
 	}
 	if err := a.buildHealth(); err != nil {
@@ -215,9 +229,10 @@ func (a *app) openRedis() error {
 
 // bookkeepingPrefixes start the keys Studio's own packages keep in Redis
 // besides sessions (the alert engine's claims and silences, the warm
-// markers, the hot-key view, the drill's writes), at the default key
+// markers, the hot-key view, the drill's writes, the counts of wrong
+// admin tokens), at the default key
 // prefixes openApp keeps: never counted as hot keys.
-var bookkeepingPrefixes = []string{alert.DefaultKeyPrefix, session.DefaultWarmKeyPrefix, hotkey.DefaultKeyPrefix, drill.KeyPrefix}
+var bookkeepingPrefixes = []string{alert.DefaultKeyPrefix, session.DefaultWarmKeyPrefix, hotkey.DefaultKeyPrefix, drill.KeyPrefix, adminauth.DefaultKeyPrefix}
 
 // openSentinelWatch sets up, in Sentinel mode, the follower that moves to
 // a new master as soon as any Sentinel announces it, and the watcher of
@@ -306,7 +321,8 @@ func (a *app) buildHealth() error {
 		Snapshot:     a.health,
 		History:      a.monitor.History,
 		HotKeyTrends: a.monitor.HotKeyTrends,
-		AdminToken:   a.cfg.AdminToken,
+		Admin:        a.guard,
+		SecureCookie: strings.HasPrefix(externalURL(a.cfg), "https://"),
 		Logger:       a.log.With("component", "dashboard"),
 		// Logins are Studio sessions: shared by every instance, kept
 		// across restarts, ended everywhere by a logout.
@@ -343,7 +359,8 @@ func (a *app) buildHTTP() error {
 		Alerts:           a.alerts,
 		Runbooks:         runbooks,
 		Sessions:         a.sessions,
-		AdminToken:       a.cfg.AdminToken,
+		Admin:            a.guard,
+		Proxies:          a.proxies,
 		Logger:           a.log,
 		Metrics:          a.mx,
 		MetricsHandler:   telemetry.MetricsHandler(a.reg, a.log),
@@ -355,7 +372,7 @@ func (a *app) buildHTTP() error {
 		ExportSpans:      a.exporting,
 		Propagator:       telemetry.Propagator(),
 	})
-	if a.cfg.AdminToken == "" {
+	if !a.tokens.Enabled() {
 		a.log.Warn("STUDIO_ADMIN_TOKEN is not set: admin routes are disabled")
 	}
 	return nil
@@ -376,7 +393,15 @@ func (a *app) start(ctx context.Context) {
 	if t := a.redis.TLS; t != nil {
 		a.reg.MustRegister(t)
 		goRun(func(ctx context.Context) { t.Run(ctx, 10*time.Second) })
-		goRun(a.reloadTLSOnHUP)
+	}
+	if c := a.listenCert; c != nil {
+		goRun(func(ctx context.Context) { c.Run(ctx, fileCheckInterval) })
+	}
+	if f := a.tokenFile; f != nil {
+		goRun(func(ctx context.Context) { f.Run(ctx, fileCheckInterval) })
+	}
+	if a.redis.TLS != nil || a.listenCert != nil || a.tokenFile != nil {
+		goRun(a.reloadOnHUP)
 	}
 	if a.redis.Follower != nil {
 		goRun(a.redis.Follower.Run)
@@ -397,9 +422,10 @@ func (a *app) start(ctx context.Context) {
 	}
 }
 
-// reloadTLSOnHUP re-reads the Redis TLS material on every SIGHUP until ctx
-// ends (it is also re-read when the files change).
-func (a *app) reloadTLSOnHUP(ctx context.Context) {
+// reloadOnHUP re-reads, on every SIGHUP until ctx ends, the files that
+// are also re-read when they change: the Redis TLS material, the
+// listener's certificate and the admin token file.
+func (a *app) reloadOnHUP(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -408,8 +434,17 @@ func (a *app) reloadTLSOnHUP(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			a.log.Info("SIGHUP: reloading Redis TLS material")
-			_ = a.redis.TLS.Reload() // logged and counted inside
+			a.log.Info("SIGHUP: reloading TLS material and the admin token file")
+			// Each logs (and the Redis material counts) its own failures.
+			if a.redis.TLS != nil {
+				_ = a.redis.TLS.Reload()
+			}
+			if a.listenCert != nil {
+				_ = a.listenCert.Reload()
+			}
+			if a.tokenFile != nil {
+				_ = a.tokenFile.Reload()
+			}
 		}
 	}
 }

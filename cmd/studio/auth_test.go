@@ -45,7 +45,7 @@ func TestServeSentinelWithPasswords(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const admin = "auth-admin-token-0123456789"
+	const admin = "auth-admin-9d866075b0738dd8b33ab3a0e32657b086fdc4974519efb5"
 	db := "sqlite:" + filepath.Join(dir, "studio.db") // both instances share it
 	env := func(password string) map[string]string {
 		return map[string]string{

@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/studiohq/studio/internal/adminauth"
 	"github.com/studiohq/studio/internal/sleep"
 	"github.com/studiohq/studio/loadgen"
 	"github.com/studiohq/studio/redisconn"
@@ -195,9 +196,13 @@ func benchTarget(ctx context.Context, st *settings, kind, baseURL string, raw bo
 	client := loadgen.NewHTTPClient(opts.Concurrency, 10*time.Second)
 	switch kind {
 	case "http":
-		admin, err := st.secret("STUDIO_ADMIN_TOKEN")
+		list, err := st.secret("STUDIO_ADMIN_TOKEN")
 		if err != nil {
 			return nil, nil, err
+		}
+		admin := ""
+		if toks := adminauth.ParseList(list); len(toks) > 0 {
+			admin = toks[0] // the first of a rotation's list
 		}
 		if admin == "" {
 			return nil, nil, usageErrorf("--target http creates sessions with the admin token: set STUDIO_ADMIN_TOKEN (--admin-token)")

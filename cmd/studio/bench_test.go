@@ -16,7 +16,7 @@ import (
 )
 
 func TestBenchCommandBadFlags(t *testing.T) {
-	httpEnv := map[string]string{"STUDIO_ADMIN_TOKEN": "bench-admin-token-0123456789"}
+	httpEnv := map[string]string{"STUDIO_ADMIN_TOKEN": "bench-admin-49ee37b19b5ed1af3009ab2b7b6739b5bbf221e7dd5147ec"}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -117,7 +117,7 @@ func TestBenchCommand(t *testing.T) {
 	env := map[string]string{
 		"REDIS_URL":          rs.URL(),
 		"DATABASE_URL":       "sqlite:" + filepath.Join(t.TempDir(), "bench.db"),
-		"STUDIO_ADMIN_TOKEN": "bench-admin-token-0123456789",
+		"STUDIO_ADMIN_TOKEN": "bench-admin-49ee37b19b5ed1af3009ab2b7b6739b5bbf221e7dd5147ec",
 		"STUDIO_LOG_LEVEL":   "warn",
 	}
 	t.Run("inprocess", func(t *testing.T) {

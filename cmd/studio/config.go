@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -11,6 +13,9 @@ import (
 
 	"github.com/studiohq/studio/alert"
 	"github.com/studiohq/studio/alert/pagerduty"
+	"github.com/studiohq/studio/internal/adminauth"
+	"github.com/studiohq/studio/internal/clientaddr"
+	"github.com/studiohq/studio/internal/listen"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/telemetry"
 )
@@ -19,8 +24,20 @@ import (
 // command's Config holds the built-in defaults of the groups it does not
 // take.
 type Config struct {
-	Addr       string // listen
-	AdminToken string // admin
+	// listen: the address, Studio's own TLS (both files or neither), the
+	// connection cap and idle timeout, and the proxies whose
+	// X-Forwarded-For and X-Forwarded-Proto are believed.
+	Addr                    string
+	TLSCertFile, TLSKeyFile string
+	MaxConns                int
+	IdleTimeout             time.Duration
+	TrustedProxies          []netip.Prefix
+
+	// admin: the accepted admin tokens (empty: admin routes disabled);
+	// AdminTokenFile names the file they came from, re-read when it
+	// changes.
+	AdminTokens    []string
+	AdminTokenFile string
 
 	// redis, redis-tls and replica-reads fill Redis.
 	Redis redisconn.Config
@@ -90,9 +107,52 @@ var allGroups = []*group{listenGroup, adminGroup, redisGroup, redisTLSGroup, rep
 
 var listenGroup = &group{name: "listen", title: "HTTP", check: checkListen, specs: []spec{
 	{env: "STUDIO_ADDR", flag: "addr", def: ":8080", help: "HTTP listen `address`"},
+	{env: "STUDIO_TLS_CERT_FILE", flag: "tls-cert-file", help: "PEM certificate (and chain) `file`: serve HTTPS (TLS 1.2+) instead of HTTP; re-read when it changes and on SIGHUP (needs STUDIO_TLS_KEY_FILE)"},
+	{env: "STUDIO_TLS_KEY_FILE", flag: "tls-key-file", help: "PEM private key `file` of STUDIO_TLS_CERT_FILE"},
+	{env: "STUDIO_MAX_CONNS", flag: "max-conns", def: "4096", help: "most HTTP connections open at once; at the cap a new one closes the longest-idle keep-alive connection (16-1000000)"},
+	{env: "STUDIO_IDLE_TIMEOUT", flag: "idle-timeout", def: "30s", help: "how long an idle keep-alive connection is kept open (1s-10m)"},
+	{env: "STUDIO_TRUSTED_PROXIES", flag: "trusted-proxies", help: "comma-separated `CIDRs` of the proxies whose X-Forwarded-For and X-Forwarded-Proto decide the client address and scheme (default: none)"},
 }}
 
 func checkListen(st *settings, c *Config) error {
+	if err := checkListenAddr(st, c); err != nil {
+		return err
+	}
+	if err := checkListenTLS(st, c); err != nil {
+		return err
+	}
+	var err error
+	if c.MaxConns, err = strconv.Atoi(st.get("STUDIO_MAX_CONNS")); err != nil || c.MaxConns < 16 || c.MaxConns > 1_000_000 {
+		return st.bad("STUDIO_MAX_CONNS", "must be a whole number from 16 to 1000000")
+	}
+	if c.IdleTimeout, err = durationIn(st.get("STUDIO_IDLE_TIMEOUT"), time.Second, 10*time.Minute); err != nil {
+		return st.bad("STUDIO_IDLE_TIMEOUT", "%v", err)
+	}
+	if c.TrustedProxies, err = clientaddr.ParsePrefixes(st.get("STUDIO_TRUSTED_PROXIES")); err != nil {
+		return st.bad("STUDIO_TRUSTED_PROXIES", "%v", err)
+	}
+	return nil
+}
+
+// checkListenTLS checks Studio's own TLS files: both or neither, a
+// certificate and key that match and have not expired.
+func checkListenTLS(st *settings, c *Config) error {
+	c.TLSCertFile, c.TLSKeyFile = st.get("STUDIO_TLS_CERT_FILE"), st.get("STUDIO_TLS_KEY_FILE")
+	switch {
+	case c.TLSCertFile == "" && c.TLSKeyFile == "":
+		return nil
+	case c.TLSKeyFile == "":
+		return st.bad("STUDIO_TLS_KEY_FILE", "is required with STUDIO_TLS_CERT_FILE")
+	case c.TLSCertFile == "":
+		return st.bad("STUDIO_TLS_CERT_FILE", "is required with STUDIO_TLS_KEY_FILE")
+	}
+	if _, err := listen.LoadCertificate(c.TLSCertFile, c.TLSKeyFile, nil); err != nil {
+		return st.bad("STUDIO_TLS_CERT_FILE", "%v", err)
+	}
+	return nil
+}
+
+func checkListenAddr(st *settings, c *Config) error {
 	c.Addr = st.get("STUDIO_ADDR")
 	if st.by["STUDIO_ADDR"].fromPort {
 		port := strings.TrimPrefix(c.Addr, ":")
@@ -107,19 +167,50 @@ func checkListen(st *settings, c *Config) error {
 }
 
 var adminGroup = &group{name: "admin", title: "Admin", check: checkAdmin, specs: []spec{
-	{env: "STUDIO_ADMIN_TOKEN", flag: "admin-token", secret: true, help: "bearer `token` for admin routes (at least 16 characters; empty disables them)"},
+	{env: "STUDIO_ADMIN_TOKEN", flag: "admin-token", secret: true, help: "bearer `tokens` for admin routes, comma-separated (several during a rotation), each of at least 128 bits of entropy (make one with: studio token); from a file, one a line, re-read when it changes; empty disables admin routes"},
 }}
 
 func checkAdmin(st *settings, c *Config) error {
-	c.AdminToken = st.get("STUDIO_ADMIN_TOKEN")
-	if c.AdminToken == "" {
-		return nil
+	s := st.by["STUDIO_ADMIN_TOKEN"]
+	c.AdminTokens = adminauth.ParseList(s.value)
+	if s.fromFile {
+		c.AdminTokenFile = s.file
 	}
-	if len(c.AdminToken) < 16 {
-		return st.bad("STUDIO_ADMIN_TOKEN", "must be at least 16 characters")
+	if len(c.AdminTokens) == 0 && strings.TrimSpace(s.value) != "" {
+		return st.bad("STUDIO_ADMIN_TOKEN", "holds no token (only separators or # comments)")
 	}
-	if strings.ContainsFunc(c.AdminToken, spaceOrControl) {
-		return st.bad("STUDIO_ADMIN_TOKEN", "must not contain spaces or control characters")
+	if err := checkAdminTokens(c.AdminTokens); err != nil {
+		return st.bad("STUDIO_ADMIN_TOKEN", "%v", err)
+	}
+	return nil
+}
+
+// maxAdminTokenLen is the longest admin token: the dashboard's login
+// takes no longer one.
+const maxAdminTokenLen = 512
+
+// checkAdminTokens checks each admin token: printable without spaces, at
+// most maxAdminTokenLen characters, at least adminauth.MinBits of
+// estimated entropy. The error names the token by its place in the list,
+// never by its value.
+func checkAdminTokens(toks []string) error {
+	for i, tok := range toks {
+		which := ""
+		if len(toks) > 1 {
+			which = fmt.Sprintf("token %d of %d ", i+1, len(toks))
+		}
+		var err error
+		switch {
+		case strings.ContainsFunc(tok, spaceOrControl):
+			err = errors.New("must not contain spaces or control characters")
+		case len(tok) > maxAdminTokenLen:
+			err = fmt.Errorf("must be at most %d characters", maxAdminTokenLen)
+		default:
+			err = adminauth.CheckStrength(tok)
+		}
+		if err != nil {
+			return fmt.Errorf("%s%v", which, err)
+		}
 	}
 	return nil
 }

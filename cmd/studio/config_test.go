@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/studiohq/studio/internal/redisproc"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -39,8 +42,33 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 	}{
 		{"addr no port", map[string]string{"STUDIO_ADDR": "localhost"}, nil, "invalid STUDIO_ADDR (--addr) \"localhost\": want host:port"},
 		{"addr bad port", nil, []string{"--addr", ":99999"}, "invalid STUDIO_ADDR (--addr) \":99999\": port must be"},
-		{"short admin token", map[string]string{"STUDIO_ADMIN_TOKEN": "short"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): must be at least 16"},
+		{"short admin token", map[string]string{"STUDIO_ADMIN_TOKEN": "short"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): has about 23 bits of entropy, at least 128 are needed: generate one with \"studio token\" or \"openssl rand -hex 32\""},
 		{"admin token with space", map[string]string{"STUDIO_ADMIN_TOKEN": "0123456789 abcdefgh"}, nil, "must not contain spaces"},
+		{"admin token one letter", map[string]string{"STUDIO_ADMIN_TOKEN": "aaaaaaaaaaaaaaaa"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): has about 25 bits of entropy, at least 128"},
+		{"admin token password", map[string]string{"STUDIO_ADMIN_TOKEN": "password1234567890"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): has about 38 bits of entropy, at least 128"},
+		{"admin token 80 bits of hex", map[string]string{"STUDIO_ADMIN_TOKEN": "8f3a9c1e5b7d2f4a6c0e"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): has about 80 bits of entropy, at least 128"},
+		{"admin token words", map[string]string{"STUDIO_ADMIN_TOKEN": "e2e-admin-token-0123456789"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): has about 78 bits of entropy"},
+		{"admin token passphrase", map[string]string{"STUDIO_ADMIN_TOKEN": "correct-horse-battery-staple"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): has about 48 bits of entropy"},
+		{"admin token UUID", map[string]string{"STUDIO_ADMIN_TOKEN": "550e8400-e29b-41d4-a716-446655440000"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): has about 122 bits of entropy"},
+		{"admin token list, second weak", map[string]string{"STUDIO_ADMIN_TOKEN": strongToken + ",password1234567890"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): token 2 of 2 has about 38 bits of entropy"},
+		{"admin token list of separators", map[string]string{"STUDIO_ADMIN_TOKEN": " , ,"}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): holds no token"},
+		{"admin token too long", map[string]string{"STUDIO_ADMIN_TOKEN": strings.Repeat(strongToken, 9)}, nil, "invalid STUDIO_ADMIN_TOKEN (--admin-token): must be at most 512 characters"},
+		{"trusted proxies not a CIDR", map[string]string{"STUDIO_TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"}, nil, "invalid STUDIO_TRUSTED_PROXIES (--trusted-proxies) \"10.0.0.0/8,proxy.internal\": entry \"proxy.internal\": want a CIDR prefix"},
+		{"trusted proxies bits", map[string]string{"STUDIO_TRUSTED_PROXIES": "10.0.0.0/33"}, nil, "invalid STUDIO_TRUSTED_PROXIES (--trusted-proxies) \"10.0.0.0/33\": entry \"10.0.0.0/33\": want a CIDR prefix"},
+		{"trusted proxies IPv6 bits", map[string]string{"STUDIO_TRUSTED_PROXIES": "fd00::/129"}, nil, "invalid STUDIO_TRUSTED_PROXIES (--trusted-proxies) \"fd00::/129\": entry"},
+		{"trusted proxies with a port", map[string]string{"STUDIO_TRUSTED_PROXIES": "10.0.0.1:443"}, nil, "invalid STUDIO_TRUSTED_PROXIES (--trusted-proxies) \"10.0.0.1:443\": entry"},
+		{"tls cert without key", map[string]string{"STUDIO_TLS_CERT_FILE": "/etc/hostname"}, nil, "invalid STUDIO_TLS_KEY_FILE (--tls-key-file): is required with STUDIO_TLS_CERT_FILE"},
+		{"tls key without cert", map[string]string{"STUDIO_TLS_KEY_FILE": "/etc/hostname"}, nil, "invalid STUDIO_TLS_CERT_FILE (--tls-cert-file): is required with STUDIO_TLS_KEY_FILE"},
+		{"tls cert missing", map[string]string{"STUDIO_TLS_CERT_FILE": "/nonexistent/tls.crt", "STUDIO_TLS_KEY_FILE": "/nonexistent/tls.key"}, nil, "invalid STUDIO_TLS_CERT_FILE (--tls-cert-file) \"/nonexistent/tls.crt\": read TLS certificate: open /nonexistent/tls.crt: no such file"},
+		{"tls cert not PEM", map[string]string{"STUDIO_TLS_CERT_FILE": "/etc/hostname", "STUDIO_TLS_KEY_FILE": "/etc/hostname"}, nil, "invalid STUDIO_TLS_CERT_FILE (--tls-cert-file) \"/etc/hostname\": TLS certificate /etc/hostname / key /etc/hostname: tls: failed to find any PEM data"},
+		{"tls cert expired", map[string]string{"STUDIO_TLS_CERT_FILE": expiredCert.cert, "STUDIO_TLS_KEY_FILE": expiredCert.key}, nil, "expired at"},
+		{"tls key of another cert", map[string]string{"STUDIO_TLS_CERT_FILE": expiredCert.cert, "STUDIO_TLS_KEY_FILE": expiredCert.otherKey}, nil, "private key does not match public key"},
+		{"max conns zero", map[string]string{"STUDIO_MAX_CONNS": "0"}, nil, "invalid STUDIO_MAX_CONNS (--max-conns) \"0\": must be a whole number from 16 to 1000000"},
+		{"max conns text", nil, []string{"--max-conns", "lots"}, "invalid STUDIO_MAX_CONNS (--max-conns) \"lots\": must be a whole number"},
+		{"max conns huge", map[string]string{"STUDIO_MAX_CONNS": "99999999"}, nil, "invalid STUDIO_MAX_CONNS (--max-conns) \"99999999\": must be a whole number from 16"},
+		{"idle timeout text", map[string]string{"STUDIO_IDLE_TIMEOUT": "short"}, nil, "invalid STUDIO_IDLE_TIMEOUT (--idle-timeout) \"short\": not a duration"},
+		{"idle timeout zero", map[string]string{"STUDIO_IDLE_TIMEOUT": "0s"}, nil, "invalid STUDIO_IDLE_TIMEOUT (--idle-timeout) \"0s\": must be between 1s and 10m0s"},
+		{"idle timeout long", nil, []string{"--idle-timeout", "1h"}, "invalid STUDIO_IDLE_TIMEOUT (--idle-timeout) \"1h\": must be between 1s and 10m0s"},
 		{"redis scheme", map[string]string{"REDIS_URL": "http://x:1"}, nil, "invalid REDIS_URL (--redis-url): scheme must be"},
 		{"redis no host", map[string]string{"REDIS_URL": "redis://"}, nil, "invalid REDIS_URL (--redis-url): the host is missing"},
 		{"redis bad db", map[string]string{"REDIS_URL": "redis://h:1/abc"}, nil, "database number"},
@@ -107,6 +135,31 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		})
 	}
 }
+
+// strongToken is an admin token of more than 128 bits.
+const strongToken = "cfg-admin-9c2e7b41d05f3a86e1b4c7d92a0f5e38b6d14c7a29e0f3b5"
+
+// expiredCert is a certificate that expired, its key, and the key of
+// another certificate, written once per test binary.
+var expiredCert = func() (c struct{ cert, key, otherKey string }) {
+	dir, err := os.MkdirTemp("", "studio-tls-")
+	if err != nil {
+		panic(err)
+	}
+	ca, err := redisproc.NewCA("studio test CA")
+	if err != nil {
+		panic(err)
+	}
+	now := time.Now()
+	if c.cert, c.key, err = ca.IssueFiles(dir, "expired", redisproc.CertSpec{CommonName: "expired", Hosts: []string{"127.0.0.1"},
+		NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}); err != nil {
+		panic(err)
+	}
+	if _, c.otherKey, err = ca.IssueFiles(dir, "other", redisproc.CertSpec{CommonName: "other", Hosts: []string{"127.0.0.1"}}); err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\n")
@@ -293,7 +346,7 @@ func TestSecretsFromFiles(t *testing.T) {
 		env, flag, value string
 		got              func(Config) string
 	}{
-		{"STUDIO_ADMIN_TOKEN", "admin-token", "file-admin-token-0123456789", func(c Config) string { return c.AdminToken }},
+		{"STUDIO_ADMIN_TOKEN", "admin-token", "file-admin-3f95882d80d4b63a964d0e72bb9d6f1cce999c7fac95f6be", func(c Config) string { return strings.Join(c.AdminTokens, ",") }},
 		{"REDIS_URL", "redis-url", "redis://:pw@127.0.0.1:6390/2", func(c Config) string { return c.Redis.URL }},
 		{"DATABASE_URL", "database-url", "postgres://u:pw@db.internal:5432/studio", func(c Config) string { return c.DatabaseURL }},
 		{"PAGERDUTY_ROUTING_KEY", "pagerduty-routing-key", "R0123456789abcdef", func(c Config) string { return c.PagerDutyKey }},
@@ -343,7 +396,7 @@ func TestBadSecretFiles(t *testing.T) {
 		{"empty file", map[string]string{"PAGERDUTY_ROUTING_KEY_FILE": empty}, nil,
 			`invalid PAGERDUTY_ROUTING_KEY_FILE (--pagerduty-routing-key-file) "` + empty + `": the file is empty`},
 		{"the value is checked", map[string]string{"STUDIO_ADMIN_TOKEN_FILE": short}, nil,
-			"invalid STUDIO_ADMIN_TOKEN (--admin-token): must be at least 16 characters"},
+			"invalid STUDIO_ADMIN_TOKEN (--admin-token): has about 36 bits of entropy, at least 128 are needed"},
 		{"a URL from a file is checked", map[string]string{"REDIS_URL_FILE": secret}, nil,
 			"invalid REDIS_URL (--redis-url): scheme must be"},
 	} {

@@ -101,7 +101,7 @@ func waitPage(t *testing.T, ctx context.Context, what, expr string, timeout time
 func TestDashboardInChromium(t *testing.T) {
 	bctx := newBrowser(t)
 	topo := redistest.StartSentinel(t)
-	const admin = "dash-admin-token-0123456789"
+	const admin = "dash-admin-44df8d5794acfab28f04a1a96fb30d13da30cd4d2d77c0cc"
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(rules, []byte(`rules:
   - name: DashboardClients
@@ -574,7 +574,7 @@ func processCPU(tb testing.TB) time.Duration {
 //	go test -run '^$' -bench Dashboard50Pages -benchtime 1x ./cmd/studio/
 func BenchmarkDashboard50Pages(b *testing.B) {
 	rs := redistest.Start(b)
-	const admin = "bench-admin-token-0123456789"
+	const admin = "bench-admin-49ee37b19b5ed1af3009ab2b7b6739b5bbf221e7dd5147ec"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(b, ctx, map[string]string{

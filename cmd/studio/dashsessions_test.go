@@ -32,7 +32,7 @@ func dashboardStatus(t *testing.T, base, cookie string) int {
 // application's session token does not open the dashboard.
 func TestDashboardSessionsAcrossInstances(t *testing.T) {
 	rs := redistest.Start(t)
-	const admin = "dash-admin-token-0123456789"
+	const admin = "dash-admin-44df8d5794acfab28f04a1a96fb30d13da30cd4d2d77c0cc"
 	db := "sqlite:" + filepath.Join(t.TempDir(), "dash.db")
 	env := func() map[string]string {
 		// A long L1 life: only the invalidation broadcast can end a

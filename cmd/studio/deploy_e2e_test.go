@@ -60,7 +60,7 @@ func TestDeployChartSentinel(t *testing.T) {
 
 	redisPass := "redis-pass-" + randomHex(12)
 	topo := redistest.StartSentinel(t, func(c *redistest.SentinelConfig) { c.Password = redisPass })
-	admin := "deploy-admin-" + randomHex(12)
+	admin := "deploy-admin-" + randomHex(32)
 	dbURL := pgtest.Database(t, t, "studio_deploy")
 	values := fmt.Sprintf(`image: {repository: registry.example.com/studio}
 adminToken:

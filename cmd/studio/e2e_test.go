@@ -89,7 +89,7 @@ func call(t *testing.T, method, url, auth, body string) (int, map[string]any) {
 // real Redis and SQLite, and shuts it down through its context.
 func TestServeEndToEnd(t *testing.T) {
 	rs := redistest.Start(t)
-	const adminTok = "e2e-admin-token-0123456789"
+	const adminTok = "e2e-admin-5b3a1a9152529b7dbfe5c00f3e3ae778efd9a66b71b58efc"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, map[string]string{

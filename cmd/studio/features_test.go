@@ -70,7 +70,7 @@ func TestWarmCommand(t *testing.T) {
 // shows in /readyz and the Snapshot.
 func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 	rs := redistest.Start(t)
-	const adminTok = "hot-admin-token-0123456789"
+	const adminTok = "hot-admin-eadd05880f347fffc32f39279cd827843c56136fcf16f979"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, map[string]string{
@@ -104,7 +104,7 @@ func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 	if !strings.Contains(body, `"instance":"e2e-1"`) || !strings.Contains(body, `"hotkeys_native":{"available":false`) {
 		t.Fatalf("hot-key shares or the native view missing: %s", body)
 	}
-	_, ready := send(t, "GET", base+"/readyz", "", "")
+	_, ready := send(t, "GET", base+"/readyz", adminTok, "")
 	if !strings.Contains(ready, `"warming":{"state":"done","reason":"start-up"`) {
 		t.Fatalf("readyz lacks the start-up warm: %s", ready)
 	}
@@ -130,7 +130,7 @@ func TestHotKeyAndWarmingInSnapshot(t *testing.T) {
 func TestHotKeyAcrossTwoInstances(t *testing.T) {
 	rs := redistest.Start(t)
 	db := "sqlite:" + filepath.Join(t.TempDir(), "studio.db")
-	const adminTok = "two-admin-token-0123456789"
+	const adminTok = "two-admin-4d4f96de733902842f4ad5e65d9b8dbf4d5f656e55983779"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := func(id string) *serving {

@@ -61,7 +61,7 @@ func TestServeSentinelFailoverWithReplicaReads(t *testing.T) {
 		t.Skip("failover test; -short skips it")
 	}
 	topo := redistest.StartSentinel(t)
-	const admin = "ha-admin-token-0123456789"
+	const admin = "ha-admin-bb4dd7f43330e50b9447dece7ae1c301e91aae0cb1ede2f0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, map[string]string{
@@ -179,7 +179,7 @@ func TestServeSentinelOverTLSWithSeparateMaterial(t *testing.T) {
 	})
 	env := func(withSentinelMaterial bool) map[string]string {
 		e := map[string]string{
-			"STUDIO_ADMIN_TOKEN":  "tls-admin-token-0123456789",
+			"STUDIO_ADMIN_TOKEN":  "tls-admin-36ae17e649e6d0078655b873e21918e044debede98a8d626",
 			"REDIS_SENTINELS":     strings.Join(topo.SentinelAddrs(), ","),
 			"REDIS_MASTER_NAME":   topo.MasterName(),
 			"REDIS_TLS_CA_FILE":   data.CAFile,
@@ -197,7 +197,7 @@ func TestServeSentinelOverTLSWithSeparateMaterial(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, env(true))
-	tok := createToken(t, srv.base, "tls-admin-token-0123456789", "tls")
+	tok := createToken(t, srv.base, "tls-admin-36ae17e649e6d0078655b873e21918e044debede98a8d626", "tls")
 	h, _ := send(t, "GET", srv.base+"/readyz", "", "")
 	if h != 200 {
 		t.Fatalf("readyz %d over Sentinel TLS", h)
@@ -207,7 +207,7 @@ func TestServeSentinelOverTLSWithSeparateMaterial(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		m, _, n := snapshotTopology(t, srv.base, "tls-admin-token-0123456789")
+		m, _, n := snapshotTopology(t, srv.base, "tls-admin-36ae17e649e6d0078655b873e21918e044debede98a8d626")
 		if m == topo.DataNodes()[0].Addr() && n == 3 {
 			break
 		}
@@ -220,12 +220,12 @@ func TestServeSentinelOverTLSWithSeparateMaterial(t *testing.T) {
 	<-srv.done
 
 	// Without the Sentinel material the Sentinels' certificates do not
-	// verify: /readyz reports Redis down with the cause (the service stays
-	// ready, degraded, serving from the store).
+	// verify: /readyz reports Redis down, with the cause to the admin (the
+	// service stays ready, degraded, serving from the store).
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	srv2 := startServe(t, ctx2, env(false))
-	if _, body := send(t, "GET", srv2.base+"/readyz", "", ""); !strings.Contains(body, `"redis":{"status":"down"`) ||
+	if _, body := send(t, "GET", srv2.base+"/readyz", "tls-admin-36ae17e649e6d0078655b873e21918e044debede98a8d626", ""); !strings.Contains(body, `"redis":{"status":"down"`) ||
 		!strings.Contains(body, "certificate signed by unknown authority") {
 		t.Fatalf("readyz without the Sentinel CA: %s (want Redis down, naming the certificate)", body)
 	}
@@ -239,7 +239,7 @@ func TestServeSentinelOverTLSWithSeparateMaterial(t *testing.T) {
 // Snapshot polls every master.
 func TestServeOnRedisCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
-	const admin = "cluster-admin-token-0123456789"
+	const admin = "cluster-admin-87e66ad550c67e1f0fe148f0f9e0d0774880ed2d748807bc"
 	db := "sqlite:" + filepath.Join(t.TempDir(), "studio.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -112,7 +112,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 	recv := &otlpReceiver{}
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
-	const adminTok = "obs-admin-token-0123456789"
+	const adminTok = "obs-admin-6715997ab5f38c40c96945785117dfb6f49088677604b4c3"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, map[string]string{

@@ -70,7 +70,7 @@ func TestShippedRedisConfigs(t *testing.T) {
 			if err := s.Client(t).Ping(context.Background()).Err(); err == nil {
 				t.Fatal("the server answers without a password")
 			}
-			const admin = "conf-admin-token-0123456789"
+			const admin = "conf-admin-0ad856ca59a6987dffa6dc804600a5e6e9463e66f814d95b"
 			env := map[string]string{
 				"STUDIO_ADMIN_TOKEN": admin,
 				"REDIS_URL":          "redis://" + s.Addr() + "/0",

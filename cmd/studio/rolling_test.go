@@ -198,7 +198,7 @@ func (l *rollingLoad) worker(id int, stop <-chan struct{}) {
 // validates afterwards on both instances.
 func TestRollingRestartLosesNothing(t *testing.T) {
 	rs := redistest.Start(t)
-	const adminTok = "rolling-admin-token-0123456789"
+	const adminTok = "rolling-admin-27c78bb388a876faaf3ad8398ab5894d0f8c4239d962a0ea"
 	env := map[string]string{
 		"STUDIO_ADMIN_TOKEN":      adminTok,
 		"REDIS_URL":               rs.URL(),

@@ -26,6 +26,7 @@ Commands:
   drill failover  measure what a Redis failover costs (Sentinel)
   bench           load-test session validation over HTTP or in process:
                   throughput, latency quantiles, errors
+  token           print a new random admin token (256 bits)
   version         print the version
 
 Run "studio help <command>" (or "studio <command> --help") for the flags of
@@ -39,7 +40,7 @@ Prints the version, the Go version, the platform and the commit.
 `
 
 // commands are the commands run knows, for help.
-var commands = []string{"serve", "up", "warm", "drill", "bench", "version"}
+var commands = []string{"serve", "up", "warm", "drill", "bench", "token", "version"}
 
 // run is the whole program: main only calls it. It returns the exit status:
 // 0 on success, 1 on a runtime failure, 2 on bad usage or configuration.
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runDrill(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		err = runToken(rest, stdout, stderr)
 	case "version":
 		if len(rest) > 0 && isHelpFlag(rest[0]) {
 			fmt.Fprint(stderr, versionUsage)

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/studiohq/studio/internal/listen"
 )
 
 const serveUsage = `Usage: studio serve [flags]
@@ -16,7 +18,8 @@ const serveUsage = `Usage: studio serve [flags]
 Runs the session service: the HTTP API, the Studio Redis page, metrics, the
 Redis monitor, cache warming, hot keys and alerts. Redis need not be up:
 sessions are validated from the store until it is. It listens on
-STUDIO_ADDR, or on :$PORT when PORT is set and STUDIO_ADDR is not.
+STUDIO_ADDR, or on :$PORT when PORT is set and STUDIO_ADDR is not; HTTPS
+with STUDIO_TLS_CERT_FILE and STUDIO_TLS_KEY_FILE, HTTP otherwise.
 `
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -61,19 +64,29 @@ func (a *app) closeBy(deadline time.Time) {
 	}
 }
 
-// serve answers HTTP on ln until ctx ends, then stops gracefully: it
-// drains for cfg.ShutdownDrain (/readyz answers 503 while requests are
-// still served, so load balancers take the instance out), then gives
-// in-flight requests up to cfg.ShutdownTimeout to finish.
+// serve answers HTTP, or HTTPS with STUDIO_TLS_CERT_FILE, on ln until ctx
+// ends, then stops gracefully: it drains for cfg.ShutdownDrain (/readyz
+// answers 503 while requests are still served, so load balancers take
+// the instance out), then gives in-flight requests up to
+// cfg.ShutdownTimeout to finish. At most cfg.MaxConns connections are
+// open at once; at the cap a new one closes the longest-idle keep-alive
+// connection (listen.Limiter), so idle connections never keep a client
+// out.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	lim := listen.Limit(ln, a.cfg.MaxConns)
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       a.cfg.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		ConnState:         lim.ConnState,
+	}
+	scheme := "http"
+	if a.listenCert != nil {
+		srv.TLSConfig, scheme = a.listenCert.TLSConfig(), "https"
 	}
 	if a.dash != nil {
 		// Shutdown waits for requests to end; the dashboard's event
@@ -81,8 +94,16 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		srv.RegisterOnShutdown(a.dash.Close)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("listening", "addr", ln.Addr().String(), "redis_mode", a.cfg.Redis.Mode(), "version", version)
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(lim, "", "") // the certificate comes from GetCertificate
+			return
+		}
+		errc <- srv.Serve(lim)
+	}()
+	a.log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "max_conns", a.cfg.MaxConns,
+		"idle_timeout", a.cfg.IdleTimeout.String(), "trusted_proxies", len(a.cfg.TrustedProxies),
+		"redis_mode", a.cfg.Redis.Mode(), "version", version)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

@@ -54,6 +54,7 @@ type setting struct {
 	envSet, envFileSet   bool   // NAME, NAME_FILE were set (non-empty)
 	flagSet, flagFileSet bool   // --flag, --flag-file were given
 	file                 string // the file named by the winning form
+	fromFile             bool   // resolve read the value from file
 	// fromPort: the value is ":"+PORT (serve, STUDIO_ADDR unset).
 	fromPort bool
 }
@@ -242,7 +243,7 @@ func (s *setting) resolveSecret() error {
 	if err != nil {
 		return usageErrorf("invalid %s_FILE (%s) %q: %v", s.env, fileFlag, s.file, err)
 	}
-	s.value = v
+	s.value, s.fromFile = v, true
 	return nil
 }
 

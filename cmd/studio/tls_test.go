@@ -19,7 +19,7 @@ func TestServeOverMutualTLS(t *testing.T) {
 	p := redistest.NewPKI(t)
 	rs := redistest.StartTLS(t, p.TLSOptions())
 
-	const adminTok = "tls-admin-token-0123456789"
+	const adminTok = "tls-admin-36ae17e649e6d0078655b873e21918e044debede98a8d626"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv := startServe(t, ctx, map[string]string{

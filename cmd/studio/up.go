@@ -80,6 +80,9 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.close()
 	base := "http://" + ln.Addr().String()
+	if cfg.TLSCertFile != "" {
+		base = "https://" + ln.Addr().String()
+	}
 	demo, err := seedDemo(ctx, a.sessions, uf.demoUsers)
 	if err != nil {
 		ln.Close()
@@ -142,8 +145,8 @@ func upConfig(args []string, getenv func(string) string, stderr io.Writer) (Conf
 	if uf.demoUsers < 1 || uf.demoUsers > 100_000 {
 		return cfg, uf, usageErrorf("invalid --demo-users %d: must be between 1 and 100000", uf.demoUsers)
 	}
-	if cfg.AdminToken == "" {
-		cfg.AdminToken = randomHex(16)
+	if len(cfg.AdminTokens) == 0 {
+		cfg.AdminTokens = []string{newAdminToken()}
 	}
 	return cfg, uf, nil
 }
@@ -151,6 +154,7 @@ func upConfig(args []string, getenv func(string) string, stderr io.Writer) (Conf
 // printBanner prints what up started and how to use it; every command
 // line in it works when pasted (a test runs them).
 func printBanner(stdout io.Writer, cfg Config, uf upFlags, local *localRedis, base, logPath string, demo []session.Token) {
+	admin := cfg.AdminTokens[0]
 	fmt.Fprintf(stdout, `Studio is up.
 
   API          %s
@@ -167,8 +171,8 @@ Try it:
   curl -s %s/readyz
 
 %sPress Ctrl-C to stop; every process started here stops with it.
-`, base, dashboardLoginURL(base, cfg.AdminToken), cfg.AdminToken, local.describe(), cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
-		demoLine(uf), demo[0].Reveal(), base, cfg.AdminToken, base, base, commandLines(commandPath(), local, uf.stateDir, cfg.DatabaseURL, base, cfg.AdminToken))
+`, base, dashboardLoginURL(base, admin), admin, local.describe(), cfg.DatabaseURL, len(demo), uf.demoUsers, logPath,
+		demoLine(uf), demo[0].Reveal(), base, admin, base, base, commandLines(commandPath(), local, uf.stateDir, cfg.DatabaseURL, base, admin))
 }
 
 // upDatabaseURL is up's store: a SQLite file in the state directory.

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,9 +84,10 @@ func waitStatus(t *testing.T, base, path, token string, want ...int) {
 
 // TestAdminTokenRotationThroughFile: admin tokens read from
 // STUDIO_ADMIN_TOKEN_FILE follow the file without a restart: the old
-// token alone, then old and new during the overlap, then the new alone.
-// A file with a weak token is refused whole and the tokens in use stay;
-// no token reaches the log.
+// token alone, then old and new during the overlap, then the new alone;
+// a change the poll cannot see is read on SIGHUP. A file with a weak
+// token is refused whole and the tokens in use stay; no token reaches
+// the log.
 func TestAdminTokenRotationThroughFile(t *testing.T) {
 	rs := redistest.Start(t)
 	dir := t.TempDir()
@@ -114,14 +116,34 @@ func TestAdminTokenRotationThroughFile(t *testing.T) {
 	if code, _ := send(t, "GET", srv.base+"/v1/admin/log-level", next, ""); code != 200 {
 		t.Fatalf("the new token after the rotation: %d, want 200", code)
 	}
-	writeAtomic(t, file, next+"\npassword1234567890\n")
+	// A change the poll cannot see (same file, size and modification
+	// time) is picked up on SIGHUP.
+	const third = "new2-admin-1a7c3e9b5d2f4a6c8e0b2d4f6a8c1e3b5d7f9a2c4e6b8d0f"
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(third) != len(next) {
+		t.Fatal("the third token must be as long as the second")
+	}
+	if err := os.WriteFile(file, []byte(third+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(file, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, srv.base, "/v1/admin/log-level", third, 200)
+	writeAtomic(t, file, third+"\npassword1234567890\n")
 	waitMatch(t, srv.stdout, regexp.MustCompile(`admin token file not reloaded.*token 2 of 2 has about 38 bits of entropy`), srv.done)
-	if code, _ := send(t, "GET", srv.base+"/v1/admin/log-level", next, ""); code != 200 {
+	if code, _ := send(t, "GET", srv.base+"/v1/admin/log-level", third, ""); code != 200 {
 		t.Fatalf("the token in use after a refused file: %d, want 200", code)
 	}
 	cancel()
 	<-srv.done
-	for _, tok := range []string{old, next, "password1234567890"} {
+	for _, tok := range []string{old, next, third, "password1234567890"} {
 		if strings.Contains(srv.stdout.String(), tok) || strings.Contains(srv.stderr.String(), tok) {
 			t.Fatal("an admin token reached the log")
 		}

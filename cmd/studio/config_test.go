@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/studiohq/studio/internal/redisproc"
+	"github.com/studiohq/studio/internal/redistest"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -465,5 +466,39 @@ func TestRedisCredentials(t *testing.T) {
 				t.Fatalf("got user %q pass %q sentinel %q", c.Redis.Username, c.Redis.Password, c.Redis.SentinelPassword)
 			}
 		})
+	}
+}
+
+// TestListenAndAdminSettings: the defaults of the listener's settings,
+// IPv4 and IPv6 forms of STUDIO_TRUSTED_PROXIES, a certificate pair, and
+// a list of admin tokens.
+func TestListenAndAdminSettings(t *testing.T) {
+	c, err := configOf(t, "serve", nil)
+	if err != nil || c.MaxConns != 4096 || c.IdleTimeout != 30*time.Second || len(c.TrustedProxies) != 0 || c.TLSCertFile != "" || len(c.AdminTokens) != 0 {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	p := redistest.NewPKI(t)
+	const second = "cfg-admin-2d8f4b6a0c1e3f5b7d9a2c4e6f8b0d1a3c5e7f9b2d4a6c8e"
+	c, err = configOf(t, "serve", map[string]string{
+		"STUDIO_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7, fd00::/8, ::1, ::ffff:172.16.0.0/108",
+		"STUDIO_TLS_CERT_FILE":   p.ServerCert, "STUDIO_TLS_KEY_FILE": p.ServerKey,
+		"STUDIO_MAX_CONNS": "16", "STUDIO_IDLE_TIMEOUT": "5s",
+		"STUDIO_ADMIN_TOKEN": strongToken + " , " + second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, pr := range c.TrustedProxies {
+		got = append(got, pr.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.168.1.7/32 fd00::/8 ::1/128 172.16.0.0/12" {
+		t.Errorf("trusted proxies %q", got)
+	}
+	if c.TLSCertFile != p.ServerCert || c.MaxConns != 16 || c.IdleTimeout != 5*time.Second || strings.Join(c.AdminTokens, ",") != strongToken+","+second {
+		t.Errorf("config %+v", c)
+	}
+	if !strings.HasPrefix(externalURL(c), "https://") {
+		t.Errorf("external URL %q with Studio's own TLS, want https", externalURL(c))
 	}
 }

@@ -21,6 +21,8 @@ import (
 
 type discardRecorder struct{}
 
+type benchKey int
+
 func (discardRecorder) RecordCommand(time.Duration, string) {}
 
 // BenchmarkHookOverhead measures what the instrumentation hook adds to one
@@ -56,8 +58,15 @@ func BenchmarkHookOverhead(b *testing.B) {
 			}
 		})
 	}
+	// A request's context as the HTTP server and middleware build it:
+	// several values deep, which the hook's context checks walk.
+	deep := parent(0)
+	for i := range 6 {
+		deep = context.WithValue(deep, benchKey(i), i)
+	}
 	run("bare", ctx, next)
 	run("unsampled_request", parent(0), newHook(sampled))
+	run("unsampled_request_deep_ctx", deep, newHook(sampled))
 	run("unsampled_root", ctx, newHook(unsampled))
 	run("sampled_span", parent(trace.FlagsSampled), newHook(sampled))
 }

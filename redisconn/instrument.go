@@ -52,6 +52,11 @@ type InstrumentOptions struct {
 	// attributes; with Sentinel or Cluster, the seed address.
 	Addr string
 	DB   int
+	// TraceBackground also starts spans for commands whose context holds
+	// no span: background work (polls, publishers, warming, refreshes),
+	// which then makes a root trace per command. By default such commands
+	// start no span at all; commands of a traced request always get one.
+	TraceBackground bool
 }
 
 // Instrumentation is the one redis.Hook through which every command passes
@@ -69,13 +74,15 @@ type Instrumentation struct {
 	attrs  []attribute.KeyValue
 	// observers caches the histogram child per (command, outcome).
 	observers observerCache
+	// roots: start spans for commands without a parent span.
+	roots bool
 }
 
 var _ redis.Hook = (*Instrumentation)(nil)
 
 // NewInstrumentation returns an Instrumentation for o.
 func NewInstrumentation(o InstrumentOptions) *Instrumentation {
-	in := &Instrumentation{tracer: o.Tracer, dur: o.Duration, log: o.Logger, slow: o.SlowThreshold, keys: o.Keys, rec: o.Recorder}
+	in := &Instrumentation{tracer: o.Tracer, roots: o.TraceBackground, dur: o.Duration, log: o.Logger, slow: o.SlowThreshold, keys: o.Keys, rec: o.Recorder}
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
@@ -98,7 +105,7 @@ func (in *Instrumentation) DialHook(next redis.DialHook) redis.DialHook { return
 // ProcessHook implements redis.Hook.
 func (in *Instrumentation) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if isHandshake(cmd) {
+		if isHandshake(cmd) || uninstrumented(ctx) {
 			return next(ctx, cmd)
 		}
 		name := commandName(cmd.Name())
@@ -119,7 +126,7 @@ func (in *Instrumentation) ProcessHook(next redis.ProcessHook) redis.ProcessHook
 // one observation, named "pipeline" (or "multi" for a transaction).
 func (in *Instrumentation) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) > 0 && isHandshake(cmds[0]) {
+		if len(cmds) > 0 && isHandshake(cmds[0]) || uninstrumented(ctx) {
 			return next(ctx, cmds)
 		}
 		name := "pipeline"
@@ -150,12 +157,13 @@ var noSpan = trace.SpanFromContext(context.Background())
 // startSpan starts a client span unless nothing would record it: no
 // tracer, or a caller whose own span was not sampled (Studio's samplers are
 // parent-based). Skipping saves most of the hook's cost on unsampled
-// requests.
+// requests. A command with no parent span (background work) starts none
+// unless TraceBackground is set.
 func (in *Instrumentation) startSpan(ctx context.Context, name string) (context.Context, trace.Span) {
 	if in.tracer == nil {
 		return ctx, noSpan
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.IsSampled() {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.IsSampled() || !sc.IsValid() && !in.roots {
 		return ctx, noSpan
 	}
 	return in.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
@@ -185,6 +193,23 @@ func (in *Instrumentation) finish(ctx context.Context, span trace.Span, name str
 	case in.log.Enabled(ctx, slog.LevelDebug):
 		in.log.LogAttrs(ctx, slog.LevelDebug, "redis command", slog.String("command", name), slog.Duration("duration", d), slog.String("outcome", outcome))
 	}
+}
+
+// uninstrumentedKey marks a context made by WithoutInstrumentation.
+type uninstrumentedKey struct{}
+
+// WithoutInstrumentation returns a copy of ctx whose commands every
+// Instrumentation passes straight through: no span, no duration
+// observation, no Recorder entry, no hot-key count and no log line. It is
+// for Studio's own probes, whose refusals are answers (asking a server
+// whether it has a command), not Redis errors; the Breaker still sees
+// their commands.
+func WithoutInstrumentation(ctx context.Context) context.Context {
+	return context.WithValue(ctx, uninstrumentedKey{}, true)
+}
+
+func uninstrumented(ctx context.Context) bool {
+	return ctx.Value(uninstrumentedKey{}) != nil
 }
 
 // Outcome classifies a command's error into a small fixed set: ok, miss,

@@ -54,6 +54,7 @@ func TestInstrumentationSpansMetricsAndKeys(t *testing.T) {
 	defer rdb.Close()
 	rdb.AddHook(redisconn.NewInstrumentation(redisconn.InstrumentOptions{
 		Tracer: tp.Tracer("test"), Duration: m.RedisCommandDuration, Keys: keys, Recorder: rec, Addr: srv.Addr(),
+		TraceBackground: true,
 	}))
 	ctx := context.Background()
 	const secretKey, secretVal = "studio:s:SECRETKEYTEXT", "SECRETVALUETEXT"
@@ -110,6 +111,79 @@ func TestInstrumentationSpansMetricsAndKeys(t *testing.T) {
 		t.Fatalf("recorded outcomes %s", got)
 	}
 	rec.mu.Unlock()
+}
+
+// TestInstrumentationTracesBackgroundOnlyWhenAsked: a command without a
+// parent span (background work) starts no span unless TraceBackground is
+// set; a command inside a sampled span always gets a child span.
+func TestInstrumentationTracesBackgroundOnlyWhenAsked(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, background := range []bool{false, true} {
+		sr := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+		rdb, err := redisconn.Open(redisconn.Config{URL: srv.URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb.AddHook(redisconn.NewInstrumentation(redisconn.InstrumentOptions{Tracer: tp.Tracer("test"), TraceBackground: background}))
+		ctx := context.Background()
+		rdb.Ping(ctx) // a background poll
+		rctx, req := tp.Tracer("test").Start(ctx, "request")
+		rdb.Get(rctx, "k") // a request's command
+		req.End()
+		rdb.Close()
+		var roots, children []string
+		for _, s := range sr.Ended() {
+			switch {
+			case s.Name() == "request":
+			case s.Parent().IsValid():
+				children = append(children, s.Name())
+			default:
+				roots = append(roots, s.Name())
+			}
+		}
+		wantRoots := 0
+		if background {
+			wantRoots = 1
+		}
+		if len(roots) != wantRoots || len(children) != 1 || children[0] != "get" {
+			t.Errorf("TraceBackground=%v: root spans %v, child spans %v; want %d root(s) and the get", background, roots, children, wantRoots)
+		}
+	}
+}
+
+// TestWithoutInstrumentation: a command whose context is marked passes
+// the hook untouched — a refusal from the server is neither a span, nor
+// an observation, nor a recorded error, nor a key access.
+func TestWithoutInstrumentation(t *testing.T) {
+	srv := redistest.Start(t)
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	m := telemetry.NewMetrics(prometheus.NewRegistry(), telemetry.Build{Version: "test"})
+	keys, rec := &keyLog{}, &recLog{}
+	rdb, err := redisconn.Open(redisconn.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	rdb.AddHook(redisconn.NewInstrumentation(redisconn.InstrumentOptions{
+		Tracer: tp.Tracer("test"), Duration: m.RedisCommandDuration, Keys: keys, Recorder: rec, TraceBackground: true,
+	}))
+	ctx := redisconn.WithoutInstrumentation(context.Background())
+	if err := rdb.Do(ctx, "NOSUCHCOMMAND", "x").Err(); err == nil {
+		t.Fatal("the server accepted an unknown command")
+	}
+	rdb.Get(ctx, "k")
+	rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Get(ctx, "a"); return nil })
+	if n := len(sr.Ended()); n != 0 {
+		t.Errorf("%d spans", n)
+	}
+	if n := testutil.CollectAndCount(m.RedisCommandDuration); n != 0 {
+		t.Errorf("%d histogram series", n)
+	}
+	if len(keys.keys) != 0 || len(rec.outcomes) != 0 {
+		t.Errorf("keys %v, outcomes %v", keys.keys, rec.outcomes)
+	}
 }
 
 func histCount(t *testing.T, reg *prometheus.Registry, command, outcome string) uint64 {
@@ -172,12 +246,16 @@ func TestCommandExemplar(t *testing.T) {
 	if ex := commandExemplars(t, reg, "get"); len(ex) != 0 {
 		t.Fatalf("an unsampled command left exemplars %v", ex)
 	}
-	rdb.Get(context.Background(), "k")
+	// A sampled request's command (one with no parent span is background
+	// work, which starts no span).
+	rctx, req := tp.Tracer("test").Start(context.Background(), "request")
+	rdb.Get(rctx, "k")
+	req.End()
 	spans := sr.Ended()
-	if len(spans) == 0 || spans[len(spans)-1].Name() != "get" {
+	if len(spans) < 2 || spans[len(spans)-2].Name() != "get" {
 		t.Fatalf("no span for the sampled get: %v", spans)
 	}
-	sc := spans[len(spans)-1].SpanContext()
+	sc := spans[len(spans)-2].SpanContext()
 	want := "span_id=" + sc.SpanID().String() + ",trace_id=" + sc.TraceID().String()
 	if ex := commandExemplars(t, reg, "get"); len(ex) != 1 || ex[0] != want {
 		t.Fatalf("exemplars %v, want [%s]", ex, want)

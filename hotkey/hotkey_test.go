@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,8 +21,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/redisconn"
 )
 
 // clock is an injectable clock.
@@ -406,6 +410,84 @@ func TestNativeUnavailableOnRedis7(t *testing.T) {
 		t.Fatalf("%+v", v)
 	}
 	t.Logf("native view: %+v", v)
+}
+
+// countingRecorder counts the commands the instrumentation hook records.
+type countingRecorder struct{ total, failed atomic.Int64 }
+
+func (r *countingRecorder) RecordCommand(_ time.Duration, outcome string) {
+	r.total.Add(1)
+	if outcome != "ok" && outcome != "miss" {
+		r.failed.Add(1)
+	}
+}
+
+// TestNativeProbeAsksOncePerServer: against Redis 7 (no HOTKEYS) the probe
+// asks COMMAND INFO once, never sends HOTKEYS GET, and makes no error, span
+// or observation through the instrumentation hook, over many rounds; after
+// a restart (a new run_id) it asks again.
+func TestNativeProbeAsksOncePerServer(t *testing.T) {
+	srv := redistest.Start(t)
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	rec := &countingRecorder{}
+	rdb, err := redisconn.Open(redisconn.Config{URL: srv.URL(), Instrumentation: redisconn.NewInstrumentation(redisconn.InstrumentOptions{
+		Tracer: tp.Tracer("test"), Recorder: rec, TraceBackground: true,
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	p := NewNativeProbe(rdb, 10*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitView := func() *NativeView {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if v := p.View(); v != nil {
+				return v
+			}
+		}
+		t.Fatal("no view")
+		return nil
+	}
+	v := waitView()
+	if v.Available || !strings.Contains(v.Reason, "unavailable on this server") {
+		t.Fatalf("view %+v", v)
+	}
+	time.Sleep(200 * time.Millisecond) // ~20 rounds
+	if n := p.probes.Load(); n != 1 {
+		t.Errorf("%d COMMAND INFO probes of one server, want 1", n)
+	}
+	if err := srv.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); p.probes.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := p.probes.Load(); n != 2 {
+		t.Errorf("%d probes after a restart, want 2", n)
+	}
+	if v := p.View(); v == nil || v.Available {
+		t.Errorf("view after restart %+v", v)
+	}
+	if n, f := rec.total.Load(), rec.failed.Load(); n != 0 || f != 0 {
+		t.Errorf("the hook recorded %d commands (%d failed); the probe must pass it untouched", n, f)
+	}
+	if n := len(sr.Ended()); n != 0 {
+		t.Errorf("%d spans from the probe", n)
+	}
+	// What the restarted server saw: one COMMAND INFO, never HOTKEYS.
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(info, "cmdstat_hotkeys") || !strings.Contains(info, "cmdstat_command|info:calls=1,") {
+		t.Errorf("the server's command counts:\n%s", info)
+	}
 }
 
 func TestNativeParsesReply(t *testing.T) {

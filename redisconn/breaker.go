@@ -3,6 +3,7 @@ package redisconn
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -52,6 +53,20 @@ type BreakerOptions struct {
 	// names ("closed", "open", "half-open"). It runs with the breaker's lock
 	// held: it must be quick and must not use the client.
 	OnStateChange func(from, to string)
+
+	// Logger, if set, gets a few lines per outage rather than one per
+	// transition: a warning when the breaker opens, with the failure that
+	// opened it; while it stays open, at most one summary per
+	// SummaryInterval (DefaultBreakerSummaryInterval) with the commands
+	// refused so far and the latest failure; and an info line when it
+	// closes, with how long it was open and how many commands it refused.
+	// The half-open probes it lets through make no lines of their own.
+	Logger          *slog.Logger
+	SummaryInterval time.Duration
+	// Name tells breakers apart in those lines ("redis" by default).
+	Name string
+	// Now is the clock of the log lines' durations; nil means time.Now.
+	Now func() time.Time
 }
 
 // Breaker is a circuit breaker around every command of a go-redis client,
@@ -70,6 +85,7 @@ type Breaker struct {
 	// refusal is the error refused commands get: ErrCircuitOpen until a
 	// failure is counted, then an openError naming the latest failure.
 	refusal atomic.Pointer[error]
+	log     *breakerLog
 }
 
 var _ redis.Hook = (*Breaker)(nil)
@@ -95,13 +111,11 @@ func NewBreaker(o BreakerOptions) *Breaker {
 		IsSuccessful: isHealthy,
 		IsExcluded:   excluded,
 	}
-	b := &Breaker{settings: st, onChange: o.OnStateChange}
+	b := &Breaker{settings: st, onChange: o.OnStateChange, log: newBreakerLog(o)}
 	b.refusal.Store(&ErrCircuitOpen)
-	if o.OnStateChange != nil {
-		b.settings.OnStateChange = func(name string, from, to gobreaker.State) {
-			if name == b.name(b.gen.Load()) {
-				o.OnStateChange(stateName(from), stateName(to))
-			}
+	b.settings.OnStateChange = func(name string, from, to gobreaker.State) {
+		if name == b.name(b.gen.Load()) {
+			b.changed(stateName(from), stateName(to))
 		}
 	}
 	b.cb.Store(b.newCB(0))
@@ -130,10 +144,28 @@ func (b *Breaker) Reset() {
 		return
 	}
 	b.cb.Store(b.newCB(b.gen.Add(1)))
-	if b.onChange != nil {
-		b.onChange(stateName(old.State()), "closed")
-	}
+	b.changed(stateName(old.State()), "closed")
 }
+
+// changed reports a state change to OnStateChange and the log.
+func (b *Breaker) changed(from, to string) {
+	if b.onChange != nil {
+		b.onChange(from, to)
+	}
+	b.log.changed(to, b.cause())
+}
+
+// cause is the latest failure counted, or ErrCircuitOpen before any.
+func (b *Breaker) cause() error {
+	if oe, ok := (*b.refusal.Load()).(*openError); ok {
+		return oe.last
+	}
+	return ErrCircuitOpen
+}
+
+// Refused returns how many commands (a pipeline counting once) the
+// breaker has refused since it was made.
+func (b *Breaker) Refused() uint64 { return b.log.refused.Load() }
 
 func stateName(s gobreaker.State) string {
 	switch s {
@@ -202,6 +234,7 @@ func (b *Breaker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		})
 		if refused(berr) {
 			rerr := *b.refusal.Load()
+			b.log.refusal(b.cause())
 			cmd.SetErr(rerr)
 			return rerr
 		}
@@ -224,6 +257,7 @@ func (b *Breaker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 		})
 		if refused(berr) {
 			rerr := *b.refusal.Load()
+			b.log.refusal(b.cause())
 			for _, c := range cmds {
 				c.SetErr(rerr)
 			}

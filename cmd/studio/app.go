@@ -184,10 +184,9 @@ func (a *app) openRedis() error {
 		a.log.Error("REDIS TLS CERTIFICATE VERIFICATION IS DISABLED (REDIS_TLS_INSECURE_SKIP_VERIFY=true): development only, never in production")
 	}
 	rc.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{
-		OnStateChange: func(from, to string) {
-			a.mx.BreakerChanged(from, to)
-			a.log.Warn("redis circuit breaker changed state", "from", from, "to", to)
-		},
+		OnStateChange:   a.mx.BreakerChanged,
+		Logger:          a.log,
+		SummaryInterval: a.cfg.BreakerSummaryInterval,
 	})
 	if rc.Mode() == "sentinel" {
 		if err := a.openSentinelWatch(&rc); err != nil {
@@ -214,10 +213,9 @@ func (a *app) openRedis() error {
 		// The reader has its own breaker: a replica refusing reads while
 		// it resyncs must not cut the master off.
 		rr := rc
+		// Its lines name it: reads go to the master while it is open.
 		rr.Breaker = redisconn.NewBreaker(redisconn.BreakerOptions{
-			OnStateChange: func(from, to string) {
-				a.log.Warn("redis replica-read circuit breaker changed state; reads go to the master meanwhile", "from", from, "to", to)
-			},
+			Logger: a.log, Name: "replica reads", SummaryInterval: a.cfg.BreakerSummaryInterval,
 		})
 		if a.reader, err = redisconn.OpenReader(rr); err != nil {
 			return fmt.Errorf("open redis replica reader: %w", err)
@@ -285,7 +283,7 @@ func (a *app) openSessions() error {
 	})
 	a.reg.MustRegister(session.NewStatsCollector(a.sessions.Stats), session.NewWarmCollector(a.warmer.Progress))
 	a.hotkeys = hotkey.NewPublisher(a.detector, a.rdb, hotkey.PublisherOptions{Instance: a.cfg.InstanceID, Logger: a.log, Registerer: a.reg})
-	a.native = hotkey.NewNativeProbe(a.rdb, 0)
+	a.native = hotkey.NewNativeProbe(a.rdb, a.cfg.HotKeyProbeInterval)
 	return nil
 }
 

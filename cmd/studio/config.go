@@ -77,6 +77,13 @@ type Config struct {
 	// runbooks); empty: derived from Addr.
 	ExternalURL string
 
+	// Not settings: intervals a test shortens (0 means the default).
+	// BreakerSummaryInterval is how often an open circuit breaker logs a
+	// summary (30 s); HotKeyProbeInterval how often the native HOTKEYS
+	// probe runs (30 s).
+	BreakerSummaryInterval time.Duration
+	HotKeyProbeInterval    time.Duration
+
 	// shutdown: how long, after SIGTERM, /readyz answers 503 while
 	// requests are still served; ShutdownTimeout bounds what follows.
 	ShutdownDrain   time.Duration

@@ -102,7 +102,7 @@ func TestValidationSpanTree(t *testing.T) {
 	}
 
 	tree, v := flow("store miss")
-	if tree != "request(session.validate(get,lookup sessions,set))" || attr(v, session.AttrTier) != "store" || attr(v, session.AttrResult) != "valid" {
+	if tree != "request(session.validate(get,SELECT sessions,set))" || attr(v, session.AttrTier) != "store" || attr(v, session.AttrResult) != "valid" {
 		t.Fatalf("store miss: %s tier=%s", tree, attr(v, session.AttrTier))
 	}
 	svc2, _ := session.NewService(session.Options{Store: st, Redis: rdb, Tracer: tr})

@@ -71,8 +71,21 @@ type Query struct {
 	// System is the database, named as OpenTelemetry's db.system.name:
 	// "postgresql" or "sqlite".
 	System string
-	// Collection is the table the operation works on: "sessions".
+	// Operation is the SQL operation, as OpenTelemetry's
+	// db.operation.name: "SELECT", "INSERT" or "UPDATE".
+	Operation string
+	// Collection is the table the operation works on: "sessions" ("" for
+	// ping, which reads no table).
 	Collection string
+}
+
+// Summary is the query summary (db.query.summary): the operation and the
+// table, "SELECT sessions"; never the query text or a value.
+func (q Query) Summary() string {
+	if q.Collection == "" {
+		return q.Operation
+	}
+	return q.Operation + " " + q.Collection
 }
 
 // Operation names passed in Query.Op.
@@ -329,16 +342,35 @@ func dsnSecrets(dsn string) []string {
 	return out
 }
 
+// sqlOperations is the SQL operation and table of each store operation
+// (a revoke_user or touch is one UPDATE statement, or in SQLite one
+// transaction of them).
+var sqlOperations = map[string][2]string{
+	opCreate:       {"INSERT", "sessions"},
+	opLookup:       {"SELECT", "sessions"},
+	opRevoke:       {"UPDATE", "sessions"},
+	opRevokeUser:   {"UPDATE", "sessions"},
+	opTouch:        {"UPDATE", "sessions"},
+	opRecent:       {"SELECT", "sessions"},
+	opRevokedSince: {"SELECT", "sessions"},
+	opPing:         {"SELECT", ""},
+}
+
+func (s *Store) query(op string) Query {
+	o := sqlOperations[op]
+	return Query{Op: op, System: s.sys, Operation: o[0], Collection: o[1]}
+}
+
 func (s *Store) start(ctx context.Context, op string) context.Context {
 	if s.hook == nil {
 		return ctx
 	}
-	return s.hook.QueryStart(ctx, Query{Op: op, System: s.sys, Collection: "sessions"})
+	return s.hook.QueryStart(ctx, s.query(op))
 }
 
 func (s *Store) end(ctx context.Context, op string, err error) {
 	if s.hook != nil {
-		s.hook.QueryEnd(ctx, Query{Op: op, System: s.sys, Collection: "sessions"}, err)
+		s.hook.QueryEnd(ctx, s.query(op), err)
 	}
 }
 

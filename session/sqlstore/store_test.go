@@ -607,7 +607,7 @@ func (h *recordingHook) QueryEnd(ctx context.Context, q sqlstore.Query, err erro
 	if ctx.Value(hookKey{}) != q.Op {
 		res = "lost context"
 	}
-	h.ops = append(h.ops, q.System+" "+q.Collection+" "+q.Op+" "+res)
+	h.ops = append(h.ops, q.System+" "+q.Summary()+" "+q.Op+" "+res)
 }
 
 func TestQueryHook(t *testing.T) {
@@ -641,9 +641,10 @@ func TestQueryHook(t *testing.T) {
 				sys = "postgresql"
 			}
 			want := []string{
-				"session.create ok", "session.lookup ok", "session.lookup not_found", "session.touch ok",
-				"session.revoke ok", "session.revoke_user ok", "session.recent ok",
-				"session.revoked_since ok", "session.revoked_since ok", "session.ping ok",
+				"INSERT sessions session.create ok", "SELECT sessions session.lookup ok", "SELECT sessions session.lookup not_found",
+				"UPDATE sessions session.touch ok", "UPDATE sessions session.revoke ok", "UPDATE sessions session.revoke_user ok",
+				"SELECT sessions session.recent ok", "SELECT sessions session.revoked_since ok",
+				"SELECT sessions session.revoked_since ok", "SELECT session.ping ok",
 			}
 			hook.mu.Lock()
 			defer hook.mu.Unlock()
@@ -651,7 +652,7 @@ func TestQueryHook(t *testing.T) {
 				t.Fatalf("hook saw %q, want %d operations", hook.ops, len(want))
 			}
 			for i := range want {
-				if w := sys + " sessions " + want[i]; hook.ops[i] != w {
+				if w := sys + " " + want[i]; hook.ops[i] != w {
 					t.Errorf("hook op %d = %q, want %q", i, hook.ops[i], w)
 				}
 			}

@@ -79,6 +79,11 @@ type Options struct {
 	// Tracer starts the session.validate/create/revoke spans; nil means
 	// no tracing.
 	Tracer trace.Tracer
+	// TraceBackground also traces the Service's own work (warm runs) when
+	// its context holds no span, each run then being a root trace. By
+	// default such work starts no span; a run started inside a span is
+	// traced as its child.
+	TraceBackground bool
 	// Keys, if set, is told the Redis key of every L1 hit (Redis commands
 	// are observed by the Redis hook), for hot-key detection.
 	Keys KeyObserver

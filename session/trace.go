@@ -33,6 +33,16 @@ func (s *Service) startSpan(ctx context.Context, name string) (context.Context, 
 	return s.tracer.Start(ctx, name)
 }
 
+// startBackgroundSpan is startSpan for the Service's own work (warm runs):
+// with no span in ctx it starts none unless Options.TraceBackground, so
+// background work makes no root traces by default.
+func (s *Service) startBackgroundSpan(ctx context.Context, name string) (context.Context, trace.Span) {
+	if !s.opts.TraceBackground && !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, noSpan
+	}
+	return s.startSpan(ctx, name)
+}
+
 // endSpan marks the span failed unless err is nil or one of the expected
 // refusals, and ends it.
 func endSpan(span trace.Span, err error, expected ...error) {

@@ -176,10 +176,11 @@ type warmService interface {
 	invalidateLocal(h TokenHash)
 	queueRevocations(revs []Revocation)
 	countRedisError()
-	// startSpan starts a span with the Service's tracer (a no-op span
-	// without one); validationLatency is the histogram of the
+	// startBackgroundSpan starts a span with the Service's tracer (a
+	// no-op span without one, or without a parent span unless
+	// Options.TraceBackground); validationLatency is the histogram of the
 	// validations' Redis round trips, which the back-off steers by.
-	startSpan(ctx context.Context, name string) (context.Context, trace.Span)
+	startBackgroundSpan(ctx context.Context, name string) (context.Context, trace.Span)
 	validationLatency() *latHist
 }
 
@@ -304,7 +305,7 @@ func (w *Warmer) run(ctx context.Context, reason string, slots *slotSet) (WarmRe
 	w.runMu.Lock()
 	defer w.runMu.Unlock()
 	began := time.Now()
-	ctx, span := w.svc.startSpan(ctx, "session.warm")
+	ctx, span := w.svc.startBackgroundSpan(ctx, "session.warm")
 	var c warmRun
 	w.begin(reason)
 	err := w.warm(ctx, slots, &c)

@@ -82,7 +82,7 @@ func TestWarmWritesLiveSessions(t *testing.T) {
 	e := newEnv(t)
 	sr := tracetest.NewSpanRecorder()
 	tr := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)).Tracer("test")
-	svc := e.service(func(o *session.Options) { o.Tracer = tr })
+	svc := e.service(func(o *session.Options) { o.Tracer = tr; o.TraceBackground = true })
 	now := e.clock.Now()
 	toks := seedSessions(t, e.store, 250, now)
 
@@ -212,6 +212,41 @@ func TestWarmWritesLiveSessions(t *testing.T) {
 // sessions while a rate-limited warm writes them all. Afterwards Redis
 // holds a tombstone (or nothing) for every revoked session and fresh
 // instances refuse each of them, from Redis and from their L1.
+// TestWarmTracedOnlyInASpanOrWhenAsked: a warm run in the background (no
+// span in its context) makes no root trace unless TraceBackground is set;
+// a run inside a span is traced as its child.
+func TestWarmTracedOnlyInASpanOrWhenAsked(t *testing.T) {
+	e := newEnv(t)
+	seedSessions(t, e.store, 3, e.clock.Now())
+	for _, background := range []bool{false, true} {
+		sr := tracetest.NewSpanRecorder()
+		tr := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)).Tracer("test")
+		svc := e.service(func(o *session.Options) { o.Tracer = tr; o.TraceBackground = background })
+		w := svc.NewWarmer(session.WarmOptions{Source: e.source(), Rate: 1e6})
+		if _, err := w.Run(bg); err != nil {
+			t.Fatal(err)
+		}
+		ctx, parent := tr.Start(bg, "admin request")
+		if _, err := w.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		parent.End()
+		roots, children := 0, 0
+		for _, s := range sr.Ended() {
+			switch {
+			case s.Name() != "session.warm":
+			case s.Parent().IsValid():
+				children++
+			default:
+				roots++
+			}
+		}
+		if want := map[bool]int{false: 0, true: 1}[background]; roots != want || children != 1 {
+			t.Errorf("TraceBackground=%v: %d root and %d child warm spans, want %d and 1", background, roots, children, want)
+		}
+	}
+}
+
 func TestWarmNeverResurrectsRevoked(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service()

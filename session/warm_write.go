@@ -130,7 +130,7 @@ func (w *Warmer) send(ctx context.Context, b *warmBatch, lim *rate.Limiter, runI
 			return fmt.Errorf("session warm: %w (%v)", context.DeadlineExceeded, err)
 		}
 	}
-	ctx, span := w.svc.startSpan(ctx, "session.warm.batch")
+	ctx, span := w.svc.startBackgroundSpan(ctx, "session.warm.batch")
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
 	defer cancel()

@@ -162,7 +162,7 @@ func (a *app) openStore(ctx context.Context) error {
 	var err error
 	a.store, err = sqlstore.Open(ctx, a.cfg.DatabaseURL, sqlstore.Options{
 		Logger:    a.log,
-		QueryHook: sqlstore.NewInstrumentation(a.tracer, a.mx.StoreQueryDuration),
+		QueryHook: sqlstore.NewInstrumentation(a.tracer, a.mx.StoreQueryDuration, sqlstore.TraceBackground(a.cfg.TraceBackground)),
 	})
 	if err != nil {
 		return fmt.Errorf("open session store: %w", err)
@@ -204,6 +204,9 @@ func (a *app) openRedis() error {
 		Keys:          hotkey.Ignoring(a.detector, bookkeepingPrefixes...),
 		Addr:          redisAddr(a.cfg.Redis),
 		DB:            redisDB(a.cfg.Redis),
+		// Background commands (no span in their context) make no root
+		// traces unless asked.
+		TraceBackground: a.cfg.TraceBackground,
 	})
 	if a.rdb, err = redisconn.Open(rc); err != nil {
 		return fmt.Errorf("open redis client: %w", err)
@@ -273,6 +276,8 @@ func (a *app) openSessions() error {
 		Logger:    a.log,
 		Tracer:    a.tracer,
 		Keys:      a.detector,
+
+		TraceBackground: a.cfg.TraceBackground,
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,9 @@ type Config struct {
 	MonitorInterval  time.Duration
 	MetricsAdminOnly bool
 	Trace            telemetry.TraceConfig
+	// TraceBackground: background work (polls, warming, flushes) makes
+	// root traces too.
+	TraceBackground bool
 
 	// hotkeys
 	InstanceID      string
@@ -368,6 +371,7 @@ var observabilityGroup = &group{name: "observability", title: "Observability (an
 	{env: "STUDIO_SLOW_COMMAND_THRESHOLD", flag: "slow-command-threshold", def: "50ms", help: "Redis commands at least this slow are logged at warn"},
 	{env: "STUDIO_MONITOR_INTERVAL", flag: "monitor-interval", def: "1s", help: "how often Redis INFO is polled for /health/redis (100ms-1m)"},
 	{env: "STUDIO_METRICS_ADMIN_ONLY", flag: "metrics-admin-only", def: "false", help: "serve /metrics only with the admin token"},
+	{env: "STUDIO_TRACE_BACKGROUND", flag: "trace-background", def: "false", help: "also trace background work (Redis polls, publishers, warming, last-seen writes): a root trace per command, sampled like requests"},
 }}
 
 func checkObservability(st *settings, c *Config) (err error) {
@@ -379,6 +383,9 @@ func checkObservability(st *settings, c *Config) (err error) {
 	}
 	if c.MetricsAdminOnly, err = strconv.ParseBool(st.get("STUDIO_METRICS_ADMIN_ONLY")); err != nil {
 		return st.bad("STUDIO_METRICS_ADMIN_ONLY", "must be true or false")
+	}
+	if c.TraceBackground, err = strconv.ParseBool(st.get("STUDIO_TRACE_BACKGROUND")); err != nil {
+		return st.bad("STUDIO_TRACE_BACKGROUND", "must be true or false")
 	}
 	if c.Trace, err = telemetry.TraceConfigFromEnv(st.getenv); err != nil {
 		return usageErrorf("%v", err)

@@ -99,6 +99,7 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"slow threshold", map[string]string{"STUDIO_SLOW_COMMAND_THRESHOLD": "fast"}, nil, "invalid STUDIO_SLOW_COMMAND_THRESHOLD (--slow-command-threshold) \"fast\": not a duration"},
 		{"monitor interval", nil, []string{"--monitor-interval", "1ms"}, "invalid STUDIO_MONITOR_INTERVAL (--monitor-interval) \"1ms\": must be between 100ms and 1m0s"},
 		{"metrics admin only", map[string]string{"STUDIO_METRICS_ADMIN_ONLY": "maybe"}, nil, "invalid STUDIO_METRICS_ADMIN_ONLY (--metrics-admin-only) \"maybe\": must be true or false"},
+		{"trace background", map[string]string{"STUDIO_TRACE_BACKGROUND": "sometimes"}, nil, "invalid STUDIO_TRACE_BACKGROUND (--trace-background) \"sometimes\": must be true or false"},
 		{"otel exporter", map[string]string{"OTEL_TRACES_EXPORTER": "jaeger"}, nil, `invalid OTEL_TRACES_EXPORTER "jaeger": must be otlp, none or console`},
 		{"otel protocol", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, nil, "invalid OTEL_EXPORTER_OTLP_PROTOCOL"},
 		{"otel sampler arg", map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, nil, "invalid OTEL_TRACES_SAMPLER_ARG"},

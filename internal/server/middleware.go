@@ -173,9 +173,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if tracing {
 				span := trace.SpanFromContext(ctx)
 				span.SetName(route)
-				if _, path, _ := strings.Cut(route, " "); path != unmatchedPath {
+				// otelhttp's url.path is the raw path, with ids in it
+				// (/v1/users/{user_id}/sessions): the route's template
+				// replaces it (unmatchedPath for a request that matched
+				// nothing), so no user id reaches a span.
+				_, path, _ := strings.Cut(route, " ")
+				if path != unmatchedPath {
 					span.SetAttributes(semconv.HTTPRoute(path))
 				}
+				span.SetAttributes(semconv.URLPath(path))
 			}
 			if s.opts.Metrics != nil {
 				obs := s.opts.Metrics.HTTPRequestDuration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status))

@@ -20,9 +20,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/studiohq/studio/internal/logfile"
 	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/telemetry"
 )
+
+// upLogMax caps up's log file: past it, studio.log becomes studio.log.1
+// (replacing the last one), so the log never takes much over 100 MB
+// however long up runs, across runs.
+const upLogMax = 50 << 20
 
 // upFlags are the settings only `studio up` has.
 type upFlags struct {
@@ -55,7 +61,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("create state dir: %w", err)
 	}
 	logPath := filepath.Join(uf.stateDir, "studio.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := logfile.Open(logPath, upLogMax)
 	if err != nil {
 		return fmt.Errorf("open log file: %w", err)
 	}

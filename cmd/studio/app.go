@@ -365,6 +365,8 @@ func (a *app) buildHTTP() error {
 		Admin:            a.guard,
 		Proxies:          a.proxies,
 		Logger:           a.log,
+		AccessLog:        a.cfg.AccessLog,
+		SlowRequest:      a.cfg.SlowRequest,
 		Metrics:          a.mx,
 		MetricsHandler:   telemetry.MetricsHandler(a.reg, a.log),
 		MetricsAdminOnly: a.cfg.MetricsAdminOnly,

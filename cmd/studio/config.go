@@ -16,6 +16,7 @@ import (
 	"github.com/studiohq/studio/internal/adminauth"
 	"github.com/studiohq/studio/internal/clientaddr"
 	"github.com/studiohq/studio/internal/listen"
+	"github.com/studiohq/studio/internal/server"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/telemetry"
 )
@@ -48,6 +49,11 @@ type Config struct {
 	CacheTTL time.Duration // cache
 
 	LogLevel slog.Level // log
+
+	// accesslog: which requests get an access-log line at info, and from
+	// what duration a request is slow (always logged).
+	AccessLog   server.AccessLogMode
+	SlowRequest time.Duration
 
 	// observability
 	SlowCommand      time.Duration
@@ -109,11 +115,11 @@ var commandGroups = map[string][]*group{
 }
 
 var serveGroups = []*group{listenGroup, adminGroup, redisGroup, redisTLSGroup, replicaReadsGroup, storeGroup,
-	l1Group, cacheGroup, logGroup, observabilityGroup, hotKeysGroup, warmGroup, autoWarmGroup, alertsGroup, shutdownGroup}
+	l1Group, cacheGroup, logGroup, accessLogGroup, observabilityGroup, hotKeysGroup, warmGroup, autoWarmGroup, alertsGroup, shutdownGroup}
 
 // allGroups is every group, in the order Config checks them.
 var allGroups = []*group{listenGroup, adminGroup, redisGroup, redisTLSGroup, replicaReadsGroup, storeGroup,
-	l1Group, cacheGroup, logGroup, observabilityGroup, hotKeysGroup, warmGroup, autoWarmGroup, alertsGroup, shutdownGroup}
+	l1Group, cacheGroup, logGroup, accessLogGroup, observabilityGroup, hotKeysGroup, warmGroup, autoWarmGroup, alertsGroup, shutdownGroup}
 
 var listenGroup = &group{name: "listen", title: "HTTP", check: checkListen, specs: []spec{
 	{env: "STUDIO_ADDR", flag: "addr", def: ":8080", help: "HTTP listen `address`"},
@@ -363,6 +369,21 @@ var logGroup = &group{name: "log", title: "Logs", check: checkLog, specs: []spec
 func checkLog(st *settings, c *Config) error {
 	if err := c.LogLevel.UnmarshalText([]byte(st.get("STUDIO_LOG_LEVEL"))); err != nil {
 		return st.bad("STUDIO_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	return nil
+}
+
+var accessLogGroup = &group{name: "accesslog", title: "Access log", check: checkAccessLog, specs: []spec{
+	{env: "STUDIO_ACCESS_LOG", flag: "access-log", def: "sampled", help: "access-log `mode`: which requests get a line at info: all, sampled (errors, slow requests and each route's first request in each second), errors (errors and slow requests only) or off; at the debug level every request is logged"},
+	{env: "STUDIO_ACCESS_LOG_SLOW", flag: "access-log-slow", def: "250ms", help: "requests at least this slow are always logged (1ms-1m)"},
+}}
+
+func checkAccessLog(st *settings, c *Config) (err error) {
+	if c.AccessLog, err = server.ParseAccessLogMode(st.get("STUDIO_ACCESS_LOG")); err != nil {
+		return st.bad("STUDIO_ACCESS_LOG", "%v", err)
+	}
+	if c.SlowRequest, err = durationIn(st.get("STUDIO_ACCESS_LOG_SLOW"), time.Millisecond, time.Minute); err != nil {
+		return st.bad("STUDIO_ACCESS_LOG_SLOW", "%v", err)
 	}
 	return nil
 }

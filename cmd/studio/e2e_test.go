@@ -233,18 +233,23 @@ func TestUpRunsEverythingAndStopsIt(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	pids = redisPIDs(t, redisDir)
-	// The demo load reaches the service.
+	// The demo load reaches the service (counted in /metrics: the access
+	// log samples it), and the log file has its sampled lines.
 	logPath := filepath.Join(state, "studio.log")
+	served := regexp.MustCompile(`studio_http_request_duration_seconds_count\{method="GET",route="GET /v1/session",status="200"\} (\d+)`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b, _ := os.ReadFile(logPath)
-		if bytes.Count(b, []byte(`"route":"GET /v1/session"`)) > 20 {
+		_, metrics := send(t, "GET", base+"/metrics", "", "")
+		if m := served.FindStringSubmatch(metrics); m != nil && atoi(m[1]) > 20 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no demo traffic in %s", logPath)
+			t.Fatalf("no demo traffic in /metrics")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(logPath); !bytes.Contains(b, []byte(`"route":"GET /v1/session"`)) {
+		t.Fatalf("no access line of the demo traffic in %s", logPath)
 	}
 	cancel()
 	select {

@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -109,9 +108,10 @@ func routeLabel(r *http.Request) string {
 // carried in the context for every log line), its client as the trusted
 // proxies decide (in the context and the access log), the caller's W3C
 // trace context (and an otelhttp server span when tracing is on), turns panics
-// into a JSON 500, records the request's duration and writes one
-// access-log line. A request whose trace is sampled leaves its trace id as
-// an exemplar on the duration histogram (OpenMetrics scrapes show it).
+// into a JSON 500, records the request's duration and writes its
+// access-log line, if Options.AccessLog gives it one (accesslog.go). A
+// request whose trace is sampled leaves its trace id as an exemplar on the
+// duration histogram (OpenMetrics scrapes show it).
 func (s *Server) middleware(next http.Handler) http.Handler {
 	tracing := s.opts.TracerProvider != nil && s.opts.ExportSpans
 	var idTracer trace.Tracer // a span for the ids alone
@@ -187,16 +187,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				obs := s.opts.Metrics.HTTPRequestDuration.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status))
 				telemetry.ObserveTrace(obs, d.Seconds(), trace.SpanContextFromContext(ctx))
 			}
-			if s.log.Enabled(ctx, slog.LevelInfo) {
-				s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-					slog.String("method", r.Method),
-					slog.String("route", route),
-					slog.Int("status", sw.status),
-					slog.Int("bytes", sw.bytes),
-					slog.Duration("duration", d),
-					slog.String("client", client.String()),
-				)
-			}
+			s.access.write(ctx, r.Method, route, client, sw.status, sw.bytes, d, start)
 		}()
 		next.ServeHTTP(sw, r)
 	})

@@ -22,7 +22,7 @@ import (
 func TestCorrelationHeadersBadInput(t *testing.T) {
 	var logs bytes.Buffer
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
-	s := New(Options{Sessions: nil, Logger: telemetry.NewLogger(&logs, slog.LevelInfo), TracerProvider: tp})
+	s := New(Options{Sessions: nil, Logger: telemetry.NewLogger(&logs, slog.LevelInfo), TracerProvider: tp, AccessLog: AccessLogAll})
 	hex32 := regexp.MustCompile(`"trace_id":"([0-9a-f]{32})"`)
 	cases := []struct {
 		name, requestID, traceparent string
@@ -131,6 +131,7 @@ func TestRouteLabel(t *testing.T) {
 	s := New(Options{
 		Metrics:   telemetry.NewMetrics(reg, telemetry.Build{Version: "test"}),
 		Logger:    telemetry.NewLogger(&logs, slog.LevelInfo),
+		AccessLog: AccessLogAll,
 		Dashboard: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }),
 	})
 	for _, tc := range []struct {

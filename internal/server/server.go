@@ -49,6 +49,13 @@ type Options struct {
 	Proxies *clientaddr.Resolver
 	// Logger receives the access log and errors; nil discards.
 	Logger *slog.Logger
+	// AccessLog says which requests get an access-log line at info
+	// (default AccessLogSampled: errors other than a 404 or a session
+	// token's 401, requests of at least SlowRequest, and each route's
+	// first request in each second); the others are logged at debug.
+	// SlowRequest defaults to DefaultSlowRequest.
+	AccessLog   AccessLogMode
+	SlowRequest time.Duration
 	// MaxBodyBytes caps request bodies. Default 64 KiB.
 	MaxBodyBytes int64
 	// ReadyTimeout bounds the dependency checks of /readyz. Default 1s.
@@ -105,6 +112,7 @@ type Server struct {
 	maxBody   int64
 	readyWait time.Duration
 	handler   http.Handler
+	access    *accessLog
 	draining  atomic.Bool
 }
 
@@ -141,6 +149,7 @@ func New(opts Options) *Server {
 	if s.admin == nil {
 		s.admin = adminauth.NewGuard(adminauth.GuardOptions{Tokens: adminauth.New(opts.AdminToken)})
 	}
+	s.access = newAccessLog(s.log, opts.AccessLog, opts.SlowRequest)
 	s.handler = s.middleware(s.newMux())
 	return s
 }

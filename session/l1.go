@@ -87,7 +87,7 @@ func (s *Service) refreshLoop(ctx context.Context) {
 			return
 		case h := <-s.refreshQ:
 			rctx, cancel := context.WithTimeout(ctx, s.opts.RedisTimeout)
-			_, _, _ = s.validateSlow(rctx, h, s.now())
+			_, _, _ = s.validateSlow(rctx, h, s.Key(h), s.now())
 			cancel()
 			s.stats.l1Refreshes.Add(1)
 		}

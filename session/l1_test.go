@@ -16,23 +16,25 @@ type keyCounter struct {
 
 func (k *keyCounter) ObserveKey(key string) { k.mu.Lock(); k.n[key]++; k.mu.Unlock() }
 
-// L1 hits are counted as accesses to the session's key, for hot-key
-// detection; the Redis tier is counted by the Redis hook, not here.
-func TestL1HitsAreObservedAsKeyAccesses(t *testing.T) {
+// TestEachValidationIsOneKeyAccess: every validation of a well-formed
+// token counts one access to its session's key, for hot-key detection,
+// whether the L1 or Redis answers it; a malformed token counts nothing.
+func TestEachValidationIsOneKeyAccess(t *testing.T) {
 	e := newEnv(t)
 	kc := &keyCounter{n: map[string]int{}}
 	svc := e.service(func(o *session.Options) { o.Keys = kc })
 	tok, _ := e.create(svc, session.CreateParams{})
-	for range 5 {
+	for range 5 { // one from Redis, four from the L1
 		if _, err := svc.Validate(bg, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
+	_, _ = svc.Validate(bg, "stu_garbage")
 	key := svc.Key(mustHash(t, tok))
 	kc.mu.Lock()
 	defer kc.mu.Unlock()
-	if kc.n[key] != 4 || len(kc.n) != 1 {
-		t.Fatalf("observed %v, want 4 L1 hits of %s", kc.n, key)
+	if kc.n[key] != 5 || len(kc.n) != 1 {
+		t.Fatalf("observed %v, want 5 accesses of %s", kc.n, key)
 	}
 }
 

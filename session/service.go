@@ -84,8 +84,13 @@ type Options struct {
 	// default such work starts no span; a run started inside a span is
 	// traced as its child.
 	TraceBackground bool
-	// Keys, if set, is told the Redis key of every L1 hit (Redis commands
-	// are observed by the Redis hook), for hot-key detection.
+	// Keys, if set, is told the Redis key of the session of every
+	// validation of a well-formed token, once, whichever tier answers it,
+	// for hot-key detection: the accesses of callers, and only those. The
+	// Service's own reads and writes (refresh-ahead, the Redis fill after
+	// a store read, warming, sweeps, tombstone retries) are not counted,
+	// nor are creations and revocations (once per session). See
+	// DefaultSessionKeyPrefix.
 	Keys KeyObserver
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

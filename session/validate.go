@@ -92,21 +92,28 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 				return e.sess, TierL1, nil
 			}
 			// The cached copy looks idle or expired; the slow path
-			// decides with fresher data.
+			// decides with fresher data (already counted above).
+			sess, tier, err := s.validateSlow(ctx, h, e.key, now)
+			s.stats.count(tier, err)
+			return sess, tier, err
 		}
 	}
-	sess, tier, err := s.validateSlow(ctx, h, now)
+	key := s.Key(h)
+	if s.keys != nil {
+		s.keys.ObserveKey(key) // the caller's access, whichever tier answers
+	}
+	sess, tier, err := s.validateSlow(ctx, h, key, now)
 	s.stats.count(tier, err)
 	return sess, tier, err
 }
 
 // validateSlow answers from Redis, or from the store (fill.go) when Redis
 // has no usable answer, and caches the answer in the L1 unless an
-// invalidation raced it. Refresh-ahead uses it too.
-func (s *Service) validateSlow(ctx context.Context, h TokenHash, now time.Time) (Session, Tier, error) {
+// invalidation raced it. key is s.Key(h). Refresh-ahead uses it too; it
+// counts no key access (validate does, for callers).
+func (s *Service) validateSlow(ctx context.Context, h TokenHash, key string, now time.Time) (Session, Tier, error) {
 	gen := s.gens[h[0]].Load()
 	mode := fillNone
-	key := s.Key(h)
 	if s.retry.pendingFor(h) {
 		// Revoked here, tombstone not yet in Redis: Redis (or a replica)
 		// may still hold the live copy.

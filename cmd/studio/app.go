@@ -201,7 +201,7 @@ func (a *app) openRedis() error {
 		Logger:        a.log,
 		SlowThreshold: a.cfg.SlowCommand,
 		Recorder:      a.recorder,
-		Keys:          hotkey.Ignoring(a.detector, bookkeepingPrefixes...),
+		Keys:          hotkey.Ignoring(a.detector, hookIgnoredPrefixes...),
 		Addr:          redisAddr(a.cfg.Redis),
 		DB:            redisDB(a.cfg.Redis),
 		// Background commands (no span in their context) make no root
@@ -228,12 +228,17 @@ func (a *app) openRedis() error {
 	return nil
 }
 
-// bookkeepingPrefixes start the keys Studio's own packages keep in Redis
-// besides sessions (the alert engine's claims and silences, the warm
-// markers, the hot-key view, the drill's writes, the counts of wrong
-// admin tokens), at the default key
-// prefixes openApp keeps: never counted as hot keys.
-var bookkeepingPrefixes = []string{alert.DefaultKeyPrefix, session.DefaultWarmKeyPrefix, hotkey.DefaultKeyPrefix, drill.KeyPrefix, adminauth.DefaultKeyPrefix}
+// hookIgnoredPrefixes start the keys whose accesses the Redis hook does not
+// count as hot-key accesses, at the default key prefixes openApp keeps:
+// the keys Studio's own packages keep in Redis (the alert engine's claims
+// and silences, the warm markers, the hot-key view, the drill's writes,
+// the counts of wrong admin tokens), never hot keys; and the session keys,
+// whose callers' accesses the session Service counts itself, once per
+// validation and whichever tier answers it (the hook would add
+// refresh-ahead reads, fills, warming and count a validation that reached
+// Redis twice).
+var hookIgnoredPrefixes = []string{alert.DefaultKeyPrefix, session.DefaultWarmKeyPrefix, hotkey.DefaultKeyPrefix, drill.KeyPrefix,
+	adminauth.DefaultKeyPrefix, session.DefaultSessionKeyPrefix}
 
 // openSentinelWatch sets up, in Sentinel mode, the follower that moves to
 // a new master as soon as any Sentinel announces it, and the watcher of

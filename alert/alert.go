@@ -78,6 +78,16 @@ type Notifier interface {
 	Notify(ctx context.Context, alerts ...*Alert) (retry bool, err error)
 }
 
+// Resender is implemented by a Notifier whose receiver forgets a firing
+// alert that is not sent again in time — an Alertmanager resolves it at
+// the endsAt it came with. The dispatcher resends such a receiver's firing
+// alerts at least every ResendInterval, whatever the route's
+// repeat_interval, and flushes its groups at least four times as often,
+// so that each resend is due within a quarter interval.
+type Resender interface {
+	ResendInterval() time.Duration
+}
+
 // RetryAfterError is returned (wrapped or not) by a Notifier whose receiver
 // asked to wait before the next attempt (HTTP 429 with Retry-After); the
 // dispatcher waits at least After before retrying.

@@ -116,6 +116,26 @@ type receiverRT struct {
 	cfg      *ReceiverConfig
 	queue    chan *job
 	timeout  time.Duration
+	// resend, when not 0, caps the repeat interval of firing alerts (the
+	// Notifier is a Resender).
+	resend time.Duration
+}
+
+// repeatInterval is how long after its last notification a firing alert
+// is sent again to rs through route rt.
+func (rs *receiverRT) repeatInterval(rt *Route) time.Duration {
+	if rs.resend > 0 {
+		return min(rt.RepeatInterval, rs.resend)
+	}
+	return rt.RepeatInterval
+}
+
+// groupInterval is how often a group of route rt is flushed to rs.
+func (rs *receiverRT) groupInterval(rt *Route) time.Duration {
+	if rs.resend > 0 {
+		return min(rt.GroupInterval, rs.resend/4)
+	}
+	return rt.GroupInterval
 }
 
 // dispatcher turns each evaluation's alerts into notifications: routing,
@@ -276,7 +296,7 @@ func (d *dispatcher) flushGroups(now time.Time, present map[epKey]bool, silenced
 		}
 		if !now.Before(g.nextFlush) {
 			d.flush(g, now, silenced)
-			g.nextFlush = now.Add(g.route.GroupInterval)
+			g.nextFlush = now.Add(d.receivers[g.receiver].groupInterval(g.route))
 		}
 	}
 }
@@ -309,6 +329,7 @@ func (d *dispatcher) coordOp(op func(context.Context)) {
 // flush enqueues what group g has to tell its receiver. d.mu is held.
 func (d *dispatcher) flush(g *aggrGroup, now time.Time, silenced map[string][]string) {
 	rs := d.receivers[g.receiver]
+	repeat := rs.repeatInterval(g.route)
 	var items []jobItem
 	keys := make([]epKey, 0, len(g.alerts))
 	for k := range g.alerts {
@@ -322,7 +343,7 @@ func (d *dispatcher) flush(g *aggrGroup, now time.Time, silenced map[string][]st
 		if ent == nil || ent.inflight || ent.resolveDone {
 			continue
 		}
-		it := jobItem{alert: a, key: nk, repeat: g.route.RepeatInterval}
+		it := jobItem{alert: a, key: nk, repeat: repeat}
 		switch a.State {
 		case StateFiring:
 			if len(silenced[a.Fingerprint]) > 0 {
@@ -331,7 +352,7 @@ func (d *dispatcher) flush(g *aggrGroup, now time.Time, silenced map[string][]st
 			switch {
 			case !ent.triggered:
 				it.kind = kindTrigger
-			case now.Sub(ent.lastSent) >= g.route.RepeatInterval:
+			case now.Sub(ent.lastSent) >= repeat:
 				it.kind = kindRepeat
 			default:
 				continue

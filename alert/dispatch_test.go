@@ -94,6 +94,60 @@ func TestDispatchRepeat(t *testing.T) {
 	}
 }
 
+// resender is a recorder whose receiver forgets alerts not resent within
+// a minute (an Alertmanager).
+type resender struct{ recorder }
+
+func (*resender) ResendInterval() time.Duration { return time.Minute }
+
+// TestDispatchResendsToAResender: an Alertmanager receiver gets its firing
+// alerts again about every minute — well within the endsAt it was sent —
+// although the route repeats every 4 hours and flushes every 5 minutes;
+// PagerDuty on the same route tree is told once.
+func TestDispatchResendsToAResender(t *testing.T) {
+	s := newSamples()
+	am := &resender{}
+	src := hitRateRule + `route:
+  receiver: ""
+  group_wait: 0s
+  group_interval: 5m
+  repeat_interval: 4h
+  routes:
+    - matchers: ['severity="critical"']
+      receiver: am
+      continue: true
+    - matchers: ['severity="critical"']
+      receiver: pagerduty
+receivers:
+  - name: am
+    kind: alertmanager
+    url: http://alertmanager.example:9093
+`
+	h := newHarness(t, src, nil, EngineOptions{Samples: s.get, Receivers: map[string]Notifier{"am": am}}, "pagerduty")
+	s.put("cache_hit_rate", 0.5)
+	start := h.clock.Now()
+	var sends []time.Duration
+	for range 301 {
+		before := am.callCount()
+		h.tick()
+		if am.callCount() > before {
+			sends = append(sends, h.clock.Now().Sub(start))
+		}
+		h.clock.Advance(time.Second)
+	}
+	if len(sends) < 5 {
+		t.Fatalf("the Alertmanager was told at %v, want about every minute", sends)
+	}
+	for i := 1; i < len(sends); i++ {
+		if gap := sends[i] - sends[i-1]; gap < time.Minute || gap > 75*time.Second {
+			t.Errorf("resends at %v: gap %v, want 60-75s", sends, gap)
+		}
+	}
+	if n := h.recs["pagerduty"].callCount(); n != 1 {
+		t.Errorf("pagerduty told %d times in 5 minutes, want 1 (repeat 4h)", n)
+	}
+}
+
 func TestDispatchNoResolveWithoutTrigger(t *testing.T) {
 	s := newSamples()
 	h := newHarness(t, hitRateRule+route1("10s", "10s", "1h"), nil, EngineOptions{Samples: s.get}, "pagerduty")

@@ -221,7 +221,11 @@ func newReceivers(o EngineOptions) (map[string]*receiverRT, time.Duration) {
 			timeout = rc.Timeout
 		}
 		maxTimeout = max(maxTimeout, timeout)
-		receivers[name] = &receiverRT{name: name, notifier: n, cfg: rc, queue: make(chan *job, o.QueueSize), timeout: timeout}
+		rs := &receiverRT{name: name, notifier: n, cfg: rc, queue: make(chan *job, o.QueueSize), timeout: timeout}
+		if r, ok := n.(Resender); ok {
+			rs.resend = r.ResendInterval()
+		}
+		receivers[name] = rs
 	}
 	return receivers, maxTimeout
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,22 +17,33 @@ import (
 // URL.
 const AlertsPath = "/api/v2/alerts"
 
+// DefaultResendInterval is how often firing alerts are sent again to an
+// Alertmanager when Config.ResendInterval is 0: Prometheus's resend delay.
+const DefaultResendInterval = time.Minute
+
 // Alertmanager forwards alerts to a Prometheus Alertmanager, which then
 // groups, silences and routes them itself. It is safe for concurrent use;
 // the zero value is not usable (use NewAlertmanager).
 //
-// Like Prometheus, it sends a firing alert without endsAt, so the
-// Alertmanager resolves it by itself after its resolve_timeout (5 minutes by
-// default) unless the alert is sent again: the dispatcher must resend firing
-// alerts to an Alertmanager more often than that. A resolved alert is sent
-// with endsAt set (its EndsAt, or now; never in the future).
+// As Prometheus does, it sends a firing alert with endsAt = now + 4 ×
+// ResendInterval, and (as an alert.Resender) has the dispatcher send it
+// again every ResendInterval while it fires, each time moving endsAt on.
+// If Studio stops sending — every instance died, or lost the Alertmanager
+// — the Alertmanager resolves the alert at that endsAt, four resends
+// after the last one it got, rather than keeping it firing. A resolved
+// alert is sent with its real end (its EndsAt, or now; never in the
+// future).
 type Alertmanager struct {
 	sender *notify.Sender
 	cfg    Config
 	now    func() time.Time
+	resend time.Duration
 }
 
-var _ alert.Notifier = (*Alertmanager)(nil)
+var (
+	_ alert.Notifier = (*Alertmanager)(nil)
+	_ alert.Resender = (*Alertmanager)(nil)
+)
 
 // NewAlertmanager validates cfg and returns an Alertmanager. cfg.URL is the
 // Alertmanager's base URL (e.g. "http://alertmanager:9093", or with the
@@ -39,6 +51,9 @@ var _ alert.Notifier = (*Alertmanager)(nil)
 // {URL}/api/v2/alerts. Receiver, MaxAlerts and GroupBy are not used. Its
 // errors never contain the URL or the Authorization value.
 func NewAlertmanager(cfg Config) (*Alertmanager, error) {
+	if cfg.ResendInterval < 0 {
+		return nil, errors.New("alertmanager: ResendInterval must not be negative")
+	}
 	target := cfg.URL
 	if u, err := notify.ParseURL(cfg.URL); err == nil {
 		target = u.JoinPath(AlertsPath).String()
@@ -47,7 +62,21 @@ func NewAlertmanager(cfg Config) (*Alertmanager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Alertmanager{sender: s, cfg: cfg, now: nowFunc(cfg.Now)}, nil
+	resend := cfg.ResendInterval
+	if resend == 0 {
+		resend = DefaultResendInterval
+	}
+	return &Alertmanager{sender: s, cfg: cfg, now: nowFunc(cfg.Now), resend: resend}, nil
+}
+
+// ResendInterval implements alert.Resender.
+func (m *Alertmanager) ResendInterval() time.Duration { return m.resend }
+
+// firingEndsAt is the endsAt of a firing alert sent at now: four resends
+// ahead, as Prometheus sets it (4 × its resend delay, which is longer than
+// its evaluation interval as Studio's one-second evaluation is).
+func (m *Alertmanager) firingEndsAt(now time.Time) time.Time {
+	return now.Add(4 * m.resend).UTC()
 }
 
 // postableAlert is an element of the body of POST /api/v2/alerts.
@@ -83,10 +112,11 @@ func (m *Alertmanager) Notify(ctx context.Context, alerts ...*alert.Alert) (retr
 			t := a.StartsAt.UTC()
 			p.StartsAt = &t
 		}
+		t := m.firingEndsAt(now)
 		if a.Resolved() {
-			t := resolvedAt(a, now)
-			p.EndsAt = &t
+			t = resolvedAt(a, now)
 		}
+		p.EndsAt = &t
 		body = append(body, p)
 	}
 	if len(body) == 0 {

@@ -61,9 +61,13 @@ type Config struct {
 	// is the same in every alert sent) and so "groupKey"; nil means
 	// ["alertname"]. Notifier only.
 	GroupBy []string
-	// Now is the clock for the endsAt of resolved alerts that have none;
-	// nil means time.Now.
+	// Now is the clock for the endsAt of resolved alerts that have none
+	// (and an Alertmanager's endsAt of firing alerts); nil means time.Now.
 	Now func() time.Time
+	// ResendInterval is how often firing alerts are sent again to an
+	// Alertmanager, whose endsAt is 4 × ResendInterval ahead; 0 means
+	// DefaultResendInterval. Alertmanager only.
+	ResendInterval time.Duration
 }
 
 // Notifier POSTs alerts in Alertmanager's webhook format. It is safe for

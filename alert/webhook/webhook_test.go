@@ -283,11 +283,13 @@ func TestAlertmanager(t *testing.T) {
 	if fa.Labels["redis_addr"] != "10.0.0.1:6379" || fa.Labels["alertname"] != "RedisDown" || fa.Annotations["summary"] != a.Summary() {
 		t.Errorf("firing alert = %+v", fa)
 	}
-	if !fa.StartsAt.Equal(receivertest.Start) || !fa.EndsAt.IsZero() || fa.GeneratorURL != "https://studio.example.com" {
-		t.Errorf("firing alert times/URL = %v, %v, %q", fa.StartsAt, fa.EndsAt, fa.GeneratorURL)
+	// A firing alert ends four resends ahead, as Prometheus sends it: an
+	// Alertmanager resolves it then unless Studio sends it again.
+	if !fa.StartsAt.Equal(receivertest.Start) || !fa.EndsAt.Equal(now.Add(4*time.Minute)) || fa.GeneratorURL != "https://studio.example.com" {
+		t.Errorf("firing alert times/URL = %v, %v, %q; want endsAt %v", fa.StartsAt, fa.EndsAt, fa.GeneratorURL, now.Add(4*time.Minute))
 	}
-	if strings.Contains(string(ds[0].Body), `"endsAt":"0001`) {
-		t.Errorf("a firing alert must not carry endsAt: %s", ds[0].Body)
+	if n.ResendInterval() != DefaultResendInterval {
+		t.Errorf("ResendInterval %v", n.ResendInterval())
 	}
 	if !ra.EndsAt.Equal(receivertest.Start.Add(time.Minute)) || ra.GeneratorURL != r.GeneratorURL {
 		t.Errorf("resolved alert = %+v", ra)
@@ -304,6 +306,31 @@ func TestAlertmanager(t *testing.T) {
 	rcv.ReplyNext(1, receivertest.Status(503))
 	if retry, err := n.Notify(context.Background(), a); !retry || err == nil {
 		t.Errorf("503: Notify = %v, %v", retry, err)
+	}
+}
+
+// TestAlertmanagerEndsAtFollowsTheResendInterval: endsAt is 4 × the
+// resend interval ahead of each send, and a negative interval is refused.
+func TestAlertmanagerEndsAtFollowsTheResendInterval(t *testing.T) {
+	rcv := receivertest.NewAlertmanager(t)
+	clock := now
+	n, err := NewAlertmanager(Config{URL: rcv.URL(), ResendInterval: 30 * time.Second, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := receivertest.Alert("RedisDown", alert.SeverityCritical)
+	for i := range 2 {
+		if _, err := n.Notify(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+		got := rcv.Deliveries()[i].Payload[0].EndsAt
+		if want := clock.Add(2 * time.Minute); !got.Equal(want) {
+			t.Errorf("send %d: endsAt %v, want %v", i, got, want)
+		}
+		clock = clock.Add(30 * time.Second) // the resend moves it on
+	}
+	if _, err := NewAlertmanager(Config{URL: rcv.URL(), ResendInterval: -time.Second}); err == nil || !strings.Contains(err.Error(), "ResendInterval") {
+		t.Errorf("negative ResendInterval: %v", err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/studiohq/studio/alert/config"
 )
 
 // State is where an alert is in its life.
@@ -42,8 +44,20 @@ type Alert struct {
 	StartsAt time.Time `json:"starts_at"`
 	EndsAt   time.Time `json:"ends_at,omitzero"`
 	// Value is the sample value that last met (or, once resolved, last
-	// failed) the rule's condition.
+	// failed) the rule's condition: once resolved, the value at resolve,
+	// unless NoSample.
 	Value float64 `json:"value"`
+	// FiringValue is the value that last met the condition: Value while
+	// the alert fires, the last firing value once it resolved.
+	FiringValue float64 `json:"firing_value"`
+	// NoSample is true when the alert's sample was absent at its last
+	// evaluation (too little traffic, a key gone from the top 10): a
+	// resolved alert then has no value at resolve, and Value is the last
+	// one seen.
+	NoSample bool `json:"no_sample,omitempty"`
+	// Unit is what the values measure (the rule's unit, or its sample's),
+	// for showing them: "100%" rather than 1 for an error rate.
+	Unit config.Unit `json:"unit,omitempty"`
 	// DedupKey is stable for the life of the alert (one firing episode)
 	// and the same on every instance: receivers use it as PagerDuty's
 	// dedup_key and to match a resolve to its trigger.

@@ -391,7 +391,7 @@ func (e *Engine) SnapshotAlerts() []health.Alert {
 		case StateResolved:
 			since = a.EndsAt
 		}
-		v := a.Value
+		v := a.FiringValue
 		out = append(out, health.Alert{
 			Name: a.Rule, Severity: string(a.Severity), State: string(a.State), Summary: a.Summary(),
 			Since: since, EndsAt: a.EndsAt, Value: &v, Runbook: a.RunbookURL(),

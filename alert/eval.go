@@ -251,12 +251,12 @@ func (e *Evaluator) step(r *Rule, fp string, labels map[string]string, st *evalA
 		if st == nil || st.a.State == StateResolved {
 			st = &evalAlert{rule: r, activeAt: now, a: Alert{
 				Rule: r.Name, Fingerprint: fp, Labels: labels, Severity: r.Severity,
-				State: StatePending, StartsAt: now, GeneratorURL: e.generator,
+				State: StatePending, StartsAt: now, GeneratorURL: e.generator, Unit: r.ValueUnit(),
 			}}
 			e.alerts[fp] = st
 		}
 		st.keepSince = time.Time{}
-		st.a.Value = value
+		st.a.Value, st.a.FiringValue, st.a.NoSample = value, value, false
 		if st.a.State == StatePending && now.Sub(st.activeAt) >= r.For {
 			st.a.State, st.a.StartsAt = StateFiring, now
 		}
@@ -265,6 +265,7 @@ func (e *Evaluator) step(r *Rule, fp string, labels map[string]string, st *evalA
 	case st.a.State == StatePending:
 		delete(e.alerts, fp)
 	case st.a.State == StateFiring:
+		st.a.NoSample = !present
 		if present {
 			st.a.Value = value
 		}
@@ -277,6 +278,10 @@ func (e *Evaluator) step(r *Rule, fp string, labels map[string]string, st *evalA
 			}
 		}
 		st.a.State, st.a.EndsAt = StateResolved, now
+		if present {
+			// The resolve notice's text follows the value at resolve.
+			e.render(st, threshold)
+		}
 	case st.a.State == StateResolved:
 		if now.Sub(st.a.EndsAt) >= e.retention {
 			delete(e.alerts, fp)

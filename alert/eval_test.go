@@ -359,3 +359,33 @@ func TestConfigJSON(t *testing.T) {
 		t.Errorf("a receiver URL reached the JSON: %s", b)
 	}
 }
+
+// TestEvalValueAtResolve: an alert carries its rule's unit; once resolved,
+// its value is the one at resolve, its firing value the last that met the
+// condition, and its summary is rendered with the value at resolve — or,
+// when the sample disappeared, it says there was no sample.
+func TestEvalValueAtResolve(t *testing.T) {
+	src := "rules:\n  - name: Errors\n    expr: error_rate > 0.05\n    severity: warning\n    summary: 'error rate {{ humanizePercentage $value }}'\n"
+	h := newEvalHarness(t, src, EvaluatorOptions{})
+	h.s.put("error_rate", 1)
+	a := h.step("Errors")
+	if state(a) != StateFiring || a.Unit != "ratio" || a.Value != 1 || a.FiringValue != 1 || a.Summary() != "error rate 100%" {
+		t.Fatalf("firing: %+v", a)
+	}
+	h.s.put("error_rate", 0.01)
+	a = h.step("Errors")
+	if state(a) != StateResolved || a.Value != 0.01 || a.FiringValue != 1 || a.NoSample || a.Summary() != "error rate 1%" {
+		t.Fatalf("resolved: value %v, firing value %v, no sample %v, summary %q", a.Value, a.FiringValue, a.NoSample, a.Summary())
+	}
+
+	h.clock.Advance(time.Hour) // a new episode
+	h.s.put("error_rate", 0.5)
+	if a = h.step("Errors"); state(a) != StateFiring {
+		t.Fatalf("second episode: %+v", a)
+	}
+	h.s.del("error_rate") // too little traffic: the sample is left out
+	a = h.step("Errors")
+	if state(a) != StateResolved || !a.NoSample || a.FiringValue != 0.5 || a.Summary() != "error rate 50%" {
+		t.Fatalf("resolved without a sample: %+v", a)
+	}
+}

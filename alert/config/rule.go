@@ -39,6 +39,10 @@ type Rule struct {
 	// resolving side of the threshold; only for <, <=, > and >=.
 	ResolveThreshold *float64 `json:"resolve_threshold,omitempty" yaml:"resolve_threshold,omitempty"`
 	Severity         Severity `json:"severity" yaml:"severity"`
+	// Unit is what the value measures, for notifications (count, ratio,
+	// seconds, ms, bytes, days); empty means the sample's own unit (see
+	// ValueUnit).
+	Unit Unit `json:"unit,omitempty" yaml:"unit,omitempty"`
 	// Summary and Description are templates (see TemplateData); an empty
 	// summary renders as the rule's name.
 	Summary     string `json:"summary,omitempty" yaml:"summary,omitempty"`
@@ -78,6 +82,7 @@ func (r *Rule) decode(n *yaml.Node) (*fields, error) {
 		field{"keep_firing_for", (*duration)(&r.KeepFiringFor)},
 		field{"resolve_threshold", optional(func(t *number) { r.ResolveThreshold = (*float64)(t) })},
 		field{"severity", &r.Severity},
+		field{"unit", &r.Unit},
 		field{"summary", (*text)(&r.Summary)},
 		field{"description", (*text)(&r.Description)},
 		field{"labels", (*textMap)(&r.Labels)},
@@ -104,7 +109,7 @@ var ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$`)
 // templates, in this order of fields (the first problem found is the one
 // reported).
 func (r *Rule) check() *fieldError {
-	for _, step := range []func() *fieldError{r.checkCondition, r.checkTimings, r.checkResolveThreshold, r.checkSeverity, r.checkLabels, r.checkRunbookURL, r.parseTemplates} {
+	for _, step := range []func() *fieldError{r.checkCondition, r.checkTimings, r.checkResolveThreshold, r.checkSeverity, r.checkUnit, r.checkLabels, r.checkRunbookURL, r.parseTemplates} {
 		if fe := step(); fe != nil {
 			return fe
 		}
@@ -200,6 +205,13 @@ func (r *Rule) checkSeverity() *fieldError {
 		return ferr("severity", "missing (want critical, warning or info)")
 	case !r.Severity.Valid():
 		return ferr("severity", "invalid %q (want critical, warning or info)", string(r.Severity))
+	}
+	return nil
+}
+
+func (r *Rule) checkUnit() *fieldError {
+	if r.Unit != "" && !r.Unit.Valid() {
+		return ferr("unit", "invalid %q (want one of %s)", string(r.Unit), unitNames())
 	}
 	return nil
 }

@@ -19,10 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -238,8 +236,8 @@ func (n *Notifier) alertBlocks(a *alert.Alert) []block {
 	sec.Fields = append(sec.Fields,
 		field("Severity", escapeTruncate(sev, 200)),
 		field("State", escapeTruncate(st, 200)),
-		field("Value", formatValue(a.Value)),
 	)
+	sec.Fields = append(sec.Fields, valueFields(a)...)
 	if !a.StartsAt.IsZero() {
 		sec.Fields = append(sec.Fields, field("Started", date(a.StartsAt)))
 	}
@@ -272,13 +270,22 @@ func field(title, value string) *textObj {
 	return mrkdwn("*" + title + "*\n" + value)
 }
 
-// formatValue shows whole numbers in full (1234567, not 1.23457e+06) and
-// others with six significant digits.
-func formatValue(v float64) string {
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		return strconv.FormatFloat(v, 'f', 0, 64)
+// valueFields shows a's value in its unit ("100%" for an error rate of
+// 1): while firing, the value; once resolved, the value at resolve (or
+// that there was no sample) and the last firing value.
+func valueFields(a *alert.Alert) []*textObj {
+	u := a.Unit
+	if !a.Resolved() {
+		return []*textObj{field("Value", escapeTruncate(u.Format(a.Value), 200))}
 	}
-	return strconv.FormatFloat(v, 'g', 6, 64)
+	atResolve := u.Format(a.Value)
+	if a.NoSample {
+		atResolve = "no sample"
+	}
+	return []*textObj{
+		field("Value at resolve", escapeTruncate(atResolve, 200)),
+		field("Last firing value", escapeTruncate(u.Format(a.FiringValue), 200)),
+	}
 }
 
 // date renders t with Slack's date formatting (shown in the reader's time

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/studiohq/studio/alert"
+	"github.com/studiohq/studio/alert/config"
 	"github.com/studiohq/studio/internal/receivertest"
 )
 
@@ -139,6 +140,48 @@ func TestResolvedMessage(t *testing.T) {
 	}
 	if b := m.Buttons(); len(b) != 2 || b[1].URL != "https://studio.example.com/studio/redis" {
 		t.Errorf("buttons = %+v, want the configured dashboard", b)
+	}
+}
+
+// TestValuesInTheRuleUnit: values are shown in the alert's unit, and a
+// resolve notice shows the value at resolve beside the last firing value.
+func TestValuesInTheRuleUnit(t *testing.T) {
+	f := newFixture(t)
+	n := f.notifier(t)
+	valueFields := func(a *alert.Alert) []string {
+		t.Helper()
+		before := len(f.rcv.Accepted())
+		if _, err := n.Notify(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, fl := range f.rcv.Accepted()[before].Blocks[1].Fields {
+			if strings.Contains(fl.Text, "alue") {
+				out = append(out, fl.Text)
+			}
+		}
+		return out
+	}
+	errRate := receivertest.Alert("RedisErrorRateHigh", alert.SeverityWarning)
+	errRate.Unit, errRate.Value, errRate.FiringValue = config.UnitRatio, 1, 1
+	latency := receivertest.Alert("RedisLatencyHigh", alert.SeverityWarning)
+	latency.Unit, latency.Value, latency.FiringValue = config.UnitMilliseconds, 73.25, 73.25
+	resolved := receivertest.Resolved(errRate, receivertest.Start.Add(time.Minute))
+	resolved.Value = 0.012
+	gone := receivertest.Resolved(errRate, receivertest.Start.Add(time.Minute))
+	gone.NoSample = true
+	for _, tc := range []struct {
+		a    *alert.Alert
+		want []string
+	}{
+		{errRate, []string{"*Value*\n100%"}},
+		{latency, []string{"*Value*\n73.25 ms"}},
+		{resolved, []string{"*Value at resolve*\n1.2%", "*Last firing value*\n100%"}},
+		{gone, []string{"*Value at resolve*\nno sample", "*Last firing value*\n100%"}},
+	} {
+		if got := valueFields(tc.a); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s %s: fields %q, want %q", tc.a.Rule, tc.a.State, got, tc.want)
+		}
 	}
 }
 

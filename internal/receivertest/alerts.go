@@ -15,7 +15,8 @@ var Start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // Alert returns a firing alert filled in as the engine hands one to a
 // receiver: labels alertname, severity and instance; annotations summary,
 // description and runbook_url; a fingerprint and dedup key derived from the
-// rule; StartsAt = Start; Value 0.25; a GeneratorURL. Each call returns a
+// rule; StartsAt = Start; Value and FiringValue 0.25 (a count); a
+// GeneratorURL. Each call returns a
 // new value the caller may change.
 func Alert(rule string, sev alert.Severity) *alert.Alert {
 	sum := sha256.Sum256([]byte(rule))
@@ -33,6 +34,7 @@ func Alert(rule string, sev alert.Severity) *alert.Alert {
 		State:        alert.StateFiring,
 		StartsAt:     Start,
 		Value:        0.25,
+		FiringValue:  0.25,
 		DedupKey:     rule + "/" + fp + "/" + Start.Format("20060102T150405Z"),
 		GeneratorURL: "https://studio.example.com/studio/redis",
 	}

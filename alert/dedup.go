@@ -180,7 +180,7 @@ func (c *coordinator) warn(msg string, err error) {
 	n := c.suppressed
 	c.lastWarn, c.suppressed = now, 0
 	c.logMu.Unlock()
-	c.log.Warn(msg+": sending without cross-instance dedup", "err", err, "suppressed", n)
+	c.log.Warn(msg+": sending without cross-instance dedup", "error", err, "suppressed", n)
 }
 
 // episode returns the episode of k, asking Redis the first time. It waits

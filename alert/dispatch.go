@@ -496,7 +496,7 @@ func (d *dispatcher) deliver(ctx context.Context, rs *receiverRT, alerts []*Aler
 		fail := func(why string) error {
 			d.m.notifications.WithLabelValues(rs.name, resultFailed).Add(float64(len(alerts)))
 			// err comes from the Notifier, which keeps secrets out of it.
-			d.log.Warn("alert notification failed: "+why, "receiver", rs.name, "alerts", len(alerts), "attempts", attempt+1, "err", err)
+			d.log.Warn("alert notification failed: "+why, "receiver", rs.name, "alerts", len(alerts), "attempts", attempt+1, "error", err)
 			return err
 		}
 		if !retry {
@@ -513,7 +513,7 @@ func (d *dispatcher) deliver(ctx context.Context, rs *receiverRT, alerts []*Aler
 			return fail(fmt.Sprintf("giving up after %s of retries (next flush tries again)", waited.Round(time.Millisecond)))
 		}
 		d.m.retries.WithLabelValues(rs.name).Inc()
-		d.log.Debug("alert notification failed, retrying", "receiver", rs.name, "attempt", attempt+1, "wait", wait, "err", err)
+		d.log.Debug("alert notification failed, retrying", "receiver", rs.name, "attempt", attempt+1, "wait", wait, "error", err)
 		if serr := d.sleep(ctx, wait); serr != nil {
 			return fail("out of time")
 		}

@@ -306,7 +306,7 @@ func (e *Engine) start(ctx context.Context, wg *sync.WaitGroup) {
 		defer t.Stop()
 		for {
 			if err := e.sil.refresh(ctx); err != nil && ctx.Err() == nil {
-				e.log.Debug("alert silences: refresh from Redis failed; using the last copy", "err", err)
+				e.log.Debug("alert silences: refresh from Redis failed; using the last copy", "error", err)
 			}
 			select {
 			case <-ctx.Done():

@@ -309,7 +309,7 @@ func (e *Evaluator) render(st *evalAlert, threshold float64) {
 		ann[name] = "template error: " + err.Error()
 		if k := r.Name + "\x00" + name; !e.warned[k] {
 			e.warned[k] = true
-			e.log.Warn("alert template failed", "rule", r.Name, "annotation", name, "err", err)
+			e.log.Warn("alert template failed", "rule", r.Name, "annotation", name, "error", err)
 		}
 	}
 	if ann["summary"] == "" {

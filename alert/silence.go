@@ -162,7 +162,7 @@ func (ss *silences) push(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, ss.timeout)
 	defer cancel()
 	if err := ss.rdb.HSet(ctx, ss.key, vals).Err(); err != nil {
-		ss.log.Warn("alert silences: cannot write to Redis; the change applies to this instance until Redis is back", "err", err, "silences", len(vals))
+		ss.log.Warn("alert silences: cannot write to Redis; the change applies to this instance until Redis is back", "error", err, "silences", len(vals))
 		return
 	}
 	ss.mu.Lock()

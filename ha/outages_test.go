@@ -179,7 +179,7 @@ func TestFailoverWriteGap(t *testing.T) {
 	}
 	logs := f.logs.String()
 	if n := strings.Count(logs, `"msg":"redis failover write gap"`); n != 1 ||
-		!strings.Contains(logs, `"from":"127.0.0.1:17379","to":"127.0.0.1:17380","write_gap_seconds":2.25,"failed_commands":220`) {
+		!strings.Contains(logs, `"from":"127.0.0.1:17379","to":"127.0.0.1:17380","write_gap":2250000000,"failed_commands":220`) {
 		t.Errorf("want one write gap line with the figures:\n%s", logs)
 	}
 }

@@ -515,7 +515,7 @@ func (st *state) switchLocked(s *sentinelState, ev Event) {
 	attrs := []slog.Attr{slog.String("master_name", st.masterName), slog.String("from", f.From), slog.String("to", f.To),
 		slog.String("sentinel", s.addr)}
 	if !f.DetectedAt.IsZero() {
-		attrs = append(attrs, slog.Float64("duration_seconds", f.DurationSeconds))
+		attrs = append(attrs, slog.Duration("duration", f.SwitchedAt.Sub(f.DetectedAt)))
 	}
 	st.log.LogAttrs(context.Background(), slog.LevelWarn, "redis failover", attrs...)
 	if st.master != ev.Addr {
@@ -590,8 +590,13 @@ func (st *state) resolveWriteGapLocked() {
 	st.m.writeGapSeconds.Set(f.WriteGapSeconds)
 	st.log.LogAttrs(context.Background(), slog.LevelInfo, "redis failover write gap",
 		slog.String("master_name", st.masterName), slog.String("from", f.From), slog.String("to", f.To),
-		slog.Float64("write_gap_seconds", f.WriteGapSeconds), slog.Uint64("failed_commands", f.FailedCommands),
-		slog.Float64("duration_seconds", f.DurationSeconds))
+		slog.Duration("write_gap", seconds(f.WriteGapSeconds)), slog.Uint64("failed_commands", f.FailedCommands),
+		slog.Duration("duration", seconds(f.DurationSeconds)))
+}
+
+// seconds is a figure in seconds as a time.Duration, for log lines.
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second))
 }
 
 // subscribe adds a subscriber with a buffer of buf events (at least 1).

@@ -353,7 +353,7 @@ func (r *CertReloader) reloadLocked(stats []fileStat) (bool, error) {
 		}
 	}
 	r.fail.Add(1)
-	r.log.Error("redis TLS reload failed; keeping the current material", "conn", r.name, "err", err)
+	r.log.Error("redis TLS reload failed; keeping the current material", "conn", r.name, "error", err)
 	return false, err
 }
 

@@ -161,7 +161,7 @@ func (s *Service) lastRetry() {
 	defer cancel()
 	if s.retry.attempt(ctx) {
 		s.log.Error("revocations not written to redis before close; their sessions may still be served from redis until their copies expire",
-			"sessions", s.retry.queued.Load(), "cache_ttl", s.opts.CacheTTL.String())
+			"sessions", s.retry.queued.Load(), "cache_ttl", s.opts.CacheTTL)
 	}
 }
 

@@ -439,7 +439,7 @@ func endWarmSpan(span trace.Span, reason string, res WarmResult, err error) {
 // logEnd writes the run's one log line.
 func (w *Warmer) logEnd(reason string, res WarmResult, err error) {
 	attrs := []any{"reason", reason, "considered", res.Considered, "written", res.Written, "skipped", res.Skipped,
-		"expired", res.Expired, "batches", res.Batches, "errors", res.Errors, "revoked", res.Revoked, "duration", res.Duration.Round(time.Millisecond).String()}
+		"expired", res.Expired, "batches", res.Batches, "errors", res.Errors, "revoked", res.Revoked, "duration", res.Duration}
 	if err != nil {
 		w.log.Warn("cache warm failed", append(attrs, "error", err)...)
 	} else {

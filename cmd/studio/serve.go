@@ -60,7 +60,7 @@ func (a *app) closeBy(deadline time.Time) {
 	select {
 	case <-done:
 	case <-time.After(time.Until(deadline)):
-		a.log.Error("shutdown timeout: stopping before background work finished", "timeout", a.cfg.ShutdownTimeout.String())
+		a.log.Error("shutdown timeout: stopping before background work finished", "timeout", a.cfg.ShutdownTimeout)
 	}
 }
 
@@ -102,7 +102,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		errc <- srv.Serve(lim)
 	}()
 	a.log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "max_conns", a.cfg.MaxConns,
-		"idle_timeout", a.cfg.IdleTimeout.String(), "trusted_proxies", len(a.cfg.TrustedProxies),
+		"idle_timeout", a.cfg.IdleTimeout, "trusted_proxies", len(a.cfg.TrustedProxies),
 		"redis_mode", a.cfg.Redis.Mode(), "version", version)
 	select {
 	case err := <-errc:
@@ -111,14 +111,14 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	if d := a.cfg.ShutdownDrain; d > 0 {
 		a.handler.Drain()
-		a.log.Info("draining: /readyz answers 503 while requests are still served", "drain", d.String())
+		a.log.Info("draining: /readyz answers 503 while requests are still served", "drain", d)
 		select {
 		case <-time.After(d):
 		case err := <-errc:
 			return fmt.Errorf("http server: %w", err)
 		}
 	}
-	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	// Requests in flight get three quarters of the timeout; closing the
 	// app (closeBy) what is left of it.
 	a.stopBy = time.Now().Add(a.cfg.ShutdownTimeout)

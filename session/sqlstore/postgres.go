@@ -241,7 +241,7 @@ func (b *pgBackend) ensureIndexes(ctx context.Context, log *slog.Logger) error {
 		if _, err := conn.Exec(ctx, ix.def); err != nil {
 			return fmt.Errorf("create index %s: %w", ix.name, err)
 		}
-		log.Info("sqlstore index created", "system", "postgresql", "index", ix.name, "duration", time.Since(began).Round(time.Millisecond).String())
+		log.Info("sqlstore index created", "system", "postgresql", "index", ix.name, "duration", time.Since(began))
 	}
 	return nil
 }

@@ -55,11 +55,27 @@ func ParseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("invalid log level %s: must be debug, info, warn or error", quoteShort(s))
 }
 
+// ServiceNameKey is the attribute naming the service on every line of a
+// logger made by NewLogger, as OpenTelemetry's resource attribute does on
+// every span.
+const ServiceNameKey = "service.name"
+
 // NewLogger returns the logger Studio uses: one JSON object per line on w,
 // filtered by level (pass a *slog.LevelVar to change it at run time),
-// through a LogHandler. A nil level means info.
+// through a LogHandler, every line carrying service.name "studio"
+// (DefaultServiceName). A nil level means info.
 func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
-	return slog.New(NewLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
+	return NewServiceLogger(w, level, DefaultServiceName)
+}
+
+// NewServiceLogger is NewLogger with every line's service.name set to
+// service (TraceConfig.ServiceName, so that logs and traces name the
+// service alike); "" means DefaultServiceName.
+func NewServiceLogger(w io.Writer, level slog.Leveler, service string) *slog.Logger {
+	if service == "" {
+		service = DefaultServiceName
+	}
+	return slog.New(NewLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).WithService(service))
 }
 
 // LogHandler is a slog.Handler that adds correlation ids and redacts
@@ -67,7 +83,7 @@ func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 //
 // To every record it adds, when known and not already present, request_id
 // (from WithRequestID), and trace_id and span_id (from the valid OTel span
-// context in the record's context). It redacts the message and every
+// context in the record's context), then service.name (see WithService). It redacts the message and every
 // attribute value, recursively through groups, after resolving
 // slog.LogValuer values; see Redact for the rules on text, and
 // SensitiveKey for the keys whose values are replaced whole. An error
@@ -85,6 +101,8 @@ type LogHandler struct {
 	next slog.Handler
 	// has records which correlation keys WithAttrs already added.
 	has idSet
+	// service, if set, is added to every record as service.name.
+	service string
 }
 
 var _ slog.Handler = (*LogHandler)(nil)
@@ -95,6 +113,14 @@ func NewLogHandler(next slog.Handler) *LogHandler {
 	return &LogHandler{next: next}
 }
 
+// WithService returns a copy of h that adds service.name = name to every
+// record that has none, after the correlation ids.
+func (h *LogHandler) WithService(name string) *LogHandler {
+	c := *h
+	c.service = name
+	return &c
+}
+
 // idSet is a bit set of the correlation keys.
 type idSet uint8
 
@@ -102,6 +128,7 @@ const (
 	hasRequestID idSet = 1 << iota
 	hasTraceID
 	hasSpanID
+	hasService
 	hasAll = hasRequestID | hasTraceID | hasSpanID
 )
 
@@ -113,6 +140,8 @@ func idBit(key string) idSet {
 		return hasTraceID
 	case SpanIDKey:
 		return hasSpanID
+	case ServiceNameKey:
+		return hasService
 	}
 	return 0
 }
@@ -130,13 +159,13 @@ func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 		has |= idBit(a.Key)
 		out[i], _ = redactAttr(a)
 	}
-	return &LogHandler{next: h.next.WithAttrs(out), has: has}
+	return &LogHandler{next: h.next.WithAttrs(out), has: has, service: h.service}
 }
 
 // WithGroup returns a handler that puts the attributes that follow in the
 // group name.
 func (h *LogHandler) WithGroup(name string) slog.Handler {
-	return &LogHandler{next: h.next.WithGroup(name), has: h.has}
+	return &LogHandler{next: h.next.WithGroup(name), has: h.has, service: h.service}
 }
 
 // Handle adds the correlation ids, redacts r and passes it on.
@@ -153,7 +182,7 @@ func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
 		})
 	}
 
-	var extra [3]slog.Attr
+	var extra [4]slog.Attr
 	n := 0
 	if has&hasRequestID == 0 {
 		if id := RequestID(ctx); id != "" {
@@ -173,6 +202,10 @@ func (h *LogHandler) Handle(ctx context.Context, r slog.Record) error {
 				n++
 			}
 		}
+	}
+	if h.service != "" && has&hasService == 0 {
+		extra[n] = slog.String(ServiceNameKey, h.service)
+		n++
 	}
 
 	msg, msgChanged := redact(r.Message)

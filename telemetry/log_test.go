@@ -514,3 +514,25 @@ func TestRedactLinear(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryLineNamesTheService: every line of NewLogger and
+// NewServiceLogger carries service.name once, whatever logged it.
+func TestEveryLineNamesTheService(t *testing.T) {
+	for _, tc := range []struct{ service, want string }{{"", "studio"}, {"auth-sessions", "auth-sessions"}} {
+		var buf bytes.Buffer
+		log := NewServiceLogger(&buf, slog.LevelDebug, tc.service)
+		log.Info("one")
+		log.With("component", "alert").Warn("two", "error", errors.New("boom"))
+		log.WithGroup("g").Debug("three", "k", "v")
+		NewLogger(&buf, nil).Info("four")
+		for i, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			want := tc.want
+			if i == 3 {
+				want = "studio"
+			}
+			if strings.Count(line, `"service.name":`) != 1 || !strings.Contains(line, `"service.name":"`+want+`"`) {
+				t.Errorf("line %d lacks service.name %q: %s", i, want, line)
+			}
+		}
+	}
+}

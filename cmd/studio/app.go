@@ -134,7 +134,7 @@ func openApp(ctx context.Context, cfg Config, logOut io.Writer) (_ *app, err err
 func newApp(cfg Config, logOut io.Writer) *app {
 	a := &app{cfg: cfg, level: new(slog.LevelVar), reg: prometheus.NewRegistry()}
 	a.level.Set(cfg.LogLevel)
-	a.log = telemetry.NewLogger(logOut, a.level)
+	a.log = telemetry.NewServiceLogger(logOut, a.level, cfg.Trace.ServiceName)
 	redis.SetLogger(redisLogger{a.log})
 	a.reg.MustRegister(telemetry.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.mx = telemetry.NewMetrics(a.reg, telemetry.Build{Version: version, Revision: vcsRevision()})

@@ -153,30 +153,54 @@ func TestWarmRefusesAMissingStore(t *testing.T) {
 	}
 }
 
-// TestWarmLogsGoRedisThroughTheLogger: with Redis down, warm fails with
-// one line; go-redis's own messages are JSON log lines (at debug level),
-// never its raw log format.
-func TestWarmLogsGoRedisThroughTheLogger(t *testing.T) {
+// TestEveryCommandLogsGoRedisThroughTheLogger: with Redis down, every
+// command that opens Redis writes go-redis's own messages (pool dial
+// failures, at debug) as JSON lines of its log, never in go-redis's raw
+// log format; warm and bench fail with one line.
+func TestEveryCommandLogsGoRedisThroughTheLogger(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "studio.db")
 	store, err := sqlstore.Open(t.Context(), db, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	store.Close()
-	env := map[string]string{"DATABASE_URL": db, "REDIS_URL": "redis://127.0.0.1:1/0"}
-	code, _, stderr := helpOf(env, "warm")
+	down := map[string]string{"DATABASE_URL": db, "REDIS_URL": "redis://127.0.0.1:1/0"}
+	code, _, stderr := helpOf(down, "warm")
 	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "studio warm: redis does not answer: ") {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
+		t.Fatalf("warm: exit %d, stderr %q", code, stderr)
 	}
-	env["STUDIO_LOG_LEVEL"] = "debug"
-	_, _, stderr = helpOf(env, "warm")
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	for _, line := range lines[:len(lines)-1] {
-		if !json.Valid([]byte(line)) {
-			t.Errorf("not a JSON log line: %q", line)
+	debug := map[string]string{"DATABASE_URL": db, "REDIS_URL": "redis://127.0.0.1:1/0", "STUDIO_LOG_LEVEL": "debug"}
+	sentinel := map[string]string{"DATABASE_URL": db, "REDIS_SENTINELS": "127.0.0.1:1", "REDIS_MASTER_NAME": "m", "STUDIO_LOG_LEVEL": "debug"}
+	check := func(name, log string) {
+		t.Helper()
+		lines := strings.Split(strings.TrimSpace(log), "\n")
+		for _, line := range lines {
+			if !json.Valid([]byte(line)) && !strings.HasPrefix(line, "studio "+name+": ") {
+				t.Errorf("%s: not a JSON log line: %q", name, line)
+			}
+		}
+		if !strings.Contains(log, `"msg":"go-redis: `) {
+			t.Errorf("%s: no go-redis message in the debug log:\n%s", name, log)
 		}
 	}
-	if !strings.Contains(stderr, `"msg":"go-redis: `) {
-		t.Errorf("no go-redis message in the debug log:\n%s", stderr)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"warm", debug, []string{"warm"}},
+		{"bench", debug, []string{"bench", "--target", "inprocess", "--duration", "1s"}},
+		{"drill", sentinel, []string{"drill", "failover"}},
+	} {
+		_, _, stderr := helpOf(tc.env, tc.args...)
+		check(tc.name, stderr)
 	}
+	// serve logs to stdout, and runs until stopped.
+	ctx, cancel := context.WithCancel(t.Context())
+	srv := startServe(t, ctx, map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "serve.db"),
+		"REDIS_URL": "redis://127.0.0.1:1/0", "STUDIO_LOG_LEVEL": "debug"})
+	waitMatch(t, srv.stdout, regexp.MustCompile(`"msg":"go-redis: `), srv.done)
+	cancel()
+	<-srv.done
+	check("serve", srv.stdout.String())
 }

@@ -42,11 +42,13 @@ const benchClients = 32
 //	http_empty            the baseline: 200 and a 3-byte body
 //	http_validate         Studio with its default (discarding) logger
 //	http_validate_logged  Studio with a JSON slog logger at info writing
-//	                      to io.Discard: one access-log line per request
+//	                      to io.Discard and STUDIO_ACCESS_LOG=all: one
+//	                      access-log line per request
 //	http_validate_full    as studio serve runs it: Studio's logger
-//	                      (correlation ids, redaction) at info, the HTTP
-//	                      histogram, and a non-exporting tracer provider
-//	                      giving each request its trace and span ids
+//	                      (correlation ids, redaction) at info with the
+//	                      default sampled access log, the HTTP histogram,
+//	                      and a non-exporting tracer provider giving each
+//	                      request its trace and span ids
 //
 // Each reports req/s, p50 and p99 latency as seen by the client, and the
 // Studio forms their throughput as a fraction of http_empty's in the same
@@ -124,6 +126,7 @@ func BenchmarkHTTP(b *testing.B) {
 		Sessions:   svc,
 		AdminToken: "bench-admin-token",
 		Logger:     slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		AccessLog:  server.AccessLogAll,
 	}))
 
 	fullURL := serve(server.New(server.Options{

@@ -477,6 +477,7 @@ func BenchmarkLogHandler(b *testing.B) {
 		{"bare-json", json(), access},
 		{"bare-json-ids-as-attrs", json(), withIDs},
 		{"handler", NewLogHandler(json()), access},
+		{"handler-service", NewLogHandler(json()).WithService(DefaultServiceName), access},
 		{"handler-secret-attr", NewLogHandler(json()), secret},
 		{"handler-debug-disabled", NewLogHandler(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})), func(l *slog.Logger) {
 			l.LogAttrs(ctx, slog.LevelDebug, "redis command", slog.String("command", "get"))

@@ -53,15 +53,17 @@ func (n *NodeClients) options(addr string, sentinel bool) *redis.Options {
 		user, pass = n.sUser, n.sPass
 	}
 	return &redis.Options{
-		Addr:          addr,
-		Username:      user,
-		Password:      pass,
-		DialTimeout:   n.dial,
-		ReadTimeout:   n.read,
-		WriteTimeout:  n.write,
-		MaxRetries:    -1,
-		DialerRetries: 1,
-		PoolSize:      2,
-		Dialer:        n.tls.dialerFor(n.dial, func(string) bool { return sentinel }),
+		DisableIdentity:          true,
+		MaintNotificationsConfig: noMaint(),
+		Addr:                     addr,
+		Username:                 user,
+		Password:                 pass,
+		DialTimeout:              n.dial,
+		ReadTimeout:              n.read,
+		WriteTimeout:             n.write,
+		MaxRetries:               -1,
+		DialerRetries:            1,
+		PoolSize:                 2,
+		Dialer:                   n.tls.dialerFor(n.dial, func(string) bool { return sentinel }),
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Config says where Redis is. Exactly one of URL, Sentinels or Cluster
@@ -155,6 +156,12 @@ func hooked(c Config, rdb redis.UniversalClient) redis.UniversalClient {
 	return rdb
 }
 
+// open builds the client. Every client Studio opens sets DisableIdentity
+// and turns maintenance notifications off: the CLIENT SETINFO and CLIENT
+// MAINT_NOTIFICATIONS go-redis would send on each new connection are
+// refused by Redis before 7.2 and 8.2, and each refusal would count in the
+// server's own error statistics (INFO errorstats), noise Studio would make
+// itself. (go-redis's failover client never asks for the notifications.)
 func open(c Config, replicas bool) (redis.UniversalClient, error) {
 	dial := orDefault(c.DialTimeout, 500*time.Millisecond)
 	read := orDefault(c.ReadTimeout, 300*time.Millisecond)
@@ -194,6 +201,7 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 		}
 		fo := &redis.FailoverOptions{
 			MasterName:       c.MasterName,
+			DisableIdentity:  true,
 			SentinelAddrs:    c.Sentinels,
 			Username:         c.Username,
 			Password:         c.Password,
@@ -215,18 +223,20 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 		return redis.NewFailoverClient(fo), nil
 	case "cluster":
 		return redis.NewClusterClient(&redis.ClusterOptions{
-			ReadOnly:      replicas,
-			Addrs:         c.Cluster,
-			Username:      c.Username,
-			Password:      c.Password,
-			DialTimeout:   dial,
-			ReadTimeout:   read,
-			WriteTimeout:  write,
-			PoolSize:      c.PoolSize,
-			MaxRetries:    retries,
-			DialerRetries: 1,
-			TLSConfig:     tlsConf,
-			Dialer:        dialer,
+			ReadOnly:                 replicas,
+			DisableIdentity:          true,
+			MaintNotificationsConfig: noMaint(),
+			Addrs:                    c.Cluster,
+			Username:                 c.Username,
+			Password:                 c.Password,
+			DialTimeout:              dial,
+			ReadTimeout:              read,
+			WriteTimeout:             write,
+			PoolSize:                 c.PoolSize,
+			MaxRetries:               retries,
+			DialerRetries:            1,
+			TLSConfig:                tlsConf,
+			Dialer:                   dialer,
 		}), nil
 	}
 	opt, err := redis.ParseURL(c.URL)
@@ -241,6 +251,8 @@ func open(c Config, replicas bool) (redis.UniversalClient, error) {
 	// One dial attempt: with Redis down, a command should fail over to the
 	// store at once, not after go-redis's default five tries.
 	opt.DialerRetries = 1
+	opt.DisableIdentity = true
+	opt.MaintNotificationsConfig = noMaint()
 	opt.MaxRetries = retries
 	opt.PoolSize = c.PoolSize
 	if (opt.TLSConfig != nil) != (t != nil) {
@@ -269,4 +281,10 @@ func (c Config) tlsMaterial() (*TLS, error) {
 		return c.TLS, nil
 	}
 	return NewTLS(c, TLSOptions{})
+}
+
+// noMaint is the go-redis configuration that asks for no maintenance
+// notifications.
+func noMaint() *maintnotifications.Config {
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }

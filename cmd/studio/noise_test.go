@@ -232,6 +232,11 @@ func TestIdleServeMakesNoNoise(t *testing.T) {
 	if len(roots)+len(children) != 0 {
 		t.Errorf("an idle Studio made spans: roots %v", roots)
 	}
+	// Nor does the server count errors of Studio's making (a refused
+	// CLIENT SETINFO on each new connection, before Redis 7.2).
+	if st, err := rs.Client(t).Info(context.Background(), "errorstats").Result(); err != nil || strings.Contains(st, "errorstat_") {
+		t.Errorf("the server counted errors from an idle Studio: %q %v", st, err)
+	}
 
 	_, _, spans = run(true, time.Second)
 	if roots, _ := consoleSpans(t, spans); len(roots) == 0 || !slices.Contains(roots, "info") {

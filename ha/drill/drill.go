@@ -148,13 +148,13 @@ func (o *Options) defaults() error {
 	}
 	if o.NewSentinelClient == nil {
 		o.NewSentinelClient = func(addr string) *redis.SentinelClient {
-			return redis.NewSentinelClient(&redis.Options{Addr: addr, DialTimeout: 500 * time.Millisecond,
+			return redis.NewSentinelClient(&redis.Options{Addr: addr, DisableIdentity: true, DialTimeout: 500 * time.Millisecond,
 				ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
 		}
 	}
 	if o.NewNodeClient == nil {
 		o.NewNodeClient = func(addr string) *redis.Client {
-			return redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 500 * time.Millisecond,
+			return redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true, DialTimeout: 500 * time.Millisecond,
 				ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
 		}
 	}

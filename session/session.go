@@ -85,11 +85,13 @@ type Touch struct {
 }
 
 // Revocation names a session that a Store revoked, with what Redis needs to
-// keep a tombstone for the rest of the session's life.
+// keep a tombstone for the rest of the session's life and when it was
+// revoked (the revoking instance's clock).
 type Revocation struct {
 	Hash      TokenHash
 	SessionID string
 	ExpiresAt time.Time
+	RevokedAt time.Time
 }
 
 // Store is the system of record for sessions. Implementations must be safe
@@ -106,6 +108,13 @@ type Store interface {
 	// RevokeUser revokes every live (unrevoked, unexpired at at) session of
 	// the user and returns them. Zero sessions is not an error.
 	RevokeUser(ctx context.Context, userID string, at time.Time) ([]Revocation, error)
+	// RevokedSince calls fn for the sessions revoked at or after since (by
+	// revoked_at) that expire after now, oldest revocation first, with
+	// their RevokedAt; an error from fn stops the iteration and is
+	// returned. The Service's revocation index is loaded and kept current
+	// from it, so it must see a revocation as soon as its transaction has
+	// committed.
+	RevokedSince(ctx context.Context, since, now time.Time, fn func(Revocation) error) error
 	// Touch moves last_seen_at forward (never backward) for each entry in one
 	// batch. Unknown hashes are ignored.
 	Touch(ctx context.Context, touches []Touch) error

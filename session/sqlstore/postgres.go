@@ -73,7 +73,7 @@ const (
 		UPDATE sessions s SET revoked_at = $2
 		FROM locked
 		WHERE s.token_hash = locked.token_hash AND s.revoked_at IS NULL
-		RETURNING s.token_hash, s.id, s.expires_at`
+		RETURNING s.token_hash, s.id, s.expires_at, s.revoked_at`
 	pgTouch = `WITH t AS (
 			SELECT u.h, max(u.at) AS at
 			FROM unnest($1::bytea[], $2::timestamptz[]) AS u(h, at)
@@ -93,7 +93,7 @@ const (
 		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms * interval '1 millisecond' > $1)
 		ORDER BY last_seen_at DESC
 		LIMIT $2`
-	pgRevokedSince = `SELECT token_hash, id, expires_at FROM sessions
+	pgRevokedSince = `SELECT token_hash, id, expires_at, revoked_at FROM sessions
 		WHERE revoked_at >= $1 AND expires_at > $2
 		ORDER BY revoked_at`
 )
@@ -355,7 +355,8 @@ func (b *pgBackend) revokedSince(ctx context.Context, since, now time.Time, fn f
 	return rows.Err()
 }
 
-// pgScanRevocations reads (token_hash, id, expires_at) rows and closes them.
+// pgScanRevocations reads (token_hash, id, expires_at, revoked_at) rows and
+// closes them.
 func pgScanRevocations(rows pgx.Rows) ([]session.Revocation, error) {
 	defer rows.Close()
 	var out []session.Revocation
@@ -372,13 +373,14 @@ func pgScanRevocations(rows pgx.Rows) ([]session.Revocation, error) {
 	return out, nil
 }
 
-// pgScanRevocation reads the current (token_hash, id, expires_at) row.
+// pgScanRevocation reads the current (token_hash, id, expires_at,
+// revoked_at) row.
 func pgScanRevocation(rows pgx.Rows) (session.Revocation, error) {
 	var (
 		r    session.Revocation
 		hash []byte
 	)
-	if err := rows.Scan(&hash, &r.SessionID, &r.ExpiresAt); err != nil {
+	if err := rows.Scan(&hash, &r.SessionID, &r.ExpiresAt, &r.RevokedAt); err != nil {
 		return r, err
 	}
 	if len(hash) != len(r.Hash) {
@@ -386,6 +388,7 @@ func pgScanRevocation(rows pgx.Rows) (session.Revocation, error) {
 	}
 	copy(r.Hash[:], hash)
 	r.ExpiresAt = r.ExpiresAt.UTC()
+	r.RevokedAt = r.RevokedAt.UTC()
 	return r, nil
 }
 

@@ -62,7 +62,7 @@ const (
 		WHERE token_hash = ? RETURNING ` + liteSessionCols
 	liteRevokeUser = `UPDATE sessions SET revoked_at = ?
 		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
-		RETURNING token_hash, id, expires_at`
+		RETURNING token_hash, id, expires_at, revoked_at`
 	liteTouch = `UPDATE sessions SET last_seen_at = ?
 		WHERE token_hash = ? AND last_seen_at < ?`
 	liteRecent = `SELECT token_hash, ` + liteSessionCols + ` FROM sessions
@@ -70,7 +70,7 @@ const (
 		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms > ?)
 		ORDER BY last_seen_at DESC
 		LIMIT ?`
-	liteRevokedSince = `SELECT token_hash, id, expires_at FROM sessions
+	liteRevokedSince = `SELECT token_hash, id, expires_at, revoked_at FROM sessions
 		WHERE revoked_at >= ? AND expires_at > ?
 		ORDER BY revoked_at`
 )
@@ -361,8 +361,8 @@ func (b *liteBackend) revokedSince(ctx context.Context, since, now time.Time, fn
 	return liteEach(b, rows, liteScanRevocation, fn)
 }
 
-// liteScanRevocations reads (token_hash, id, expires_at) rows and closes
-// them.
+// liteScanRevocations reads (token_hash, id, expires_at, revoked_at) rows
+// and closes them.
 func liteScanRevocations(rows *sql.Rows) ([]session.Revocation, error) {
 	defer rows.Close()
 	var out []session.Revocation
@@ -379,14 +379,15 @@ func liteScanRevocations(rows *sql.Rows) ([]session.Revocation, error) {
 	return out, nil
 }
 
-// liteScanRevocation reads the current (token_hash, id, expires_at) row.
+// liteScanRevocation reads the current (token_hash, id, expires_at,
+// revoked_at) row.
 func liteScanRevocation(rows *sql.Rows) (session.Revocation, error) {
 	var (
-		r       session.Revocation
-		hash    []byte
-		expires int64
+		r                session.Revocation
+		hash             []byte
+		expires, revoked int64
 	)
-	if err := rows.Scan(&hash, &r.SessionID, &expires); err != nil {
+	if err := rows.Scan(&hash, &r.SessionID, &expires, &revoked); err != nil {
 		return r, err
 	}
 	if len(hash) != len(r.Hash) {
@@ -394,6 +395,7 @@ func liteScanRevocation(rows *sql.Rows) (session.Revocation, error) {
 	}
 	copy(r.Hash[:], hash)
 	r.ExpiresAt = fromMS(expires)
+	r.RevokedAt = fromMS(revoked)
 	return r, nil
 }
 

@@ -482,11 +482,11 @@ func stream[T any](ctx context.Context, s *Store, op, what string, read func(con
 
 // RevokedSince calls fn for the sessions revoked at or after since (by
 // their revoked_at, the revoking instance's clock) that expire after now,
-// oldest revocation first: what a cache warmer sweeps as tombstones so that
-// a copy it wrote from an older read never outlives a revocation (see
-// session.Warmer). Rows are streamed as Recent's are, on an index of the
-// revoked rows. An error from fn stops the iteration and is returned as it
-// is; other errors are wrapped.
+// oldest revocation first, each with its RevokedAt: what a Service's
+// revocation index is loaded and polled from, and what a cache warmer
+// sweeps as tombstones (see session.Warmer). Rows are streamed as
+// Recent's are, on an index of the revoked rows. An error from fn stops
+// the iteration and is returned as it is; other errors are wrapped.
 func (s *Store) RevokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error {
 	return stream(ctx, s, opRevokedSince, "revoked since", func(ctx context.Context, f func(session.Revocation) error) error {
 		return s.b.revokedSince(ctx, since, now, f)

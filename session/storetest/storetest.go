@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) session.Store) {
 		{"Revoke", testRevoke},
 		{"RevokeNotFound", testRevokeNotFound},
 		{"RevokeUser", testRevokeUser},
+		{"RevokedSince", testRevokedSince},
 		{"Touch", testTouch},
 		{"TouchEmpty", testTouchEmpty},
 		{"Concurrent", testConcurrent},
@@ -309,6 +310,56 @@ func testRevoke(t *testing.T, s session.Store) {
 	checkSame(t, mustLookup(t, ctx, s, other.Hash), other.Session)
 }
 
+// testRevokedSince: revocations made by Revoke and RevokeUser are read
+// back by RevokedSince with their revocation times, oldest first, from
+// since on, without the sessions that expire by now. Other subtests may
+// share the database, so only this subtest's sessions are looked at.
+func testRevokedSince(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	base := now()
+	user := newUser()
+	early, late, expiring, other := newRecord(t, user, base), newRecord(t, user, base), newRecord(t, newUser(), base), newRecord(t, newUser(), base)
+	expiring.Session.ExpiresAt = base.Add(time.Second)
+	for _, r := range []session.Record{early, late, expiring, other} {
+		mustCreate(t, ctx, s, r)
+	}
+	if _, err := s.Revoke(ctx, early.Hash, base.Add(-time.Minute)); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if _, err := s.Revoke(ctx, expiring.Hash, base); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if _, err := s.RevokeUser(ctx, user, base.Add(time.Second)); err != nil { // late only: early is revoked already
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	ours := map[session.TokenHash]bool{early.Hash: true, late.Hash: true, expiring.Hash: true, other.Hash: true}
+	read := func(since, at time.Time) []session.Revocation {
+		t.Helper()
+		var got []session.Revocation
+		err := s.RevokedSince(ctx, since, at, func(r session.Revocation) error {
+			if ours[r.Hash] {
+				got = append(got, r)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("RevokedSince: %v", err)
+		}
+		return got
+	}
+	got := read(base.Add(-time.Minute), base.Add(time.Second))
+	want := []session.Revocation{
+		{Hash: early.Hash, SessionID: early.Session.ID, ExpiresAt: early.Session.ExpiresAt, RevokedAt: base.Add(-time.Minute)},
+		{Hash: late.Hash, SessionID: late.Session.ID, ExpiresAt: late.Session.ExpiresAt, RevokedAt: base.Add(time.Second)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("RevokedSince(-1m) = %v,\nwant %v (the expired and the live session left out, oldest first, with their RevokedAt)", revIDs(got), revIDs(want))
+	}
+	if got := read(base, base); len(got) != 2 || got[0].Hash != expiring.Hash || got[1].Hash != late.Hash {
+		t.Fatalf("RevokedSince(base) = %v, want the expiring session then the late one", revIDs(got))
+	}
+}
+
 func testRevokeNotFound(t *testing.T, s session.Store) {
 	ctx := ctxFor(t)
 	h := newHash(t)
@@ -348,8 +399,8 @@ func testRevokeUser(t *testing.T, s session.Store) {
 		t.Fatalf("RevokeUser: %v", err)
 	}
 	want := []session.Revocation{
-		{Hash: live1.Hash, SessionID: live1.Session.ID, ExpiresAt: live1.Session.ExpiresAt},
-		{Hash: live2.Hash, SessionID: live2.Session.ID, ExpiresAt: live2.Session.ExpiresAt},
+		{Hash: live1.Hash, SessionID: live1.Session.ID, ExpiresAt: live1.Session.ExpiresAt, RevokedAt: at},
+		{Hash: live2.Hash, SessionID: live2.Session.ID, ExpiresAt: live2.Session.ExpiresAt, RevokedAt: at},
 	}
 	sortRevs(revs)
 	sortRevs(want)
@@ -357,8 +408,8 @@ func testRevokeUser(t *testing.T, s session.Store) {
 		t.Fatalf("RevokeUser returned %d revocations %v,\nwant %d: %v", len(revs), revIDs(revs), len(want), revIDs(want))
 	}
 	for _, r := range revs {
-		if r.ExpiresAt.Location() != time.UTC {
-			t.Errorf("Revocation.ExpiresAt location = %v, want UTC", r.ExpiresAt.Location())
+		if r.ExpiresAt.Location() != time.UTC || r.RevokedAt.Location() != time.UTC {
+			t.Errorf("Revocation.ExpiresAt, RevokedAt locations = %v, %v, want UTC", r.ExpiresAt.Location(), r.RevokedAt.Location())
 		}
 	}
 

@@ -100,6 +100,7 @@ func benchService(tb, cleanup testing.TB, url string, st session.Store, mod func
 	}
 	cleanup.Cleanup(func() { svc.Close() })
 	waitFor(tb, 5*time.Second, "invalidation subscription", svc.Subscribed)
+	waitFor(tb, 5*time.Second, "revocation index loaded", func() bool { return indexCurrent(svc) })
 	return svc
 }
 

@@ -21,6 +21,9 @@ const (
 type storeResult struct {
 	sess Session
 	err  error // ErrNotFound or ErrRevoked: a definite answer
+	// expires is the session's expiry (for a revoked one too: its
+	// tombstone lasts until then).
+	expires time.Time
 }
 
 // loadFromStore reads the store once per token however many callers ask at
@@ -34,9 +37,9 @@ func (s *Service) loadFromStore(ctx context.Context, h TokenHash, mode fillMode,
 		var res storeResult
 		switch {
 		case err == nil && sess.Revoked():
-			res.err = ErrRevoked
+			res.err, res.expires = ErrRevoked, sess.ExpiresAt
 		case err == nil:
-			res.sess = sess
+			res.sess, res.expires = sess, sess.ExpiresAt
 		case errors.Is(err, ErrNotFound):
 			res.err = ErrNotFound
 		default:
@@ -70,9 +73,15 @@ func (s *Service) fill(ctx context.Context, h TokenHash, res storeResult, mode f
 	switch {
 	case res.err == ErrNotFound:
 		err = s.rdb.SetNX(ctx, key, absent, s.opts.NegativeTTL).Err()
+	case res.err == ErrRevoked && mode == fillReplace && res.expires.After(now):
+		// Redis held a live copy of a revoked session: its tombstone was
+		// lost (a failover, a restart from an older snapshot) or has not
+		// arrived. Put it back for the rest of the session's life, as
+		// Revoke writes it.
+		err = s.rdb.Do(ctx, "set", key, tombstone, "pxat", res.expires.UnixMilli()).Err()
 	case res.err == ErrRevoked:
-		// Revoke writes tombstones itself; a fill never needs to. The
-		// session may have been revoked long ago, so remember it briefly.
+		// Revoke writes tombstones itself. The session may have been
+		// revoked long ago, so remember it briefly.
 		err = s.rdb.SetNX(ctx, key, tombstone, s.opts.NegativeTTL).Err()
 	default:
 		until := s.redisDeadline(&res.sess, now)
@@ -103,7 +112,11 @@ redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 return 1`)
 
 // redisDeadline is when a cached copy of sess must leave Redis: CacheTTL
-// from now, but never past the session's own deadline.
+// from now, but never past the session's own deadline. now must be no
+// later than the store read the copy comes from (the validation's start
+// for a fill, the creation time for Create, the snapshot time for a
+// warm run): every copy then expires within CacheTTL of that read, which
+// the revocation index relies on.
 func (s *Service) redisDeadline(sess *Session, now time.Time) time.Time {
 	until := now.Add(s.opts.CacheTTL)
 	if d := sess.deadline(); d.Before(until) {

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -23,6 +24,7 @@ type env struct {
 	rdb   *redis.Client // for the test's own inspection
 	store *countingStore
 	clock *clock
+	svcs  []*session.Service // started by service, for advance
 }
 
 func newEnv(t *testing.T) *env {
@@ -52,7 +54,9 @@ func (e *env) service(mod ...func(*session.Options)) *session.Service {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { rdb.Close() })
-	opts := session.Options{Store: e.store, Redis: rdb, Now: e.clock.Now}
+	// The revocation index reads the store every 50 ms, so that after the
+	// clock jumps (advance) it is current again within 50 ms.
+	opts := session.Options{Store: e.store, Redis: rdb, Now: e.clock.Now, RevocationPoll: 50 * time.Millisecond}
 	for _, m := range mod {
 		m(&opts)
 	}
@@ -62,7 +66,25 @@ func (e *env) service(mod ...func(*session.Options)) *session.Service {
 	}
 	e.t.Cleanup(func() { svc.Close() })
 	waitFor(e.t, 5*time.Second, "invalidation subscription", svc.Subscribed)
+	waitFor(e.t, 5*time.Second, "revocation index loaded", func() bool { return indexCurrent(svc) })
+	e.svcs = append(e.svcs, svc)
 	return svc
+}
+
+func indexCurrent(svc *session.Service) bool {
+	return svc.Stats().RevocationIndex == session.RevocationsCurrent
+}
+
+// advance moves the env's clock forward by d and waits until the
+// revocation index of every Service it started has read the store at the
+// new time: an index that has not read the store for five poll intervals
+// (of the clock) is stale, and Redis copies are then not trusted.
+func (e *env) advance(d time.Duration) {
+	e.t.Helper()
+	e.clock.Advance(d)
+	for _, svc := range e.svcs {
+		waitFor(e.t, 5*time.Second, "revocation index current after the clock moved", func() bool { return indexCurrent(svc) })
+	}
 }
 
 func (e *env) create(svc *session.Service, p session.CreateParams) (string, session.Session) {
@@ -101,11 +123,23 @@ func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c
 func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // countingStore is the real store, counting calls so tests can see how
-// often each tier reached it. Lookup can be slowed down.
+// often each tier reached it. Lookup can be slowed down, and while hang is
+// set it waits until its context ends, as on a link that passes no bytes;
+// while failRevokedSince is set RevokedSince fails.
 type countingStore struct {
 	session.Store
 	lookups, creates, touches, touched atomic.Int64
 	lookupDelay                        atomic.Int64
+	hang, failRevokedSince             atomic.Bool
+}
+
+// wait blocks until ctx ends while s.hang is set.
+func (s *countingStore) wait(ctx context.Context) error {
+	if !s.hang.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 func (s *countingStore) Lookup(ctx context.Context, h session.TokenHash) (session.Session, error) {
@@ -113,12 +147,24 @@ func (s *countingStore) Lookup(ctx context.Context, h session.TokenHash) (sessio
 	if d := time.Duration(s.lookupDelay.Load()); d > 0 {
 		time.Sleep(d)
 	}
+	if err := s.wait(ctx); err != nil {
+		return session.Session{}, err
+	}
 	return s.Store.Lookup(ctx, h)
 }
 
 func (s *countingStore) Create(ctx context.Context, r session.Record) error {
 	s.creates.Add(1)
 	return s.Store.Create(ctx, r)
+}
+
+var errRevokedSince = errors.New("revoked since: the test made it fail")
+
+func (s *countingStore) RevokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error {
+	if s.failRevokedSince.Load() {
+		return errRevokedSince
+	}
+	return s.Store.RevokedSince(ctx, since, now, fn)
 }
 
 func (s *countingStore) Touch(ctx context.Context, ts []session.Touch) error {

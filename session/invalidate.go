@@ -86,14 +86,18 @@ func (s *Service) subscriptionLost(err error) {
 	}
 }
 
-// handleInvalidation applies one invalidation message.
+// handleInvalidation applies one invalidation message: each session named
+// is recorded in the revocation index as revoked now (at the latest: the
+// message follows the store write) and dropped from the L1.
 func (s *Service) handleInvalidation(payload string) {
+	now := s.now()
 	for part := range strings.SplitSeq(payload, ",") {
 		h, err := ParseTokenHash(part)
 		if err != nil {
 			s.log.Warn("ignoring malformed invalidation message", "error", err)
 			continue
 		}
+		s.revs.add(h, now, now)
 		s.invalidateLocal(h)
 	}
 }

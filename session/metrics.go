@@ -21,6 +21,8 @@ type sessionCollector struct {
 	stats                                               func() Stats
 	validations, flushes, refreshes, touches, redisErrs *prometheus.Desc
 	storeErrs, queued, replicaFallbacks                 *prometheus.Desc
+	distrusted, indexEntries, indexCurrent              *prometheus.Desc
+	revocationsDropped, revocationReadErrs              *prometheus.Desc
 }
 
 func newSessionCollector(stats func() Stats) *sessionCollector {
@@ -35,11 +37,20 @@ func newSessionCollector(stats func() Stats) *sessionCollector {
 		queued:      prometheus.NewDesc("studio_session_revocations_queued", "Revocations waiting to reach Redis.", nil, nil),
 		replicaFallbacks: prometheus.NewDesc("studio_session_replica_read_fallbacks_total",
 			"Session reads from a replica (REDIS_READ_REPLICAS) that failed and went to the master.", nil, nil),
+		distrusted: prometheus.NewDesc("studio_session_redis_copies_distrusted_total",
+			"Live session copies read from Redis but not used because the revocation index has the session or is not current; the store answered instead.", nil, nil),
+		indexEntries: prometheus.NewDesc("studio_session_revocation_index_entries", "Revocations in the revocation index (those of the last cache TTL + clock skew).", nil, nil),
+		indexCurrent: prometheus.NewDesc("studio_session_revocation_index_current",
+			"1 while the revocation index is current (loaded, read from the store within five polls, not overflowed); 0 while Redis copies are not trusted.", nil, nil),
+		revocationsDropped: prometheus.NewDesc("studio_session_revocations_dropped_total",
+			"Revocations not kept because the revocation index was full; Redis copies are not trusted until they leave its window.", nil, nil),
+		revocationReadErrs: prometheus.NewDesc("studio_session_revocation_reads_failed_total", "Reads of the store by the revocation index that failed.", nil, nil),
 	}
 }
 
 func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.refreshes, c.touches, c.redisErrs, c.storeErrs, c.queued, c.replicaFallbacks} {
+	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.refreshes, c.touches, c.redisErrs, c.storeErrs, c.queued, c.replicaFallbacks,
+		c.distrusted, c.indexEntries, c.indexCurrent, c.revocationsDropped, c.revocationReadErrs} {
 		ch <- d
 	}
 }
@@ -61,6 +72,15 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.storeErrs, prometheus.CounterValue, float64(st.StoreErrors))
 	ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(st.RevocationsQueued))
 	ch <- prometheus.MustNewConstMetric(c.replicaFallbacks, prometheus.CounterValue, float64(st.ReplicaFallbacks))
+	ch <- prometheus.MustNewConstMetric(c.distrusted, prometheus.CounterValue, float64(st.RedisCopiesDistrusted))
+	ch <- prometheus.MustNewConstMetric(c.indexEntries, prometheus.GaugeValue, float64(st.RevocationIndexEntries))
+	current := 0.0
+	if st.RevocationIndex == RevocationsCurrent {
+		current = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.indexCurrent, prometheus.GaugeValue, current)
+	ch <- prometheus.MustNewConstMetric(c.revocationsDropped, prometheus.CounterValue, float64(st.RevocationsDropped))
+	ch <- prometheus.MustNewConstMetric(c.revocationReadErrs, prometheus.CounterValue, float64(st.RevocationReadErrors))
 }
 
 // warmCollector exposes the cache warmer's progress.

@@ -51,7 +51,7 @@ func TestReplicaReadsServeFromTheReader(t *testing.T) {
 	if err := e.rdb.Del(context.Background(), "studio:s:"+h.Hex()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(6 * time.Second) // past the grace after the subscribe-time flush
+	e.advance(6 * time.Second) // past the grace after the subscribe-time flush
 	_, tier, err := svc.ValidateTier(context.Background(), tok)
 	if err != nil || tier != session.TierRedis {
 		t.Fatalf("ValidateTier = %v, %v; want a Redis-tier hit from the reader", tier, err)
@@ -66,7 +66,7 @@ func TestReplicaLagCannotReviveRevokedSession(t *testing.T) {
 	rep, copyKey := staleReplica(t, e)
 	a := e.service(readerFor(t, rep), func(o *session.Options) { o.L1TTL = -1 })
 	b := e.service(readerFor(t, rep)) // another instance, with an L1
-	e.clock.Advance(6 * time.Second)
+	e.advance(6 * time.Second)
 	tok, _ := e.create(a, session.CreateParams{})
 	copyKey(tok) // the replica holds the live copy and never sees the tombstone
 	if _, err := b.Validate(context.Background(), tok); err != nil {
@@ -93,7 +93,7 @@ func TestReplicaReadErrorFallsBackToMaster(t *testing.T) {
 	e := newEnv(t)
 	rep, _ := staleReplica(t, e)
 	svc := e.service(readerFor(t, rep), func(o *session.Options) { o.L1TTL = -1 })
-	e.clock.Advance(6 * time.Second)
+	e.advance(6 * time.Second)
 	tok, _ := e.create(svc, session.CreateParams{})
 	if err := rep.Stop(); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestReplicaReadsAvoidReplicaAfterFlush(t *testing.T) {
 	if _, err := svc.Validate(context.Background(), tok); !errors.Is(err, session.ErrRevoked) {
 		t.Fatalf("right after a flush: %v, want ErrRevoked from the master", err)
 	}
-	e.clock.Advance(6 * time.Second)
+	e.advance(6 * time.Second)
 	// Past the grace the reader is used again (and here it is stale on
 	// purpose, which is how the test sees where the read went).
 	if _, err := svc.Validate(context.Background(), tok); err != nil {

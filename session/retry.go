@@ -1,10 +1,14 @@
 package session
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/studiohq/studio/hotkey"
 )
 
 // revokeRetrier re-applies revocations whose Redis steps failed until they
@@ -148,9 +152,13 @@ func (r *revokeRetrier) delivered(revs []Revocation, now time.Time) {
 }
 
 // lastRetry makes one last attempt, at Close, to write the revocation
-// tombstones still queued for retry; what Redis still refuses is logged as
-// an error: other instances may serve those sessions from Redis until
-// their copies expire (CacheTTL at most).
+// tombstones still queued for retry; what Redis still refuses is logged
+// as one error naming the sessions (closeLogSessions of them, in their
+// display form: session id and hotkey.DisplayKey of the key) and how many
+// there are. Those sessions stay refused: the store has their
+// revocations and every instance's revocation index reads them from it;
+// only other readers of Redis may still find live copies until those
+// expire (CacheTTL at most).
 func (s *Service) lastRetry() {
 	if s.retry.queued.Load() == 0 {
 		return
@@ -159,10 +167,43 @@ func (s *Service) lastRetry() {
 	// Redis answers), far less when it does not (the first batch fails).
 	ctx, cancel := context.WithTimeout(context.Background(), max(5*time.Second, s.opts.RedisTimeout))
 	defer cancel()
-	if s.retry.attempt(ctx) {
-		s.log.Error("revocations not written to redis before close; their sessions may still be served from redis until their copies expire",
-			"sessions", s.retry.queued.Load(), "cache_ttl", s.opts.CacheTTL)
+	if !s.retry.attempt(ctx) {
+		return
 	}
+	names, n := s.retry.pendingNames(s, closeLogSessions)
+	s.log.Error("revocations not written to redis before close; the store has them and every instance's revocation index refuses those sessions, but Redis may hold live copies until they expire",
+		"count", n, "sessions", names, "unnamed", n-len(names), "cache_ttl", s.opts.CacheTTL)
+}
+
+// closeLogSessions bounds the sessions lastRetry's log line names.
+const closeLogSessions = 20
+
+// pendingNames returns the display forms of at most limit of the queued
+// revocations, in the order their sessions expire (then by id, so the
+// line is stable), and how many are queued.
+func (r *revokeRetrier) pendingNames(s *Service, limit int) ([]string, int) {
+	r.mu.Lock()
+	revs := make([]Revocation, 0, len(r.pending))
+	for _, rv := range r.pending {
+		revs = append(revs, rv)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(revs, func(a, b Revocation) int {
+		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), cmp.Compare(a.SessionID, b.SessionID))
+	})
+	names := make([]string, 0, min(limit, len(revs)))
+	for _, rv := range revs[:min(limit, len(revs))] {
+		names = append(names, s.displaySession(rv))
+	}
+	return names, len(revs)
+}
+
+// displaySession names a session in logs without its token or token hash:
+// its id (random, not secret) and the display form of its Redis key
+// (hotkey.DisplayKey: the prefix and a 32-bit tag, as the hot-key views
+// show it).
+func (s *Service) displaySession(rv Revocation) string {
+	return rv.SessionID + " " + hotkey.DisplayKey(s.Key(rv.Hash))
 }
 
 // backoff is a capped exponential delay. Not safe for concurrent use.

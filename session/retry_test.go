@@ -1,12 +1,14 @@
 package session_test
 
 import (
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/studiohq/studio/faults"
+	"github.com/studiohq/studio/hotkey"
 	"github.com/studiohq/studio/internal/syncbuf"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
@@ -14,14 +16,15 @@ import (
 
 // TestCloseWritesQueuedRevocations: Close makes one last attempt to write
 // the tombstones still queued for retry (here right after Redis came
-// back, before the retrier's back-off would) and logs an error naming how
-// many it could not write.
+// back, before the retrier's back-off would) and logs an error naming the
+// sessions it could not write, in their display form (session id and the
+// key's hot-key display form), never their token or key.
 func TestCloseWritesQueuedRevocations(t *testing.T) {
 	e := newEnv(t)
 	for _, back := range []bool{true, false} {
 		logs := &syncbuf.Buffer{}
 		svc := e.service(func(o *session.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
-		tok, _ := e.create(svc, session.CreateParams{UserID: "u"})
+		tok, sess := e.create(svc, session.CreateParams{UserID: "u"})
 		if err := e.redis.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -48,11 +51,59 @@ func TestCloseWritesQueuedRevocations(t *testing.T) {
 			}
 			continue
 		}
-		if !strings.Contains(logs.String(), "level=ERROR msg=\""+msg) || !strings.Contains(logs.String(), "sessions=1") {
-			t.Fatalf("Close with redis down did not log the undelivered revocation:\n%s", logs)
+		key := "studio:s:" + mustHash(t, tok).Hex()
+		named := "sessions=\"[" + sess.ID + " " + hotkey.DisplayKey(key) + "]\""
+		if !strings.Contains(logs.String(), "level=ERROR msg=\""+msg) || !strings.Contains(logs.String(), "count=1 "+named+" unnamed=0") {
+			t.Fatalf("Close with redis down did not log the undelivered revocation as count=1 %s unnamed=0:\n%s", named, logs)
+		}
+		if strings.Contains(logs.String(), mustHash(t, tok).Hex()) || strings.Contains(logs.String(), tok) {
+			t.Fatalf("the token or its hash reached the log:\n%s", logs)
 		}
 		if err := e.redis.Restart(bg); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestCloseLogNamesAtMost20: the close log line names 20 sessions and
+// counts the rest, however many are queued.
+func TestCloseLogNamesAtMost20(t *testing.T) {
+	e := newEnv(t)
+	var logs syncbuf.Buffer
+	svc := e.service(func(o *session.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	var toks []string
+	for range 25 {
+		tok, _ := e.create(svc, session.CreateParams{UserID: "u"})
+		toks = append(toks, tok)
+	}
+	if err := e.redis.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range toks {
+		if err := svc.Revoke(bg, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc.Close()
+	var line struct {
+		Msg      string
+		Count    int
+		Sessions []string
+		Unnamed  int
+	}
+	for l := range strings.SplitSeq(logs.String(), "\n") {
+		if strings.Contains(l, "revocations not written to redis before close") {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line.Count != 25 || len(line.Sessions) != 20 || line.Unnamed != 5 {
+		t.Fatalf("close log line: count %d, %d sessions named, %d unnamed; want 25, 20, 5:\n%s", line.Count, len(line.Sessions), line.Unnamed, logs.String())
+	}
+	for _, name := range line.Sessions {
+		if !strings.Contains(name, " studio:s:#") {
+			t.Errorf("session named %q, want its id and its key's display form", name)
 		}
 	}
 }

@@ -9,10 +9,13 @@ import (
 )
 
 // Revoke ends the session the token names, everywhere. It writes the store
-// first (an error there is returned and nothing else happens), then a
-// tombstone in Redis for the rest of the session's life, then publishes an
-// invalidation to every instance. If the Redis steps fail they are retried
-// in the background until they succeed; Revoke still returns nil. A
+// first (an error there is returned and nothing else happens); then it
+// records the revocation in this instance's revocation index (from then
+// on no validation here accepts a copy of the session), writes a
+// tombstone in Redis for the rest of the session's life and publishes an
+// invalidation to every instance. If the Redis steps fail they are
+// retried in the background until they succeed; Revoke still returns nil:
+// every instance's index refuses the session from the store's record. A
 // malformed token gets ErrMalformedToken, an unknown one ErrNotFound.
 func (s *Service) Revoke(ctx context.Context, token string) (err error) {
 	ctx, span := s.startSpan(ctx, "session.revoke")
@@ -21,11 +24,13 @@ func (s *Service) Revoke(ctx context.Context, token string) (err error) {
 	if err != nil {
 		return err
 	}
-	sess, err := s.store.Revoke(ctx, h, s.now().UTC())
+	at := s.now().UTC()
+	sess, err := s.store.Revoke(ctx, h, at)
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
-	s.propagate(ctx, []Revocation{{Hash: h, SessionID: sess.ID, ExpiresAt: sess.ExpiresAt}})
+	s.noteRevoked(h, at)
+	s.propagate(ctx, []Revocation{{Hash: h, SessionID: sess.ID, ExpiresAt: sess.ExpiresAt, RevokedAt: at}})
 	return nil
 }
 
@@ -44,9 +49,16 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) (n int, err err
 	if userID == "" || len(userID) > MaxUserIDLen {
 		return 0, fmt.Errorf("%w: user_id must be 1-%d bytes", ErrInvalidInput, MaxUserIDLen)
 	}
-	revs, err := s.store.RevokeUser(ctx, userID, s.now().UTC())
+	at := s.now().UTC()
+	revs, err := s.store.RevokeUser(ctx, userID, at)
 	if err != nil {
 		return 0, fmt.Errorf("revoke user sessions: %w", err)
+	}
+	for i := range revs {
+		if revs[i].RevokedAt.IsZero() {
+			revs[i].RevokedAt = at
+		}
+		s.noteRevoked(revs[i].Hash, revs[i].RevokedAt)
 	}
 	if len(revs) > 0 {
 		s.propagate(ctx, revs)

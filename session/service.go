@@ -50,8 +50,26 @@ type Options struct {
 	// L1Size is the L1's maximum number of entries. Default 100 000.
 	L1Size int
 	// CacheTTL bounds how long a session lives in Redis (never past its
-	// expiry). Default 10m.
+	// expiry): every copy expires at most CacheTTL after the store read it
+	// was made from. Default 10m.
 	CacheTTL time.Duration
+	// ClockSkew is the skew allowance: how far apart the clocks of
+	// Studio's hosts and Redis's may be, plus how late a revocation may
+	// commit after its revoked_at. The revocation index keeps every
+	// revocation for CacheTTL + ClockSkew after its revoked_at (see
+	// "Revocation" in the package documentation). Default 1m.
+	ClockSkew time.Duration
+	// RevocationPoll is how often the revocation index reads from the
+	// store the revocations recorded since its last read (reaching back
+	// StoreTimeout + 5s before that read, for commits that land late).
+	// The index is stale, and Redis copies are not trusted, once no read
+	// has succeeded for five intervals. Default 1s.
+	RevocationPoll time.Duration
+	// RevocationIndexSize bounds the revocation index (about 57 bytes an
+	// entry). A revocation that does not fit is not kept, and Redis
+	// copies are not trusted until it has left the window (CacheTTL +
+	// ClockSkew); Stats.RevocationsDropped counts them. Default 1 000 000.
+	RevocationIndexSize int
 	// NegativeTTL is how long Redis remembers that a well-formed token has
 	// no session. Default 30s.
 	NegativeTTL time.Duration
@@ -70,8 +88,9 @@ type Options struct {
 	// RedisTimeout bounds each background Redis step (fills, tombstones).
 	// Default 500ms.
 	RedisTimeout time.Duration
-	// StoreTimeout bounds each store lookup made on behalf of callers.
-	// Default 2s.
+	// StoreTimeout bounds each store lookup made on behalf of callers,
+	// and each read of the revocation index (its first load gets at least
+	// 30s). Default 2s.
 	StoreTimeout time.Duration
 
 	// Logger receives warnings and errors; nil discards them.
@@ -118,6 +137,11 @@ func (o *Options) setDefaults() {
 	def(&o.RedisTimeout, 500*time.Millisecond)
 	def(&o.ReplicaGrace, 5*time.Second)
 	def(&o.StoreTimeout, 2*time.Second)
+	def(&o.ClockSkew, time.Minute)
+	def(&o.RevocationPoll, time.Second)
+	if o.RevocationIndexSize <= 0 {
+		o.RevocationIndexSize = 1_000_000
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -139,17 +163,25 @@ type KeyObserver interface {
 // concurrent use.
 //
 // NewService starts background goroutines: the invalidation subscriber,
-// the last-seen flusher, the revocation retrier and, with an L1, two
-// refresh-ahead workers. They run until Close, which returns once they
-// have stopped. Stop using the Service before closing it: afterwards it
-// still answers, but it no longer hears other instances' invalidations,
-// retries tombstones or writes last-seen times.
+// the last-seen flusher, the revocation retrier, the revocation index's
+// reader of the store and, with an L1, two refresh-ahead workers. They run
+// until Close, which returns once they have stopped. Stop using the
+// Service before closing it: afterwards it still answers, but it no longer
+// hears other instances' invalidations, reads revocations from the store,
+// retries tombstones or writes last-seen times (its revocation index then
+// goes stale, so Redis copies are no longer trusted).
 type Service struct {
 	opts   Options
 	store  Store
 	rdb    redis.UniversalClient
 	read   redis.UniversalClient // nil: reads use rdb
 	recent *recentInvalidations  // nil without read
+	// revs is the revocation index: no Redis copy of a session in it, and
+	// none at all while it is not current, is trusted (revindex.go).
+	revs *revocationIndex
+	// window is how long the index keeps a revocation: CacheTTL +
+	// ClockSkew.
+	window time.Duration
 	// lastKick is when a validation last woke the revocation retrier
 	// (unix ns).
 	lastKick atomic.Int64
@@ -210,6 +242,8 @@ func NewService(opts Options) (*Service, error) {
 		s.read = opts.ReadRedis
 		s.recent = newRecentInvalidations(opts.ReplicaGrace)
 	}
+	s.window = opts.CacheTTL + opts.ClockSkew
+	s.revs = newRevocationIndex(s.window, revocationStalePolls*opts.RevocationPoll, opts.RevocationIndexSize)
 	s.touches.init()
 	if opts.L1TTL > 0 {
 		c, err := otter.New(&otter.Options[TokenHash, *l1Entry]{
@@ -226,10 +260,11 @@ func NewService(opts Options) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.retry.init(s)
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.subscribeLoop(ctx)
 	go s.flushLoop(ctx)
 	go s.retry.loop(ctx)
+	go s.pollRevocations(ctx)
 	if s.l1 != nil {
 		s.refreshQ = make(chan TokenHash, l1RefreshQueue)
 		s.wg.Add(l1RefreshWorkers)
@@ -283,10 +318,14 @@ type Health struct {
 	Redis      error // nil when Redis answered PING
 	Store      error // nil when the store answered
 	Subscribed bool  // the invalidation subscription is live
+	// Revocations is the revocation index's state: RevocationsCurrent, or
+	// why Redis copies are not trusted (validations then read the store).
+	Revocations RevocationIndexState
 }
 
 // Health pings Redis and the store, both at once and within ctx, and
-// reports the invalidation subscription's state.
+// reports the invalidation subscription's and the revocation index's
+// states.
 func (s *Service) Health(ctx context.Context) Health {
 	var h Health
 	var wg sync.WaitGroup
@@ -295,5 +334,6 @@ func (s *Service) Health(ctx context.Context) Health {
 	go func() { defer wg.Done(); h.Store = s.store.Ping(ctx) }()
 	wg.Wait()
 	h.Subscribed = s.subUp.Load()
+	h.Revocations = s.revs.state(s.now().UnixNano())
 	return h
 }

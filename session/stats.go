@@ -61,6 +61,11 @@ type counters struct {
 	// replicaFallbacks counts ReadRedis reads that failed and were
 	// retried on the master.
 	replicaFallbacks atomic.Uint64
+	// distrusted counts live Redis copies not used because the revocation
+	// index could not vouch for them (the store was read instead).
+	distrusted atomic.Uint64
+	// revocationReadErrors counts failed reads of the revocation index.
+	revocationReadErrors atomic.Uint64
 }
 
 func (c *counters) count(t Tier, err error) {
@@ -96,6 +101,18 @@ type Stats struct {
 	ReplicaFallbacks uint64
 	// RevocationsQueued is the number of revocations waiting to reach Redis.
 	RevocationsQueued int64
+	// RedisCopiesDistrusted counts live session copies read from Redis
+	// but not used, because the revocation index has the session or is
+	// not current; the store answered instead.
+	RedisCopiesDistrusted uint64
+	// RevocationIndexEntries is the number of revocations in the index;
+	// RevocationIndex its state; RevocationsDropped counts revocations
+	// not kept because it was full; RevocationReadErrors counts its
+	// failed reads of the store.
+	RevocationIndexEntries int64
+	RevocationIndex        RevocationIndexState
+	RevocationsDropped     uint64
+	RevocationReadErrors   uint64
 }
 
 // Stats returns the running totals.
@@ -124,5 +141,10 @@ func (s *Service) Stats() Stats {
 	st.TouchesWritten = s.stats.touchesWritten.Load()
 	st.ReplicaFallbacks = s.stats.replicaFallbacks.Load()
 	st.RevocationsQueued = s.retry.queued.Load()
+	st.RedisCopiesDistrusted = s.stats.distrusted.Load()
+	st.RevocationIndexEntries = s.revs.entries.Load()
+	st.RevocationIndex = s.revs.state(s.now().UnixNano())
+	st.RevocationsDropped = s.revs.dropped.Load()
+	st.RevocationReadErrors = s.stats.revocationReadErrors.Load()
 	return st
 }

@@ -23,7 +23,7 @@ func TestLastSeenWrittenInBatches(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			e.clock.Advance(3 * time.Second)
+			e.clock.Advance(3 * time.Second) // L1 hits, Redis or the store: the index need not be current
 		}
 	}
 	if err := svc.Close(); err != nil {

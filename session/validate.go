@@ -85,14 +85,16 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 				s.stats.count(TierL1, e.err)
 				return Session{}, TierL1, e.err
 			}
-			if err := e.sess.check(now); err == nil {
+			if err := e.sess.check(now); err == nil && !s.revs.has(h, now.UnixNano()) {
 				s.touch(h, e, now)
 				s.stats.count(TierL1, nil)
 				s.maybeRefresh(h, e, now)
 				return e.sess, TierL1, nil
 			}
-			// The cached copy looks idle or expired; the slow path
-			// decides with fresher data (already counted above).
+			// The cached copy looks idle or expired, or the session was
+			// revoked recently (the entry may predate the revocation):
+			// the slow path decides with fresher data (already counted
+			// above).
 			sess, tier, err := s.validateSlow(ctx, h, e.key, now)
 			s.stats.count(tier, err)
 			return sess, tier, err
@@ -132,18 +134,26 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, key string, now
 		switch {
 		case derr == nil:
 			cerr := s.checkLocal(h, &sess, now)
-			if cerr == nil {
+			switch {
+			case cerr == nil && s.revs.trusts(h, now.UnixNano()):
 				e := s.l1Put(h, key, gen, sess, nil, now)
 				s.touch(h, e, now)
 				return sess, TierRedis, nil
-			}
-			if !errors.Is(cerr, ErrIdle) {
+			case cerr == nil:
+				// A live copy the revocation index cannot vouch for: the
+				// session was revoked recently (Redis lost the tombstone,
+				// or has not got it yet), or the index is not current.
+				// The store decides, and its answer replaces the copy.
+				s.stats.distrusted.Add(1)
+				mode = fillReplace
+			case !errors.Is(cerr, ErrIdle):
 				s.l1Put(h, key, gen, Session{}, cerr, now)
 				return Session{}, TierRedis, cerr
+			default:
+				// Other instances' uses reach Redis only through the
+				// store: ask it before calling the session idle.
+				mode = fillReplace
 			}
-			// Other instances' uses reach Redis only through the store:
-			// ask it before calling the session idle.
-			mode = fillReplace
 		case errors.Is(derr, ErrRevoked), errors.Is(derr, ErrNotFound):
 			s.l1Put(h, key, gen, Session{}, derr, now)
 			return Session{}, TierRedis, derr

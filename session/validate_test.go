@@ -95,7 +95,7 @@ func TestExpiryAndIdle(t *testing.T) {
 	short, _ := e.create(a, session.CreateParams{TTL: time.Hour})
 	idle, _ := e.create(a, session.CreateParams{TTL: time.Hour, IdleTimeout: 5 * time.Minute})
 
-	e.clock.Advance(3 * time.Minute)
+	e.advance(3 * time.Minute)
 	if _, err := a.Validate(bg, idle); err != nil { // a use at +3m
 		t.Fatalf("idle session at +3m: %v", err)
 	}
@@ -104,7 +104,7 @@ func TestExpiryAndIdle(t *testing.T) {
 		s, _ := e.store.Store.Lookup(bg, mustHash(t, idle))
 		return s.LastSeenAt.After(s.CreatedAt.Add(2 * time.Minute))
 	})
-	e.clock.Advance(4 * time.Minute) // +7m: 7m since create, 4m since use
+	e.advance(4 * time.Minute) // +7m: 7m since create, 4m since use
 	if _, err := a.Validate(bg, idle); err != nil {
 		t.Fatalf("used session at +7m on the instance that saw the use: %v", err)
 	}
@@ -113,13 +113,13 @@ func TestExpiryAndIdle(t *testing.T) {
 	if _, err := b.Validate(bg, idle); err != nil {
 		t.Fatalf("used session at +7m on another instance: %v", err)
 	}
-	e.clock.Advance(6 * time.Minute) // +13m: 6m since the last use
+	e.advance(6 * time.Minute) // +13m: 6m since the last use
 	for _, svc := range []*session.Service{a, b} {
 		if _, err := svc.Validate(bg, idle); !errors.Is(err, session.ErrIdle) {
 			t.Fatalf("idle session at +13m: %v, want ErrIdle", err)
 		}
 	}
-	e.clock.Advance(time.Hour)
+	e.advance(time.Hour)
 	if _, err := a.Validate(bg, short); !errors.Is(err, session.ErrExpired) {
 		t.Fatalf("expired session: %v, want ErrExpired", err)
 	}

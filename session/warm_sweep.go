@@ -21,6 +21,10 @@ import (
 // Every revocation the sweep writes may already have its tombstone from
 // Revoke; writing it again is harmless (the same value and deadline) and
 // costs one more invalidation message per batch of 256 while a run goes.
+//
+// Studio itself never accepts such a copy: every Service's revocation
+// index refuses it (revindex.go). The sweep keeps Redis's content right
+// for other readers, and saves the store reads those refusals cost.
 
 const (
 	// warmRevocationSkew is how far before the run's snapshot the final

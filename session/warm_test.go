@@ -549,7 +549,7 @@ func TestWarmSweepBacklog(t *testing.T) {
 	}
 	t.Logf("first run %+v", res)
 
-	e.clock.Advance(3 * time.Minute) // past the next run's own reach-back
+	e.advance(3 * time.Minute) // past the next run's own reach-back
 	w2 := svc.NewWarmer(session.WarmOptions{Source: e.source()})
 	if res, err := w2.Run(bg); err != nil || res.Revoked != 0 {
 		t.Fatalf("a new Warmer without the backlog: %+v, %v; want nothing swept (the revocations are older than its reach)", res, err)

@@ -278,6 +278,7 @@ func (a *app) openSessions() error {
 		ReadRedis: a.reader,
 		L1TTL:     a.cfg.L1TTL,
 		CacheTTL:  a.cfg.CacheTTL,
+		ClockSkew: a.cfg.ClockSkew,
 		Logger:    a.log,
 		Tracer:    a.tracer,
 		Keys:      a.detector,

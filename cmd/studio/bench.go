@@ -271,7 +271,8 @@ func benchService(ctx context.Context, cfg Config, log *slog.Logger) (*session.S
 		closeAll()
 		return nil, nil, fmt.Errorf("redis does not answer: %w", err)
 	}
-	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: cfg.L1TTL, CacheTTL: cfg.CacheTTL, Logger: log})
+	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: cfg.L1TTL, CacheTTL: cfg.CacheTTL,
+		ClockSkew: cfg.ClockSkew, Logger: log})
 	if err != nil {
 		closeAll()
 		return nil, nil, err

@@ -45,8 +45,9 @@ type Config struct {
 
 	DatabaseURL string // store
 
-	L1TTL    time.Duration // l1
-	CacheTTL time.Duration // cache
+	L1TTL     time.Duration // l1
+	CacheTTL  time.Duration // cache
+	ClockSkew time.Duration // cache
 
 	LogLevel slog.Level // log
 
@@ -353,11 +354,15 @@ func checkL1(st *settings, c *Config) (err error) {
 
 var cacheGroup = &group{name: "cache", title: "Redis cache", check: checkCache, specs: []spec{
 	{env: "STUDIO_CACHE_TTL", flag: "cache-ttl", def: "10m", help: "longest life of a session copy in Redis (1s-24h)"},
+	{env: "STUDIO_CLOCK_SKEW", flag: "clock-skew", def: "1m", help: "skew allowance: how far apart the clocks of Studio's hosts and Redis may be, plus how late a revocation may commit; revocations are remembered for the cache TTL plus this (1s-1h)"},
 }}
 
 func checkCache(st *settings, c *Config) (err error) {
 	if c.CacheTTL, err = durationIn(st.get("STUDIO_CACHE_TTL"), time.Second, 24*time.Hour); err != nil {
 		return st.bad("STUDIO_CACHE_TTL", "%v", err)
+	}
+	if c.ClockSkew, err = durationIn(st.get("STUDIO_CLOCK_SKEW"), time.Second, time.Hour); err != nil {
+		return st.bad("STUDIO_CLOCK_SKEW", "%v", err)
 	}
 	return nil
 }

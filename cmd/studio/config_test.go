@@ -95,6 +95,8 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"l1 ttl text", map[string]string{"STUDIO_L1_TTL": "soon"}, nil, "invalid STUDIO_L1_TTL (--l1-ttl) \"soon\": not a duration"},
 		{"l1 ttl too long", nil, []string{"--l1-ttl", "1h"}, "must be between 100ms and 1m0s"},
 		{"cache ttl zero", map[string]string{"STUDIO_CACHE_TTL": "0s"}, nil, "invalid STUDIO_CACHE_TTL (--cache-ttl) \"0s\": must be between"},
+		{"clock skew text", map[string]string{"STUDIO_CLOCK_SKEW": "a bit"}, nil, "invalid STUDIO_CLOCK_SKEW (--clock-skew) \"a bit\": not a duration"},
+		{"clock skew too long", nil, []string{"--clock-skew", "2h"}, "invalid STUDIO_CLOCK_SKEW (--clock-skew) \"2h\": must be between 1s and 1h0m0s"},
 		{"log level", map[string]string{"STUDIO_LOG_LEVEL": "loud"}, nil, "invalid STUDIO_LOG_LEVEL (--log-level) \"loud\": must be debug"},
 		{"access log mode", map[string]string{"STUDIO_ACCESS_LOG": "some"}, nil, "invalid STUDIO_ACCESS_LOG (--access-log) \"some\": must be all, sampled, errors or off"},
 		{"access log slow text", map[string]string{"STUDIO_ACCESS_LOG_SLOW": "slowish"}, nil, "invalid STUDIO_ACCESS_LOG_SLOW (--access-log-slow) \"slowish\": not a duration"},

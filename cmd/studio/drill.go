@@ -87,7 +87,8 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: cfg.L1TTL, CacheTTL: cfg.CacheTTL, Logger: log})
+	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: cfg.L1TTL, CacheTTL: cfg.CacheTTL,
+		ClockSkew: cfg.ClockSkew, Logger: log})
 	if err != nil {
 		return err
 	}

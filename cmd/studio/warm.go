@@ -62,7 +62,8 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer store.Close()
-	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: -1, CacheTTL: cfg.CacheTTL, Logger: log})
+	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: -1, CacheTTL: cfg.CacheTTL,
+		ClockSkew: cfg.ClockSkew, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -130,11 +130,12 @@ func checkOf(err error, okWord string, detail bool) check {
 }
 
 // handleReadyz answers 200 while sessions can be validated: "ok" with every
-// dependency up, "degraded" when Redis is down (validation then runs from
-// the store), and 503 "down" when the store is unreachable, or "draining"
-// once Drain was called. Anyone sees the statuses and the checks' names;
-// the checks' errors (addresses, Redis's own messages) and the warmer's
-// progress only a request with an admin bearer token.
+// dependency up, "degraded" when Redis is down or the revocation index is
+// not current (validation then runs from the store), and 503 "down" when
+// the store is unreachable, or "draining" once Drain was called. Anyone
+// sees the statuses and the checks' names; the checks' errors (addresses,
+// Redis's own messages) and the warmer's progress only a request with an
+// admin bearer token.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if _, code, msg := bearer(r); code == codeTwoAuthorizations {
 		writeError(w, http.StatusBadRequest, code, msg)
@@ -151,7 +152,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	h := s.sessions.Health(ctx)
 	status, code := "ok", http.StatusOK
-	if h.Redis != nil || !h.Subscribed {
+	if h.Redis != nil || !h.Subscribed || h.Revocations != session.RevocationsCurrent {
 		status = "degraded"
 	}
 	if h.Store != nil {
@@ -166,6 +167,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		"redis":        checkOf(h.Redis, "ok", detail),
 		"store":        checkOf(h.Store, "ok", detail),
 		"invalidation": inval,
+		"revocations":  check{Status: string(h.Revocations)},
 	}
 	if s.opts.Warming != nil {
 		// Warming never makes an instance unready: serving starts at once.

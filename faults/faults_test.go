@@ -127,7 +127,7 @@ func TestFaultStopPostgres(t *testing.T) {
 	if r.w.create.failedIn(phaseDuring) == 0 {
 		t.Errorf("no create failed while PostgreSQL was down: the fault did not take")
 	}
-	if errs := r.w.create.errors(); r.createFail > 0 && !strings.Contains(errs, "create session: sqlstore: create") {
+	if errs := r.w.create.errors(); r.createFail > 0 && !strings.Contains(errs, "create session: session store unavailable: sqlstore: create") {
 		t.Errorf("creates failed without saying the store failed: %s", errs)
 	}
 }

@@ -110,10 +110,15 @@ func printable(s string) bool {
 }
 
 // Create stores a new session and returns its token. The store is written
-// first, then Redis, so the first validation anywhere is a Redis hit; a
-// Redis failure is logged and never fails a create the store accepted.
-// Invalid params return an error wrapping ErrInvalidInput and write nothing;
-// any other error comes from the store or the system's random source.
+// first, within StoreTimeout, then Redis (a copy that expires CacheTTL
+// after the creation time at the latest), so the first validation
+// anywhere is a Redis hit; a Redis failure is logged and never fails a
+// create the store accepted. Invalid params return an error wrapping
+// ErrInvalidInput and write nothing. When the store fails or does not
+// answer in time the error wraps ErrStoreUnavailable: no session anyone
+// can use was created (a row the deadline cut short may still commit, but
+// its token was never returned). Any other error comes from the system's
+// random source.
 func (s *Service) Create(ctx context.Context, p CreateParams) (tok Token, sess Session, err error) {
 	ctx, span := s.startSpan(ctx, "session.create")
 	defer func() { endSpan(span, err, ErrInvalidInput) }()
@@ -153,8 +158,11 @@ func (s *Service) create(ctx context.Context, p CreateParams) (Token, Session, e
 		Metadata:    md,
 	}
 	h, _ := ParseToken(string(tok))
-	if err := s.store.Create(ctx, Record{Hash: h, Session: sess}); err != nil {
-		return "", Session{}, fmt.Errorf("create session: %w", err)
+	sctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+	err = s.store.Create(sctx, Record{Hash: h, Session: sess})
+	cancel()
+	if err != nil {
+		return "", Session{}, storeFailed(ctx, "create session", err)
 	}
 	s.writeCreated(ctx, h, &sess, now)
 	return tok, sess, nil

@@ -44,7 +44,7 @@ func (s *Service) loadFromStore(ctx context.Context, h TokenHash, mode fillMode,
 			res.err = ErrNotFound
 		default:
 			s.stats.storeErrors.Add(1)
-			return nil, fmt.Errorf("session lookup: %w", err)
+			return nil, fmt.Errorf("session lookup: %w: %w", ErrStoreUnavailable, err)
 		}
 		if mode != fillNone {
 			s.fill(sctx, h, res, mode, now)

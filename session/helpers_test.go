@@ -123,9 +123,10 @@ func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c
 func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // countingStore is the real store, counting calls so tests can see how
-// often each tier reached it. Lookup can be slowed down, and while hang is
-// set it waits until its context ends, as on a link that passes no bytes;
-// while failRevokedSince is set RevokedSince fails.
+// often each tier reached it. Lookup can be slowed down; while hang is set
+// its calls for callers (Create, Lookup, Revoke, RevokeUser) wait until
+// their context ends, as on a link that passes no bytes; while
+// failRevokedSince is set RevokedSince fails.
 type countingStore struct {
 	session.Store
 	lookups, creates, touches, touched atomic.Int64
@@ -155,7 +156,24 @@ func (s *countingStore) Lookup(ctx context.Context, h session.TokenHash) (sessio
 
 func (s *countingStore) Create(ctx context.Context, r session.Record) error {
 	s.creates.Add(1)
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
 	return s.Store.Create(ctx, r)
+}
+
+func (s *countingStore) Revoke(ctx context.Context, h session.TokenHash, at time.Time) (session.Session, error) {
+	if err := s.wait(ctx); err != nil {
+		return session.Session{}, err
+	}
+	return s.Store.Revoke(ctx, h, at)
+}
+
+func (s *countingStore) RevokeUser(ctx context.Context, user string, at time.Time) ([]session.Revocation, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Store.RevokeUser(ctx, user, at)
 }
 
 var errRevokedSince = errors.New("revoked since: the test made it fail")

@@ -132,14 +132,50 @@ func TestStaleIndexTrustsNoRedisCopy(t *testing.T) {
 		t.Fatalf("stale index: tier %v, %v; want the store to answer", tier, err)
 	}
 	e.store.hang.Store(true)
-	if _, err := svc.Validate(bg, tok); err == nil || errors.Is(err, session.ErrRevoked) {
-		t.Fatalf("stale index, store hanging: %v; want the store's error, not the Redis copy", err)
+	if _, err := svc.Validate(bg, tok); !errors.Is(err, session.ErrStoreUnavailable) {
+		t.Fatalf("stale index, store hanging: %v; want ErrStoreUnavailable, not the Redis copy", err)
 	}
 	e.store.hang.Store(false)
 	e.store.failRevokedSince.Store(false)
 	waitFor(t, 2*time.Second, "the index to be current again", func() bool { return indexCurrent(svc) })
 	if _, tier, err := svc.ValidateTier(bg, tok); err != nil || tier != session.TierRedis {
 		t.Fatalf("current again: tier %v, %v; want a Redis hit", tier, err)
+	}
+}
+
+// TestStoreTimeoutBoundsWrites: with a store that does not answer, Create
+// and Revoke return ErrStoreUnavailable within StoreTimeout. The revoke
+// may or may not have been recorded, so every instance stops trusting the
+// session's copies (this one at once, the others through the message it
+// publishes) and reads the store; the session, still live there, keeps
+// validating once the store answers.
+func TestStoreTimeoutBoundsWrites(t *testing.T) {
+	e := newEnv(t)
+	const timeout = 200 * time.Millisecond
+	a := e.service(func(o *session.Options) { o.StoreTimeout = timeout })
+	b := e.service(func(o *session.Options) { o.RevocationPoll = time.Hour })
+	tok, _ := e.create(a, session.CreateParams{TTL: time.Hour})
+	e.store.hang.Store(true)
+	for name, call := range map[string]func() error{
+		"create": func() error { _, _, err := a.Create(bg, session.CreateParams{UserID: "u"}); return err },
+		"revoke": func() error { return a.Revoke(bg, tok) },
+		"revoke user": func() error {
+			_, err := a.RevokeUser(bg, "u1")
+			return err
+		},
+	} {
+		start := time.Now()
+		err := call()
+		if took := time.Since(start); !errors.Is(err, session.ErrStoreUnavailable) || !errors.Is(err, context.DeadlineExceeded) || took > timeout+time.Second {
+			t.Errorf("%s with the store hanging: %v after %s; want ErrStoreUnavailable (deadline) within %s", name, err, took, timeout)
+		}
+	}
+	e.store.hang.Store(false)
+	waitFor(t, time.Second, "the message to reach b", func() bool { return b.Stats().RevocationIndexEntries == 1 })
+	for _, svc := range []*session.Service{a, b} {
+		if _, tier, err := svc.ValidateTier(bg, tok); err != nil || tier != session.TierStore {
+			t.Errorf("after a revoke that timed out: tier %v, %v; want the live session from the store", tier, err)
+		}
 	}
 }
 

@@ -88,9 +88,12 @@ type Options struct {
 	// RedisTimeout bounds each background Redis step (fills, tombstones).
 	// Default 500ms.
 	RedisTimeout time.Duration
-	// StoreTimeout bounds each store lookup made on behalf of callers,
-	// and each read of the revocation index (its first load gets at least
-	// 30s). Default 2s.
+	// StoreTimeout bounds every store operation: those made for a caller
+	// (Create, Revoke, RevokeUser, the store read of a validation, the
+	// store check of Health) and the background ones (last-seen writes,
+	// the revocation index's reads; the index's first load gets at least
+	// 30s). A caller's operation that fails or passes it returns an error
+	// wrapping ErrStoreUnavailable. Default 3s.
 	StoreTimeout time.Duration
 
 	// Logger receives warnings and errors; nil discards them.
@@ -136,7 +139,7 @@ func (o *Options) setDefaults() {
 	def(&o.MaxTTL, 366*24*time.Hour)
 	def(&o.RedisTimeout, 500*time.Millisecond)
 	def(&o.ReplicaGrace, 5*time.Second)
-	def(&o.StoreTimeout, 2*time.Second)
+	def(&o.StoreTimeout, 3*time.Second)
 	def(&o.ClockSkew, time.Minute)
 	def(&o.RevocationPoll, time.Second)
 	if o.RevocationIndexSize <= 0 {
@@ -323,15 +326,20 @@ type Health struct {
 	Revocations RevocationIndexState
 }
 
-// Health pings Redis and the store, both at once and within ctx, and
-// reports the invalidation subscription's and the revocation index's
-// states.
+// Health pings Redis and the store, both at once and within ctx (the
+// store within StoreTimeout too), and reports the invalidation
+// subscription's and the revocation index's states.
 func (s *Service) Health(ctx context.Context) Health {
 	var h Health
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); h.Redis = s.rdb.Ping(ctx).Err() }()
-	go func() { defer wg.Done(); h.Store = s.store.Ping(ctx) }()
+	go func() {
+		defer wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+		defer cancel()
+		h.Store = s.store.Ping(sctx)
+	}()
 	wg.Wait()
 	h.Subscribed = s.subUp.Load()
 	h.Revocations = s.revs.state(s.now().UnixNano())

@@ -70,6 +70,23 @@ var (
 	ErrIdle = errors.New("session idle timeout")
 	// ErrInvalidInput: a Create request was refused before any write.
 	ErrInvalidInput = errors.New("invalid session input")
+	// ErrStoreUnavailable: the store failed or did not answer within
+	// Options.StoreTimeout. A Create that returns it created no session
+	// anyone can use (its token was never returned). A Revoke or
+	// RevokeUser was not recorded, unless the error also wraps
+	// ErrOutcomeUnknown: then it may or may not have been; either way it
+	// should be retried. The error also wraps the store's own
+	// (context.DeadlineExceeded when the deadline passed).
+	ErrStoreUnavailable = errors.New("session store unavailable")
+	// ErrOutcomeUnknown: a write the store failed may still have been
+	// applied (the deadline passed while it was in flight, or the
+	// connection broke); wrapped with ErrStoreUnavailable.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrNotApplied is wrapped by a Store's error when the operation
+	// certainly never reached the database (the connection could not be
+	// made, say). Without it the Service takes a failed write as one that
+	// may have been applied.
+	ErrNotApplied = errors.New("not applied")
 )
 
 // Record is what a Store keeps: a session and the SHA-256 of its token.
@@ -95,7 +112,9 @@ type Revocation struct {
 }
 
 // Store is the system of record for sessions. Implementations must be safe
-// for concurrent use and must apply their own schema when opened.
+// for concurrent use and must apply their own schema when opened. An error
+// after which the store certainly did not apply a write should wrap
+// ErrNotApplied.
 type Store interface {
 	// Create inserts a new session. The hash and the session ID are unique.
 	Create(ctx context.Context, rec Record) error

@@ -273,15 +273,16 @@ func (a *app) openSentinelWatch(rc *redisconn.Config) error {
 func (a *app) openSessions() error {
 	var err error
 	a.sessions, err = session.NewService(session.Options{
-		Store:     a.store,
-		Redis:     a.rdb,
-		ReadRedis: a.reader,
-		L1TTL:     a.cfg.L1TTL,
-		CacheTTL:  a.cfg.CacheTTL,
-		ClockSkew: a.cfg.ClockSkew,
-		Logger:    a.log,
-		Tracer:    a.tracer,
-		Keys:      a.detector,
+		Store:        a.store,
+		Redis:        a.rdb,
+		ReadRedis:    a.reader,
+		L1TTL:        a.cfg.L1TTL,
+		CacheTTL:     a.cfg.CacheTTL,
+		ClockSkew:    a.cfg.ClockSkew,
+		StoreTimeout: a.cfg.StoreTimeout,
+		Logger:       a.log,
+		Tracer:       a.tracer,
+		Keys:         a.detector,
 
 		TraceBackground: a.cfg.TraceBackground,
 	})

@@ -272,7 +272,7 @@ func benchService(ctx context.Context, cfg Config, log *slog.Logger) (*session.S
 		return nil, nil, fmt.Errorf("redis does not answer: %w", err)
 	}
 	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: cfg.L1TTL, CacheTTL: cfg.CacheTTL,
-		ClockSkew: cfg.ClockSkew, Logger: log})
+		ClockSkew: cfg.ClockSkew, StoreTimeout: cfg.StoreTimeout, Logger: log})
 	if err != nil {
 		closeAll()
 		return nil, nil, err

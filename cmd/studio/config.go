@@ -43,7 +43,8 @@ type Config struct {
 	// redis, redis-tls and replica-reads fill Redis.
 	Redis redisconn.Config
 
-	DatabaseURL string // store
+	DatabaseURL  string        // store
+	StoreTimeout time.Duration // store
 
 	L1TTL     time.Duration // l1
 	CacheTTL  time.Duration // cache
@@ -331,12 +332,16 @@ func checkReplicaReads(st *settings, c *Config) error {
 
 var storeGroup = &group{name: "store", title: "Session store", check: checkStore, specs: []spec{
 	{env: "DATABASE_URL", flag: "database-url", def: "sqlite:studio.db", secret: true, help: "session store `URL`: postgres://… or sqlite:PATH"},
+	{env: "STUDIO_STORE_TIMEOUT", flag: "store-timeout", def: "3s", help: "longest wait for the store on each operation; past it a request answers 503 store_unavailable (100ms-1m)"},
 }}
 
-func checkStore(st *settings, c *Config) error {
+func checkStore(st *settings, c *Config) (err error) {
 	c.DatabaseURL = st.get("DATABASE_URL")
 	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
 		return st.bad("DATABASE_URL", "%v", err)
+	}
+	if c.StoreTimeout, err = durationIn(st.get("STUDIO_STORE_TIMEOUT"), 100*time.Millisecond, time.Minute); err != nil {
+		return st.bad("STUDIO_STORE_TIMEOUT", "%v", err)
 	}
 	return nil
 }

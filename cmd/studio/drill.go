@@ -88,7 +88,7 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: cfg.L1TTL, CacheTTL: cfg.CacheTTL,
-		ClockSkew: cfg.ClockSkew, Logger: log})
+		ClockSkew: cfg.ClockSkew, StoreTimeout: cfg.StoreTimeout, Logger: log})
 	if err != nil {
 		return err
 	}

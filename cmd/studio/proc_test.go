@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,7 +17,8 @@ import (
 
 // studioProc is a `studio serve` in a process of its own: the test binary
 // run as the studio command (see TestMain), so a test can stop it with
-// SIGTERM or kill it with SIGKILL as a crash would.
+// SIGTERM or kill it with SIGKILL as a crash would, and read its
+// /metrics without the test's own goroutines in them.
 type studioProc struct {
 	cmd  *exec.Cmd
 	base string          // http://host:port
@@ -76,6 +81,29 @@ func (p *studioProc) stop(t *testing.T, sig syscall.Signal) {
 	case <-time.After(40 * time.Second):
 		t.Fatalf("studio serve did not exit 40 s after %v:\n%s", sig, p.out)
 	}
+}
+
+// metric reads one unlabelled sample from the process's /metrics.
+func (p *studioProc) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s in /metrics", name)
+	return 0
 }
 
 // sessionKey is the Redis key of the session whose token is tok.

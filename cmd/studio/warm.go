@@ -63,7 +63,7 @@ func runWarm(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer store.Close()
 	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: -1, CacheTTL: cfg.CacheTTL,
-		ClockSkew: cfg.ClockSkew, Logger: log})
+		ClockSkew: cfg.ClockSkew, StoreTimeout: cfg.StoreTimeout, Logger: log})
 	if err != nil {
 		return err
 	}

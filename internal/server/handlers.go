@@ -60,7 +60,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		Metadata:    req.Metadata,
 	})
 	if err != nil {
-		s.sessionError(w, r, err)
+		s.sessionError(w, r, err, outcomeCreate)
 		return
 	}
 	writeJSON(w, http.StatusCreated, struct {
@@ -77,7 +77,7 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.sessions.Validate(r.Context(), tok)
 	if err != nil {
-		s.sessionError(w, r, err)
+		s.sessionError(w, r, err, outcomeValidate)
 		return
 	}
 	v := viewOf(sess)
@@ -91,7 +91,8 @@ func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.sessions.Revoke(r.Context(), tok); err != nil {
-		s.sessionError(w, r, err)
+		// Never 204 unless the store recorded the logout.
+		s.sessionError(w, r, err, outcomeLogout)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -100,7 +101,7 @@ func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRevokeUser(w http.ResponseWriter, r *http.Request) {
 	n, err := s.sessions.RevokeUser(r.Context(), r.PathValue("user_id"))
 	if err != nil {
-		s.sessionError(w, r, err)
+		s.sessionError(w, r, err, outcomeRevoke)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {

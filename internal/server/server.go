@@ -242,9 +242,41 @@ func (s *Server) isAdmin(r *http.Request) bool {
 		s.admin.Check(r.Context(), clientaddr.FromRequest(r).Addr, tok).Outcome == adminauth.Accepted
 }
 
-// sessionError maps a session-layer error to an HTTP answer.
-func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
+// outcome is what a 503 store_unavailable tells the caller to assume about
+// its call: when the store certainly did not apply it, and when it may
+// have (session.ErrOutcomeUnknown).
+type outcome struct{ notApplied, unknown string }
+
+// The outcomes of each route's store failures.
+var (
+	outcomeValidate = outcome{"try again", "try again"}
+	// A create whose insert may still commit made a session nobody has
+	// the token of: nothing usable was created either way.
+	outcomeCreate = outcome{"nothing was changed", "nothing was changed"}
+	outcomeLogout = outcome{"the logout was not recorded; retry", "the logout may not have been recorded; retry"}
+	outcomeRevoke = outcome{"no session was revoked; retry", "the sessions may not have been revoked; retry"}
+)
+
+// sessionError maps a session-layer error to an HTTP answer; o words a
+// 503 store_unavailable (never a success: a logout the store has not
+// recorded is never answered 204).
+func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error, o outcome) {
 	switch {
+	case errors.Is(err, session.ErrStoreUnavailable):
+		// Before the context cases: the store's own deadline wraps
+		// context.DeadlineExceeded too.
+		s.log.WarnContext(r.Context(), "session store unavailable", "route", r.Pattern, "error", err)
+		msg := "the session store is unavailable; "
+		if errors.Is(err, context.DeadlineExceeded) {
+			msg = "the session store did not answer in time; "
+		}
+		if errors.Is(err, session.ErrOutcomeUnknown) {
+			msg += o.unknown
+		} else {
+			msg += o.notApplied
+		}
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", msg)
+		return
 	case errors.Is(err, session.ErrMalformedToken):
 		refused(w, "invalid_token", "the session token is malformed", reasonMalformed)
 	case errors.Is(err, session.ErrNotFound):

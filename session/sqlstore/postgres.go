@@ -248,6 +248,13 @@ func (b *pgBackend) ensureIndexes(ctx context.Context, log *slog.Logger) error {
 
 func (b *pgBackend) system() string { return "postgresql" }
 
+// notApplied: pgx says a request was never sent (pgconn.SafeToRetry), or
+// the connection could not even be made.
+func (b *pgBackend) notApplied(err error) bool {
+	var ce *pgconn.ConnectError
+	return pgconn.SafeToRetry(err) || errors.As(err, &ce)
+}
+
 func (b *pgBackend) create(ctx context.Context, rec *session.Record) error {
 	s := &rec.Session
 	md, err := encodeMetadata(s.Metadata)

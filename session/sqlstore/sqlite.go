@@ -345,6 +345,11 @@ func (b *liteBackend) revoke(ctx context.Context, h session.TokenHash, at time.T
 	return s, nil
 }
 
+// notApplied: SQLite runs in this process, and a failed write (busy,
+// interrupted by its context) may have been applied as far as the caller
+// can tell; none is marked.
+func (b *liteBackend) notApplied(error) bool { return false }
+
 func (b *liteBackend) revokeUser(ctx context.Context, userID string, at time.Time) ([]session.Revocation, error) {
 	rows, err := b.write.QueryContext(ctx, liteRevokeUser, unixMS(at), userID, unixMS(at))
 	if err != nil {

@@ -113,6 +113,9 @@ type backend interface {
 	revokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error
 	ping(ctx context.Context) error
 	close() error
+	// notApplied reports whether err, returned by one of the methods
+	// above, says the operation certainly never reached the database.
+	notApplied(err error) bool
 }
 
 // Store is a session.Store on PostgreSQL or SQLite. It is safe for
@@ -382,7 +385,7 @@ func (s *Store) Create(ctx context.Context, rec session.Record) (err error) {
 	ctx = s.start(ctx, opCreate)
 	defer func() { s.end(ctx, opCreate, err) }()
 	if err := s.b.create(ctx, &rec); err != nil {
-		return fmt.Errorf("sqlstore: create: %w", err)
+		return s.writeError("create", err)
 	}
 	return nil
 }
@@ -407,7 +410,7 @@ func (s *Store) Revoke(ctx context.Context, h session.TokenHash, at time.Time) (
 	defer func() { s.end(ctx, opRevoke, err) }()
 	sess, err = s.b.revoke(ctx, h, at)
 	if err != nil {
-		return session.Session{}, fmt.Errorf("sqlstore: revoke: %w", err)
+		return session.Session{}, s.writeError("revoke", err)
 	}
 	return sess, nil
 }
@@ -420,7 +423,7 @@ func (s *Store) RevokeUser(ctx context.Context, userID string, at time.Time) (re
 	defer func() { s.end(ctx, opRevokeUser, err) }()
 	revs, err = s.b.revokeUser(ctx, userID, at)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: revoke user: %w", err)
+		return nil, s.writeError("revoke user", err)
 	}
 	return revs, nil
 }
@@ -514,6 +517,23 @@ func (s *Store) Close() error {
 	})
 	return s.closeErr
 }
+
+// writeError is the error of a write (what names it), marked
+// session.ErrNotApplied when the backend knows the write never reached the
+// database; its text is the backend's with the operation in front.
+func (s *Store) writeError(what string, err error) error {
+	if s.b.notApplied(err) {
+		err = notAppliedError{err}
+	}
+	return fmt.Errorf("sqlstore: %s: %w", what, err)
+}
+
+// notAppliedError is a backend error that also wraps session.ErrNotApplied,
+// with the backend error's text.
+type notAppliedError struct{ err error }
+
+func (e notAppliedError) Error() string   { return e.err.Error() }
+func (e notAppliedError) Unwrap() []error { return []error{e.err, session.ErrNotApplied} }
 
 // ms returns t truncated to the millisecond, in UTC: the precision and
 // location both dialects store and return.

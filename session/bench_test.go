@@ -26,6 +26,8 @@ import (
 // the same process, against the same redis-server and the same database:
 //
 //	l1_hit, redis_hit           vs  bare_get
+//	l1_hit_index_check_paired/…     L1 hits with and without the revocation
+//	                                index check, alternately in one loop
 //	l1_hit_parallel, …          vs  bare_get_parallel
 //	redis_hit_paired                redis_hit and bare_get alternately in one loop
 //	store_sqlite                vs  bare_point_select_sqlite, bare_miss_sqlite
@@ -241,6 +243,8 @@ func BenchmarkValidate(b *testing.B) {
 		ratio(b, "bare_get", "x_faster_than_bare_get", true)
 	})
 
+	b.Run("l1_hit_index_check_paired", func(b *testing.B) { benchIndexChecks(b, l1Svc, hotToks) })
+
 	b.Run("redis_hit", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
@@ -376,6 +380,65 @@ func BenchmarkValidate(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchIndexChecks measures the revocation index check every L1 hit makes
+// beside the same L1 hit without it, in one loop (benchIndexCheck): with
+// the index empty, holding 10 000 revocations (about 15 a second over its
+// 11-minute window) and full (1 000 000: nearly every filter slot taken,
+// so nearly every check reads a shard's map). The index only grows, so
+// the sizes run in that order.
+func benchIndexChecks(b *testing.B, svc *session.Service, toks []string) {
+	for _, n := range []struct {
+		name    string
+		entries int
+	}{{"empty", 0}, {"10k", 10_000}, {"1m", 1_000_000}} {
+		b.Run(n.name, func(b *testing.B) {
+			session.FillRevocationIndex(svc, n.entries)
+			benchWarmL1(b, svc, toks)
+			benchIndexCheck(b, svc, toks)
+		})
+	}
+}
+
+// benchIndexCheck times L1 hits with and without the revocation index
+// check (session.SkipL1IndexCheck) alternately, in blocks of 256
+// validations (the order of the two alternating too), so both meet the
+// same machine, caches and index; each timer covers a block, so its own
+// cost is negligible. It reports the mean time of a hit without the
+// check, with it, and the difference. ns/op is the time of one pair of
+// blocks.
+func benchIndexCheck(b *testing.B, svc *session.Service, toks []string) {
+	const block = 256
+	defer session.SkipL1IndexCheck(svc, false)
+	var tBase, tOurs time.Duration
+	ctx := context.Background()
+	i, blocks := 0, 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for step := range 2 {
+			skip := (blocks+step)%2 == 0
+			session.SkipL1IndexCheck(svc, skip)
+			t0 := time.Now()
+			for range block {
+				if _, tier, err := svc.ValidateTier(ctx, toks[i%len(toks)]); err != nil || tier != session.TierL1 {
+					b.Fatalf("validation %d: tier %v, err %v; want an L1 hit", i, tier, err)
+				}
+				i++
+			}
+			if d := time.Since(t0); skip {
+				tBase += d
+			} else {
+				tOurs += d
+			}
+		}
+		blocks++
+	}
+	calls := float64(blocks * block)
+	base, ours := float64(tBase.Nanoseconds())/calls, float64(tOurs.Nanoseconds())/calls
+	b.ReportMetric(base, "no_check-ns/hit")
+	b.ReportMetric(ours, "check-ns/hit")
+	b.ReportMetric(ours-base, "check_cost-ns")
 }
 
 // benchPaired runs base and ours alternately (the order alternating too)

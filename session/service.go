@@ -185,6 +185,9 @@ type Service struct {
 	// window is how long the index keeps a revocation: CacheTTL +
 	// ClockSkew.
 	window time.Duration
+	// noL1IndexCheck skips the index check of L1 hits: only for the
+	// baseline of the benchmark that measures it (export_test.go).
+	noL1IndexCheck bool
 	// lastKick is when a validation last woke the revocation retrier
 	// (unix ns).
 	lastKick atomic.Int64

@@ -18,10 +18,13 @@
 // singleflight (one query per token however many callers miss at once; a
 // caller that gives up does not cancel it for the others) and fills Redis
 // with SET … PXAT … NX, or replaces a stale copy unless it is a tombstone.
-// A copy lives in Redis at most Options.CacheTTL and never past the
-// session's deadline. Each successful validation records a use, at most
-// once per TouchInterval per session on each instance; recorded uses are
-// written to the store in batches (Store.Touch).
+// A copy expires at most Options.CacheTTL after the store read it was made
+// from, and never past the session's deadline. A live copy read from Redis
+// is used only if the revocation index vouches for it (see Revocation);
+// otherwise the store answers as on a miss. Each successful validation
+// records a use, at most once per TouchInterval per session on each
+// instance; recorded uses are written to the store in batches
+// (Store.Touch).
 //
 // # Keeping the L1 correct
 //
@@ -66,24 +69,58 @@
 //
 // # Revocation
 //
-// Revoke and RevokeUser write the store first (an error there is returned
-// and nothing else happens), then Redis: pipelines of up to 256
-// tombstones, each kept for the rest of its session's life (a plain SET,
-// which replaces any cached copy), and one invalidation message; then
-// they drop the sessions from the local L1. Every fill writes with NX, so
-// no racing fill can replace a tombstone. When Redis refuses, the
-// revocation still succeeds: the tombstones go to a retrier that tries
-// again (100 ms doubling to 2 s, at once when Redis is seen to answer
-// again) until Redis takes them or the sessions expire, and Close makes
-// one last attempt and logs what is still refused.
+// The promise: once the store has recorded a revocation, no validation
+// accepts the session again, whatever Redis loses (a tombstone it
+// acknowledged and lost in a failover, a restart from an older snapshot),
+// on the revoking instance at once and on the others as soon as the
+// invalidation message arrives or, if it is lost, at their next read of
+// the store.
+//
+// It rests on two facts. First, every live copy written to Redis (a fill,
+// Create, a warm run, a refresh) expires at most CacheTTL after the store
+// read it was made from: redisDeadline counts from a time taken before
+// that read. A copy of a session revoked at r was read before r, so it is
+// gone by r + CacheTTL. Second, each Service keeps a revocation index
+// (revindex.go): every revocation whose revoked_at is within W = CacheTTL
+// + ClockSkew, kept until revoked_at + W, loaded from the store at start
+// (RevokedSince(now − W)), read again every RevocationPoll (reaching back
+// StoreTimeout + 5 s before the previous read, for late commits), and fed
+// at once by this instance's Revoke and RevokeUser (before they return)
+// and by invalidation messages. A live copy from Redis, or an L1 entry, is
+// used only if its session is not in the index, and a Redis copy only if
+// the index is also current: loaded, read successfully within five polls,
+// and not overflowed within W. Otherwise the store decides. So a copy of
+// a revoked session can only be used while its revocation is outside the
+// index, which the window makes impossible, given that clocks agree
+// within ClockSkew and a revocation commits within StoreTimeout + 5 s of
+// its revoked_at (or its message arrives). While the store cannot be read
+// for five polls, no Redis copy is trusted: that is the price.
+//
+// Tombstones and messages make everyone converge fast. Revoke and
+// RevokeUser write the store first, within StoreTimeout (an error there
+// is returned, wrapping ErrStoreUnavailable, and only a write that may
+// still have been applied has an effect: the session is put in the index
+// and an invalidation is published, so every instance reads it from the
+// store), then the index, then Redis: pipelines of up to 256 tombstones,
+// each kept for the rest of its session's life (a plain SET, which
+// replaces any cached copy), and one invalidation message; then they drop
+// the sessions from the local L1. Every fill writes with NX, so no racing
+// fill can replace a tombstone. When Redis refuses, the revocation still
+// succeeds: the tombstones go to a retrier that tries again (100 ms
+// doubling to 2 s, at once when Redis is seen to answer again) until
+// Redis takes them or the sessions expire, and Close makes one last
+// attempt and logs the sessions it could not write (their ids and key
+// display forms, never a token).
 //
 // # Warming
 //
 // A Warmer copies the most recently active sessions from a snapshot of the
-// store into Redis with SET … NX. It must never bring back a session
-// revoked while it runs. Revoke writes the store (W), then a tombstone
-// with a plain SET (T); the warmer reads its snapshot (Rd) and later
-// writes its copy with SET NX (N). If Rd follows W the session is not in
+// store into Redis with SET … NX, each expiring CacheTTL after the
+// snapshot at the latest. No copy it writes can be accepted for a revoked
+// session (the revocation index refuses it); it should still not leave
+// one in Redis for other readers of Redis. Revoke writes the store (W),
+// then a tombstone with a plain SET (T); the warmer reads its snapshot
+// (Rd) and later writes its copy with SET NX (N). If Rd follows W the session is not in
 // the snapshot. If Rd precedes W, either N precedes T and T's plain SET
 // replaces the copy, or N follows T and NX refuses to replace the
 // tombstone. Either way Redis ends holding the tombstone, which lives
@@ -109,6 +146,9 @@
 //     fresh read.
 //   - T was evicted (maxmemory with an allkeys policy): run Redis with
 //     volatile-ttl or noeviction.
+//
+// In each case Studio itself refuses the session all along (its index
+// has the revocation); the sweep keeps Redis's own content right.
 //
 // docs/CACHE-WARMING.md describes the sweep, the adaptive back-off and
 // the Cluster support in full.

@@ -28,8 +28,10 @@ PROMTOOL_FALLBACK_VERSION=v0.315.1
 die() { echo "scripts/tools.sh: $*" >&2; exit 1; }
 
 # module_of BINARY prints "module version" of a Go binary, if it is one.
+# Prints nothing (and succeeds) when the file is missing or not a Go binary.
 module_of() {
-	go version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $2, $3; exit }'
+	[ -f "$1" ] || return 0
+	{ go version -m "$1" 2>/dev/null || true; } | awk '$1 == "mod" { print $2, $3; exit }'
 }
 
 install_helm() {

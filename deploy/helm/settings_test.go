@@ -1,6 +1,7 @@
 package helm
 
 import (
+	"github.com/studiohq/studio/internal/charttest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -127,6 +128,46 @@ func TestChartCoversStudioSecrets(t *testing.T) {
 	for _, name := range chartSecretSettings {
 		if !slices.Contains(s.secret, name) {
 			t.Errorf("the chart treats %s as a secret; cmd/studio/config.go no longer declares it secret", name)
+		}
+	}
+}
+
+// chartLeavesToExtraEnv are the settings the chart has no value for, each
+// with the reason; extraEnv sets them when a deployment needs one.
+var chartLeavesToExtraEnv = map[string]string{
+	"STUDIO_TLS_CERT_FILE":           "TLS to clients terminates at the Service's load balancer or the Ingress; native HTTPS needs a mounted Secret (extraEnv and your own volume)",
+	"STUDIO_TLS_KEY_FILE":            "as STUDIO_TLS_CERT_FILE",
+	"REDIS_TLS_INSECURE_SKIP_VERIFY": "turning certificate checks off is not offered as a value on purpose",
+}
+
+// TestChartSetsEveryStudioSetting: every setting Studio reads is either
+// set by the chart in one of the example values files (from a value or
+// from the chart's own wiring) or listed in chartLeavesToExtraEnv with the
+// reason, so a new setting cannot be forgotten by the chart silently.
+func TestChartSetsEveryStudioSetting(t *testing.T) {
+	s := readStudioSettings(t)
+	set := map[string]bool{}
+	for _, tc := range modeCases {
+		objs, _ := render(t, charttest.Options{ValuesFiles: []string{ciFile(tc.file)}})
+		for _, e := range objs.Container("studio").Env {
+			set[e.Name] = true
+			if s.files[e.Name] { // NAME_FILE of a secret setting
+				set[strings.TrimSuffix(e.Name, "_FILE")] = true
+			}
+		}
+	}
+	for name := range s.config {
+		_, left := chartLeavesToExtraEnv[name]
+		switch {
+		case set[name] && left:
+			t.Errorf("%s is set by the chart and also listed in chartLeavesToExtraEnv; drop it from the list", name)
+		case !set[name] && !left:
+			t.Errorf("Studio reads %s and no example values file makes the chart set it: add a value (values.yaml, values.schema.json, _helpers.tpl, README, ci/all-values.yaml) or list it in chartLeavesToExtraEnv with the reason", name)
+		}
+	}
+	for name := range chartLeavesToExtraEnv {
+		if !s.config[name] {
+			t.Errorf("chartLeavesToExtraEnv lists %s, which Studio no longer reads", name)
 		}
 	}
 }

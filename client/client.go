@@ -331,7 +331,11 @@ func classify(k call, status int, body []byte, err error) *Error {
 			derr = errors.New("error response without an error code")
 		}
 		e.Err = fmt.Errorf("status %d: %w", status, derr)
-	case status == http.StatusUnauthorized && k.admin, status == http.StatusForbidden:
+	case status == http.StatusUnauthorized && k.admin, status == http.StatusForbidden,
+		status == http.StatusTooManyRequests && k.admin && r.Error.Code == "too_many_attempts":
+		// A 429 too_many_attempts answers a wrong admin token over
+		// Studio's budget (a right one is never throttled): retrying it
+		// would only spend the budget again.
 		e.Class = ErrForbidden
 	case status == http.StatusUnauthorized:
 		e.Class = ErrUnauthenticated

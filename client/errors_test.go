@@ -64,3 +64,28 @@ func TestRetryHonoursContext(t *testing.T) {
 	}
 	t.Logf("gave up after %v and %d attempts", took, slow.requests.Load())
 }
+
+// A wrong admin token over Studio's budget is answered 429
+// too_many_attempts: that is still a wrong token (ErrForbidden), and the
+// client sends it once, not again on a retry that would spend the budget.
+func TestWrongAdminTokenOverBudgetIsForbidden(t *testing.T) {
+	srv := studio(t)
+	counted := newFaultProxy(t, srv.URL)
+	c := newClient(t, counted.URL, client.WithAdminToken("not-the-admin-token-at-all"))
+	const calls = 12 // Studio's budget is 10 wrong tokens a minute per client
+	var throttled bool
+	for i := range calls {
+		_, err := c.RevokeUser(t.Context(), "intruder")
+		var e *client.Error
+		if !errors.Is(err, client.ErrForbidden) || !errors.As(err, &e) {
+			t.Fatalf("call %d: %v, want ErrForbidden", i+1, err)
+		}
+		throttled = throttled || e.Status == 429
+	}
+	if !throttled {
+		t.Fatalf("no call was answered 429 in %d wrong tokens; Studio's budget changed and this test no longer reaches it", calls)
+	}
+	if n := counted.requests.Load(); n != calls {
+		t.Fatalf("%d requests reached Studio for %d calls: a throttled wrong token was retried", n, calls)
+	}
+}

@@ -216,7 +216,11 @@ function interpret(c: { op: string; admin?: boolean }, status: number, text: str
   const message = typeof e?.message === "string" ? e.message : undefined;
   const d = { op: c.op, status, code, message, attempts: attempt };
   if (!code) return fail(new StudioUnavailableError({ ...d, message: "the answer is not Studio's error JSON" }));
-  if ((status === 401 && c.admin) || status === 403) return fail(new StudioForbiddenError(d));
+  // A 429 too_many_attempts answers a wrong admin token over Studio's
+  // budget (a right one is never throttled): retrying would only spend it.
+  if ((status === 401 && c.admin) || status === 403 || (status === 429 && c.admin && code === "too_many_attempts")) {
+    return fail(new StudioForbiddenError(d));
+  }
   if (status === 401) {
     let reason: string | undefined = typeof e.reason === "string" && e.reason ? e.reason : undefined;
     if (!reason && code === "invalid_token") reason = "malformed";

@@ -88,3 +88,25 @@ for (const tc of conf.cases) {
     }
   });
 }
+
+// A wrong admin token over Studio's budget is answered 429
+// too_many_attempts: still a wrong token (forbidden), sent once, never
+// retried (a retry would only spend the budget again).
+test("a wrong admin token over the budget is forbidden, not retried", async () => {
+  const counted = await startProxy(studio.url);
+  try {
+    const c = new StudioClient({ baseUrl: counted.url, adminToken: "not-the-admin-token-at-all", retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } });
+    const calls = 12; // Studio's budget is 10 wrong tokens a minute per client
+    let throttled = false;
+    for (let i = 0; i < calls; i++) {
+      await assert.rejects(c.revokeUser(`${runId}intruder`), (e) => {
+        throttled ||= e.status === 429;
+        return e.kind === "forbidden";
+      }, `call ${i + 1}`);
+    }
+    assert.ok(throttled, "no call was answered 429: Studio's budget changed and this test no longer reaches it");
+    assert.equal(counted.state.requests, calls, "a throttled wrong token was retried");
+  } finally {
+    await counted.close();
+  }
+});

@@ -105,7 +105,9 @@ func (s *Service) invalidateLocal(h TokenHash) {
 	}
 }
 
-// flushL1 drops every L1 entry, as when invalidations may have been missed.
+// flushL1 drops every L1 entry, as when invalidations may have been
+// missed (counted in Stats.L1Flushes only when there is an L1), and
+// sends every read to the master for ReplicaGrace.
 func (s *Service) flushL1() {
 	for i := range s.gens {
 		s.gens[i].Add(1)
@@ -115,6 +117,6 @@ func (s *Service) flushL1() {
 	}
 	if s.l1 != nil {
 		s.l1.InvalidateAll()
+		s.stats.l1Flushes.Add(1)
 	}
-	s.stats.l1Flushes.Add(1)
 }

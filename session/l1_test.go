@@ -2,10 +2,13 @@ package session_test
 
 import (
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/studiohq/studio/internal/syncbuf"
 	"github.com/studiohq/studio/session"
 )
 
@@ -82,5 +85,44 @@ func TestL1RefreshAhead(t *testing.T) {
 	waitFor(t, 5*time.Second, "the second refresh", func() bool { return svc.Stats().L1Refreshes == 2 })
 	if _, tier, err := svc.ValidateTier(bg, tok); !errors.Is(err, session.ErrRevoked) || tier != session.TierL1 {
 		t.Fatalf("after a refresh that found the tombstone: tier %v, %v; want ErrRevoked from the L1", tier, err)
+	}
+}
+
+// TestL1Off: with L1Off every validation is answered by Redis; a
+// revocation made on another instance is refused at once, with no L1
+// entry to outlive it; and the L1 counters stay at zero, even across the
+// resubscription that flushes an L1.
+func TestL1Off(t *testing.T) {
+	e := newEnv(t)
+	logs := &syncbuf.Buffer{}
+	svc := e.service(func(o *session.Options) {
+		o.L1TTL = session.L1Off
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	other := e.service()
+	tok, _ := e.create(svc, session.CreateParams{})
+	for range 5 {
+		if _, tier, err := svc.ValidateTier(bg, tok); err != nil || tier != session.TierRedis {
+			t.Fatalf("validate: tier %v, %v; want redis", tier, err)
+		}
+	}
+	if err := other.Revoke(bg, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Validate(bg, tok); !errors.Is(err, session.ErrRevoked) {
+		t.Fatalf("right after a revocation elsewhere: %v, want ErrRevoked", err)
+	}
+	if err := e.rdb.Do(bg, "client", "kill", "type", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "subscription lost and back", func() bool {
+		return strings.Contains(logs.String(), "invalidation subscription lost") && svc.Subscribed()
+	})
+	st := svc.Stats()
+	if st.Hits[session.TierL1] != 0 || st.Refused[session.TierL1] != 0 || st.L1Flushes != 0 || st.L1Refreshes != 0 {
+		t.Fatalf("L1 counters without an L1: hits %v, refused %v, flushes %d, refreshes %d", st.Hits, st.Refused, st.L1Flushes, st.L1Refreshes)
+	}
+	if st.Hits[session.TierRedis] != 5 || st.Refused[session.TierRedis] != 1 {
+		t.Fatalf("redis tier: hits %v, refused %v; want 5 and 1", st.Hits, st.Refused)
 	}
 }

@@ -42,10 +42,15 @@ type Options struct {
 	KeyPrefix string
 	// L1TTL bounds how long an entry lives in the in-process cache; it is
 	// also the longest a missed invalidation could keep a revoked session
-	// alive on one instance. Default 5s; negative disables the L1. An
-	// entry used in the last fifth of its life is refreshed from Redis in
-	// the background (refresh-ahead), so a session in use does not wait for
-	// Redis every L1TTL; the entry is still never used past its own life.
+	// alive on one instance. Default 5s (zero means the default); negative
+	// (L1Off) disables the L1: every validation then reads Redis, no
+	// refresh-ahead workers run, and Stats counts no L1 hits, refreshes or
+	// flushes. The invalidation subscription still runs without an L1: it
+	// feeds the revocation index, the replica-read guard (ReadRedis) and
+	// the revocation retrier. An entry used in the last fifth of its life
+	// is refreshed from Redis in the background (refresh-ahead), so a
+	// session in use does not wait for Redis every L1TTL; the entry is
+	// still never used past its own life.
 	L1TTL time.Duration
 	// L1Size is the L1's maximum number of entries. Default 100 000.
 	L1Size int
@@ -152,6 +157,9 @@ func (o *Options) setDefaults() {
 		o.Now = time.Now
 	}
 }
+
+// L1Off, as Options.L1TTL, turns the in-process cache off.
+const L1Off time.Duration = -1
 
 // KeyObserver counts accesses to a Redis key (hot-key detection). The
 // Service calls it from validating goroutines, concurrently: it must be

@@ -276,7 +276,7 @@ func (a *app) openSessions() error {
 		Store:        a.store,
 		Redis:        a.rdb,
 		ReadRedis:    a.reader,
-		L1TTL:        a.cfg.L1TTL,
+		L1TTL:        sessionL1TTL(a.cfg.L1TTL),
 		CacheTTL:     a.cfg.CacheTTL,
 		ClockSkew:    a.cfg.ClockSkew,
 		StoreTimeout: a.cfg.StoreTimeout,

@@ -18,6 +18,7 @@ import (
 	"github.com/studiohq/studio/internal/listen"
 	"github.com/studiohq/studio/internal/server"
 	"github.com/studiohq/studio/redisconn"
+	"github.com/studiohq/studio/session"
 	"github.com/studiohq/studio/telemetry"
 )
 
@@ -46,7 +47,7 @@ type Config struct {
 	DatabaseURL  string        // store
 	StoreTimeout time.Duration // store
 
-	L1TTL     time.Duration // l1
+	L1TTL     time.Duration // l1; 0: no in-process cache (see sessionL1TTL)
 	CacheTTL  time.Duration // cache
 	ClockSkew time.Duration // cache
 
@@ -347,14 +348,30 @@ func checkStore(st *settings, c *Config) (err error) {
 }
 
 var l1Group = &group{name: "l1", title: "In-process cache", check: checkL1, specs: []spec{
-	{env: "STUDIO_L1_TTL", flag: "l1-ttl", def: "5s", help: "longest life of an in-process cache entry (100ms-60s)"},
+	{env: "STUDIO_L1_TTL", flag: "l1-ttl", def: "5s", help: "longest life of an in-process cache entry (100ms-60s; 0 turns the cache off)"},
 }}
 
+// checkL1 reads STUDIO_L1_TTL: a duration from 100ms to 60s, or zero
+// ("0", "0s", …) for no in-process cache.
 func checkL1(st *settings, c *Config) (err error) {
-	if c.L1TTL, err = durationIn(st.get("STUDIO_L1_TTL"), 100*time.Millisecond, time.Minute); err != nil {
-		return st.bad("STUDIO_L1_TTL", "%v", err)
+	v := st.get("STUDIO_L1_TTL")
+	if d, perr := time.ParseDuration(v); perr == nil && d == 0 {
+		c.L1TTL = 0
+		return nil
+	}
+	if c.L1TTL, err = durationIn(v, 100*time.Millisecond, time.Minute); err != nil {
+		return st.bad("STUDIO_L1_TTL", "%v (or 0 for no in-process cache)", err)
 	}
 	return nil
+}
+
+// sessionL1TTL turns Config.L1TTL into session.Options.L1TTL, where zero
+// means the default and a negative value turns the L1 off.
+func sessionL1TTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return session.L1Off
+	}
+	return d
 }
 
 var cacheGroup = &group{name: "cache", title: "Redis cache", check: checkCache, specs: []spec{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/studiohq/studio/internal/redisproc"
 	"github.com/studiohq/studio/internal/redistest"
+	"github.com/studiohq/studio/session"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -94,6 +95,11 @@ func TestBadSettingsStopStartupWithOneLine(t *testing.T) {
 		{"sqlite no path", map[string]string{"DATABASE_URL": "sqlite:"}, nil, "needs a file path"},
 		{"l1 ttl text", map[string]string{"STUDIO_L1_TTL": "soon"}, nil, "invalid STUDIO_L1_TTL (--l1-ttl) \"soon\": not a duration"},
 		{"l1 ttl too long", nil, []string{"--l1-ttl", "1h"}, "must be between 100ms and 1m0s"},
+		{"l1 ttl below the minimum", map[string]string{"STUDIO_L1_TTL": "50ms"}, nil, "invalid STUDIO_L1_TTL (--l1-ttl) \"50ms\": must be between 100ms and 1m0s (or 0 for no in-process cache)"},
+		{"l1 ttl one nanosecond", map[string]string{"STUDIO_L1_TTL": "1ns"}, nil, "invalid STUDIO_L1_TTL (--l1-ttl) \"1ns\": must be between 100ms"},
+		{"l1 ttl negative", map[string]string{"STUDIO_L1_TTL": "-1s"}, nil, "invalid STUDIO_L1_TTL (--l1-ttl) \"-1s\": must be between 100ms"},
+		{"l1 ttl word", nil, []string{"--l1-ttl", "off"}, "invalid STUDIO_L1_TTL (--l1-ttl) \"off\": not a duration"},
+		{"l1 ttl empty", map[string]string{"STUDIO_L1_TTL": " "}, nil, "invalid STUDIO_L1_TTL (--l1-ttl)"},
 		{"cache ttl zero", map[string]string{"STUDIO_CACHE_TTL": "0s"}, nil, "invalid STUDIO_CACHE_TTL (--cache-ttl) \"0s\": must be between"},
 		{"clock skew text", map[string]string{"STUDIO_CLOCK_SKEW": "a bit"}, nil, "invalid STUDIO_CLOCK_SKEW (--clock-skew) \"a bit\": not a duration"},
 		{"clock skew too long", nil, []string{"--clock-skew", "2h"}, "invalid STUDIO_CLOCK_SKEW (--clock-skew) \"2h\": must be between 1s and 1h0m0s"},
@@ -509,5 +515,49 @@ func TestListenAndAdminSettings(t *testing.T) {
 	}
 	if !strings.HasPrefix(externalURL(c), "https://") {
 		t.Errorf("external URL %q with Studio's own TLS, want https", externalURL(c))
+	}
+}
+
+// TestL1TTLZeroTurnsTheL1Off: STUDIO_L1_TTL=0 (in any spelling of zero)
+// is no in-process cache, which the session package spells L1Off; every
+// other value keeps its meaning.
+func TestL1TTLZeroTurnsTheL1Off(t *testing.T) {
+	for _, v := range []string{"0", "0s", "0ms", "-0s"} {
+		c, err := configOf(t, "serve", map[string]string{"STUDIO_L1_TTL": v})
+		if err != nil {
+			t.Fatalf("STUDIO_L1_TTL=%q: %v", v, err)
+		}
+		if c.L1TTL != 0 || sessionL1TTL(c.L1TTL) != session.L1Off {
+			t.Fatalf("STUDIO_L1_TTL=%q: L1TTL %v, session option %v; want 0 and L1Off", v, c.L1TTL, sessionL1TTL(c.L1TTL))
+		}
+	}
+	for v, want := range map[string]time.Duration{"": 5 * time.Second, "100ms": 100 * time.Millisecond, "1m": time.Minute} {
+		env := map[string]string{}
+		if v != "" {
+			env["STUDIO_L1_TTL"] = v
+		}
+		c, err := configOf(t, "serve", env)
+		if err != nil || c.L1TTL != want || sessionL1TTL(c.L1TTL) != want {
+			t.Fatalf("STUDIO_L1_TTL=%q: %v, %v; want %v", v, c.L1TTL, err, want)
+		}
+	}
+}
+
+// TestServeWithL1Off: with STUDIO_L1_TTL=0 the service answers every
+// validation from Redis, never from an in-process cache.
+func TestServeWithL1Off(t *testing.T) {
+	rs := redistest.Start(t)
+	a := openTestApp(t, rs, map[string]string{"STUDIO_L1_TTL": "0", "STUDIO_WARM_ON_START": "false"}, io.Discard, nil)
+	tok, _, err := a.sessions.Create(t.Context(), session.CreateParams{UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, tier, err := a.sessions.ValidateTier(t.Context(), tok.Reveal()); err != nil || tier != session.TierRedis {
+			t.Fatalf("validate: tier %v, %v; want redis", tier, err)
+		}
+	}
+	if st := a.sessions.Stats(); st.Hits[session.TierL1] != 0 || st.Hits[session.TierRedis] != 3 {
+		t.Fatalf("hits by tier %v, want 3 from redis and none from the L1", st.Hits)
 	}
 }

@@ -87,7 +87,7 @@ func runDrill(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: cfg.L1TTL, CacheTTL: cfg.CacheTTL,
+	svc, err := session.NewService(session.Options{Store: store, Redis: rdb, L1TTL: sessionL1TTL(cfg.L1TTL), CacheTTL: cfg.CacheTTL,
 		ClockSkew: cfg.ClockSkew, StoreTimeout: cfg.StoreTimeout, Logger: log})
 	if err != nil {
 		return err

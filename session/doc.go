@@ -19,7 +19,9 @@
 // caller that gives up does not cancel it for the others) and fills Redis
 // with SET … PXAT … NX, or replaces a stale copy unless it is a tombstone.
 // A copy expires at most Options.CacheTTL after the store read it was made
-// from, and never past the session's deadline. A live copy read from Redis
+// from, and never past the session's deadline; the last-seen flusher
+// extends the copies of sessions in use on the same terms (a sliding
+// lifetime, extend.go). A live copy read from Redis
 // is used only if the revocation index vouches for it (see Revocation);
 // otherwise the store answers as on a miss. Each successful validation
 // records a use, at most once per TouchInterval per session on each
@@ -79,7 +81,11 @@
 // It rests on two facts. First, every live copy written to Redis (a fill,
 // Create, a warm run, a refresh) expires at most CacheTTL after the store
 // read it was made from: redisDeadline counts from a time taken before
-// that read. A copy of a session revoked at r was read before r, so it is
+// that read. The sliding lifetime keeps this: the flusher's Store.Touch
+// reads, in its write, which sessions are live, and only their copies are
+// extended, to CacheTTL after a time taken before that statement, only
+// while the key holds a live copy (never a tombstone or a marker), and
+// never shortened. A copy of a session revoked at r was read before r, so it is
 // gone by r + CacheTTL. Second, each Service keeps a revocation index
 // (revindex.go): every revocation whose revoked_at is within W = CacheTTL
 // + ClockSkew, kept until revoked_at + W, loaded from the store at start

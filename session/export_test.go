@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 )
@@ -24,3 +25,6 @@ func FillRevocationIndex(s *Service, n int) {
 		s.revs.add(sha256.Sum256(b[:]), now, now)
 	}
 }
+
+// FlushTouches runs one pass of s's last-seen flusher now.
+func FlushTouches(ctx context.Context, s *Service) error { return s.flushTouches(ctx) }

@@ -132,6 +132,9 @@ type countingStore struct {
 	lookups, creates, touches, touched atomic.Int64
 	lookupDelay                        atomic.Int64
 	hang, failRevokedSince             atomic.Bool
+	// afterTouch, when set, runs after each Touch has returned from the
+	// store and before its result reaches the Service.
+	afterTouch atomic.Pointer[func()]
 }
 
 // wait blocks until ctx ends while s.hang is set.
@@ -185,10 +188,14 @@ func (s *countingStore) RevokedSince(ctx context.Context, since, now time.Time, 
 	return s.Store.RevokedSince(ctx, since, now, fn)
 }
 
-func (s *countingStore) Touch(ctx context.Context, ts []session.Touch) error {
+func (s *countingStore) Touch(ctx context.Context, ts []session.Touch, now time.Time) ([]session.Touched, error) {
 	s.touches.Add(1)
 	s.touched.Add(int64(len(ts)))
-	return s.Store.Touch(ctx, ts)
+	live, err := s.Store.Touch(ctx, ts, now)
+	if f := s.afterTouch.Load(); f != nil {
+		(*f)()
+	}
+	return live, err
 }
 
 func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {

@@ -21,7 +21,7 @@ type sessionCollector struct {
 	stats                                               func() Stats
 	validations, flushes, refreshes, touches, redisErrs *prometheus.Desc
 	storeErrs, queued, replicaFallbacks                 *prometheus.Desc
-	distrusted, indexEntries, indexCurrent              *prometheus.Desc
+	distrusted, indexEntries, indexCurrent, extended    *prometheus.Desc
 	revocationsDropped, revocationReadErrs              *prometheus.Desc
 }
 
@@ -39,6 +39,8 @@ func newSessionCollector(stats func() Stats) *sessionCollector {
 			"Session reads from a replica (REDIS_READ_REPLICAS) that failed and went to the master.", nil, nil),
 		distrusted: prometheus.NewDesc("studio_session_redis_copies_distrusted_total",
 			"Live session copies read from Redis but not used because the revocation index has the session or is not current; the store answered instead.", nil, nil),
+		extended: prometheus.NewDesc("studio_session_redis_copies_extended_total",
+			"Live session copies in Redis whose expiry the last-seen flusher moved forward (to at most the cache TTL after a store read that found the session live).", nil, nil),
 		indexEntries: prometheus.NewDesc("studio_session_revocation_index_entries", "Revocations in the revocation index (those of the last cache TTL + clock skew).", nil, nil),
 		indexCurrent: prometheus.NewDesc("studio_session_revocation_index_current",
 			"1 while the revocation index is current (loaded, read from the store within five polls, not overflowed); 0 while Redis copies are not trusted.", nil, nil),
@@ -50,7 +52,7 @@ func newSessionCollector(stats func() Stats) *sessionCollector {
 
 func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.refreshes, c.touches, c.redisErrs, c.storeErrs, c.queued, c.replicaFallbacks,
-		c.distrusted, c.indexEntries, c.indexCurrent, c.revocationsDropped, c.revocationReadErrs} {
+		c.distrusted, c.extended, c.indexEntries, c.indexCurrent, c.revocationsDropped, c.revocationReadErrs} {
 		ch <- d
 	}
 }
@@ -73,6 +75,7 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(st.RevocationsQueued))
 	ch <- prometheus.MustNewConstMetric(c.replicaFallbacks, prometheus.CounterValue, float64(st.ReplicaFallbacks))
 	ch <- prometheus.MustNewConstMetric(c.distrusted, prometheus.CounterValue, float64(st.RedisCopiesDistrusted))
+	ch <- prometheus.MustNewConstMetric(c.extended, prometheus.CounterValue, float64(st.RedisCopiesExtended))
 	ch <- prometheus.MustNewConstMetric(c.indexEntries, prometheus.GaugeValue, float64(st.RevocationIndexEntries))
 	current := 0.0
 	if st.RevocationIndex == RevocationsCurrent {

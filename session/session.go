@@ -101,6 +101,21 @@ type Touch struct {
 	At   time.Time
 }
 
+// Touched is a session that Store.Touch found live: what the Service
+// needs to bound the life of its Redis copy by the session's deadline.
+type Touched struct {
+	Hash        TokenHash
+	LastSeenAt  time.Time // after the touch
+	ExpiresAt   time.Time
+	IdleTimeout time.Duration
+}
+
+// deadline is the session's deadline as Session.deadline computes it.
+func (t *Touched) deadline() time.Time {
+	s := Session{LastSeenAt: t.LastSeenAt, ExpiresAt: t.ExpiresAt, IdleTimeout: t.IdleTimeout}
+	return s.deadline()
+}
+
 // Revocation names a session that a Store revoked, with what Redis needs to
 // keep a tombstone for the rest of the session's life and when it was
 // revoked (the revoking instance's clock).
@@ -134,9 +149,17 @@ type Store interface {
 	// from it, so it must see a revocation as soon as its transaction has
 	// committed.
 	RevokedSince(ctx context.Context, since, now time.Time, fn func(Revocation) error) error
-	// Touch moves last_seen_at forward (never backward) for each entry in one
-	// batch. Unknown hashes are ignored.
-	Touch(ctx context.Context, touches []Touch) error
+	// Touch moves last_seen_at forward (never backward) for each entry in
+	// one batch, and returns the sessions among them that are live at now
+	// (not revoked, expiring after now), each with its last_seen_at after
+	// the write, once however often the batch names it. Whether a session
+	// is live is read in the same statement or transaction as its write:
+	// a revocation committed before that read is never returned (the
+	// Service extends the Redis copies of the sessions returned on the
+	// strength of this read). A session the batch names may be missing
+	// from the result when another writer moved its last_seen_at past the
+	// entry's At meanwhile. Unknown hashes are ignored.
+	Touch(ctx context.Context, touches []Touch, now time.Time) ([]Touched, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -58,6 +58,7 @@ type counters struct {
 	l1Flushes      atomic.Uint64
 	l1Refreshes    atomic.Uint64
 	touchesWritten atomic.Uint64
+	copiesExtended atomic.Uint64
 	// replicaFallbacks counts ReadRedis reads that failed and were
 	// retried on the master.
 	replicaFallbacks atomic.Uint64
@@ -96,6 +97,9 @@ type Stats struct {
 	// Options.L1TTL).
 	L1Refreshes    uint64
 	TouchesWritten uint64
+	// RedisCopiesExtended counts live Redis copies whose expiry the
+	// last-seen flusher moved forward (the sliding Redis lifetime).
+	RedisCopiesExtended uint64
 	// ReplicaFallbacks counts replica reads that failed and went to the
 	// master instead (Options.ReadRedis).
 	ReplicaFallbacks uint64
@@ -139,6 +143,7 @@ func (s *Service) Stats() Stats {
 	st.L1Flushes = s.stats.l1Flushes.Load()
 	st.L1Refreshes = s.stats.l1Refreshes.Load()
 	st.TouchesWritten = s.stats.touchesWritten.Load()
+	st.RedisCopiesExtended = s.stats.copiesExtended.Load()
 	st.ReplicaFallbacks = s.stats.replicaFallbacks.Load()
 	st.RevocationsQueued = s.retry.queued.Load()
 	st.RedisCopiesDistrusted = s.stats.distrusted.Load()

@@ -117,16 +117,24 @@ func (s *Service) flushLoop(ctx context.Context) {
 	}
 }
 
-// flushTouches writes pending uses to the store; what fails is requeued.
+// flushTouches writes pending uses to the store, batch by batch, and
+// extends the Redis copies of the sessions each batch found live
+// (extend.go); what fails to be written is requeued.
 func (s *Service) flushTouches(ctx context.Context) error {
 	all := s.touches.drain(s.now().UnixMilli(), s.opts.TouchInterval.Milliseconds())
 	for start := 0; start < len(all); start += touchBatch {
 		batch := all[start:min(start+touchBatch, len(all))]
-		if err := s.store.Touch(ctx, batch); err != nil {
+		// Taken before the statement runs: a session it finds live was
+		// live at this time or later, so a copy extended to CacheTTL past
+		// it keeps the revocation index's bound.
+		read := s.now()
+		live, err := s.store.Touch(ctx, batch, read)
+		if err != nil {
 			s.touches.requeue(all[start:])
 			return err
 		}
 		s.stats.touchesWritten.Add(uint64(len(batch)))
+		s.extendCopies(ctx, live, read)
 	}
 	return nil
 }

@@ -102,7 +102,7 @@ func TestInstrumentationSpans(t *testing.T) {
 	const user = "user-secret-4711"
 	rec := storetest.NewRecord(t, user, now())
 
-	_ = s.Touch(ctx, []session.Touch{{Hash: rec.Hash, At: now()}}) // background: no parent span
+	_, _ = s.Touch(ctx, []session.Touch{{Hash: rec.Hash, At: now()}}, now()) // background: no parent span
 	if n := len(sr.Ended()); n != 0 {
 		t.Fatalf("%d spans from an operation without a parent span", n)
 	}
@@ -157,7 +157,7 @@ func TestInstrumentationSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	_ = s2.Touch(ctx, []session.Touch{{Hash: rec.Hash, At: now()}})
+	_, _ = s2.Touch(ctx, []session.Touch{{Hash: rec.Hash, At: now()}}, now())
 	if ended := sr2.Ended(); len(ended) != 1 || ended[0].Name() != "UPDATE sessions" || ended[0].Parent().IsValid() {
 		t.Fatalf("background spans with TraceBackground: %v", ended)
 	}

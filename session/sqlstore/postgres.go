@@ -84,10 +84,18 @@ const (
 			WHERE s.last_seen_at < t.at
 			ORDER BY s.token_hash
 			FOR UPDATE OF s
+		), upd AS (
+			UPDATE sessions s SET last_seen_at = GREATEST(s.last_seen_at, locked.at)
+			FROM locked
+			WHERE s.token_hash = locked.token_hash
+			RETURNING s.token_hash, s.last_seen_at, s.expires_at, s.idle_timeout_ms, s.revoked_at
 		)
-		UPDATE sessions s SET last_seen_at = GREATEST(s.last_seen_at, locked.at)
-		FROM locked
-		WHERE s.token_hash = locked.token_hash`
+		SELECT token_hash, last_seen_at, expires_at, idle_timeout_ms FROM upd
+		WHERE revoked_at IS NULL AND expires_at > $3
+		UNION ALL
+		SELECT s.token_hash, s.last_seen_at, s.expires_at, s.idle_timeout_ms
+		FROM sessions s JOIN t ON s.token_hash = t.h
+		WHERE s.last_seen_at >= t.at AND s.revoked_at IS NULL AND s.expires_at > $3`
 	pgRecent = `SELECT token_hash, ` + pgSessionCols + ` FROM sessions
 		WHERE revoked_at IS NULL AND expires_at > $1
 		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms * interval '1 millisecond' > $1)
@@ -399,15 +407,41 @@ func pgScanRevocation(rows pgx.Rows) (session.Revocation, error) {
 	return r, nil
 }
 
-func (b *pgBackend) touch(ctx context.Context, touches []session.Touch) error {
+// touch returns the live sessions it moved, as the UPDATE saw them, and
+// those it did not need to move (last_seen_at already at or past the
+// entry), as the statement's snapshot saw them; both reads are part of
+// the one statement.
+func (b *pgBackend) touch(ctx context.Context, touches []session.Touch, now time.Time) ([]session.Touched, error) {
 	hashes := make([][]byte, len(touches))
 	ats := make([]time.Time, len(touches))
 	for i := range touches {
 		hashes[i] = touches[i].Hash[:]
 		ats[i] = ms(touches[i].At)
 	}
-	_, err := b.pool.Exec(ctx, pgTouch, hashes, ats)
-	return err
+	rows, err := b.pool.Query(ctx, pgTouch, hashes, ats, ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	live := make([]session.Touched, 0, len(touches))
+	for rows.Next() {
+		var (
+			t      session.Touched
+			hash   []byte
+			idleMS int64
+		)
+		if err := rows.Scan(&hash, &t.LastSeenAt, &t.ExpiresAt, &idleMS); err != nil {
+			return nil, err
+		}
+		if len(hash) != len(t.Hash) {
+			return nil, fmt.Errorf("token hash of %d bytes", len(hash))
+		}
+		copy(t.Hash[:], hash)
+		t.LastSeenAt, t.ExpiresAt = t.LastSeenAt.UTC(), t.ExpiresAt.UTC()
+		t.IdleTimeout = time.Duration(idleMS) * time.Millisecond
+		live = append(live, t)
+	}
+	return live, rows.Err()
 }
 
 func (b *pgBackend) recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error {

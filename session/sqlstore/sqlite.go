@@ -63,8 +63,12 @@ const (
 	liteRevokeUser = `UPDATE sessions SET revoked_at = ?
 		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
 		RETURNING token_hash, id, expires_at, revoked_at`
-	liteTouch = `UPDATE sessions SET last_seen_at = ?
-		WHERE token_hash = ? AND last_seen_at < ?`
+	// liteTouch writes every row it names (max() keeps last_seen_at from
+	// moving backward), so that RETURNING reads, in the write, whether
+	// each session is still live.
+	liteTouch = `UPDATE sessions SET last_seen_at = max(last_seen_at, ?)
+		WHERE token_hash = ?
+		RETURNING last_seen_at, expires_at, idle_timeout_ms, revoked_at IS NULL`
 	liteRecent = `SELECT token_hash, ` + liteSessionCols + ` FROM sessions
 		WHERE revoked_at IS NULL AND expires_at > ?
 		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms > ?)
@@ -404,25 +408,42 @@ func liteScanRevocation(rows *sql.Rows) (session.Revocation, error) {
 	return r, nil
 }
 
-func (b *liteBackend) touch(ctx context.Context, touches []session.Touch) error {
-	if len(touches) == 1 { // one statement is its own transaction
-		at := unixMS(touches[0].At)
-		_, err := b.touchStmt.ExecContext(ctx, at, touches[0].Hash[:], at)
-		return err
-	}
+func (b *liteBackend) touch(ctx context.Context, touches []session.Touch, now time.Time) ([]session.Touched, error) {
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	stmt := tx.StmtContext(ctx, b.touchStmt)
+	n := unixMS(now)
+	live := make([]session.Touched, 0, len(touches))
+	seen := make(map[session.TokenHash]int, len(touches))
 	for i := range touches {
-		at := unixMS(touches[i].At)
-		if _, err := stmt.ExecContext(ctx, at, touches[i].Hash[:], at); err != nil {
-			return err
+		var (
+			lastSeen, expires, idleMS int64
+			unrevoked                 bool
+		)
+		err := stmt.QueryRowContext(ctx, unixMS(touches[i].At), touches[i].Hash[:]).Scan(&lastSeen, &expires, &idleMS, &unrevoked)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return nil, err
+		case !unrevoked || expires <= n:
+			continue
 		}
+		t := session.Touched{Hash: touches[i].Hash, LastSeenAt: fromMS(lastSeen), ExpiresAt: fromMS(expires), IdleTimeout: time.Duration(idleMS) * time.Millisecond}
+		if j, ok := seen[t.Hash]; ok {
+			live[j] = t // the later statement saw the later last_seen_at
+			continue
+		}
+		seen[t.Hash] = len(live)
+		live = append(live, t)
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return live, nil
 }
 
 func (b *liteBackend) recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error {

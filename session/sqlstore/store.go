@@ -108,7 +108,7 @@ type backend interface {
 	lookup(ctx context.Context, h session.TokenHash) (session.Session, error)
 	revoke(ctx context.Context, h session.TokenHash, at time.Time) (session.Session, error)
 	revokeUser(ctx context.Context, userID string, at time.Time) ([]session.Revocation, error)
-	touch(ctx context.Context, touches []session.Touch) error
+	touch(ctx context.Context, touches []session.Touch, now time.Time) ([]session.Touched, error)
 	recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error
 	revokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error
 	ping(ctx context.Context) error
@@ -430,18 +430,22 @@ func (s *Store) RevokeUser(ctx context.Context, userID string, at time.Time) (re
 
 // Touch sets last_seen_at to the later of its current value and each
 // entry's At, for all entries in one statement (PostgreSQL) or one
-// transaction (SQLite). Unknown hashes are ignored; an empty batch does
-// nothing. When a hash appears more than once the latest At wins.
-func (s *Store) Touch(ctx context.Context, touches []session.Touch) (err error) {
+// transaction (SQLite), and returns the sessions named that are live at
+// now (not revoked, expiring after now), read in that same statement or
+// transaction. Unknown hashes are ignored; an empty batch does nothing.
+// When a hash appears more than once the latest At wins and the session
+// is returned once.
+func (s *Store) Touch(ctx context.Context, touches []session.Touch, now time.Time) (live []session.Touched, err error) {
 	if len(touches) == 0 {
-		return nil
+		return nil, nil
 	}
 	ctx = s.start(ctx, opTouch)
 	defer func() { s.end(ctx, opTouch, err) }()
-	if err := s.b.touch(ctx, touches); err != nil {
-		return fmt.Errorf("sqlstore: touch: %w", err)
+	live, err = s.b.touch(ctx, touches, now)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: touch: %w", err)
 	}
-	return nil
+	return live, nil
 }
 
 // Recent calls fn for the live sessions at now — not revoked, expiring after

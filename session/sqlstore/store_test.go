@@ -205,7 +205,7 @@ func TestSQLiteTwoStoresOneFile(t *testing.T) {
 					return
 				}
 				ts := []session.Touch{{Hash: rec.Hash, At: now().Add(time.Second)}, {Hash: storetest.NewHash(t), At: now()}}
-				if err := s.Touch(ctx, ts); err != nil {
+				if _, err := s.Touch(ctx, ts, now()); err != nil {
 					errs <- err
 					return
 				}
@@ -339,7 +339,8 @@ func TestRecent(t *testing.T) {
 				if _, err := s.Lookup(ctx, r.Hash); err != nil {
 					return err
 				}
-				return s.Touch(ctx, []session.Touch{{Hash: r.Hash, At: r.Session.LastSeenAt.Add(time.Millisecond)}})
+				_, err := s.Touch(ctx, []session.Touch{{Hash: r.Hash, At: r.Session.LastSeenAt.Add(time.Millisecond)}}, now())
+				return err
 			})
 			if err != nil || n != len(want) {
 				t.Errorf("Recent with a store-using fn: %d calls, %v; want %d, nil", n, err, len(want))
@@ -624,8 +625,8 @@ func TestQueryHook(t *testing.T) {
 			_ = s.Create(ctx, rec)
 			_, _ = s.Lookup(ctx, rec.Hash)
 			_, _ = s.Lookup(ctx, storetest.NewHash(t))
-			_ = s.Touch(ctx, nil) // no query, no call
-			_ = s.Touch(ctx, []session.Touch{{Hash: rec.Hash, At: now()}})
+			_, _ = s.Touch(ctx, nil, now()) // no query, no call
+			_, _ = s.Touch(ctx, []session.Touch{{Hash: rec.Hash, At: now()}}, now())
 			_, _ = s.Revoke(ctx, rec.Hash, now())
 			_, _ = s.RevokeUser(ctx, "u", now())
 			_ = s.Recent(ctx, now(), 10, func(session.Record) error { return nil })

@@ -461,11 +461,12 @@ func testTouch(t *testing.T, s session.Store) {
 	c := newRecord(t, user, base)
 	revoked := newRecord(t, user, base)
 	revoked.Session.RevokedAt = ptr(base)
-	for _, r := range []session.Record{a, b, c, revoked} {
+	expired := newRecord(t, user, base.Add(-2*time.Hour)) // expired an hour ago
+	for _, r := range []session.Record{a, b, c, revoked, expired} {
 		mustCreate(t, ctx, s, r)
 	}
 
-	err := s.Touch(ctx, []session.Touch{
+	live, err := s.Touch(ctx, []session.Touch{
 		{Hash: a.Hash, At: base.Add(5 * time.Second)},
 		{Hash: newHash(t), At: base.Add(time.Hour)}, // unknown: ignored
 		{Hash: b.Hash, At: base.Add(3 * time.Second)},
@@ -473,7 +474,8 @@ func testTouch(t *testing.T, s session.Store) {
 		{Hash: b.Hash, At: base.Add(4 * time.Second)},
 		{Hash: c.Hash, At: base.Add(-time.Minute)}, // backward: ignored
 		{Hash: revoked.Hash, At: base.Add(time.Second)},
-	})
+		{Hash: expired.Hash, At: base.Add(time.Second)},
+	}, base)
 	if err != nil {
 		t.Fatalf("Touch: %v", err)
 	}
@@ -486,33 +488,78 @@ func testTouch(t *testing.T, s session.Store) {
 	checkSame(t, mustLookup(t, ctx, s, b.Hash), want(b, base.Add(9*time.Second)))
 	checkSame(t, mustLookup(t, ctx, s, c.Hash), c.Session)
 	checkSame(t, mustLookup(t, ctx, s, revoked.Hash), want(revoked, base.Add(time.Second)))
+	// The live sessions named, once each, with their state after the
+	// write; not the revoked, expired or unknown ones. c is live though
+	// its last_seen_at did not move.
+	checkTouched(t, live, []session.Touched{
+		touched(a, base.Add(5*time.Second)), touched(b, base.Add(9*time.Second)), touched(c, base),
+	})
 
 	// Never backward, one at a time either.
-	if err := s.Touch(ctx, []session.Touch{{Hash: a.Hash, At: base.Add(time.Second)}}); err != nil {
+	live, err = s.Touch(ctx, []session.Touch{{Hash: a.Hash, At: base.Add(time.Second)}}, base)
+	if err != nil {
 		t.Fatalf("Touch: %v", err)
 	}
 	checkSame(t, mustLookup(t, ctx, s, a.Hash), want(a, base.Add(5*time.Second)))
-	if err := s.Touch(ctx, []session.Touch{{Hash: a.Hash, At: base.Add(6 * time.Second)}}); err != nil {
+	checkTouched(t, live, []session.Touched{touched(a, base.Add(5*time.Second))})
+	if _, err := s.Touch(ctx, []session.Touch{{Hash: a.Hash, At: base.Add(6 * time.Second)}}, base); err != nil {
 		t.Fatalf("Touch: %v", err)
 	}
 	checkSame(t, mustLookup(t, ctx, s, a.Hash), want(a, base.Add(6*time.Second)))
 
-	// Only unknown hashes.
-	if err := s.Touch(ctx, []session.Touch{{Hash: newHash(t), At: base}, {Hash: newHash(t), At: base}}); err != nil {
-		t.Fatalf("Touch(unknown hashes): %v", err)
+	// Live is judged at the now given: a is not live at its expiry.
+	if live, err := s.Touch(ctx, []session.Touch{{Hash: a.Hash, At: base.Add(7 * time.Second)}}, a.Session.ExpiresAt); err != nil || len(live) != 0 {
+		t.Fatalf("Touch at the session's expiry: %v, %v; want no live session", live, err)
 	}
-	if err := s.Touch(ctx, []session.Touch{{Hash: newHash(t), At: base}}); err != nil {
-		t.Fatalf("Touch(one unknown hash): %v", err)
+
+	// A revocation committed before the Touch: not live.
+	if _, err := s.Revoke(ctx, b.Hash, base.Add(10*time.Second)); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if live, err := s.Touch(ctx, []session.Touch{{Hash: b.Hash, At: base.Add(11 * time.Second)}}, base); err != nil || len(live) != 0 {
+		t.Fatalf("Touch after Revoke: %v, %v; want no live session", live, err)
+	}
+
+	// Only unknown hashes.
+	if live, err := s.Touch(ctx, []session.Touch{{Hash: newHash(t), At: base}, {Hash: newHash(t), At: base}}, base); err != nil || len(live) != 0 {
+		t.Fatalf("Touch(unknown hashes): %v, %v", live, err)
+	}
+	if live, err := s.Touch(ctx, []session.Touch{{Hash: newHash(t), At: base}}, base); err != nil || len(live) != 0 {
+		t.Fatalf("Touch(one unknown hash): %v, %v", live, err)
+	}
+}
+
+func touched(r session.Record, lastSeen time.Time) session.Touched {
+	return session.Touched{Hash: r.Hash, LastSeenAt: lastSeen, ExpiresAt: r.Session.ExpiresAt, IdleTimeout: r.Session.IdleTimeout}
+}
+
+// checkTouched compares Touch's live sessions with want, in any order.
+func checkTouched(t *testing.T, got, want []session.Touched) {
+	t.Helper()
+	key := func(x session.Touched) string {
+		return fmt.Sprintf("%x last_seen=%s expires=%s idle=%s", x.Hash[:4], x.LastSeenAt.Format(time.RFC3339Nano), x.ExpiresAt.Format(time.RFC3339Nano), x.IdleTimeout)
+	}
+	var g, w []string
+	for _, x := range got {
+		g = append(g, key(x))
+	}
+	for _, x := range want {
+		w = append(w, key(x))
+	}
+	slices.Sort(g)
+	slices.Sort(w)
+	if !slices.Equal(g, w) {
+		t.Fatalf("Touch returned live sessions\n  %s\nwant\n  %s", strings.Join(g, "\n  "), strings.Join(w, "\n  "))
 	}
 }
 
 func testTouchEmpty(t *testing.T, s session.Store) {
 	ctx := ctxFor(t)
-	if err := s.Touch(ctx, nil); err != nil {
-		t.Fatalf("Touch(nil): %v", err)
+	if live, err := s.Touch(ctx, nil, now()); err != nil || live != nil {
+		t.Fatalf("Touch(nil): %v, %v", live, err)
 	}
-	if err := s.Touch(ctx, []session.Touch{}); err != nil {
-		t.Fatalf("Touch(empty): %v", err)
+	if live, err := s.Touch(ctx, []session.Touch{}, now()); err != nil || live != nil {
+		t.Fatalf("Touch(empty): %v, %v", live, err)
 	}
 }
 
@@ -590,7 +637,7 @@ func testConcurrent(t *testing.T, s session.Store) {
 				}
 				batch = append(batch, session.Touch{Hash: newHash(t), At: base})
 				rng.Shuffle(len(batch), func(a, b int) { batch[a], batch[b] = batch[b], batch[a] })
-				if err := s.Touch(ctx, batch); err != nil {
+				if _, err := s.Touch(ctx, batch, now()); err != nil {
 					errs <- fmt.Errorf("worker %d: Touch: %w", w, err)
 					return
 				}
@@ -618,7 +665,7 @@ func testConcurrent(t *testing.T, s session.Store) {
 			if r%2 == 0 {
 				slices.Reverse(ts)
 			}
-			if err := s.Touch(ctx, ts); err != nil {
+			if _, err := s.Touch(ctx, ts, now()); err != nil {
 				errs <- fmt.Errorf("victim Touch: %w", err)
 			}
 			revs, err := s.RevokeUser(ctx, victimUser, base.Add(time.Duration(r+1)*time.Second))

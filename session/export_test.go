@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"time"
 )
 
 // KeySlot exposes keySlot to the external tests, which compare it with a
@@ -28,3 +29,46 @@ func FillRevocationIndex(s *Service, n int) {
 
 // FlushTouches runs one pass of s's last-seen flusher now.
 func FlushTouches(ctx context.Context, s *Service) error { return s.flushTouches(ctx) }
+
+// SkipTouches makes s record no use of a session (no last_seen_at writes,
+// no sliding Redis lifetime), or record them again: the baseline of the
+// benchmark that measures what recording costs. Call it while s
+// validates nothing.
+func SkipTouches(s *Service, skip bool) { s.noTouch = skip }
+
+// FillL1 puts n live entries into s's L1, each a session shaped like a
+// typical login (a 32-character id, a user id, two metadata entries)
+// decoded from its Redis value as a Redis hit decodes it.
+func FillL1(s *Service, n int) {
+	now := s.now()
+	var b [8]byte
+	for i := range n {
+		binary.LittleEndian.PutUint64(b[:], uint64(i))
+		h := TokenHash(sha256.Sum256(b[:]))
+		v, err := encodeSession(&Session{
+			ID: h.Hex()[:32], UserID: "user_" + h.Hex()[:8], CreatedAt: now, LastSeenAt: now,
+			ExpiresAt: now.Add(24 * time.Hour), Metadata: map[string]string{"ip": "192.0.2.1", "ua": "bench"},
+		})
+		if err != nil {
+			panic(err)
+		}
+		sess, err := decodeCached(string(v))
+		if err != nil {
+			panic(err)
+		}
+		s.l1Put(h, s.Key(h), s.gens[h[0]].Load(), sess, nil, now)
+	}
+}
+
+// L1Len is the number of entries in s's L1.
+func L1Len(s *Service) int { return s.l1.EstimatedSize() }
+
+// FillTouches records a use of n distinct sessions in s's toucher.
+func FillTouches(s *Service, n int) {
+	now := s.now()
+	var b [8]byte
+	for i := range n {
+		binary.LittleEndian.PutUint64(b[:], uint64(i))
+		s.touch(sha256.Sum256(b[:]), nil, now)
+	}
+}

@@ -22,6 +22,7 @@ type sessionCollector struct {
 	validations, flushes, refreshes, touches, redisErrs *prometheus.Desc
 	storeErrs, queued, replicaFallbacks                 *prometheus.Desc
 	distrusted, indexEntries, indexCurrent, extended    *prometheus.Desc
+	touchesDropped                                      *prometheus.Desc
 	revocationsDropped, revocationReadErrs              *prometheus.Desc
 }
 
@@ -32,9 +33,11 @@ func newSessionCollector(stats func() Stats) *sessionCollector {
 		flushes:     prometheus.NewDesc("studio_session_l1_flushes_total", "Whole-L1 flushes (invalidation subscription dropped or resubscribed).", nil, nil),
 		refreshes:   prometheus.NewDesc("studio_session_l1_refreshes_total", "L1 entries refreshed from Redis in the background before they expired (used in the last fifth of their life).", nil, nil),
 		touches:     prometheus.NewDesc("studio_session_last_seen_writes_total", "last_seen_at updates written to the store (batched).", nil, nil),
-		redisErrs:   prometheus.NewDesc("studio_session_redis_errors_total", "Redis steps of the session layer that failed and fell back (read the store, queued a revocation, skipped a fill).", nil, nil),
-		storeErrs:   prometheus.NewDesc("studio_session_store_errors_total", "Store lookups that failed.", nil, nil),
-		queued:      prometheus.NewDesc("studio_session_revocations_queued", "Revocations waiting to reach Redis.", nil, nil),
+		touchesDropped: prometheus.NewDesc("studio_session_last_seen_dropped_total",
+			"Session uses not recorded for last_seen_at because the buffer of uses waiting for the store was full.", nil, nil),
+		redisErrs: prometheus.NewDesc("studio_session_redis_errors_total", "Redis steps of the session layer that failed and fell back (read the store, queued a revocation, skipped a fill).", nil, nil),
+		storeErrs: prometheus.NewDesc("studio_session_store_errors_total", "Store lookups that failed.", nil, nil),
+		queued:    prometheus.NewDesc("studio_session_revocations_queued", "Revocations waiting to reach Redis.", nil, nil),
 		replicaFallbacks: prometheus.NewDesc("studio_session_replica_read_fallbacks_total",
 			"Session reads from a replica (REDIS_READ_REPLICAS) that failed and went to the master.", nil, nil),
 		distrusted: prometheus.NewDesc("studio_session_redis_copies_distrusted_total",
@@ -52,7 +55,7 @@ func newSessionCollector(stats func() Stats) *sessionCollector {
 
 func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.refreshes, c.touches, c.redisErrs, c.storeErrs, c.queued, c.replicaFallbacks,
-		c.distrusted, c.extended, c.indexEntries, c.indexCurrent, c.revocationsDropped, c.revocationReadErrs} {
+		c.distrusted, c.extended, c.touchesDropped, c.indexEntries, c.indexCurrent, c.revocationsDropped, c.revocationReadErrs} {
 		ch <- d
 	}
 }
@@ -75,6 +78,7 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(st.RevocationsQueued))
 	ch <- prometheus.MustNewConstMetric(c.replicaFallbacks, prometheus.CounterValue, float64(st.ReplicaFallbacks))
 	ch <- prometheus.MustNewConstMetric(c.distrusted, prometheus.CounterValue, float64(st.RedisCopiesDistrusted))
+	ch <- prometheus.MustNewConstMetric(c.touchesDropped, prometheus.CounterValue, float64(st.TouchesDropped))
 	ch <- prometheus.MustNewConstMetric(c.extended, prometheus.CounterValue, float64(st.RedisCopiesExtended))
 	ch <- prometheus.MustNewConstMetric(c.indexEntries, prometheus.GaugeValue, float64(st.RevocationIndexEntries))
 	current := 0.0

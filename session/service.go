@@ -196,6 +196,9 @@ type Service struct {
 	// noL1IndexCheck skips the index check of L1 hits: only for the
 	// baseline of the benchmark that measures it (export_test.go).
 	noL1IndexCheck bool
+	// noTouch records no uses: only for the baseline of the benchmark
+	// that measures recording them (export_test.go).
+	noTouch bool
 	// lastKick is when a validation last woke the revocation retrier
 	// (unix ns).
 	lastKick atomic.Int64

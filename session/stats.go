@@ -97,6 +97,10 @@ type Stats struct {
 	// Options.L1TTL).
 	L1Refreshes    uint64
 	TouchesWritten uint64
+	// TouchesDropped counts uses not recorded because the buffer of
+	// uses waiting to be written was full (the store refusing writes for
+	// several TouchIntervals at a million active sessions).
+	TouchesDropped uint64
 	// RedisCopiesExtended counts live Redis copies whose expiry the
 	// last-seen flusher moved forward (the sliding Redis lifetime).
 	RedisCopiesExtended uint64
@@ -144,6 +148,7 @@ func (s *Service) Stats() Stats {
 	st.L1Refreshes = s.stats.l1Refreshes.Load()
 	st.TouchesWritten = s.stats.touchesWritten.Load()
 	st.RedisCopiesExtended = s.stats.copiesExtended.Load()
+	st.TouchesDropped = s.touches.dropped.Load()
 	st.ReplicaFallbacks = s.stats.replicaFallbacks.Load()
 	st.RevocationsQueued = s.retry.queued.Load()
 	st.RedisCopiesDistrusted = s.stats.distrusted.Load()

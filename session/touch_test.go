@@ -29,10 +29,11 @@ func TestLastSeenWrittenInBatches(t *testing.T) {
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Ten minutes at one write a minute at most: <= 11 per session, all in
-	// the batch written at Close.
-	if calls, n := e.store.touches.Load(), e.store.touched.Load(); calls != 1 || n != 20 {
-		t.Fatalf("Touch calls %d with %d entries; want one batch of 20", calls, n)
+	// Ten minutes at one write a minute at most: <= 11 per session (the
+	// buffer keeps one use per session per interval until a flush takes
+	// it), all in the batch written at Close.
+	if calls, n := e.store.touches.Load(), e.store.touched.Load(); calls != 1 || n < 20 || n > 20*11 {
+		t.Fatalf("Touch calls %d with %d entries; want one batch of 20 to 220", calls, n)
 	}
 	for _, tok := range toks {
 		s, err := e.store.Store.Lookup(bg, mustHash(t, tok))

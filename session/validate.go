@@ -208,7 +208,7 @@ func (s *Service) redisGet(ctx context.Context, h TokenHash, key string, now tim
 // but not yet written to the store.
 func (s *Service) checkLocal(h TokenHash, sess *Session, now time.Time) error {
 	if sess.IdleTimeout > 0 {
-		if ms := s.touches.last(h); ms > sess.LastSeenAt.UnixMilli() {
+		if ms := s.touches.last(h, now.UnixMilli(), s.opts.TouchInterval.Milliseconds()); ms > sess.LastSeenAt.UnixMilli() {
 			sess.LastSeenAt = time.UnixMilli(ms).UTC()
 		}
 	}

@@ -56,7 +56,7 @@ func FillL1(s *Service, n int) {
 		if err != nil {
 			panic(err)
 		}
-		s.l1Put(h, s.Key(h), s.gens[h[0]].Load(), sess, nil, now)
+		s.l1Put(h, s.gens[h[0]].Load(), sess, nil, now)
 	}
 }
 
@@ -71,4 +71,9 @@ func FillTouches(s *Service, n int) {
 		binary.LittleEndian.PutUint64(b[:], uint64(i))
 		s.touch(sha256.Sum256(b[:]), nil, now)
 	}
+}
+
+// DrainTouches takes s's pending uses as the flusher does, and drops them.
+func DrainTouches(s *Service) {
+	s.touches.drain(s.now().UnixMilli(), s.opts.TouchInterval.Milliseconds())
 }

@@ -2,15 +2,17 @@ package session
 
 import (
 	"context"
+	"encoding/hex"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 type l1Entry struct {
 	sess  Session
-	err   error  // non-nil: a cached refusal (ErrRevoked, ErrNotFound, …)
-	key   string // the Redis key, kept so an L1 hit can be counted as an access to it
-	until int64  // unix nanoseconds; the entry is not used at or after it
+	err   error // non-nil: a cached refusal (ErrRevoked, ErrNotFound, …)
+	until int64 // unix nanoseconds; the entry is not used at or after it
 	ttl   time.Duration
 	// touched is the unix-millisecond time of the last use recorded for
 	// this session, so most hits skip the toucher entirely.
@@ -33,7 +35,7 @@ const (
 
 // l1Put caches an answer unless an invalidation of the key happened since
 // gen was read. It returns the entry (nil when nothing is cached).
-func (s *Service) l1Put(h TokenHash, key string, gen uint64, sess Session, err error, now time.Time) *l1Entry {
+func (s *Service) l1Put(h TokenHash, gen uint64, sess Session, err error, now time.Time) *l1Entry {
 	if s.l1 == nil {
 		return nil
 	}
@@ -46,7 +48,7 @@ func (s *Service) l1Put(h TokenHash, key string, gen uint64, sess Session, err e
 			return nil
 		}
 	}
-	e := &l1Entry{sess: sess, err: err, key: key, until: now.Add(ttl).UnixNano(), ttl: ttl}
+	e := &l1Entry{sess: sess, err: err, until: now.Add(ttl).UnixNano(), ttl: ttl}
 	e.touched.Store(sess.LastSeenAt.UnixMilli())
 	if s.gens[h[0]].Load() != gen {
 		return e
@@ -119,4 +121,21 @@ func (s *Service) flushL1() {
 		s.l1.InvalidateAll()
 		s.stats.l1Flushes.Add(1)
 	}
+}
+
+// keyBufs holds the buffers observeKey builds keys in.
+var keyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// observeKey tells Options.Keys of an access to h's Redis key. The key is
+// built in a pooled buffer, not kept in the L1 entry (73 bytes an entry
+// with the default prefix) nor allocated per hit: a KeyObserver must not
+// retain the key beyond the call.
+func (s *Service) observeKey(h TokenHash) {
+	bp := keyBufs.Get().(*[]byte)
+	b := append((*bp)[:0], s.opts.KeyPrefix...)
+	b = append(b, "s:"...)
+	b = hex.AppendEncode(b, h[:])
+	s.keys.ObserveKey(unsafe.String(unsafe.SliceData(b), len(b)))
+	*bp = b
+	keyBufs.Put(bp)
 }

@@ -17,7 +17,9 @@ type keyCounter struct {
 	n  map[string]int
 }
 
-func (k *keyCounter) ObserveKey(key string) { k.mu.Lock(); k.n[key]++; k.mu.Unlock() }
+// ObserveKey counts key; the map keeps a copy, since an observer must not
+// retain the key it is handed.
+func (k *keyCounter) ObserveKey(key string) { k.mu.Lock(); k.n[strings.Clone(key)]++; k.mu.Unlock() }
 
 // TestEachValidationIsOneKeyAccess: every validation of a well-formed
 // token counts one access to its session's key, for hot-key detection,

@@ -164,7 +164,7 @@ const L1Off time.Duration = -1
 // KeyObserver counts accesses to a Redis key (hot-key detection). The
 // Service calls it from validating goroutines, concurrently: it must be
 // safe for concurrent use, fast, must not block and must not retain key
-// beyond the call.
+// beyond the call (its bytes may be in a buffer the Service reuses).
 type KeyObserver interface {
 	ObserveKey(key string)
 }

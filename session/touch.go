@@ -106,6 +106,7 @@ func (t *toucher) record(h TokenHash, nowMs, interval int64) int64 {
 		return l
 	}
 	sh.cur[key] = uint32(nowMs)
+	delete(sh.prev, key) // each session in one generation: at most one entry
 	if len(sh.pending) >= maxPendingTouches/toucherShards {
 		t.dropped.Add(1)
 		return nowMs

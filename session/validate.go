@@ -79,7 +79,7 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 			if s.keys != nil {
 				// Hot sessions rarely reach Redis: count their L1 hits as
 				// accesses to their key, or hot-key detection misses them.
-				s.keys.ObserveKey(e.key)
+				s.observeKey(h)
 			}
 			if e.err != nil {
 				s.stats.count(TierL1, e.err)
@@ -95,7 +95,7 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 			// revoked recently (the entry may predate the revocation):
 			// the slow path decides with fresher data (already counted
 			// above).
-			sess, tier, err := s.validateSlow(ctx, h, e.key, now)
+			sess, tier, err := s.validateSlow(ctx, h, s.Key(h), now)
 			s.stats.count(tier, err)
 			return sess, tier, err
 		}
@@ -119,7 +119,7 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, key string, now
 	if s.retry.pendingFor(h) {
 		// Revoked here, tombstone not yet in Redis: Redis (or a replica)
 		// may still hold the live copy.
-		s.l1Put(h, key, gen, Session{}, ErrRevoked, now)
+		s.l1Put(h, gen, Session{}, ErrRevoked, now)
 		return Session{}, TierNone, ErrRevoked
 	}
 	t0 := time.Now()
@@ -136,7 +136,7 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, key string, now
 			cerr := s.checkLocal(h, &sess, now)
 			switch {
 			case cerr == nil && s.revs.trusts(h, now.UnixNano()):
-				e := s.l1Put(h, key, gen, sess, nil, now)
+				e := s.l1Put(h, gen, sess, nil, now)
 				s.touch(h, e, now)
 				return sess, TierRedis, nil
 			case cerr == nil:
@@ -147,7 +147,7 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, key string, now
 				s.stats.distrusted.Add(1)
 				mode = fillReplace
 			case !errors.Is(cerr, ErrIdle):
-				s.l1Put(h, key, gen, Session{}, cerr, now)
+				s.l1Put(h, gen, Session{}, cerr, now)
 				return Session{}, TierRedis, cerr
 			default:
 				// Other instances' uses reach Redis only through the
@@ -155,7 +155,7 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, key string, now
 				mode = fillReplace
 			}
 		case errors.Is(derr, ErrRevoked), errors.Is(derr, ErrNotFound):
-			s.l1Put(h, key, gen, Session{}, derr, now)
+			s.l1Put(h, gen, Session{}, derr, now)
 			return Session{}, TierRedis, derr
 		default:
 			s.log.Warn("unreadable session value in redis; reading the store", "session_key_hash", h.Hex()[:12], "error", derr)
@@ -175,15 +175,15 @@ func (s *Service) validateSlow(ctx context.Context, h TokenHash, key string, now
 		return Session{}, TierStore, err
 	}
 	if res.err != nil {
-		s.l1Put(h, key, gen, Session{}, res.err, now)
+		s.l1Put(h, gen, Session{}, res.err, now)
 		return Session{}, TierStore, res.err
 	}
 	sess := res.sess
 	if cerr := s.checkLocal(h, &sess, now); cerr != nil {
-		s.l1Put(h, key, gen, Session{}, cerr, now)
+		s.l1Put(h, gen, Session{}, cerr, now)
 		return Session{}, TierStore, cerr
 	}
-	e := s.l1Put(h, key, gen, sess, nil, now)
+	e := s.l1Put(h, gen, sess, nil, now)
 	s.touch(h, e, now)
 	return sess, TierStore, nil
 }

@@ -132,7 +132,7 @@ func (s *Service) create(ctx context.Context, p CreateParams) (Token, Session, e
 	if p.TTL == 0 {
 		p.TTL = s.opts.DefaultTTL
 	}
-	tok, err := NewToken()
+	tok, err := s.tags.newToken()
 	if err != nil {
 		return "", Session{}, err
 	}

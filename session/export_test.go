@@ -77,3 +77,7 @@ func FillTouches(s *Service, n int) {
 func DrainTouches(s *Service) {
 	s.touches.drain(s.now().UnixMilli(), s.opts.TouchInterval.Milliseconds())
 }
+
+// RefreshLegacy makes s read the end of the legacy window from the store
+// now, as it does every legacyPoll.
+func RefreshLegacy(s *Service) error { return s.refreshLegacy(context.Background()) }

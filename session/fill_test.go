@@ -27,7 +27,7 @@ func TestRedisCopyNeverOutlivesCacheTTLOrSession(t *testing.T) {
 func TestUnknownTokenIsRememberedBriefly(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service()
-	tok, _ := session.NewToken()
+	tok, _ := svc.NewToken()
 	for range 3 {
 		if _, err := svc.Validate(bg, tok.Reveal()); !errors.Is(err, session.ErrNotFound) {
 			t.Fatalf("Validate(unknown) = %v, want ErrNotFound", err)

@@ -2,7 +2,12 @@ package session_test
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -19,12 +24,13 @@ import (
 // env is one real Redis and one real SQLite store shared by the Services
 // of a test.
 type env struct {
-	t     *testing.T
-	redis *redistest.Server
-	rdb   *redis.Client // for the test's own inspection
-	store *countingStore
-	clock *clock
-	svcs  []*session.Service // started by service, for advance
+	t      *testing.T
+	dbPath string // the SQLite file
+	redis  *redistest.Server
+	rdb    *redis.Client // for the test's own inspection
+	store  *countingStore
+	clock  *clock
+	svcs   []*session.Service // started by service, for advance
 }
 
 func newEnv(t *testing.T) *env {
@@ -36,12 +42,13 @@ func newEnv(t *testing.T) *env {
 func newEnvWith(t *testing.T, opts ...redistest.Option) *env {
 	t.Helper()
 	srv := redistest.Start(t, opts...)
-	st, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"), sqlstore.Options{})
+	path := filepath.Join(t.TempDir(), "s.db")
+	st, err := sqlstore.Open(context.Background(), "sqlite:"+path, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &env{t: t, redis: srv, rdb: srv.Client(t), store: &countingStore{Store: st}, clock: &clock{}}
+	return &env{t: t, dbPath: path, redis: srv, rdb: srv.Client(t), store: &countingStore{Store: st}, clock: &clock{}}
 }
 
 // service starts a Service on the env with test-friendly defaults; mod
@@ -129,9 +136,9 @@ func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // failRevokedSince is set RevokedSince fails.
 type countingStore struct {
 	session.Store
-	lookups, creates, touches, touched atomic.Int64
-	lookupDelay                        atomic.Int64
-	hang, failRevokedSince             atomic.Bool
+	lookups, creates, touches, touched, revokes atomic.Int64
+	lookupDelay                                 atomic.Int64
+	hang, failRevokedSince                      atomic.Bool
 	// afterTouch, when set, runs after each Touch has returned from the
 	// store and before its result reaches the Service.
 	afterTouch atomic.Pointer[func()]
@@ -166,6 +173,7 @@ func (s *countingStore) Create(ctx context.Context, r session.Record) error {
 }
 
 func (s *countingStore) Revoke(ctx context.Context, h session.TokenHash, at time.Time) (session.Session, error) {
+	s.revokes.Add(1)
 	if err := s.wait(ctx); err != nil {
 		return session.Session{}, err
 	}
@@ -210,6 +218,44 @@ func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 }
 
 var bg = context.Background()
+
+// createAsOlderBinary stores a session under tok the way a Studio without
+// token tags does: straight into the sessions table, naming no token_mac
+// column (so it takes its default: no tag). tok is a token of that
+// Studio's shape: 32 random bytes (forgedToken makes one).
+func (e *env) createAsOlderBinary(tok string, expires time.Time) {
+	e.t.Helper()
+	h := mustHash(e.t, tok)
+	db, err := sql.Open("sqlite", e.dbPath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	created := e.clock.Now().Add(-time.Minute).UnixMilli()
+	if _, err := db.Exec(`INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, h[:], "legacy-"+h.Hex()[:16], "u-legacy", created, created, expires.UnixMilli()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// forgedToken returns what a forger can make without the store's key: a
+// well-formed token (prefix, length, alphabet, CRC-32C checksum — all
+// public) around 32 random bytes.
+func forgedToken(tb testing.TB) string {
+	tb.Helper()
+	var body [32]byte
+	if _, err := rand.Read(body[:]); err != nil {
+		tb.Fatal(err)
+	}
+	b := base64.RawURLEncoding.AppendEncode([]byte(session.TokenPrefix), body[:])
+	sum := crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
+	b = base64.RawURLEncoding.AppendEncode(b, binary.BigEndian.AppendUint32(nil, sum))
+	tok := string(b)
+	if _, err := session.ParseToken(tok); err != nil {
+		tb.Fatalf("forged token refused as malformed: %v", err)
+	}
+	return tok
+}
 
 func mustHash(t *testing.T, tok string) session.TokenHash {
 	t.Helper()

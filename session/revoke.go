@@ -17,7 +17,8 @@ import (
 // Redis steps fail they are retried in the background until they succeed;
 // Revoke still returns nil: every instance's index refuses the session
 // from the store's record. A malformed token gets ErrMalformedToken, an
-// unknown one ErrNotFound.
+// unknown one ErrNotFound — with no I/O when the token does not carry this
+// store's tag and the legacy window is closed.
 //
 // When the store fails or does not answer in time, Revoke returns an error
 // wrapping ErrStoreUnavailable: the revocation was not recorded, or, when
@@ -29,11 +30,15 @@ import (
 func (s *Service) Revoke(ctx context.Context, token string) (err error) {
 	ctx, span := s.startSpan(ctx, "session.revoke")
 	defer func() { endSpan(span, err, ErrMalformedToken, ErrNotFound) }()
-	h, err := ParseToken(token)
+	var body [tokenRandLen]byte
+	h, err := parseToken(token, &body)
 	if err != nil {
 		return err
 	}
 	at := s.now().UTC()
+	if !s.tagAccepted(&body, at) {
+		return fmt.Errorf("revoke session: %w", errForged)
+	}
 	sctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
 	sess, err := s.store.Revoke(sctx, h, at)
 	cancel()

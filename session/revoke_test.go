@@ -39,7 +39,7 @@ func TestRevokeEverywhere(t *testing.T) {
 	if err := b.Revoke(bg, tok); err != nil {
 		t.Fatalf("second Revoke: %v", err)
 	}
-	unknown, _ := session.NewToken()
+	unknown, _ := a.NewToken()
 	if err := a.Revoke(bg, unknown.Reveal()); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Revoke(unknown) = %v, want ErrNotFound", err)
 	}

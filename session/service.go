@@ -112,7 +112,8 @@ type Options struct {
 	// traced as its child.
 	TraceBackground bool
 	// Keys, if set, is told the Redis key of the session of every
-	// validation of a well-formed token, once, whichever tier answers it,
+	// validation of a well-formed token, once, whichever tier answers it
+	// (a token refused for want of the store's tag has no access counted),
 	// for hot-key detection: the accesses of callers, and only those. The
 	// Service's own reads and writes (refresh-ahead, the Redis fill after
 	// a store read, warming, sweeps, tombstone retries) are not counted,
@@ -175,7 +176,8 @@ type KeyObserver interface {
 //
 // NewService starts background goroutines: the invalidation subscriber,
 // the last-seen flusher, the revocation retrier, the revocation index's
-// reader of the store and, with an L1, two refresh-ahead workers. They run
+// reader of the store, the reader of the legacy token window and, with an
+// L1, two refresh-ahead workers. They run
 // until Close, which returns once they have stopped. Stop using the
 // Service before closing it: afterwards it still answers, but it no longer
 // hears other instances' invalidations, reads revocations from the store,
@@ -199,6 +201,13 @@ type Service struct {
 	// noTouch records no uses: only for the baseline of the benchmark
 	// that measures recording them (export_test.go).
 	noTouch bool
+	// tags makes and checks the tags of tokens, with the store's key read
+	// once by NewService (tags.go).
+	tags tagger
+	// legacyUntil is the end of the legacy window (unix ns; 0: none):
+	// until then a token without this store's tag is looked up all the
+	// same. Read from the store every legacyPoll.
+	legacyUntil atomic.Int64
 	// lastKick is when a validation last woke the revocation retrier
 	// (unix ns).
 	lastKick atomic.Int64
@@ -233,9 +242,11 @@ type Service struct {
 	closeOne sync.Once
 }
 
-// NewService checks opts, starts the background goroutines and returns a
-// running Service. It fails if Store or Redis is nil or the L1 cannot be
-// created.
+// NewService checks opts, reads the token key and the legacy window from
+// the store (Store.TokenTags, within StoreTimeout or 30s, whichever is
+// longer), starts the background goroutines and returns a running
+// Service. It fails if Store or Redis is nil, the store cannot give the
+// key or the L1 cannot be created.
 func NewService(opts Options) (*Service, error) {
 	if opts.Store == nil {
 		return nil, errors.New("session: Options.Store is required")
@@ -259,6 +270,9 @@ func NewService(opts Options) (*Service, error) {
 		s.read = opts.ReadRedis
 		s.recent = newRecentInvalidations(opts.ReplicaGrace)
 	}
+	if err := s.loadTags(); err != nil {
+		return nil, err
+	}
 	s.window = opts.CacheTTL + opts.ClockSkew
 	s.revs = newRevocationIndex(s.window, revocationStalePolls*opts.RevocationPoll, opts.RevocationIndexSize)
 	s.touches.init()
@@ -277,11 +291,12 @@ func NewService(opts Options) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.retry.init(s)
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go s.subscribeLoop(ctx)
 	go s.flushLoop(ctx)
 	go s.retry.loop(ctx)
 	go s.pollRevocations(ctx)
+	go s.pollLegacy(ctx)
 	if s.l1 != nil {
 		s.refreshQ = make(chan TokenHash, l1RefreshQueue)
 		s.wg.Add(l1RefreshWorkers)

@@ -126,12 +126,27 @@ type Revocation struct {
 	RevokedAt time.Time
 }
 
+// TokenTags is what a Store keeps for the tags of tokens (see "Token tags"
+// in the package documentation).
+type TokenTags struct {
+	// Key tags the tokens of every session Create stores. Every caller of
+	// TokenTags on the same database, in any process, gets the same key.
+	Key TokenKey
+	// LegacyUntil is the latest ExpiresAt of the stored sessions whose
+	// tokens carry no tag: those stored before the key existed, or by a
+	// Studio that makes no tags (an older version still running, or run
+	// again, on the same database). Zero when there are none.
+	LegacyUntil time.Time
+}
+
 // Store is the system of record for sessions. Implementations must be safe
 // for concurrent use and must apply their own schema when opened. An error
 // after which the store certainly did not apply a write should wrap
 // ErrNotApplied.
 type Store interface {
-	// Create inserts a new session. The hash and the session ID are unique.
+	// Create inserts a new session whose token carries a tag made with
+	// the key TokenTags returns (so it does not count in LegacyUntil).
+	// The hash and the session ID are unique.
 	Create(ctx context.Context, rec Record) error
 	// Lookup returns the session whose token hashes to h, revoked or expired
 	// ones included, or ErrNotFound.
@@ -160,6 +175,13 @@ type Store interface {
 	// from the result when another writer moved its last_seen_at past the
 	// entry's At meanwhile. Unknown hashes are ignored.
 	Touch(ctx context.Context, touches []Touch, now time.Time) ([]Touched, error)
+	// TokenTags returns the key of the tags in tokens, creating it if the
+	// store has none yet — concurrent first calls, in any process, must all
+	// end up with the one key that is kept — and the end of the legacy
+	// window. The Service reads it when it starts, and LegacyUntil again
+	// every few seconds. A store must never change or drop a key it has
+	// returned: every token tagged with it would be refused.
+	TokenTags(ctx context.Context) (TokenTags, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

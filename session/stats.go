@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"sync/atomic"
+	"time"
 )
 
 // Result classifies a validation's outcome for counting.
@@ -67,6 +68,10 @@ type counters struct {
 	distrusted atomic.Uint64
 	// revocationReadErrors counts failed reads of the revocation index.
 	revocationReadErrors atomic.Uint64
+	// forged counts well-formed tokens refused with no I/O for want of
+	// this store's tag; untagged those looked up all the same because the
+	// legacy window was open (tags.go).
+	forged, untagged atomic.Uint64
 }
 
 func (c *counters) count(t Tier, err error) {
@@ -121,6 +126,20 @@ type Stats struct {
 	RevocationIndex        RevocationIndexState
 	RevocationsDropped     uint64
 	RevocationReadErrors   uint64
+	// ForgedTokens counts well-formed tokens (right length, alphabet and
+	// checksum) refused without any I/O because they do not carry this
+	// store's tag and the legacy window is closed: validations that
+	// missed the L1 (counted as not_found with TierNone in Validations
+	// too) and revocations. Such a token was not made by any Studio on
+	// this store.
+	ForgedTokens uint64
+	// UntaggedLookups counts tokens without this store's tag that were
+	// looked up all the same (Redis, then the store) because the legacy
+	// window was open: tokens from before the key, or forgeries.
+	UntaggedLookups uint64
+	// LegacyUntil is the end of the legacy window (zero: none): until
+	// then tokens without this store's tag are looked up.
+	LegacyUntil time.Time
 }
 
 // Stats returns the running totals.
@@ -156,5 +175,10 @@ func (s *Service) Stats() Stats {
 	st.RevocationIndex = s.revs.state(s.now().UnixNano())
 	st.RevocationsDropped = s.revs.dropped.Load()
 	st.RevocationReadErrors = s.stats.revocationReadErrors.Load()
+	st.ForgedTokens = s.stats.forged.Load()
+	st.UntaggedLookups = s.stats.untagged.Load()
+	if ns := s.legacyUntil.Load(); ns != 0 {
+		st.LegacyUntil = time.Unix(0, ns).UTC()
+	}
 	return st
 }

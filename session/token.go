@@ -3,6 +3,7 @@ package session
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,17 +11,26 @@ import (
 	"hash/crc32"
 )
 
-// Token layout: TokenPrefix, then 32 random bytes as unpadded base64url (43
+// Token layout: TokenPrefix, then a 32-byte body as unpadded base64url (43
 // characters), then a CRC-32C checksum of everything before it as unpadded
 // base64url (6 characters). The checksum lets Parse refuse typos and garbage
 // without any I/O; it is not a secret and gives no security by itself.
+//
+// The body is 24 random bytes (192 bits) followed by an 8-byte tag: the
+// SipHash-2-4 of those 24 bytes under the store's TokenKey, little-endian.
+// The tag lets a Service refuse a token it never issued without any I/O
+// (see "Token tags" in the package documentation). Tokens made before the
+// store had a key have 32 random bytes: nothing in their shape tells them
+// apart.
 const (
 	// TokenPrefix starts every session token, so leaked tokens are easy to
 	// find with secret scanners.
-	TokenPrefix  = "stu_"
-	tokenRandLen = 32
-	tokenBodyLen = 43 // base64.RawURLEncoding.EncodedLen(32)
-	tokenSumLen  = 6  // base64.RawURLEncoding.EncodedLen(4)
+	TokenPrefix   = "stu_"
+	tokenRandLen  = 32 // the body's bytes
+	tokenNonceLen = 24 // the random part of a tagged body
+	tokenTagLen   = tokenRandLen - tokenNonceLen
+	tokenBodyLen  = 43 // base64.RawURLEncoding.EncodedLen(32)
+	tokenSumLen   = 6  // base64.RawURLEncoding.EncodedLen(4)
 	// TokenLen is the exact length of every valid token.
 	TokenLen = len(TokenPrefix) + tokenBodyLen + tokenSumLen
 )
@@ -66,14 +76,64 @@ func ParseTokenHash(s string) (TokenHash, error) {
 	return h, nil
 }
 
-// NewToken returns a fresh random token. It fails only if the system's
+// TokenKey is the key of the tags in tokens: 16 random bytes, shared by
+// every Service on one store (Store.TokenTags). It is a secret only in the
+// sense that whoever has it can make tokens whose tag passes; such tokens
+// still name no session.
+type TokenKey [16]byte
+
+// String returns a placeholder, never the key.
+func (TokenKey) String() string { return "TokenKey[REDACTED]" }
+
+// GoString returns a placeholder, never the key.
+func (TokenKey) GoString() string { return "TokenKey[REDACTED]" }
+
+// NewTokenKey returns a fresh random key. It fails only if the system's
 // random source does.
-func NewToken() (Token, error) {
-	var raw [tokenRandLen]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+func NewTokenKey() (TokenKey, error) {
+	var k TokenKey
+	if _, err := rand.Read(k[:]); err != nil {
+		return k, fmt.Errorf("read random token key: %w", err)
+	}
+	return k, nil
+}
+
+// NewToken returns a fresh token tagged with k. Service.NewToken is the
+// same with the store's key. It fails only if the system's random source
+// does.
+func (k TokenKey) NewToken() (Token, error) { return newTagger(k).newToken() }
+
+// tagger makes and checks the tags of tokens under one TokenKey.
+type tagger struct{ k0, k1 uint64 }
+
+func newTagger(k TokenKey) tagger {
+	return tagger{k0: binary.LittleEndian.Uint64(k[:8]), k1: binary.LittleEndian.Uint64(k[8:])}
+}
+
+// newToken returns a fresh token: 24 random bytes and their tag. It fails
+// only if the system's random source does.
+func (g tagger) newToken() (Token, error) {
+	var nonce [tokenNonceLen]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
 		return "", fmt.Errorf("read random token bytes: %w", err)
 	}
-	return tokenFromBytes(raw), nil
+	return g.token(nonce), nil
+}
+
+// token returns the token whose body is nonce and its tag.
+func (g tagger) token(nonce [tokenNonceLen]byte) Token {
+	var raw [tokenRandLen]byte
+	copy(raw[:], nonce[:])
+	binary.LittleEndian.PutUint64(raw[tokenNonceLen:], sipHash24(g.k0, g.k1, nonce[:]))
+	return tokenFromBytes(raw)
+}
+
+// tagged reports whether the body's last 8 bytes are the tag of its first
+// 24, comparing in constant time. It does not allocate.
+func (g tagger) tagged(body *[tokenRandLen]byte) bool {
+	var want [tokenTagLen]byte
+	binary.LittleEndian.PutUint64(want[:], sipHash24(g.k0, g.k1, body[:tokenNonceLen]))
+	return subtle.ConstantTimeCompare(want[:], body[tokenNonceLen:]) == 1
 }
 
 func tokenFromBytes(raw [tokenRandLen]byte) Token {
@@ -88,17 +148,24 @@ func tokenFromBytes(raw [tokenRandLen]byte) Token {
 
 // ParseToken checks the token's length, prefix, alphabet and checksum and
 // returns its hash. Any failure is ErrMalformedToken (wrapped with the
-// reason, never the token text). It does no I/O and does not allocate.
+// reason, never the token text). It does no I/O and does not allocate. It
+// does not check the tag: only a Service, which has the key, can.
 func ParseToken(s string) (TokenHash, error) {
+	var body [tokenRandLen]byte
+	return parseToken(s, &body)
+}
+
+// parseToken is ParseToken that also decodes the token's body into body.
+func parseToken(s string, body *[tokenRandLen]byte) (TokenHash, error) {
 	// Work on a stack copy so nothing below allocates.
 	var b [TokenLen]byte
-	if err := checkToken(s, &b); err != nil {
+	if err := checkToken(s, &b, body); err != nil {
 		return TokenHash{}, err
 	}
 	return sha256.Sum256(b[:]), nil
 }
 
-func checkToken(s string, b *[TokenLen]byte) error {
+func checkToken(s string, b *[TokenLen]byte, body *[tokenRandLen]byte) error {
 	if len(s) != TokenLen {
 		return fmt.Errorf("%w: length %d, want %d", ErrMalformedToken, len(s), TokenLen)
 	}
@@ -118,7 +185,6 @@ func checkToken(s string, b *[TokenLen]byte) error {
 	if _, err := strictB64.Decode(sum[:], b[sumStart:]); err != nil {
 		return fmt.Errorf("%w: bad checksum encoding", ErrMalformedToken)
 	}
-	var body [tokenRandLen]byte
 	if _, err := strictB64.Decode(body[:], b[len(TokenPrefix):sumStart]); err != nil {
 		return fmt.Errorf("%w: bad body encoding", ErrMalformedToken)
 	}

@@ -35,7 +35,11 @@ func BenchmarkValidateTouch(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	toks := bulkSeed(b, path, touchBenchSessions, time.Now())
+	tags, err := st.TokenTags(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	toks := bulkSeed(b, path, tags.Key, touchBenchSessions, time.Now())
 	svc := benchService(b, b, srv.URL(), st, func(o *session.Options) { o.FlushInterval = time.Second })
 	w := svc.NewWarmer(session.WarmOptions{Source: st, Limit: touchBenchSessions})
 	if res, err := w.Run(ctx); err != nil || res.Written != touchBenchSessions {
@@ -90,8 +94,9 @@ func benchUniform(b *testing.B, svc *session.Service, toks []string) []time.Dura
 
 // bulkSeed inserts n live sessions into the SQLite store at path in one
 // transaction (a Create each would take minutes) and returns their
-// tokens. The rows are laid out as sqlstore writes them.
-func bulkSeed(tb testing.TB, path string, n int, now time.Time) []string {
+// tokens, tagged with key (the store's). The rows are laid out as
+// sqlstore writes them.
+func bulkSeed(tb testing.TB, path string, key session.TokenKey, n int, now time.Time) []string {
 	tb.Helper()
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
@@ -103,15 +108,15 @@ func bulkSeed(tb testing.TB, path string, n int, now time.Time) []string {
 		tb.Fatal(err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	stmt, err := tx.Prepare(`INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, revoked_at, metadata)
-		VALUES (?, ?, ?, ?, ?, ?, 0, NULL, '{"ip":"192.0.2.1","ua":"bench"}')`)
+	stmt, err := tx.Prepare(`INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, revoked_at, metadata, token_mac)
+		VALUES (?, ?, ?, ?, ?, ?, 0, NULL, '{"ip":"192.0.2.1","ua":"bench"}', 1)`)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ms := now.UnixMilli()
 	toks := make([]string, n)
 	for i := range n {
-		tok, err := session.NewToken()
+		tok, err := key.NewToken()
 		if err != nil {
 			tb.Fatal(err)
 		}

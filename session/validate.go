@@ -14,7 +14,7 @@ type Tier uint8
 
 // Tiers, fastest first.
 const (
-	TierNone  Tier = iota // refused before any lookup (malformed token)
+	TierNone  Tier = iota // refused before any lookup (malformed token, or no tag of this store)
 	TierL1                // in-process cache
 	TierRedis             // Redis
 	TierStore             // SQL store
@@ -38,7 +38,10 @@ func (t Tier) String() string {
 // Validate returns the live session the token names. It refuses a
 // malformed token with ErrMalformedToken before any I/O, and a known but
 // dead session with ErrRevoked, ErrExpired or ErrIdle; ErrNotFound means no
-// session has the token. Any other error means the store could not be
+// session has the token. A well-formed token that does not carry this
+// store's tag gets ErrNotFound with no I/O too (after the L1, and unless
+// the legacy window is open; see "Token tags" in the package
+// documentation). Any other error means the store could not be
 // reached and Redis could not answer either.
 //
 // The returned Session's Metadata map is shared and must not be modified.
@@ -66,9 +69,11 @@ func (s *Service) ValidateTier(ctx context.Context, token string) (Session, Tier
 }
 
 // validate is ValidateTier without the span: the token's shape, the L1,
-// then validateSlow; it counts the outcome in Stats.
+// the token's tag, then validateSlow; it counts the outcome in Stats. An
+// L1 hit needs no tag check: only an accepted token fills the L1.
 func (s *Service) validate(ctx context.Context, token string) (Session, Tier, error) {
-	h, err := ParseToken(token)
+	var body [tokenRandLen]byte
+	h, err := parseToken(token, &body)
 	if err != nil {
 		s.stats.count(TierNone, err)
 		return Session{}, TierNone, err
@@ -99,6 +104,12 @@ func (s *Service) validate(ctx context.Context, token string) (Session, Tier, er
 			s.stats.count(tier, err)
 			return sess, tier, err
 		}
+	}
+	// An L1 miss: a token without this store's tag is refused here, with
+	// no I/O, unless the legacy window is open.
+	if !s.tagAccepted(&body, now) {
+		s.stats.count(TierNone, errForged)
+		return Session{}, TierNone, errForged
 	}
 	key := s.Key(h)
 	if s.keys != nil {

@@ -28,8 +28,12 @@ func seedSessions(tb testing.TB, st session.Store, n int, now time.Time) []strin
 	tb.Helper()
 	toks := make([]string, n)
 	now = now.UTC().Truncate(time.Millisecond)
+	tags, err := st.TokenTags(context.Background()) // tokens as the store's Services make them
+	if err != nil {
+		tb.Fatal(err)
+	}
 	for i := range n {
-		tok, err := session.NewToken()
+		tok, err := tags.Key.NewToken()
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -100,7 +104,7 @@ func TestWarmWritesLiveSessions(t *testing.T) {
 			s.ExpiresAt, s.IdleTimeout = now.Add(time.Hour), 5*time.Minute
 		}
 		// A second record under a new hash: the seeded one stays live.
-		nt, _ := session.NewToken()
+		nt, _ := svc.NewToken()
 		nh, _ := session.ParseToken(nt.Reveal())
 		if err := e.store.Create(bg, session.Record{Hash: nh, Session: s}); err != nil {
 			t.Fatal(err)

@@ -4,8 +4,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/studiohq/studio/session"
 )
 
 // TestRefusalReasons: every 401 for a session token carries a stable
@@ -28,7 +26,7 @@ func TestRefusalReasons(t *testing.T) {
 	}
 	expiring := create(`{"user_id":"reasons","ttl":"10m"}`)
 	idle := create(`{"user_id":"reasons","ttl":"1h","idle_timeout":"2m"}`)
-	unknown, _ := session.NewToken()
+	unknown, _ := f.svc.NewToken()
 	offset.Store(int64(11 * time.Minute)) // past the first expiry and the idle timeout
 
 	cases := []struct {

@@ -258,7 +258,7 @@ func TestCreateRefusesBadInput(t *testing.T) {
 
 func TestValidateRefusesBadTokens(t *testing.T) {
 	f := newFixture(t, admin)
-	unknown, _ := session.NewToken()
+	unknown, _ := f.svc.NewToken()
 	cases := []struct {
 		name, auth string
 		code       string

@@ -76,7 +76,7 @@ func TestStoreTimeoutAnswers503(t *testing.T) {
 	t.Cleanup(ts.Close)
 	f.url = ts.URL
 	tok := f.do("POST", "/v1/sessions", "Bearer "+admin, `{"user_id":"u"}`).body["token"].(string)
-	uncached, _ := session.NewToken()
+	uncached, _ := svc.NewToken()
 	if r := f.do("GET", "/v1/session", "Bearer "+tok, ""); r.status != 200 {
 		t.Fatalf("validate: %d %s", r.status, r.raw)
 	}

@@ -44,7 +44,29 @@ var pgIndexes = []struct{ name, def string }{
 	// RevokedSince (the warmer's revocation sweep); only revoked rows.
 	{"sessions_revoked_at_idx", `CREATE INDEX CONCURRENTLY IF NOT EXISTS sessions_revoked_at_idx
 		ON sessions (revoked_at) WHERE revoked_at IS NOT NULL`},
+	// TokenTags' legacy window; only the sessions whose tokens have no tag.
+	{"sessions_untagged_expires_at_idx", `CREATE INDEX CONCURRENTLY IF NOT EXISTS sessions_untagged_expires_at_idx
+		ON sessions (expires_at) WHERE NOT token_mac`},
 }
+
+// The token tags' schema (see the package documentation): not a version,
+// an older binary ignores it. token_mac_keys holds one row, the key. The
+// column is added only when missing: ALTER TABLE takes the table's
+// strongest lock even when IF NOT EXISTS makes it a no-op. Adding a column
+// with a constant default rewrites nothing (PostgreSQL 11 and later).
+const (
+	pgKeysTable = `CREATE TABLE IF NOT EXISTS token_mac_keys (
+		id         smallint    NOT NULL PRIMARY KEY CHECK (id = 1),
+		key        bytea       NOT NULL CHECK (octet_length(key) = 16),
+		created_at timestamptz NOT NULL DEFAULT now()
+	)`
+	pgHasTagColumn = `SELECT EXISTS (SELECT 1 FROM pg_attribute
+		WHERE attrelid = 'sessions'::regclass AND attname = 'token_mac' AND NOT attisdropped)`
+	pgAddTagColumn = `ALTER TABLE sessions ADD COLUMN IF NOT EXISTS token_mac boolean NOT NULL DEFAULT false`
+	pgKeyInsert    = `INSERT INTO token_mac_keys (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`
+	pgKeySelect    = `SELECT key FROM token_mac_keys WHERE id = 1`
+	pgLegacyUntil  = `SELECT max(expires_at) FROM sessions WHERE NOT token_mac`
+)
 
 // pgIndexLock is the session-level advisory lock held by the one process
 // building indexes; the others do not wait for it.
@@ -57,8 +79,8 @@ const pgMigrationLock = 0x53747564696f // "Studio" in ASCII
 const pgSessionCols = `id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, revoked_at, metadata`
 
 const (
-	pgInsert = `INSERT INTO sessions (token_hash, ` + pgSessionCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	pgInsert = `INSERT INTO sessions (token_hash, ` + pgSessionCols + `, token_mac)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)`
 	pgLookup = `SELECT ` + pgSessionCols + ` FROM sessions WHERE token_hash = $1`
 	pgRevoke = `UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2)
 		WHERE token_hash = $1 RETURNING ` + pgSessionCols
@@ -195,6 +217,9 @@ func (b *pgBackend) migrate(ctx context.Context, log *slog.Logger) (int, error) 
 		}
 		log.Info("sqlstore schema migrated", "system", "postgresql", "version", i+1)
 	}
+	if err := pgEnsureTags(ctx, tx); err != nil {
+		return 0, fmt.Errorf("migrate: token tags: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("migrate: commit: %w", err)
 	}
@@ -252,6 +277,67 @@ func (b *pgBackend) ensureIndexes(ctx context.Context, log *slog.Logger) error {
 		log.Info("sqlstore index created", "system", "postgresql", "index", ix.name, "duration", time.Since(began))
 	}
 	return nil
+}
+
+// pgEnsureTags creates, in the migration transaction, what is missing of
+// the token tags' schema: the key table, the sessions.token_mac column
+// (false for every row already there) and the key.
+func pgEnsureTags(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, pgKeysTable); err != nil {
+		return fmt.Errorf("create key table: %w", err)
+	}
+	var has bool
+	if err := tx.QueryRow(ctx, pgHasTagColumn).Scan(&has); err != nil {
+		return fmt.Errorf("read the sessions columns: %w", err)
+	}
+	if !has {
+		if _, err := tx.Exec(ctx, pgAddTagColumn); err != nil {
+			return fmt.Errorf("add sessions.token_mac: %w", err)
+		}
+	}
+	return pgEnsureKey(ctx, tx)
+}
+
+// pgEnsureKey inserts a fresh key unless the table has one; concurrent
+// inserts keep the first (ON CONFLICT waits for it to commit).
+func pgEnsureKey(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}) error {
+	k, err := session.NewTokenKey()
+	if err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, pgKeyInsert, k[:]); err != nil {
+		return fmt.Errorf("insert key: %w", err)
+	}
+	return nil
+}
+
+func (b *pgBackend) tokenTags(ctx context.Context) (session.TokenTags, error) {
+	var raw []byte
+	err := b.pool.QueryRow(ctx, pgKeySelect).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Removed by hand since Open: make one again and read the one kept.
+		if err = pgEnsureKey(ctx, b.pool); err == nil {
+			err = b.pool.QueryRow(ctx, pgKeySelect).Scan(&raw)
+		}
+	}
+	if err != nil {
+		return session.TokenTags{}, fmt.Errorf("read key: %w", err)
+	}
+	k, err := keyFrom(raw)
+	if err != nil {
+		return session.TokenTags{}, err
+	}
+	var until *time.Time
+	if err := b.pool.QueryRow(ctx, pgLegacyUntil).Scan(&until); err != nil {
+		return session.TokenTags{}, fmt.Errorf("read legacy window: %w", err)
+	}
+	tt := session.TokenTags{Key: k}
+	if until != nil {
+		tt.LegacyUntil = until.UTC()
+	}
+	return tt, nil
 }
 
 func (b *pgBackend) system() string { return "postgresql" }

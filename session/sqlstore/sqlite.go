@@ -50,13 +50,30 @@ var sqliteMigrations = []string{
 var sqliteIndexes = []string{
 	// RevokedSince (the warmer's revocation sweep); only revoked rows.
 	`CREATE INDEX IF NOT EXISTS sessions_revoked_at_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL`,
+	// TokenTags' legacy window; only the sessions whose tokens have no tag.
+	`CREATE INDEX IF NOT EXISTS sessions_untagged_expires_at_idx ON sessions (expires_at) WHERE token_mac = 0`,
 }
+
+// The token tags' schema (see the package documentation): not a version,
+// an older binary ignores it. token_mac_keys holds one row, the key.
+const (
+	liteKeysTable = `CREATE TABLE IF NOT EXISTS token_mac_keys (
+		id         INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+		key        BLOB    NOT NULL CHECK (length(key) = 16),
+		created_at INTEGER NOT NULL
+	) STRICT`
+	liteHasTagColumn = `SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'token_mac'`
+	liteAddTagColumn = `ALTER TABLE sessions ADD COLUMN token_mac INTEGER NOT NULL DEFAULT 0`
+	liteKeyInsert    = `INSERT INTO token_mac_keys (id, key, created_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`
+	liteKeySelect    = `SELECT key FROM token_mac_keys WHERE id = 1`
+	liteLegacyUntil  = `SELECT max(expires_at) FROM sessions WHERE token_mac = 0`
+)
 
 const liteSessionCols = `id, user_id, created_at, last_seen_at, expires_at, idle_timeout_ms, revoked_at, metadata`
 
 const (
-	liteInsert = `INSERT INTO sessions (token_hash, ` + liteSessionCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	liteInsert = `INSERT INTO sessions (token_hash, ` + liteSessionCols + `, token_mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	liteLookup = `SELECT ` + liteSessionCols + ` FROM sessions WHERE token_hash = ?`
 	liteRevoke = `UPDATE sessions SET revoked_at = coalesce(revoked_at, ?)
 		WHERE token_hash = ? RETURNING ` + liteSessionCols
@@ -237,6 +254,9 @@ func (b *liteBackend) migrate(ctx context.Context, log *slog.Logger) (int, error
 		}
 		log.Info("sqlstore schema migrated", "system", "sqlite", "version", i+1)
 	}
+	if err := liteEnsureTags(ctx, tx); err != nil {
+		return 0, fmt.Errorf("migrate: token tags: %w", err)
+	}
 	for _, ix := range sqliteIndexes {
 		if _, err := tx.ExecContext(ctx, ix); err != nil {
 			return 0, fmt.Errorf("migrate: create index: %w", err)
@@ -246,6 +266,80 @@ func (b *liteBackend) migrate(ctx context.Context, log *slog.Logger) (int, error
 		return 0, fmt.Errorf("migrate: commit: %w", err)
 	}
 	return len(sqliteMigrations), nil
+}
+
+// liteEnsureTags creates, in the migration transaction, what is missing of
+// the token tags' schema: the key table, the sessions.token_mac column
+// (false for every row already there) and the key.
+func liteEnsureTags(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, liteKeysTable); err != nil {
+		return fmt.Errorf("create key table: %w", err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, liteHasTagColumn).Scan(&n); err != nil {
+		return fmt.Errorf("read the sessions columns: %w", err)
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, liteAddTagColumn); err != nil {
+			return fmt.Errorf("add sessions.token_mac: %w", err)
+		}
+	}
+	return liteEnsureKey(ctx, tx)
+}
+
+// liteEnsureKey inserts a fresh key unless the table has one.
+func liteEnsureKey(ctx context.Context, tx *sql.Tx) error {
+	k, err := session.NewTokenKey()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, liteKeyInsert, k[:], time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("insert key: %w", err)
+	}
+	return nil
+}
+
+func (b *liteBackend) tokenTags(ctx context.Context) (session.TokenTags, error) {
+	var raw []byte
+	err := b.read.QueryRowContext(ctx, liteKeySelect).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Removed by hand since Open: make one again (BEGIN IMMEDIATE
+		// serialises this with every other writer of the file).
+		raw, err = b.recreateKey(ctx)
+	}
+	if err != nil {
+		return session.TokenTags{}, fmt.Errorf("read key: %w", err)
+	}
+	k, err := keyFrom(raw)
+	if err != nil {
+		return session.TokenTags{}, err
+	}
+	var until sql.NullInt64
+	if err := b.read.QueryRowContext(ctx, liteLegacyUntil).Scan(&until); err != nil {
+		return session.TokenTags{}, fmt.Errorf("read legacy window: %w", err)
+	}
+	tt := session.TokenTags{Key: k}
+	if until.Valid {
+		tt.LegacyUntil = fromMS(until.Int64)
+	}
+	return tt, nil
+}
+
+// recreateKey inserts a key if there is none and returns the one kept.
+func (b *liteBackend) recreateKey(ctx context.Context) ([]byte, error) {
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if err := liteEnsureKey(ctx, tx); err != nil {
+		return nil, err
+	}
+	var raw []byte
+	if err := tx.QueryRowContext(ctx, liteKeySelect).Scan(&raw); err != nil {
+		return nil, err
+	}
+	return raw, tx.Commit()
 }
 
 func (b *liteBackend) system() string { return "sqlite" }

@@ -8,6 +8,15 @@
 // comes back as nil. The schema is applied by Open and versioned in a
 // schema_version table, so later migrations can be added.
 //
+// What an older binary can ignore is not a version, so that binary keeps
+// running on the database (a rolling deploy, a rollback): the query-only
+// indexes, and the token tags' part — the token_mac_keys table, which holds
+// the one TokenKey of the database, and the sessions.token_mac column,
+// true for the sessions this Store creates (their tokens carry a tag) and
+// false, its default, for those stored before it existed or by an older
+// binary that knows nothing of it (TokenTags.LegacyUntil is their latest
+// expiry). Open ensures them, under the migration lock; see TokenTags.
+//
 // Errors start with "sqlstore:" and the operation ("sqlstore: lookup: …");
 // they never contain token bytes, token hashes or DSN passwords.
 package sqlstore
@@ -66,7 +75,8 @@ type QueryHook interface {
 type Query struct {
 	// Op names the operation: "session.create", "session.lookup",
 	// "session.revoke", "session.revoke_user", "session.touch",
-	// "session.recent", "session.revoked_since" or "session.ping".
+	// "session.recent", "session.revoked_since", "session.token_tags" or
+	// "session.ping".
 	Op string
 	// System is the database, named as OpenTelemetry's db.system.name:
 	// "postgresql" or "sqlite".
@@ -97,6 +107,7 @@ const (
 	opTouch        = "session.touch"
 	opRecent       = "session.recent"
 	opRevokedSince = "session.revoked_since"
+	opTokenTags    = "session.token_tags"
 	opPing         = "session.ping"
 )
 
@@ -111,6 +122,7 @@ type backend interface {
 	touch(ctx context.Context, touches []session.Touch, now time.Time) ([]session.Touched, error)
 	recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error
 	revokedSince(ctx context.Context, since, now time.Time, fn func(session.Revocation) error) error
+	tokenTags(ctx context.Context) (session.TokenTags, error)
 	ping(ctx context.Context) error
 	close() error
 	// notApplied reports whether err, returned by one of the methods
@@ -356,6 +368,7 @@ var sqlOperations = map[string][2]string{
 	opTouch:        {"UPDATE", "sessions"},
 	opRecent:       {"SELECT", "sessions"},
 	opRevokedSince: {"SELECT", "sessions"},
+	opTokenTags:    {"SELECT", "token_mac_keys"},
 	opPing:         {"SELECT", ""},
 }
 
@@ -498,6 +511,35 @@ func (s *Store) RevokedSince(ctx context.Context, since, now time.Time, fn func(
 	return stream(ctx, s, opRevokedSince, "revoked since", func(ctx context.Context, f func(session.Revocation) error) error {
 		return s.b.revokedSince(ctx, since, now, f)
 	}, fn)
+}
+
+// TokenTags returns the database's token key and the end of the legacy
+// window: the latest expiry of the sessions whose token_mac is false
+// (stored before the key existed, or by an older binary; this Store's
+// Create sets it). Open creates the key if the database has none, in its
+// migration transaction under the migration lock (PostgreSQL: an advisory
+// lock; SQLite: BEGIN IMMEDIATE), so processes opening a new database at
+// once all read the same one; a key removed by hand is created again here
+// by an insert that keeps whichever row got there first. Never remove the
+// key: the tokens tagged with it would be refused.
+func (s *Store) TokenTags(ctx context.Context) (tt session.TokenTags, err error) {
+	ctx = s.start(ctx, opTokenTags)
+	defer func() { s.end(ctx, opTokenTags, err) }()
+	tt, err = s.b.tokenTags(ctx)
+	if err != nil {
+		return session.TokenTags{}, fmt.Errorf("sqlstore: token tags: %w", err)
+	}
+	return tt, nil
+}
+
+// keyFrom checks that b, read from token_mac_keys, is a key.
+func keyFrom(b []byte) (session.TokenKey, error) {
+	var k session.TokenKey
+	if len(b) != len(k) {
+		return k, fmt.Errorf("stored token key has %d bytes, want %d", len(b), len(k))
+	}
+	copy(k[:], b)
+	return k, nil
 }
 
 // Ping checks that the database answers a query.

@@ -636,6 +636,7 @@ func TestQueryHook(t *testing.T) {
 			if err := s.RevokedSince(ctx, now().Add(-time.Minute), now(), func(session.Revocation) error { return stopped }); err != stopped {
 				t.Fatalf("RevokedSince with a failing fn: %v, want %v", err, stopped)
 			}
+			_, _ = s.TokenTags(ctx)
 			_ = s.Ping(ctx)
 			sys := "sqlite"
 			if d.name == "postgres" {
@@ -645,7 +646,7 @@ func TestQueryHook(t *testing.T) {
 				"INSERT sessions session.create ok", "SELECT sessions session.lookup ok", "SELECT sessions session.lookup not_found",
 				"UPDATE sessions session.touch ok", "UPDATE sessions session.revoke ok", "UPDATE sessions session.revoke_user ok",
 				"SELECT sessions session.recent ok", "SELECT sessions session.revoked_since ok",
-				"SELECT sessions session.revoked_since ok", "SELECT session.ping ok",
+				"SELECT sessions session.revoked_since ok", "SELECT token_mac_keys session.token_tags ok", "SELECT session.ping ok",
 			}
 			hook.mu.Lock()
 			defer hook.mu.Unlock()

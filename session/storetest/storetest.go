@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) session.Store) {
 		{"TouchEmpty", testTouchEmpty},
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceledContext},
+		{"TokenTags", testTokenTags},
 		{"Ping", testPing},
 		{"Close", testClose},
 	}
@@ -87,10 +88,20 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// hashKey tags the suite's tokens. The Store never sees a token, only its
+// hash, so the key need not be the store's.
+var hashKey = func() session.TokenKey {
+	k, err := session.NewTokenKey()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 // newHash returns the hash of a fresh token, made the way the service does.
 func newHash(t testing.TB) session.TokenHash {
 	t.Helper()
-	tok, err := session.NewToken()
+	tok, err := hashKey.NewToken()
 	if err != nil {
 		t.Fatalf("NewToken: %v", err)
 	}
@@ -742,6 +753,106 @@ func testCanceledContext(t *testing.T, s session.Store) {
 	}
 	// The store still works afterwards.
 	mustLookup(t, ctx, s, rec.Hash)
+}
+
+// testTokenTags: the key is there, the same at every call, also
+// concurrent ones; the sessions Create stores carry a tag, so they never
+// reach LegacyUntil.
+func testTokenTags(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	first, err := s.TokenTags(ctx)
+	if err != nil {
+		t.Fatalf("TokenTags: %v", err)
+	}
+	if first.Key == (session.TokenKey{}) {
+		t.Fatal("TokenTags returned the zero key")
+	}
+	keys := make([]session.TokenKey, 8)
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() {
+			var tt session.TokenTags
+			tt, errs[i] = s.TokenTags(ctx)
+			keys[i] = tt.Key
+		})
+	}
+	wg.Wait()
+	for i := range keys {
+		if errs[i] != nil {
+			t.Fatalf("concurrent TokenTags: %v", errs[i])
+		}
+		if keys[i] != first.Key {
+			t.Fatal("concurrent TokenTags calls returned different keys")
+		}
+	}
+	// Far later than any other session of a shared database expires.
+	rec := newRecord(t, newUser(), now())
+	rec.Session.ExpiresAt = now().Add(time.Duration(1000+mrand.IntN(1000)) * 24 * time.Hour)
+	mustCreate(t, ctx, s, rec)
+	after, err := s.TokenTags(ctx)
+	if err != nil {
+		t.Fatalf("TokenTags after Create: %v", err)
+	}
+	if after.Key != first.Key {
+		t.Fatal("the key changed")
+	}
+	if !after.LegacyUntil.Before(rec.Session.ExpiresAt) {
+		t.Fatalf("LegacyUntil %v counts a session Create stored (expiring %v)", after.LegacyUntil, rec.Session.ExpiresAt)
+	}
+}
+
+// RunShared runs the checks of what Stores opened on one database share:
+// the token key. fresh is called once per subtest and returns, for a new
+// empty database, a function that opens a Store on it; the suite calls
+// that function several times at once, as processes starting together
+// would, and closes the Stores it opens.
+func RunShared(t *testing.T, fresh func(t *testing.T) func(ctx context.Context) (session.Store, error)) {
+	t.Helper()
+	t.Run("TokenKeyOpenedTogether", func(t *testing.T) {
+		open := fresh(t)
+		ctx := ctxFor(t)
+		stores := make([]session.Store, 4)
+		errs := make([]error, len(stores))
+		var wg sync.WaitGroup
+		for i := range stores {
+			wg.Go(func() { stores[i], errs[i] = open(ctx) })
+		}
+		wg.Wait()
+		for i, s := range stores {
+			if errs[i] != nil {
+				t.Fatalf("open %d: %v", i, errs[i])
+			}
+			t.Cleanup(func() { s.Close() })
+		}
+		var key session.TokenKey
+		for i, s := range stores {
+			tt, err := s.TokenTags(ctx)
+			if err != nil {
+				t.Fatalf("TokenTags of store %d: %v", i, err)
+			}
+			if !tt.LegacyUntil.IsZero() {
+				t.Errorf("store %d: LegacyUntil %v on a new database, want zero", i, tt.LegacyUntil)
+			}
+			switch {
+			case tt.Key == (session.TokenKey{}):
+				t.Fatalf("store %d: the zero key", i)
+			case i == 0:
+				key = tt.Key
+			case tt.Key != key:
+				t.Fatalf("stores opened together on one new database have different keys (store %d)", i)
+			}
+		}
+		// One opened later reads the same key.
+		s, err := open(ctx)
+		if err != nil {
+			t.Fatalf("open again: %v", err)
+		}
+		defer s.Close()
+		if tt, err := s.TokenTags(ctx); err != nil || tt.Key != key {
+			t.Fatalf("a store opened later: TokenTags = same key %v, %v", tt.Key == key, err)
+		}
+	})
 }
 
 func testPing(t *testing.T, s session.Store) {

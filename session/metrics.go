@@ -24,6 +24,7 @@ type sessionCollector struct {
 	distrusted, indexEntries, indexCurrent, extended    *prometheus.Desc
 	touchesDropped                                      *prometheus.Desc
 	revocationsDropped, revocationReadErrs              *prometheus.Desc
+	forged, untagged, legacyUntil                       *prometheus.Desc
 }
 
 func newSessionCollector(stats func() Stats) *sessionCollector {
@@ -50,12 +51,19 @@ func newSessionCollector(stats func() Stats) *sessionCollector {
 		revocationsDropped: prometheus.NewDesc("studio_session_revocations_dropped_total",
 			"Revocations not kept because the revocation index was full; Redis copies are not trusted until they leave its window.", nil, nil),
 		revocationReadErrs: prometheus.NewDesc("studio_session_revocation_reads_failed_total", "Reads of the store by the revocation index that failed.", nil, nil),
+		forged: prometheus.NewDesc("studio_session_forged_tokens_total",
+			"Well-formed tokens refused with no I/O because they carry no tag of this store's key and the legacy window is closed (validations that missed the L1, and revocations).", nil, nil),
+		untagged: prometheus.NewDesc("studio_session_untagged_token_lookups_total",
+			"Tokens without this store's tag looked up all the same (Redis, then the store) because the legacy window was open.", nil, nil),
+		legacyUntil: prometheus.NewDesc("studio_session_legacy_tokens_until_seconds",
+			"End of the legacy window (Unix time): until then tokens without this store's tag are looked up, for the sessions stored before the key or by an older Studio; 0 when there are none.", nil, nil),
 	}
 }
 
 func (c *sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.validations, c.flushes, c.refreshes, c.touches, c.redisErrs, c.storeErrs, c.queued, c.replicaFallbacks,
-		c.distrusted, c.extended, c.touchesDropped, c.indexEntries, c.indexCurrent, c.revocationsDropped, c.revocationReadErrs} {
+		c.distrusted, c.extended, c.touchesDropped, c.indexEntries, c.indexCurrent, c.revocationsDropped, c.revocationReadErrs,
+		c.forged, c.untagged, c.legacyUntil} {
 		ch <- d
 	}
 }
@@ -88,6 +96,13 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.indexCurrent, prometheus.GaugeValue, current)
 	ch <- prometheus.MustNewConstMetric(c.revocationsDropped, prometheus.CounterValue, float64(st.RevocationsDropped))
 	ch <- prometheus.MustNewConstMetric(c.revocationReadErrs, prometheus.CounterValue, float64(st.RevocationReadErrors))
+	ch <- prometheus.MustNewConstMetric(c.forged, prometheus.CounterValue, float64(st.ForgedTokens))
+	ch <- prometheus.MustNewConstMetric(c.untagged, prometheus.CounterValue, float64(st.UntaggedLookups))
+	until := 0.0
+	if !st.LegacyUntil.IsZero() {
+		until = float64(st.LegacyUntil.UnixMilli()) / 1000
+	}
+	ch <- prometheus.MustNewConstMetric(c.legacyUntil, prometheus.GaugeValue, until)
 }
 
 // warmCollector exposes the cache warmer's progress.

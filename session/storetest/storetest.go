@@ -812,25 +812,30 @@ func RunShared(t *testing.T, fresh func(t *testing.T) func(ctx context.Context) 
 	t.Run("TokenKeyOpenedTogether", func(t *testing.T) {
 		open := fresh(t)
 		ctx := ctxFor(t)
+		// Each reads the key as soon as it is open, as a Service starting
+		// on it does, while the others may still be opening.
 		stores := make([]session.Store, 4)
+		tags := make([]session.TokenTags, len(stores))
 		errs := make([]error, len(stores))
 		var wg sync.WaitGroup
 		for i := range stores {
-			wg.Go(func() { stores[i], errs[i] = open(ctx) })
+			wg.Go(func() {
+				if stores[i], errs[i] = open(ctx); errs[i] == nil {
+					tags[i], errs[i] = stores[i].TokenTags(ctx)
+				}
+			})
 		}
 		wg.Wait()
 		for i, s := range stores {
-			if errs[i] != nil {
-				t.Fatalf("open %d: %v", i, errs[i])
+			if s != nil {
+				t.Cleanup(func() { s.Close() })
 			}
-			t.Cleanup(func() { s.Close() })
+			if errs[i] != nil {
+				t.Fatalf("open and TokenTags %d: %v", i, errs[i])
+			}
 		}
 		var key session.TokenKey
-		for i, s := range stores {
-			tt, err := s.TokenTags(ctx)
-			if err != nil {
-				t.Fatalf("TokenTags of store %d: %v", i, err)
-			}
+		for i, tt := range tags {
 			if !tt.LegacyUntil.IsZero() {
 				t.Errorf("store %d: LegacyUntil %v on a new database, want zero", i, tt.LegacyUntil)
 			}
@@ -840,7 +845,12 @@ func RunShared(t *testing.T, fresh func(t *testing.T) func(ctx context.Context) 
 			case i == 0:
 				key = tt.Key
 			case tt.Key != key:
-				t.Fatalf("stores opened together on one new database have different keys (store %d)", i)
+				t.Fatalf("stores opened together on one new database read different keys (store %d)", i)
+			}
+		}
+		for i, s := range stores {
+			if tt, err := s.TokenTags(ctx); err != nil || tt.Key != key {
+				t.Fatalf("store %d, once all are open: TokenTags = same key %v, %v", i, tt.Key == key, err)
 			}
 		}
 		// One opened later reads the same key.

@@ -12,7 +12,9 @@
 // the session's expiry or idle deadline; refusals (unknown, revoked) are
 // cached too. A live entry used in the last fifth of its life is answered
 // from the entry and refreshed through the same path as a miss, in the
-// background. On a miss it reads the Redis key: a binary copy of the
+// background. On a miss it checks the token's tag (see Token tags),
+// refusing an untagged token with ErrNotFound before any I/O too, then
+// reads the Redis key: a binary copy of the
 // session, a tombstone ("R": revoked) or an absent marker ("N": no such
 // session). When Redis has nothing, or fails, it reads the store behind
 // singleflight (one query per token however many callers miss at once; a
@@ -27,6 +29,36 @@
 // records a use, at most once per TouchInterval per session on each
 // instance; recorded uses are written to the store in batches
 // (Store.Touch).
+//
+// # Token tags
+//
+// A token's 32-byte body is 24 random bytes and an 8-byte tag: their
+// SipHash-2-4 under the store's TokenKey (16 random bytes, one per
+// database: Store.TokenTags creates it once, under the store's migration
+// lock, and every Service reads it at NewService and keeps it for its
+// life). The CRC-32C that ParseToken checks is public, so anyone can make
+// well-formed tokens; without the key, a token passes the tag check with
+// probability 2^-64. A token that fails it is refused with ErrNotFound —
+// the answer an unknown session gets — with no Redis or store call, no L1
+// entry and no log line, on an L1 miss in Validate and in Revoke; an L1
+// hit needs no check, since only tokens that passed it fill the L1.
+// Stats.ForgedTokens counts the refusals.
+//
+// Tokens made before the store had a key have 32 random bytes and fail
+// the check like a forgery. Their sessions are marked in the store (the
+// sessions an older Studio stores are marked the same way, so a rolling
+// deploy or a rollback loses none), and TokenTags.LegacyUntil is the
+// latest expiry among them. Until then a token that fails the check is
+// looked up as before (Stats.UntaggedLookups); the Service reads
+// LegacyUntil again every 10 seconds, so a session an older Studio makes
+// with a later expiry is accepted within that time. From LegacyUntil on,
+// every untagged token is refused with no I/O; no live session has one.
+//
+// Whoever can read the store can make tokens that pass the check: they
+// still name no session, so the tag bounds what forged tokens cost, and
+// grants nothing. Changing or removing the key is not supported: every
+// token tagged with the old key would be refused as unknown, and the
+// Services already running keep the key they started with.
 //
 // # Keeping the L1 correct
 //

@@ -129,18 +129,36 @@ func (s *Service) create(ctx context.Context, p CreateParams) (Token, Session, e
 	if err := s.CheckParams(p); err != nil {
 		return "", Session{}, err
 	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	tok, rec, err := s.newRecord(p, now)
+	if err != nil {
+		return "", Session{}, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+	err = s.store.Create(sctx, rec)
+	cancel()
+	if err != nil {
+		return "", Session{}, storeFailed(ctx, "create session", err)
+	}
+	s.writeCreated(ctx, rec.Hash, &rec.Session, now)
+	return tok, rec.Session, nil
+}
+
+// newRecord mints a token and a session ID for a session of p (already
+// checked) created at now: every session the Service makes gets its token
+// here. Its error comes from the system's random source.
+func (s *Service) newRecord(p CreateParams, now time.Time) (Token, Record, error) {
 	if p.TTL == 0 {
 		p.TTL = s.opts.DefaultTTL
 	}
 	tok, err := s.tags.newToken()
 	if err != nil {
-		return "", Session{}, err
+		return "", Record{}, err
 	}
 	id, err := newSessionID()
 	if err != nil {
-		return "", Session{}, err
+		return "", Record{}, err
 	}
-	now := s.now().UTC().Truncate(time.Millisecond)
 	var md map[string]string
 	if len(p.Metadata) > 0 {
 		md = make(map[string]string, len(p.Metadata))
@@ -148,7 +166,8 @@ func (s *Service) create(ctx context.Context, p CreateParams) (Token, Session, e
 			md[k] = v
 		}
 	}
-	sess := Session{
+	h, _ := ParseToken(string(tok))
+	return tok, Record{Hash: h, Session: Session{
 		ID:          id,
 		UserID:      p.UserID,
 		CreatedAt:   now,
@@ -156,16 +175,47 @@ func (s *Service) create(ctx context.Context, p CreateParams) (Token, Session, e
 		ExpiresAt:   now.Add(p.TTL),
 		IdleTimeout: p.IdleTimeout,
 		Metadata:    md,
+	}}, nil
+}
+
+// MaxBatch is the most sessions one CreateBatch call takes.
+const MaxBatch = 10_000
+
+// CreateBatch creates n sessions of p (1 to MaxBatch) in one store write
+// (Store.CreateBatch: all of them or none) and returns their tokens, each
+// minted as Create mints one. It is for seeding a store in bulk — a
+// benchmark's million sessions, an import — not for logins: it writes no
+// Redis copies (the first validation of each session reads the store, or
+// a warm run copies them to Redis), and the store write gets
+// StoreTimeout per thousand sessions. Invalid params return an error
+// wrapping ErrInvalidInput and write nothing; a store that fails returns
+// an error wrapping ErrStoreUnavailable (or, when ctx ended, ctx's
+// error), and then none of the tokens was returned. The tokens are
+// secrets, as Create's are.
+func (s *Service) CreateBatch(ctx context.Context, p CreateParams, n int) ([]Token, error) {
+	if n < 1 || n > MaxBatch {
+		return nil, fmt.Errorf("%w: a batch is 1 to %d sessions, not %d", ErrInvalidInput, MaxBatch, n)
 	}
-	h, _ := ParseToken(string(tok))
-	sctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
-	err = s.store.Create(sctx, Record{Hash: h, Session: sess})
+	if err := s.CheckParams(p); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	toks := make([]Token, n)
+	recs := make([]Record, n)
+	for i := range n {
+		var err error
+		if toks[i], recs[i], err = s.newRecord(p, now); err != nil {
+			return nil, err
+		}
+	}
+	timeout := s.opts.StoreTimeout * time.Duration(1+(n-1)/1000)
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	err := s.store.CreateBatch(sctx, recs)
 	cancel()
 	if err != nil {
-		return "", Session{}, storeFailed(ctx, "create session", err)
+		return nil, storeFailed(ctx, "create sessions", err)
 	}
-	s.writeCreated(ctx, h, &sess, now)
-	return tok, sess, nil
+	return toks, nil
 }
 
 func (s *Service) writeCreated(ctx context.Context, h TokenHash, sess *Session, now time.Time) {

@@ -60,3 +60,85 @@ func TestCreateRefusesBadParamsAndWritesNothing(t *testing.T) {
 		t.Fatalf("refused creates wrote %d redis keys", n)
 	}
 }
+
+// TestCreateBatch: CreateBatch makes n sessions in one store write, each
+// with a token of its own that validates (from the store: no Redis copy
+// is written), as a session Create made would.
+func TestCreateBatch(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	p := session.CreateParams{UserID: "seeded", TTL: time.Hour, Metadata: map[string]string{"k": "v"}}
+	const n = 1203
+	toks, err := svc.CreateBatch(bg, p, n)
+	if err != nil {
+		t.Fatalf("CreateBatch: %v", err)
+	}
+	if len(toks) != n {
+		t.Fatalf("%d tokens, want %d", len(toks), n)
+	}
+	if got := e.store.batches.Load(); got != 1 {
+		t.Fatalf("%d store batches, want 1", got)
+	}
+	if keys := e.rdb.DBSize(bg).Val(); keys != 0 {
+		t.Fatalf("CreateBatch wrote %d redis keys, want none", keys)
+	}
+	seen := map[session.Token]bool{}
+	for _, tok := range toks {
+		if seen[tok] {
+			t.Fatal("a token was returned twice")
+		}
+		seen[tok] = true
+	}
+	for i := 0; i < n; i += 97 {
+		sess, err := svc.Validate(bg, toks[i].Reveal())
+		if err != nil {
+			t.Fatalf("token %d does not validate: %v", i, err)
+		}
+		if sess.UserID != "seeded" || sess.Metadata["k"] != "v" || sess.ExpiresAt.Sub(sess.CreatedAt) != time.Hour {
+			t.Fatalf("token %d: session %+v", i, sess)
+		}
+	}
+	if _, err := svc.Validate(bg, toks[n-1].Reveal()); err != nil {
+		t.Fatalf("the last token does not validate: %v", err)
+	}
+}
+
+func TestCreateBatchRefusesBadInput(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service()
+	for _, tc := range []struct {
+		name string
+		p    session.CreateParams
+		n    int
+		want string
+	}{
+		{"no sessions", session.CreateParams{UserID: "u"}, 0, "1 to 10000 sessions, not 0"},
+		{"negative count", session.CreateParams{UserID: "u"}, -5, "not -5"},
+		{"too many", session.CreateParams{UserID: "u"}, session.MaxBatch + 1, "not 10001"},
+		{"no user", session.CreateParams{}, 10, "user_id is required"},
+		{"bad ttl", session.CreateParams{UserID: "u", TTL: time.Millisecond}, 10, "at least 1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			toks, err := svc.CreateBatch(bg, tc.p, tc.n)
+			if !errors.Is(err, session.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) || toks != nil {
+				t.Fatalf("CreateBatch = %d tokens, %v; want ErrInvalidInput saying %q", len(toks), err, tc.want)
+			}
+		})
+	}
+	if n := e.store.batches.Load(); n != 0 {
+		t.Fatalf("refused batches reached the store %d times", n)
+	}
+}
+
+// TestCreateBatchStoreUnavailable: a store that does not answer fails the
+// batch with ErrStoreUnavailable within StoreTimeout, and no token is
+// returned.
+func TestCreateBatchStoreUnavailable(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service(func(o *session.Options) { o.StoreTimeout = 100 * time.Millisecond })
+	e.store.hang.Store(true)
+	toks, err := svc.CreateBatch(bg, session.CreateParams{UserID: "u"}, 3)
+	if !errors.Is(err, session.ErrStoreUnavailable) || toks != nil {
+		t.Fatalf("CreateBatch = %d tokens, %v; want ErrStoreUnavailable", len(toks), err)
+	}
+}

@@ -131,14 +131,14 @@ func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // countingStore is the real store, counting calls so tests can see how
 // often each tier reached it. Lookup can be slowed down; while hang is set
-// its calls for callers (Create, Lookup, Revoke, RevokeUser) wait until
+// its calls for callers (Create, CreateBatch, Lookup, Revoke, RevokeUser) wait until
 // their context ends, as on a link that passes no bytes; while
 // failRevokedSince is set RevokedSince fails.
 type countingStore struct {
 	session.Store
-	lookups, creates, touches, touched, revokes atomic.Int64
-	lookupDelay                                 atomic.Int64
-	hang, failRevokedSince                      atomic.Bool
+	lookups, creates, batches, touches, touched, revokes atomic.Int64
+	lookupDelay                                          atomic.Int64
+	hang, failRevokedSince                               atomic.Bool
 	// afterTouch, when set, runs after each Touch has returned from the
 	// store and before its result reaches the Service.
 	afterTouch atomic.Pointer[func()]
@@ -170,6 +170,14 @@ func (s *countingStore) Create(ctx context.Context, r session.Record) error {
 		return err
 	}
 	return s.Store.Create(ctx, r)
+}
+
+func (s *countingStore) CreateBatch(ctx context.Context, rs []session.Record) error {
+	s.batches.Add(1)
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.Store.CreateBatch(ctx, rs)
 }
 
 func (s *countingStore) Revoke(ctx context.Context, h session.TokenHash, at time.Time) (session.Session, error) {

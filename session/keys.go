@@ -1,5 +1,10 @@
 package session
 
+import (
+	"encoding/hex"
+	"strings"
+)
+
 // DefaultWarmKeyPrefix starts the bookkeeping keys a Service's Warmers
 // keep in Redis with the default Options.KeyPrefix (the run marker, its
 // per-master copies in a Cluster and the latency probe): not session keys,
@@ -13,3 +18,23 @@ const DefaultWarmKeyPrefix = "studio:warm"
 // Service's own reads and writes — refresh-ahead, fills, warming,
 // tombstone retries — and counts a validation twice.
 const DefaultSessionKeyPrefix = "studio:s:"
+
+// SessionKey returns the Redis key of the session with token hash h for a
+// Service whose Options.KeyPrefix is keyPrefix ("" means the default,
+// "studio:"): keyPrefix + "s:" + the hash in lower-case hex. It is what
+// Service.Key returns, for code that reads Studio's copies without a
+// Service (the benchmark's plain-GET baseline); the key never holds the
+// token itself.
+func SessionKey(keyPrefix string, h TokenHash) string {
+	if keyPrefix == "" {
+		keyPrefix = "studio:"
+	}
+	var hx [2 * len(h)]byte
+	hex.Encode(hx[:], h[:])
+	var b strings.Builder
+	b.Grow(len(keyPrefix) + 2 + len(hx))
+	b.WriteString(keyPrefix)
+	b.WriteString("s:")
+	b.Write(hx[:])
+	return b.String()
+}

@@ -2,11 +2,9 @@ package session
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,17 +331,9 @@ func (s *Service) Close() error {
 	return err
 }
 
-// Key returns the Redis key of the session with this token hash.
-func (s *Service) Key(h TokenHash) string {
-	var hx [2 * len(h)]byte
-	hex.Encode(hx[:], h[:])
-	var b strings.Builder
-	b.Grow(len(s.opts.KeyPrefix) + 2 + len(hx))
-	b.WriteString(s.opts.KeyPrefix)
-	b.WriteString("s:")
-	b.Write(hx[:])
-	return b.String()
-}
+// Key returns the Redis key of the session with this token hash:
+// SessionKey of the Service's Options.KeyPrefix.
+func (s *Service) Key(h TokenHash) string { return SessionKey(s.opts.KeyPrefix, h) }
 
 // Health is a point-in-time view of the Service's dependencies.
 type Health struct {

@@ -148,6 +148,11 @@ type Store interface {
 	// the key TokenTags returns (so it does not count in LegacyUntil).
 	// The hash and the session ID are unique.
 	Create(ctx context.Context, rec Record) error
+	// CreateBatch inserts the sessions of recs, all of them or none (an
+	// empty batch does nothing): Create for many sessions at once, for
+	// seeding a store in bulk. A hash or session ID already stored, or
+	// repeated in recs, fails the whole batch.
+	CreateBatch(ctx context.Context, recs []Record) error
 	// Lookup returns the session whose token hashes to h, revoked or expired
 	// ones included, or ErrNotFound.
 	Lookup(ctx context.Context, h TokenHash) (Session, error)

@@ -362,20 +362,48 @@ func (b *pgBackend) create(ctx context.Context, rec *session.Record) error {
 	}
 	_, err = b.pool.Exec(ctx, pgInsert, rec.Hash[:], s.ID, s.UserID,
 		ms(s.CreatedAt), ms(s.LastSeenAt), ms(s.ExpiresAt), s.IdleTimeout.Milliseconds(), revoked, nullJSON(md))
-	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
-			switch pe.ConstraintName {
-			case "sessions_pkey":
-				return fmt.Errorf("%w: token hash exists", ErrDuplicate)
-			case "sessions_id_key":
-				return fmt.Errorf("%w: id exists", ErrDuplicate)
-			}
-			return ErrDuplicate
+	return pgInsertError(err)
+}
+
+// pgInsertError maps a failed INSERT's (or COPY's) unique violations to
+// ErrDuplicate; other errors (and nil) are returned as they are.
+func pgInsertError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
+		switch pe.ConstraintName {
+		case "sessions_pkey":
+			return fmt.Errorf("%w: token hash exists", ErrDuplicate)
+		case "sessions_id_key":
+			return fmt.Errorf("%w: id exists", ErrDuplicate)
 		}
-		return err
+		return ErrDuplicate
 	}
-	return nil
+	return err
+}
+
+// pgCopyColumns are the columns createBatch copies, in order.
+var pgCopyColumns = []string{"token_hash", "id", "user_id", "created_at", "last_seen_at", "expires_at", "idle_timeout_ms", "revoked_at", "metadata"}
+
+// createBatch inserts recs with one COPY (a single statement: all rows or
+// none).
+func (b *pgBackend) createBatch(ctx context.Context, recs []session.Record) error {
+	rows := make([][]any, len(recs))
+	for i := range recs {
+		s := &recs[i].Session
+		md, err := encodeMetadata(s.Metadata)
+		if err != nil {
+			return err
+		}
+		var revoked *time.Time
+		if s.RevokedAt != nil {
+			r := ms(*s.RevokedAt)
+			revoked = &r
+		}
+		rows[i] = []any{recs[i].Hash[:], s.ID, s.UserID, ms(s.CreatedAt), ms(s.LastSeenAt), ms(s.ExpiresAt),
+			s.IdleTimeout.Milliseconds(), revoked, nullJSON(md)}
+	}
+	_, err := b.pool.CopyFrom(ctx, pgx.Identifier{"sessions"}, pgCopyColumns, pgx.CopyFromRows(rows))
+	return pgInsertError(err)
 }
 
 // nullJSON passes JSON text to a jsonb parameter, or SQL NULL for nil.

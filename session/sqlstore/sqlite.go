@@ -363,22 +363,98 @@ func (b *liteBackend) create(ctx context.Context, rec *session.Record) error {
 	}
 	_, err = b.insertStmt.ExecContext(ctx, rec.Hash[:], s.ID, s.UserID,
 		unixMS(s.CreatedAt), unixMS(s.LastSeenAt), unixMS(s.ExpiresAt), s.IdleTimeout.Milliseconds(), revoked, metadata)
-	if err != nil {
-		var se *sqlite.Error
-		if errors.As(err, &se) {
-			switch se.Code() {
-			case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-				return fmt.Errorf("%w: token hash exists", ErrDuplicate)
-			case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-				if strings.Contains(se.Error(), "sessions.id") {
-					return fmt.Errorf("%w: id exists", ErrDuplicate)
-				}
-				return ErrDuplicate
+	return liteInsertError(err)
+}
+
+// liteInsertError maps a failed INSERT's constraint errors to ErrDuplicate;
+// other errors (and nil) are returned as they are.
+func liteInsertError(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: token hash exists", ErrDuplicate)
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			if strings.Contains(se.Error(), "sessions.id") {
+				return fmt.Errorf("%w: id exists", ErrDuplicate)
 			}
+			return ErrDuplicate
 		}
+	}
+	return err
+}
+
+// liteBatchRows is the number of rows of one multi-row INSERT of
+// createBatch: 9 parameters a row, far below SQLite's limit of 32 766.
+const liteBatchRows = 500
+
+// liteSessionValues appends the INSERT parameters of rec to args.
+func liteSessionValues(args []any, rec *session.Record) ([]any, error) {
+	s := &rec.Session
+	md, err := encodeMetadata(s.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	var revoked, metadata any
+	if s.RevokedAt != nil {
+		revoked = unixMS(*s.RevokedAt)
+	}
+	if md != nil {
+		metadata = string(md)
+	}
+	return append(args, rec.Hash[:], s.ID, s.UserID, unixMS(s.CreatedAt), unixMS(s.LastSeenAt),
+		unixMS(s.ExpiresAt), s.IdleTimeout.Milliseconds(), revoked, metadata), nil
+}
+
+// createBatch inserts recs in one IMMEDIATE transaction, liteBatchRows
+// rows per statement.
+func (b *liteBackend) createBatch(ctx context.Context, recs []session.Record) error {
+	tx, err := b.write.BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	return nil
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	args := make([]any, 0, 9*min(len(recs), liteBatchRows))
+	var full *sql.Stmt // the statement of liteBatchRows rows, prepared once
+	for len(recs) > 0 {
+		n := min(len(recs), liteBatchRows)
+		args = args[:0]
+		for i := range n {
+			if args, err = liteSessionValues(args, &recs[i]); err != nil {
+				return err
+			}
+		}
+		q := liteInsertRows(n)
+		if n == liteBatchRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, q); err != nil {
+					return err
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, q, args...)
+		}
+		if err != nil {
+			return liteInsertError(err)
+		}
+		recs = recs[n:]
+	}
+	return tx.Commit()
+}
+
+// liteInsertRows is the INSERT of n rows.
+func liteInsertRows(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO sessions (token_hash, ` + liteSessionCols + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?,?,?,?,?,?)")
+	}
+	return q.String()
 }
 
 // liteScanSession scans liteSessionCols after any leading destinations.

@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) session.Store) {
 		{"CreateLookup", testCreateLookup},
 		{"LookupNotFound", testLookupNotFound},
 		{"CreateDuplicate", testCreateDuplicate},
+		{"CreateBatch", testCreateBatch},
+		{"CreateBatchDuplicate", testCreateBatchDuplicate},
 		{"Revoke", testRevoke},
 		{"RevokeNotFound", testRevokeNotFound},
 		{"RevokeUser", testRevokeUser},
@@ -284,6 +286,83 @@ func testCreateDuplicate(t *testing.T, s session.Store) {
 		t.Fatalf("the refused record was stored: Lookup error = %v, want ErrNotFound", err)
 	}
 
+	checkSame(t, mustLookup(t, ctx, s, orig.Hash), orig.Session)
+}
+
+// batchSize is the size of the suite's batches: more than one statement's
+// worth of rows in a store that splits a batch (sqlstore's SQLite takes
+// 500 rows a statement), and not a multiple of it.
+const batchSize = 1203
+
+// newBatch returns n live records of user, varied as Create's test varies
+// them: metadata, an idle timeout, revoked ones.
+func newBatch(t testing.TB, user string, base time.Time, n int) []session.Record {
+	t.Helper()
+	recs := make([]session.Record, n)
+	for i := range recs {
+		recs[i] = newRecord(t, user, base.Add(time.Duration(i)*time.Millisecond))
+		switch i % 4 {
+		case 1:
+			recs[i].Session.Metadata = map[string]string{"i": fmt.Sprint(i), "ua": "curl/8 ünïcødé"}
+		case 2:
+			recs[i].Session.IdleTimeout = 90 * time.Minute
+		case 3:
+			recs[i].Session.RevokedAt = ptr(base.Add(time.Second))
+		}
+	}
+	return recs
+}
+
+func testCreateBatch(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	if err := s.CreateBatch(ctx, nil); err != nil {
+		t.Fatalf("CreateBatch(empty): %v", err)
+	}
+	recs := newBatch(t, newUser(), now(), batchSize)
+	if err := s.CreateBatch(ctx, recs); err != nil {
+		t.Fatalf("CreateBatch(%d records): %v", len(recs), err)
+	}
+	for _, rec := range recs {
+		checkSame(t, mustLookup(t, ctx, s, rec.Hash), rec.Session)
+	}
+	// A batch of one, and batches after it, work as well.
+	one := newBatch(t, newUser(), now(), 1)
+	if err := s.CreateBatch(ctx, one); err != nil {
+		t.Fatalf("CreateBatch(1 record): %v", err)
+	}
+	checkSame(t, mustLookup(t, ctx, s, one[0].Hash), one[0].Session)
+}
+
+// testCreateBatchDuplicate: a batch with a hash or an ID already stored,
+// or repeated within it, fails whole; nothing of it is stored and the
+// stored session is unchanged.
+func testCreateBatchDuplicate(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	base := now()
+	orig := newRecord(t, newUser(), base)
+	mustCreate(t, ctx, s, orig)
+	last := batchSize - 1 // in the last statement of a split batch
+	for name, spoil := range map[string]func(recs []session.Record){
+		"stored hash":       func(recs []session.Record) { recs[last].Hash = orig.Hash },
+		"stored session ID": func(recs []session.Record) { recs[last].Session.ID = orig.Session.ID },
+		"hash twice":        func(recs []session.Record) { recs[last].Hash = recs[0].Hash },
+		"session ID twice":  func(recs []session.Record) { recs[last].Session.ID = recs[0].Session.ID },
+	} {
+		t.Run(name, func(t *testing.T) {
+			recs := newBatch(t, newUser(), base, batchSize)
+			spoil(recs)
+			err := s.CreateBatch(ctx, recs)
+			if err == nil {
+				t.Fatal("CreateBatch succeeded")
+			}
+			checkNoSecret(t, err, orig.Hash)
+			for _, i := range []int{0, 1, batchSize / 2} {
+				if _, err := s.Lookup(ctx, recs[i].Hash); !errors.Is(err, session.ErrNotFound) {
+					t.Fatalf("record %d of the refused batch was stored: Lookup error = %v, want ErrNotFound", i, err)
+				}
+			}
+		})
+	}
 	checkSame(t, mustLookup(t, ctx, s, orig.Hash), orig.Session)
 }
 
@@ -750,6 +829,9 @@ func testCanceledContext(t *testing.T, s session.Store) {
 	}
 	if err := s.Create(canceled, newRecord(t, newUser(), now())); err == nil {
 		t.Error("Create with a canceled context succeeded")
+	}
+	if err := s.CreateBatch(canceled, newBatch(t, newUser(), now(), 3)); err == nil {
+		t.Error("CreateBatch with a canceled context succeeded")
 	}
 	// The store still works afterwards.
 	mustLookup(t, ctx, s, rec.Hash)

@@ -33,13 +33,19 @@
 //
 // # The session pool
 //
-// Run first creates Options.Sessions sessions through the Target. A
+// Run first creates Options.Sessions sessions through the Target, or takes
+// the tokens of existing ones from Options.Tokens (a store seeded
+// beforehand). A
 // validation picks one with a Zipf distribution over their ranks (rank 0
 // the hottest), a revoke picks one uniformly and takes it out of the pool
 // before revoking it, a create adds its new session in the slot a revoke
 // freed (or, when none is free, in place of a random one). A validation
 // refused because a concurrent revoke took its token is counted as
 // Result.RevokeRaced, not as an error.
+//
+// A Spread drives several targets as one, each worker keeping to one of
+// them (WorkerOf), as a load balancer spreads keep-alive connections over
+// servers; Result.Shares then splits the validations by target.
 //
 // Each successfully revoked token is validated once more by a later
 // validate operation of the mix (not an extra one), started after the
@@ -90,8 +96,13 @@ type Options struct {
 	// are not in the results. Default 0.
 	Warmup time.Duration
 	// Sessions is the number of sessions created before the run.
-	// Default DefaultSessions.
+	// Default DefaultSessions. With Tokens it must be 0 or len(Tokens).
 	Sessions int
+	// Tokens, if not empty, are the tokens of existing sessions: the pool
+	// is made of them (Sessions becomes len(Tokens)) and none is created
+	// before the run, so a run can validate a store seeded beforehand
+	// (`studio bench --seed`). Run does not keep the slice.
+	Tokens []string
 	// Zipf is the exponent s of the Zipf distribution validations pick
 	// sessions with (P(rank k) ∝ (1+k)^-s); it must be 0 (uniform) or
 	// greater than 1. The command line's default is DefaultZipf.
@@ -139,6 +150,8 @@ func (o *Options) check() error {
 		return fmt.Errorf("loadgen: warmup %v: must not be negative", o.Warmup)
 	case o.Sessions < 0:
 		return fmt.Errorf("loadgen: sessions %d: must be positive", o.Sessions)
+	case len(o.Tokens) > 0 && o.Sessions != 0 && o.Sessions != len(o.Tokens):
+		return fmt.Errorf("loadgen: sessions %d with %d tokens: give one or the other", o.Sessions, len(o.Tokens))
 	case o.Zipf != 0 && !(o.Zipf > 1) || math.IsInf(o.Zipf, 0):
 		return fmt.Errorf("loadgen: zipf %v: must be 0 (uniform) or a finite number greater than 1", o.Zipf)
 	}
@@ -156,6 +169,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
+	}
+	if len(o.Tokens) > 0 {
+		o.Sessions = len(o.Tokens)
 	}
 	if o.Sessions == 0 {
 		o.Sessions = DefaultSessions
@@ -206,8 +222,16 @@ type runner struct {
 	workers             []*worker
 }
 
-// setup creates the pool's sessions with up to Concurrency goroutines.
+// setup creates the pool's sessions with up to Concurrency goroutines, or
+// fills the pool with Options.Tokens.
 func (r *runner) setup(ctx context.Context) error {
+	if len(r.opts.Tokens) > 0 {
+		for i, tok := range r.opts.Tokens {
+			r.pool.set(i, tok)
+		}
+		r.opts.Tokens = nil
+		return ctx.Err()
+	}
 	n := r.opts.Sessions
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -305,12 +329,15 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		lastDone, lastT = done, now
 	})
 	var wg sync.WaitGroup
-	for _, w := range r.workers {
+	for i, w := range r.workers {
+		// The worker's index rides in its context (WorkerOf); made once,
+		// it shares ctx's Done channel, so a request costs nothing more.
+		wctx := context.WithValue(ctx, workerKey{}, i)
 		wg.Go(func() {
 			if o.Rate > 0 {
-				w.openLoop(ctx)
+				w.openLoop(wctx)
 			} else {
-				w.closedLoop(ctx)
+				w.closedLoop(wctx)
 			}
 		})
 	}

@@ -380,6 +380,7 @@ func TestRunBadOptions(t *testing.T) {
 		{loadgen.Options{Target: tg, Zipf: 1}, "zipf 1"},
 		{loadgen.Options{Target: tg, Zipf: 0.5}, "zipf 0.5"},
 		{loadgen.Options{Target: tg, Mix: loadgen.Mix{Validate: -1}}, "mix: validate weight -1"},
+		{loadgen.Options{Target: tg, Tokens: []string{"a", "b"}, Sessions: 3}, "sessions 3 with 2 tokens"},
 	} {
 		if _, err := loadgen.Run(t.Context(), tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err %v; want %q", tc.opts, err, tc.want)

@@ -102,6 +102,18 @@ type Result struct {
 
 	// Schedule is the open loop's bookkeeping; nil for a closed loop.
 	Schedule *Schedule `json:"schedule,omitempty"`
+
+	// Shares are the validations each target of a Spread served, in the
+	// order of its Targets; nil for any other target.
+	Shares []Share `json:"shares,omitempty"`
+}
+
+// Share is one Spread target's part of a run: the validations its
+// workers sent it in the measured window.
+type Share struct {
+	Target   string  `json:"target"`
+	Workers  int     `json:"workers"`
+	Validate OpStats `json:"validate"`
 }
 
 // OpStats is the record of one operation (or all, in Result.Total).
@@ -169,10 +181,9 @@ func (r *runner) result(finished time.Time, interrupted bool) *Result {
 		DurationS: window.Seconds(), WarmupS: o.Warmup.Seconds(), Sessions: o.Sessions,
 		Zipf: o.Zipf, Mix: o.Mix, Seed: o.Seed, Interrupted: interrupted,
 	}
-	if s, ok := o.Target.(fmt.Stringer); ok {
-		res.Target = s.String()
-	} else {
-		res.Target = fmt.Sprintf("%T", o.Target)
+	res.Target = targetName(o.Target)
+	if sp, ok := o.Target.(*Spread); ok {
+		res.Shares = r.shares(sp, window)
 	}
 	total, lag := newRecorder(), newRecorder()
 	for op := range numOps {
@@ -206,6 +217,26 @@ func (r *runner) result(finished time.Time, interrupted bool) *Result {
 		res.Schedule = s
 	}
 	return res
+}
+
+// shares splits the validations of the workers by the target of sp each
+// drove.
+func (r *runner) shares(sp *Spread, window time.Duration) []Share {
+	out := make([]Share, len(sp.Targets))
+	recs := make([]recorder, len(sp.Targets))
+	for i, t := range sp.Targets {
+		out[i].Target = targetName(t)
+		recs[i] = newRecorder()
+	}
+	for i, w := range r.workers {
+		k := sp.targetOf(i)
+		out[k].Workers++
+		recs[k].merge(&w.rec[OpValidate])
+	}
+	for i := range out {
+		out[i].Validate = stats(&recs[i], window)
+	}
+	return out
 }
 
 func stats(r *recorder, window time.Duration) OpStats {
@@ -295,6 +326,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if s := r.Schedule; s != nil {
 		fmt.Fprintf(&b, "schedule: %d intended, %d sent (%s ops/s), %d not sent; start lag p50 %s, p99 %s, max %s\n",
 			s.Intended, s.Sent, num(s.AchievedRate), s.NotSent, lat(s.StartLagP50US), lat(s.StartLagP99US), lat(s.StartLagMaxUS))
+	}
+	for _, sh := range r.Shares {
+		fmt.Fprintf(&b, "%s (%d workers): %d validations, %s/s, p99 %s, %d errors\n",
+			sh.Target, sh.Workers, sh.Validate.Count, num(sh.Validate.OpsPerSec), lat(sh.Validate.P99US), sh.Validate.Errors)
 	}
 	if r.Interrupted {
 		b.WriteString("interrupted: the figures cover the part that ran\n")

@@ -26,10 +26,32 @@ func TestBenchCommandBadFlags(t *testing.T) {
 		{"unknown target", []string{"--target", "grpc"}, nil, `invalid --target "grpc": must be http or inprocess`},
 		{"http without url", []string{"--target", "http"}, httpEnv, "--target http needs --url"},
 		{"bad url", []string{"--url", "127.0.0.1:8080"}, httpEnv, `invalid --url "127.0.0.1:8080"`},
-		{"url with inprocess", []string{"--target", "inprocess", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http, or empty and common-http"},
-		{"url with redis-get", []string{"--target", "redis-get", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http, or empty and common-http"},
+		{"url with inprocess", []string{"--target", "inprocess", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http, empty, common-http, redis-get, store-miss"},
+		{"url with common", []string{"--target", "common", "--url", "http://127.0.0.1:1"}, nil, "--url is only used with --target http, empty"},
+		{"served redis-get without tokens", []string{"--target", "redis-get", "--url", "http://127.0.0.1:1", "--mix", "validate=1"}, nil, "--target redis-get keeps no sessions: give --tokens"},
+		{"store-miss without tokens", []string{"--target", "store-miss", "--mix", "validate=1"}, nil, "--target store-miss keeps no sessions: give --tokens"},
 		{"bad url for a served baseline", []string{"--target", "empty", "--url", "ftp://x", "--mix", "validate=1"}, nil, `invalid --url "ftp://x"`},
-		{"unknown baseline to serve", []string{"--serve", "studio"}, nil, `invalid --serve "studio": must be empty or common-http`},
+		{"bad second url", []string{"--url", "http://127.0.0.1:1,127.0.0.1:2"}, nil, `invalid --url "127.0.0.1:2": want an absolute http:// or https:// URL, or several separated by commas`},
+		{"empty url in a list", []string{"--url", "http://127.0.0.1:1,"}, nil, `invalid --url ""`},
+		{"unknown baseline to serve", []string{"--serve", "studio"}, nil, `invalid --serve "studio": must be empty, common-http, redis-get, store-miss`},
+		{"served store-miss on a bad store", []string{"--serve", "store-miss"}, map[string]string{"DATABASE_URL": "mysql://x"}, "invalid DATABASE_URL"},
+		{"serve with tokens", []string{"--serve", "redis-get", "--tokens", "t.txt"}, nil, "--tokens is not used with --serve"},
+		{"seed 0", []string{"--seed", "0", "--tokens-out", "t.txt"}, nil, "invalid --seed 0: must be between 1 and 10000000"},
+		{"seed negative", []string{"--seed", "-3", "--tokens-out", "t.txt"}, nil, "invalid --seed -3"},
+		{"seed too many", []string{"--seed", "10000001", "--tokens-out", "t.txt"}, nil, "invalid --seed 10000001"},
+		{"seed not a number", []string{"--seed", "1M"}, nil, `invalid value "1M" for flag -seed`},
+		{"seed without tokens-out", []string{"--seed", "10"}, nil, "--seed needs --tokens-out"},
+		{"tokens-out without seed", []string{"--tokens-out", "t.txt"}, nil, "invalid --seed 0"},
+		{"seed into a missing directory", []string{"--seed", "10", "--tokens-out", "/nonexistent/dir/t.txt"}, nil, "invalid --tokens-out"},
+		{"seed with a target", []string{"--seed", "10", "--tokens-out", "t.txt", "--target", "http"}, nil, "--target is not used with --seed, which only creates sessions"},
+		{"seed with tokens", []string{"--seed", "10", "--tokens-out", "t.txt", "--tokens", "u.txt"}, nil, "--tokens is not used with --seed"},
+		{"seed with serve", []string{"--seed", "10", "--tokens-out", "t.txt", "--serve", "empty"}, nil, "--serve is not used with --seed"},
+		{"seed on a bad store", []string{"--seed", "10", "--tokens-out", "t.txt"}, map[string]string{"DATABASE_URL": "mysql://x"}, "invalid DATABASE_URL"},
+		{"tokens file missing", []string{"--target", "inprocess", "--tokens", "/nonexistent/t.txt"}, nil, "invalid --tokens: open /nonexistent/t.txt"},
+		{"tokens with sessions", []string{"--target", "inprocess", "--tokens", "t.txt", "--sessions", "5"}, nil, "--sessions is not used with --tokens"},
+		{"tokens with common", []string{"--target", "common", "--tokens", "t.txt"}, nil, "--tokens is not used with --target common"},
+		{"tokens with in-process redis-get", []string{"--target", "redis-get", "--tokens", "t.txt"}, nil, "--tokens with --target redis-get needs --url"},
+		{"tokens with creates on store-miss", []string{"--target", "store-miss", "--tokens", "t.txt", "--mix", "validate=5,create=1"}, nil, "--target store-miss keeps no sessions; use --mix validate=1"},
 		{"listen without serve", []string{"--target", "empty", "--mix", "validate=1", "--listen", "127.0.0.1:9"}, nil, "--listen is only used with --serve"},
 		{"bad listen address", []string{"--serve", "empty", "--listen", "9000"}, nil, `invalid --listen "9000"`},
 		{"listen port too big", []string{"--serve", "empty", "--listen", "127.0.0.1:99999"}, nil, `invalid --listen "127.0.0.1:99999"`},
@@ -88,6 +110,13 @@ type benchJSON struct {
 		Errors int64 `json:"errors"`
 	} `json:"total"`
 	RevokedAccepted int64 `json:"revoked_accepted"`
+	Shares          []struct {
+		Target   string `json:"target"`
+		Workers  int    `json:"workers"`
+		Validate struct {
+			Count int64 `json:"count"`
+		} `json:"validate"`
+	} `json:"shares"`
 }
 
 func runBenchJSON(t *testing.T, args []string, env map[string]string) benchJSON {

@@ -10,7 +10,9 @@ import (
 // TestBinaryLinksNoTestTooling: the studio binary links neither the
 // testing package nor the module's test helpers (internal/redistest,
 // internal/pgtest, internal/receivertest, session/storetest); `studio up`
-// starts its Redis through internal/redisproc.
+// starts its Redis through internal/redisproc. Nor does it link
+// net/http/pprof, whose init serves profiles on http.DefaultServeMux with
+// no authentication (Studio's own, admin-only, are in internal/server).
 func TestBinaryLinksNoTestTooling(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -26,7 +28,7 @@ func TestBinaryLinksNoTestTooling(t *testing.T) {
 	}
 	for _, p := range deps {
 		module, inModule := strings.CutPrefix(p, "github.com/studiohq/studio/")
-		if p == "testing" || strings.HasPrefix(p, "testing/") || (inModule && strings.HasSuffix(path.Base(module), "test")) {
+		if p == "testing" || strings.HasPrefix(p, "testing/") || p == "net/http/pprof" || (inModule && strings.HasSuffix(path.Base(module), "test")) {
 			t.Errorf("cmd/studio depends on %s", p)
 		}
 	}

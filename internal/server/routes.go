@@ -32,6 +32,8 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v1/alerts/silences/{id}", s.requireAdmin(s.handleExpireSilence)},
 		{"GET", "/docs/runbooks/{$}", s.handleRunbookList},
 		{"GET", "/docs/runbooks/{name}", s.handleRunbook},
+		{"GET", "/debug/pprof/{$}", s.requireAdmin(handleProfileIndex)},
+		{"GET", "/debug/pprof/{name}", s.requireAdmin(handleProfile)},
 	}
 }
 

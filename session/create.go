@@ -179,7 +179,7 @@ func (s *Service) newRecord(p CreateParams, now time.Time) (Token, Record, error
 }
 
 // MaxBatch is the most sessions one CreateBatch call takes.
-const MaxBatch = 10_000
+const MaxBatch = 100_000
 
 // CreateBatch creates n sessions of p (1 to MaxBatch) in one store write
 // (Store.CreateBatch: all of them or none) and returns their tokens, each

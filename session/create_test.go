@@ -112,9 +112,9 @@ func TestCreateBatchRefusesBadInput(t *testing.T) {
 		n    int
 		want string
 	}{
-		{"no sessions", session.CreateParams{UserID: "u"}, 0, "1 to 10000 sessions, not 0"},
+		{"no sessions", session.CreateParams{UserID: "u"}, 0, "1 to 100000 sessions, not 0"},
 		{"negative count", session.CreateParams{UserID: "u"}, -5, "not -5"},
-		{"too many", session.CreateParams{UserID: "u"}, session.MaxBatch + 1, "not 10001"},
+		{"too many", session.CreateParams{UserID: "u"}, session.MaxBatch + 1, "not 100001"},
 		{"no user", session.CreateParams{}, 10, "user_id is required"},
 		{"bad ttl", session.CreateParams{UserID: "u", TTL: time.Millisecond}, 10, "at least 1s"},
 	} {

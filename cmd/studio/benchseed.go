@@ -18,8 +18,9 @@ import (
 // most tokens --tokens reads.
 const maxSeed = 10_000_000
 
-// seedBatch is the number of sessions of each store write of --seed.
-const seedBatch = 5000
+// seedBatch is the number of sessions of each store write of --seed: the
+// larger the batch, the cheaper a row (see sqlstore's CreateBatch).
+const seedBatch = session.MaxBatch
 
 // seedResult is what --seed prints (--json: this object).
 type seedResult struct {
@@ -33,7 +34,7 @@ type seedResult struct {
 // runSeed runs `studio bench --seed N --tokens-out FILE`: it creates n
 // sessions of the user "loadgen" in the store of DATABASE_URL through a
 // session.Service (CreateBatch: every token minted as Create mints one),
-// seedBatch to a store write, writes their tokens to path, one a line
+// seedBatch (100 000) to a store write, writes their tokens to path, one a line
 // (a new file, mode 0600: they are secrets), and prints the time taken.
 // The sessions live for the Service's default TTL (24 h); no Redis copy
 // is written (serve's start-up warm or `studio warm` makes them).

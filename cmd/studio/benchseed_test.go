@@ -122,7 +122,7 @@ func TestBenchSeedAndBaselines(t *testing.T) {
 		"DATABASE_URL":     "sqlite:" + filepath.Join(t.TempDir(), "seed.db"),
 		"STUDIO_LOG_LEVEL": "warn",
 	}
-	const n = 6001 // more than one store write, not a multiple of one
+	const n = 6001
 	tokens := seedStore(t, env, n)
 	rdb := rs.Client(t)
 	if keys := rdb.DBSize(t.Context()).Val(); keys != 0 {

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -384,10 +386,6 @@ func liteInsertError(err error) error {
 	return err
 }
 
-// liteBatchRows is the number of rows of one multi-row INSERT of
-// createBatch: 9 parameters a row, far below SQLite's limit of 32 766.
-const liteBatchRows = 500
-
 // liteSessionValues appends the INSERT parameters of rec to args.
 func liteSessionValues(args []any, rec *session.Record) ([]any, error) {
 	s := &rec.Session
@@ -406,55 +404,43 @@ func liteSessionValues(args []any, rec *session.Record) ([]any, error) {
 		unixMS(s.ExpiresAt), s.IdleTimeout.Milliseconds(), revoked, metadata), nil
 }
 
-// createBatch inserts recs in one IMMEDIATE transaction, liteBatchRows
-// rows per statement.
+// createBatch inserts recs in one IMMEDIATE transaction, in token-hash
+// order, one row per execution of the prepared INSERT: a multi-row INSERT
+// costs more here, as SQLite then keeps a statement journal of every page
+// it changes (a third of a batch's time, measured). Random token hashes
+// touch pages all over four B-trees, and each commit writes every page it
+// changed, so the write connection's page cache is raised to 256 MiB
+// (from SQLite's 2 MiB) from the first batch on, and large batches cost
+// far less per row than small ones (measured at a million rows: 10 000 a
+// batch 95 s, 100 000 a batch 47 s, sorted 35 s).
 func (b *liteBackend) createBatch(ctx context.Context, recs []session.Record) error {
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	args := make([]any, 0, 9*min(len(recs), liteBatchRows))
-	var full *sql.Stmt // the statement of liteBatchRows rows, prepared once
-	for len(recs) > 0 {
-		n := min(len(recs), liteBatchRows)
-		args = args[:0]
-		for i := range n {
-			if args, err = liteSessionValues(args, &recs[i]); err != nil {
-				return err
-			}
-		}
-		q := liteInsertRows(n)
-		if n == liteBatchRows {
-			if full == nil {
-				if full, err = tx.PrepareContext(ctx, q); err != nil {
-					return err
-				}
-				defer full.Close()
-			}
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, q, args...)
-		}
+	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
+		return err
+	}
+	stmt := tx.StmtContext(ctx, b.insertStmt)
+	// In token-hash order: the primary key's B-tree is then walked from
+	// one end to the other instead of at random.
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int { return bytes.Compare(recs[x].Hash[:], recs[y].Hash[:]) })
+	args := make([]any, 0, 9)
+	for _, i := range order {
+		args, err := liteSessionValues(args[:0], &recs[i])
 		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return liteInsertError(err)
 		}
-		recs = recs[n:]
 	}
 	return tx.Commit()
-}
-
-// liteInsertRows is the INSERT of n rows.
-func liteInsertRows(n int) string {
-	var q strings.Builder
-	q.WriteString(`INSERT INTO sessions (token_hash, ` + liteSessionCols + `) VALUES `)
-	for i := range n {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteString("(?,?,?,?,?,?,?,?,?)")
-	}
-	return q.String()
 }
 
 // liteScanSession scans liteSessionCols after any leading destinations.

@@ -407,9 +407,10 @@ func (s *Store) Create(ctx context.Context, rec session.Record) (err error) {
 	return nil
 }
 
-// CreateBatch inserts recs in one transaction, all of them or none:
-// multi-row INSERTs on SQLite, one COPY on PostgreSQL, each far cheaper
-// per session than Create. A token hash or session ID that already
+// CreateBatch inserts recs in one transaction, all of them or none: one
+// COPY on PostgreSQL, one transaction of prepared INSERTs on SQLite (whose
+// write connection then keeps a page cache of up to 256 MiB), each far
+// cheaper per session than Create, the more so the larger the batch. A token hash or session ID that already
 // exists, or appears twice in recs, fails the batch with an error
 // wrapping ErrDuplicate, and nothing of it is stored. Values are stored
 // as Create stores them; an empty batch does nothing.

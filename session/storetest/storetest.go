@@ -289,9 +289,8 @@ func testCreateDuplicate(t *testing.T, s session.Store) {
 	checkSame(t, mustLookup(t, ctx, s, orig.Hash), orig.Session)
 }
 
-// batchSize is the size of the suite's batches: more than one statement's
-// worth of rows in a store that splits a batch (sqlstore's SQLite takes
-// 500 rows a statement), and not a multiple of it.
+// batchSize is the size of the suite's batches: large enough for a store
+// that splits a batch into statements to split it, and no round number.
 const batchSize = 1203
 
 // newBatch returns n live records of user, varied as Create's test varies
@@ -341,7 +340,7 @@ func testCreateBatchDuplicate(t *testing.T, s session.Store) {
 	base := now()
 	orig := newRecord(t, newUser(), base)
 	mustCreate(t, ctx, s, orig)
-	last := batchSize - 1 // in the last statement of a split batch
+	last := batchSize - 1 // late in the batch: rows before it were written
 	for name, spoil := range map[string]func(recs []session.Record){
 		"stored hash":       func(recs []session.Record) { recs[last].Hash = orig.Hash },
 		"stored session ID": func(recs []session.Record) { recs[last].Session.ID = orig.Session.ID },

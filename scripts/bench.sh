@@ -20,10 +20,20 @@
 # p99 is mostly the kernel's time slices. redis-server and the in-process
 # targets are not pinned. PIN=0 turns placement off; PIN=1 insists on it.
 #
+# Sections (BENCH): default (the tables above, then the go-test
+# benchmarks), scale (Studio at a million sessions beside its plain
+# baselines: scripts/benchscale.sh, the section between
+# <!-- bench-scale:begin --> and <!-- bench-scale:end -->), or all (both).
+# `make bench` runs default; `BENCH=scale make bench` the scale section.
+#
 # Environment: DURATION (10s) and WARMUP (2s) per `studio bench` run,
 # CONCURRENCY (32), ROUNDS (2), REQUESTS (200000, redis-benchmark),
 # GOBENCH=0 to skip the go-test benchmarks, GO (go), KEEP=1 to keep the
-# results directory (printed).
+# results directory (printed; the scale section keeps it by default, for
+# its profiles). The scale section's own knobs are in
+# scripts/benchscale.sh: SESSIONS (1000000), STORES (sqlite postgresql),
+# PROFILE (1), PROFILE_SECONDS, TRACE_SECONDS, ALLOC_DURATION, SCALE_OUT
+# (3), STUDIO_TEST_POSTGRES_URL.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,6 +44,14 @@ CONCURRENCY=${CONCURRENCY:-32}
 ROUNDS=${ROUNDS:-2}
 REQUESTS=${REQUESTS:-200000}
 GOBENCH=${GOBENCH:-1}
+BENCH=${BENCH:-default}
+case $BENCH in
+default | scale | all) ;;
+*) echo "bench: BENCH must be default, scale or all (got $BENCH)" >&2; exit 2 ;;
+esac
+if [[ $BENCH != default ]]; then
+	KEEP=${KEEP:-1}
+fi
 
 for cmd in redis-server redis-benchmark redis-cli curl python3; do
 	command -v "$cmd" >/dev/null || { echo "bench: $cmd is not on PATH" >&2; exit 1; }
@@ -47,14 +65,19 @@ serve_pid=
 empty_pid=
 common_pid=
 baseline_pid=
+scale_pids=
+cleanup_hooks=()
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	for pid in $serve_pid $empty_pid $common_pid $baseline_pid $redis_pid; do
+	for pid in $serve_pid $empty_pid $common_pid $baseline_pid $scale_pids $redis_pid; do
 		kill "$pid" 2>/dev/null || true
 	done
-	for pid in $serve_pid $empty_pid $common_pid $baseline_pid $redis_pid; do
+	for pid in $serve_pid $empty_pid $common_pid $baseline_pid $scale_pids $redis_pid; do
 		wait "$pid" 2>/dev/null || true
+	done
+	for hook in "${cleanup_hooks[@]}"; do
+		$hook || true
 	done
 	if [[ ${KEEP:-0} == 1 ]]; then
 		echo "bench: results kept in $out" >&2
@@ -70,12 +93,17 @@ freeport() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Records a command line (for the doc) and runs it.
+# Records a command line (for the doc; the temporary directory shown as
+# $TMP) and runs it. cmdlog is the file of the section running.
 cmdlog=$out/commands.txt
 : >"$cmdlog"
+logline() { # logline TEXT…: one line of the command log
+	local line="$*"
+	echo "${line//$work/\$TMP}" >>"$cmdlog"
+}
 logged() {
 	if [[ ${round:-1} == 1 ]]; then
-		echo "$*" >>"$cmdlog"
+		logline "$@"
 	fi
 	"$@"
 }
@@ -162,53 +190,79 @@ redis-cli -p "$redis_port" ping >/dev/null
 export STUDIO_ADMIN_TOKEN=bench-admin-49ee37b19b5ed1af3009ab2b7b6739b5bbf221e7dd5147ec
 export REDIS_URL=redis://127.0.0.1:$redis_port/0
 export STUDIO_LOG_LEVEL=warn
-serve_port=$(freeport)
-serve_url=http://127.0.0.1:$serve_port
-echo "== studio serve on $serve_url" >&2
-echo "STUDIO_ADDR=127.0.0.1:$serve_port STUDIO_ADMIN_TOKEN=… REDIS_URL=$REDIS_URL DATABASE_URL=sqlite:\$TMP/serve.db STUDIO_WARM_ON_START=false STUDIO_LOG_LEVEL=warn ${srv_pin[*]} $studio serve &" >>"$cmdlog"
-STUDIO_ADDR=127.0.0.1:$serve_port DATABASE_URL=sqlite:$work/serve.db STUDIO_WARM_ON_START=false \
-	"${srv_pin[@]}" "$studio" serve >"$work/serve.log" 2>&1 &
-serve_pid=$!
-for _ in $(seq 200); do
-	curl -fsS -o /dev/null "$serve_url/healthz" 2>/dev/null && break
-	kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-	sleep 0.05
-done
-curl -fsS -o /dev/null "$serve_url/healthz"
+# start_serve NAME PORT [VAR=VALUE…]: `studio serve` on PORT, on the
+# servers' CPUs, with the settings given; logs to $work/NAME.log; sets
+# started_pid once /healthz answers.
+start_serve() {
+	local name=$1 port=$2
+	shift 2
+	if [[ ${round:-1} == 1 ]]; then
+		logline "STUDIO_ADDR=127.0.0.1:$port STUDIO_ADMIN_TOKEN=… REDIS_URL=$REDIS_URL $* STUDIO_LOG_LEVEL=warn ${srv_pin[*]} $studio serve &"
+	fi
+	env STUDIO_ADDR="127.0.0.1:$port" "$@" "${srv_pin[@]}" "$studio" serve >"$work/$name.log" 2>&1 &
+	started_pid=$!
+	for _ in $(seq 600); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && return 0
+		kill -0 "$started_pid" 2>/dev/null || { cat "$work/$name.log" >&2; exit 1; }
+		sleep 0.05
+	done
+	echo "bench: studio serve ($name) did not answer /healthz within 30 s" >&2
+	exit 1
+}
 
 # The baselines served over HTTP, each in a process of its own on the
 # server's CPUs; the first line each prints is its base URL.
-serve_baseline() { # serve_baseline KIND: prints the base URL; sets baseline_pid
-	local kind=$1 url=
-	echo "${srv_pin[*]} $studio bench --serve $kind &" >>"$cmdlog"
-	: >"$work/$kind.url"
-	"${srv_pin[@]}" "$studio" bench --serve "$kind" >"$work/$kind.url" 2>"$work/$kind.log" &
+serve_baseline() { # serve_baseline NAME KIND [VAR=VALUE…]: prints the base URL; sets baseline_pid
+	local name=$1 kind=$2 url=
+	shift 2
+	logline "$* ${srv_pin[*]} $studio bench --serve $kind &"
+	: >"$work/$name.url"
+	env "$@" "${srv_pin[@]}" "$studio" bench --serve "$kind" >"$work/$name.url" 2>"$work/$name.log" &
 	baseline_pid=$!
 	for _ in $(seq 200); do
-		url=$(head -n1 "$work/$kind.url" || true)
+		url=$(head -n1 "$work/$name.url" || true)
 		[[ -n $url ]] && break
-		kill -0 "$baseline_pid" 2>/dev/null || { cat "$work/$kind.log" >&2; exit 1; }
+		kill -0 "$baseline_pid" 2>/dev/null || { cat "$work/$name.log" >&2; exit 1; }
 		sleep 0.05
 	done
 	[[ -n $url ]] || { echo "bench: studio bench --serve $kind printed no URL" >&2; exit 1; }
 	echo "$url"
 }
-echo "== baselines: the empty handler and the common-way store, each in its own process" >&2
-serve_baseline empty >"$work/empty.base"
-empty_pid=$baseline_pid
-baseline_pid=
-empty_url=$(cat "$work/empty.base")
-serve_baseline common-http >"$work/common-http.base"
-common_pid=$baseline_pid
-baseline_pid=
-common_url=$(cat "$work/common-http.base")
 
-# In-process Service runs use their own SQLite file (serve holds its own).
-export DATABASE_URL=sqlite:$work/inprocess.db
-echo "export STUDIO_ADMIN_TOKEN=… REDIS_URL=$REDIS_URL DATABASE_URL=sqlite:\$TMP/inprocess.db STUDIO_LOG_LEVEL=warn" >>"$cmdlog"
-echo "# then $ROUNDS rounds, each running these in this order:" >>"$cmdlog"
+# default_section: the tables between <!-- bench:begin --> and
+# <!-- bench:end -->.
+default_section() {
+	serve_port=$(freeport)
+	serve_url=http://127.0.0.1:$serve_port
+	echo "== studio serve on $serve_url" >&2
+	start_serve serve "$serve_port" DATABASE_URL="sqlite:$work/serve.db" STUDIO_WARM_ON_START=false
+	serve_pid=$started_pid
 
-flags=(--mix validate=1 --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" --json)
+	echo "== baselines: the empty handler and the common-way store, each in its own process" >&2
+	serve_baseline empty empty >"$work/empty.base"
+	empty_pid=$baseline_pid
+	baseline_pid=
+	empty_url=$(cat "$work/empty.base")
+	serve_baseline common-http common-http >"$work/common-http.base"
+	common_pid=$baseline_pid
+	baseline_pid=
+	common_url=$(cat "$work/common-http.base")
+
+	# In-process Service runs use their own SQLite file (serve holds its own).
+	export DATABASE_URL=sqlite:$work/inprocess.db
+	logline "export STUDIO_ADMIN_TOKEN=… REDIS_URL=$REDIS_URL DATABASE_URL=sqlite:$work/inprocess.db STUDIO_LOG_LEVEL=warn"
+	logline "# then $ROUNDS rounds, each running these in this order:"
+
+	flags=(--mix validate=1 --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" --json)
+	for round in $(seq "$ROUNDS"); do
+		default_round
+	done
+	unset DATABASE_URL
+	kill "$serve_pid" "$empty_pid" "$common_pid" 2>/dev/null || true
+	wait "$serve_pid" "$empty_pid" "$common_pid" 2>/dev/null || true
+	serve_pid= empty_pid= common_pid=
+}
+
 bench() { # bench NAME ARGS…: one studio bench run into rN-NAME.json
 	local name=$1
 	shift
@@ -221,7 +275,8 @@ hbench() { # hbench NAME ARGS…: an HTTP run, the generator on its CPUs
 	echo "== round $round: $name" >&2
 	logged "${gen_pin[@]}" "$studio" bench "$@" "${flags[@]}" >"$out/r$round-$name.json"
 }
-for round in $(seq "$ROUNDS"); do
+
+default_round() {
 	echo "== round $round: redis-benchmark" >&2
 	logged redis-benchmark -p "$redis_port" -t get -n "$REQUESTS" -c "$CONCURRENCY" --csv >"$out/r$round-redis-benchmark.csv"
 	bench redis-get --target redis-get
@@ -241,14 +296,23 @@ for round in $(seq "$ROUNDS"); do
 	hbench http-open --target http --url "$serve_url" --rate "$half"
 	hbench empty-open-quarter --target empty --url "$empty_url" --rate "$quarter"
 	hbench http-open-quarter --target http --url "$serve_url" --rate "$quarter"
-done
+}
+
+if [[ $BENCH != scale ]]; then
+	default_section
+fi
+if [[ $BENCH != default ]]; then
+	# shellcheck source=scripts/benchscale.sh
+	source scripts/benchscale.sh
+	scale_section
+fi
 
 cat /proc/loadavg >"$out/loadavg-end"
 date -u +%FT%TZ >"$out/finished"
 $GO run ./scripts/benchtables -dir "$out" -doc docs/PERFORMANCE.md
-echo "== docs/PERFORMANCE.md: section between <!-- bench:begin --> and <!-- bench:end --> rewritten" >&2
+echo "== docs/PERFORMANCE.md rewritten between the markers of the sections run ($BENCH)" >&2
 
-if [[ $GOBENCH != 0 ]]; then
+if [[ $GOBENCH != 0 && $BENCH != scale ]]; then
 	# The go-test benchmarks (each beside its same-run baseline in its output).
 	$GO test -run '^$' -bench . -benchtime 2s -count 3 ./session/ ./session/sqlstore/ ./internal/server/
 	$GO test -run '^$' -bench 'HookOverhead' -count 3 ./redisconn/

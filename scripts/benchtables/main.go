@@ -1,6 +1,10 @@
-// Command benchtables rewrites the generated section of docs/PERFORMANCE.md
-// (between <!-- bench:begin --> and <!-- bench:end -->) from the results
-// scripts/bench.sh collected in a directory:
+// Command benchtables rewrites the generated sections of
+// docs/PERFORMANCE.md from the results scripts/bench.sh collected in a
+// directory: the default section (between <!-- bench:begin --> and
+// <!-- bench:end -->) when the directory holds its results, the scale
+// section (between <!-- bench-scale:begin --> and <!-- bench-scale:end
+// -->, see scale.go for its files) when it holds those. The default
+// section's files:
 //
 //	rN-<target>.json          `studio bench --json` of round N (targets below)
 //	rN-redis-benchmark.csv    `redis-benchmark --csv` of round N
@@ -13,7 +17,7 @@
 //
 // Usage: go run ./scripts/benchtables -dir DIR -doc docs/PERFORMANCE.md
 //
-// Only the marked section changes; the rest of the file is kept byte for
+// Only the marked sections change; the rest of the file is kept byte for
 // byte.
 package main
 
@@ -83,37 +87,95 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: benchtables -dir DIR [-doc docs/PERFORMANCE.md]")
 		os.Exit(2)
 	}
-	in, err := load(*dir)
-	if err == nil {
-		err = rewrite(*doc, render(in))
-	}
-	if err != nil {
+	if err := run(*dir, *doc); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtables:", err)
 		os.Exit(1)
 	}
 }
 
-// load reads the results directory.
-func load(dir string) (*input, error) {
-	in := &input{}
-	text := func(name string) string {
-		b, _ := os.ReadFile(filepath.Join(dir, name))
-		return strings.TrimSpace(string(b))
+// run rewrites the sections of doc whose results dir holds.
+func run(dir, doc string) error {
+	in, err := load(dir)
+	if err != nil && !errors.Is(err, errNoResults) {
+		return err
 	}
-	lines := func(name string) []string {
-		var out []string
-		for l := range strings.SplitSeq(text(name), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				out = append(out, l)
-			}
+	sc, serr := loadScale(dir)
+	if serr != nil && !errors.Is(serr, errNoResults) {
+		return serr
+	}
+	if in == nil && sc == nil {
+		return fmt.Errorf("no results (r1-*.json, r1-*.csv, scale-*) in %s", dir)
+	}
+	if in != nil {
+		if err := rewrite(doc, beginMarker, endMarker, render(in)); err != nil {
+			return err
 		}
-		return out
 	}
-	in.Started, in.Finished = text("started"), text("finished")
-	in.Nproc, in.CPU = text("nproc"), text("cpu")
-	in.Placement = text("placement")
-	in.LoadStart, in.LoadEnd = loadavg(text("loadavg-start")), loadavg(text("loadavg-end"))
-	in.Versions, in.Commands = lines("versions"), lines("commands.txt")
+	if sc != nil {
+		return rewrite(doc, scaleBegin, scaleEnd, renderScale(sc))
+	}
+	return nil
+}
+
+// errNoResults: the directory holds no results of a section.
+var errNoResults = errors.New("no results")
+
+// machine is what both sections say of the run and the machine.
+type machine struct {
+	Started, Finished  string
+	Nproc, CPU         string
+	Placement          string
+	LoadStart, LoadEnd string
+	Versions           []string
+}
+
+// dirText is the trimmed text of a file of dir ("" when missing).
+func dirText(dir, name string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, name))
+	return strings.TrimSpace(string(b))
+}
+
+// dirLines is the non-blank lines of a file of dir.
+func dirLines(dir, name string) []string {
+	var out []string
+	for l := range strings.SplitSeq(dirText(dir, name), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func loadMachine(dir string) machine {
+	return machine{
+		Started: dirText(dir, "started"), Finished: dirText(dir, "finished"),
+		Nproc: dirText(dir, "nproc"), CPU: dirText(dir, "cpu"), Placement: dirText(dir, "placement"),
+		LoadStart: loadavg(dirText(dir, "loadavg-start")), LoadEnd: loadavg(dirText(dir, "loadavg-end")),
+		Versions: dirLines(dir, "versions"),
+	}
+}
+
+// writeMachine writes the machine table.
+func writeMachine(w func(string, ...any), m machine) {
+	w("| machine | |\n|---|---|\n")
+	w("| CPUs (`nproc`) | %s |\n| CPU model | %s |\n| load average (1, 5, 15 min) at the start | %s |\n| … at the end | %s |\n",
+		orDash(m.Nproc), orDash(m.CPU), orDash(m.LoadStart), orDash(m.LoadEnd))
+	w("| CPU placement | %s |\n", orDash(m.Placement))
+	for _, v := range m.Versions {
+		k, val, ok := strings.Cut(v, ":")
+		if !ok {
+			k, val = v, ""
+		}
+		w("| %s | %s |\n", strings.TrimSpace(k), orDash(strings.TrimSpace(val)))
+	}
+}
+
+// load reads the default section's results; an error wrapping
+// errNoResults when there are none.
+func load(dir string) (*input, error) {
+	m := loadMachine(dir)
+	in := &input{Started: m.Started, Finished: m.Finished, Nproc: m.Nproc, CPU: m.CPU, Placement: m.Placement,
+		LoadStart: m.LoadStart, LoadEnd: m.LoadEnd, Versions: m.Versions, Commands: dirLines(dir, "commands.txt")}
 	for r := 1; ; r++ {
 		round := map[string]measure{}
 		for _, t := range targets {
@@ -138,7 +200,7 @@ func load(dir string) (*input, error) {
 		in.Rounds = append(in.Rounds, round)
 	}
 	if len(in.Rounds) == 0 {
-		return nil, fmt.Errorf("no results (r1-*.json, r1-*.csv) in %s", dir)
+		return nil, fmt.Errorf("%w (r1-*.json, r1-*.csv) in %s", errNoResults, dir)
 	}
 	return in, nil
 }
@@ -291,17 +353,7 @@ func render(in *input) string {
 	n := len(in.Rounds)
 	w("Run %s – %s (UTC); %s of %d targets, interleaved (each round runs every target once, in the order below); `studio bench` targets: %d connections/workers, closed loop unless marked open loop, `--mix validate=1`, %s measured after %s warm-up.\n\n",
 		orDash(in.Started), orDash(in.Finished), rounds(n), len(targets), in.Concurrency, secs(in.DurationS), secs(in.WarmupS))
-	w("| machine | |\n|---|---|\n")
-	w("| CPUs (`nproc`) | %s |\n| CPU model | %s |\n| load average (1, 5, 15 min) at the start | %s |\n| … at the end | %s |\n",
-		orDash(in.Nproc), orDash(in.CPU), orDash(in.LoadStart), orDash(in.LoadEnd))
-	w("| CPU placement | %s |\n", orDash(in.Placement))
-	for _, v := range in.Versions {
-		k, val, ok := strings.Cut(v, ":")
-		if !ok {
-			k, val = v, ""
-		}
-		w("| %s | %s |\n", strings.TrimSpace(k), orDash(strings.TrimSpace(val)))
-	}
+	writeMachine(w, machine{Nproc: in.Nproc, CPU: in.CPU, LoadStart: in.LoadStart, LoadEnd: in.LoadEnd, Placement: in.Placement, Versions: in.Versions})
 	w("\nValidations (each row beside its baselines from the same run):\n\n")
 	w("| target | round | validations/s | p50 | p99 | p99.9 | errors |\n|---|---|---|---|---|---|---|\n")
 	for _, t := range targets {
@@ -365,14 +417,14 @@ func render(in *input) string {
 	return b.String()
 }
 
-// rewrite replaces what is between the markers in the file at path with
-// section, keeping everything else.
-func rewrite(path, section string) error {
+// rewrite replaces what is between the markers begin and end in the file
+// at path with section, keeping everything else.
+func rewrite(path, begin, end, section string) error {
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	out, err := replaceSection(string(doc), section)
+	out, err := replaceSection(string(doc), begin, end, section)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -387,14 +439,14 @@ func rewrite(path, section string) error {
 	return os.Rename(tmp, path)
 }
 
-func replaceSection(doc, section string) (string, error) {
-	if strings.Count(doc, beginMarker) != 1 || strings.Count(doc, endMarker) != 1 {
-		return "", fmt.Errorf("want exactly one %s and one %s", beginMarker, endMarker)
+func replaceSection(doc, begin, end, section string) (string, error) {
+	if strings.Count(doc, begin) != 1 || strings.Count(doc, end) != 1 {
+		return "", fmt.Errorf("want exactly one %s and one %s", begin, end)
 	}
-	i := strings.Index(doc, beginMarker) + len(beginMarker)
-	j := strings.Index(doc, endMarker)
+	i := strings.Index(doc, begin) + len(begin)
+	j := strings.Index(doc, end)
 	if j < i {
-		return "", fmt.Errorf("%s comes before %s", endMarker, beginMarker)
+		return "", fmt.Errorf("%s comes before %s", end, begin)
 	}
 	return doc[:i] + "\n" + strings.TrimRight(section, "\n") + "\n" + doc[j:], nil
 }

@@ -135,7 +135,7 @@ func TestRewriteOnlyTheMarkedSection(t *testing.T) {
 	doc := filepath.Join(t.TempDir(), "PERFORMANCE.md")
 	writeFile(t, doc, before+beginMarker+"\nold tables\n"+endMarker+after)
 
-	if err := rewrite(doc, render(in)); err != nil {
+	if err := rewrite(doc, beginMarker, endMarker, render(in)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(doc)
@@ -150,7 +150,7 @@ func TestRewriteOnlyTheMarkedSection(t *testing.T) {
 		t.Fatalf("section not replaced:\n%s", got)
 	}
 	// Running it again gives the same file.
-	if err := rewrite(doc, render(in)); err != nil {
+	if err := rewrite(doc, beginMarker, endMarker, render(in)); err != nil {
 		t.Fatal(err)
 	}
 	if b2, _ := os.ReadFile(doc); string(b2) != got {
@@ -168,7 +168,7 @@ func TestReplaceSectionBadMarkers(t *testing.T) {
 		"twice":    beginMarker + endMarker + beginMarker + endMarker,
 		"reversed": endMarker + "\n" + beginMarker,
 	} {
-		if _, err := replaceSection(doc, "x"); err == nil {
+		if _, err := replaceSection(doc, beginMarker, endMarker, "x"); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}

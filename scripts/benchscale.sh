@@ -135,10 +135,20 @@ PY
 
 # refill: FLUSHDB, then `studio warm` of every session of the SQLite
 # store (pipelined SET NX, no rate limit), as serve's start-up warm does.
+# A warm some of whose writes timed out (Redis's 300 ms read timeout, on
+# a loaded machine) is run again, up to twice: it writes only the copies
+# still missing.
 refill() {
+	local try
 	echo "== scale round $round: Redis emptied and warmed with $SESSIONS sessions" >&2
 	logged redis-cli -p "$redis_port" flushdb >/dev/null
-	logged env DATABASE_URL="sqlite:$work/scale.db" "$studio" warm --warm-limit "$SESSIONS" --warm-rate 0 >"$work/warm.log"
+	for try in 1 2 3; do
+		if logged env DATABASE_URL="sqlite:$work/scale.db" "$studio" warm --warm-limit "$SESSIONS" --warm-rate 0 >"$work/warm.log" 2>&1; then
+			return 0
+		fi
+		echo "== the warm failed (attempt $try): $(tail -n1 "$work/warm.log")" >&2
+	done
+	return 1
 }
 
 # memory NAME PID URL: the process's VmRSS and VmHWM, and its Go heap

@@ -41,9 +41,14 @@ func get(t *testing.T, base, method, tok string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// unknownToken is a well-formed token of no session.
+// unknownToken is a well-formed token of no session (the plain handlers
+// check no tag: any key does).
 func unknownToken(t *testing.T) string {
-	tok, err := session.NewToken()
+	k, err := session.NewTokenKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := k.NewToken()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,8 @@ type Store interface {
 	Create(ctx context.Context, rec Record) error
 	// CreateBatch inserts the sessions of recs, all of them or none (an
 	// empty batch does nothing): Create for many sessions at once, for
-	// seeding a store in bulk. A hash or session ID already stored, or
+	// seeding a store in bulk, their tokens tagged as Create's are (none
+	// counts in LegacyUntil). A hash or session ID already stored, or
 	// repeated in recs, fails the whole batch.
 	CreateBatch(ctx context.Context, recs []Record) error
 	// Lookup returns the session whose token hashes to h, revoked or expired

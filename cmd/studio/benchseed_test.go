@@ -233,9 +233,13 @@ func TestBenchSeedPostgres(t *testing.T) {
 }
 
 func TestParseTokens(t *testing.T) {
+	key, err := session.NewTokenKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tok := func() string {
 		t.Helper()
-		tk, err := session.NewToken()
+		tk, err := key.NewToken()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +280,8 @@ func TestParseTokens(t *testing.T) {
 // FuzzParseTokens: any file is either refused with an error that quotes
 // none of it, or read as well-formed tokens, each a line of it.
 func FuzzParseTokens(f *testing.F) {
-	tk, _ := session.NewToken()
+	key, _ := session.NewTokenKey()
+	tk, _ := key.NewToken()
 	f.Add([]byte(tk.Reveal() + "\n"))
 	f.Add([]byte(tk.Reveal() + "\r\n\r\n" + tk.Reveal()))
 	f.Add([]byte("stu_\n\x00\xff"))

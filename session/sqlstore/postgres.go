@@ -381,8 +381,9 @@ func pgInsertError(err error) error {
 	return err
 }
 
-// pgCopyColumns are the columns createBatch copies, in order.
-var pgCopyColumns = []string{"token_hash", "id", "user_id", "created_at", "last_seen_at", "expires_at", "idle_timeout_ms", "revoked_at", "metadata"}
+// pgCopyColumns are the columns createBatch copies, in order; token_mac
+// is true, as pgInsert writes it: the tokens are tagged.
+var pgCopyColumns = []string{"token_hash", "id", "user_id", "created_at", "last_seen_at", "expires_at", "idle_timeout_ms", "revoked_at", "metadata", "token_mac"}
 
 // createBatch inserts recs with one COPY (a single statement: all rows or
 // none).
@@ -400,7 +401,7 @@ func (b *pgBackend) createBatch(ctx context.Context, recs []session.Record) erro
 			revoked = &r
 		}
 		rows[i] = []any{recs[i].Hash[:], s.ID, s.UserID, ms(s.CreatedAt), ms(s.LastSeenAt), ms(s.ExpiresAt),
-			s.IdleTimeout.Milliseconds(), revoked, nullJSON(md)}
+			s.IdleTimeout.Milliseconds(), revoked, nullJSON(md), true}
 	}
 	_, err := b.pool.CopyFrom(ctx, pgx.Identifier{"sessions"}, pgCopyColumns, pgx.CopyFromRows(rows))
 	return pgInsertError(err)

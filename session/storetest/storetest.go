@@ -324,12 +324,22 @@ func testCreateBatch(t *testing.T, s session.Store) {
 	for _, rec := range recs {
 		checkSame(t, mustLookup(t, ctx, s, rec.Hash), rec.Session)
 	}
-	// A batch of one, and batches after it, work as well.
+	// A batch of one, and batches after it, work as well; its session,
+	// expiring far later than any other of a shared database, is a tagged
+	// one, as Create's: it does not count in LegacyUntil.
 	one := newBatch(t, newUser(), now(), 1)
+	one[0].Session.ExpiresAt = now().Add(time.Duration(1000+mrand.IntN(1000)) * 24 * time.Hour)
 	if err := s.CreateBatch(ctx, one); err != nil {
 		t.Fatalf("CreateBatch(1 record): %v", err)
 	}
 	checkSame(t, mustLookup(t, ctx, s, one[0].Hash), one[0].Session)
+	tags, err := s.TokenTags(ctx)
+	if err != nil {
+		t.Fatalf("TokenTags: %v", err)
+	}
+	if !tags.LegacyUntil.Before(one[0].Session.ExpiresAt) {
+		t.Fatalf("LegacyUntil %v counts a session CreateBatch stored (expiring %v)", tags.LegacyUntil, one[0].Session.ExpiresAt)
+	}
 }
 
 // testCreateBatchDuplicate: a batch with a hash or an ID already stored,

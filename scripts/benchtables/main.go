@@ -351,8 +351,8 @@ func render(in *input) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	n := len(in.Rounds)
-	w("Run %s – %s (UTC); %s of %d targets, interleaved (each round runs every target once, in the order below); `studio bench` targets: %d connections/workers, closed loop unless marked open loop, `--mix validate=1`, %s measured after %s warm-up.\n\n",
-		orDash(in.Started), orDash(in.Finished), rounds(n), len(targets), in.Concurrency, secs(in.DurationS), secs(in.WarmupS))
+	w("%s of %d targets, interleaved (each round runs every target once, in the order below); `studio bench` targets: %d connections/workers, closed loop unless marked open loop, `--mix validate=1`, %s measured after %s warm-up.\n\n",
+		rounds(n), len(targets), in.Concurrency, secs(in.DurationS), secs(in.WarmupS))
 	writeMachine(w, machine{Nproc: in.Nproc, CPU: in.CPU, LoadStart: in.LoadStart, LoadEnd: in.LoadEnd, Placement: in.Placement, Versions: in.Versions})
 	w("\nValidations (each row beside its baselines from the same run):\n\n")
 	w("| target | round | validations/s | p50 | p99 | p99.9 | errors |\n|---|---|---|---|---|---|---|\n")

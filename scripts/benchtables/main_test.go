@@ -76,7 +76,7 @@ func TestRender(t *testing.T) {
 	}
 	md := render(in)
 	for _, want := range []string{
-		"Run 2026-11-29T10:00:00Z – 2026-11-29T10:04:00Z (UTC); 2 rounds of 11 targets",
+		"2 rounds of 11 targets",
 		"32 connections/workers, closed loop unless marked open loop, `--mix validate=1`, 10 s measured after 2 s warm-up",
 		"| CPUs (`nproc`) | 2 |",
 		"| CPU model | AMD EPYC |",

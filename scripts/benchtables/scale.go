@@ -318,8 +318,8 @@ func scaleGoals(in *scaleInput) []scaleGoal {
 func renderScale(in *scaleInput) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	w("Run %s – %s (UTC); %s; **%s sessions** in each store, validated uniformly at random (`--zipf 0`); closed loop, %s connections, %s measured after %s warm-up; allocation runs %s with no warm-up. `studio serve` at its default settings (L1 of 100 000 entries for 5 s, `GOGC=400`) except `STUDIO_WARM_ON_START=false`.\n\n",
-		orDash(in.Started), orDash(in.Finished), rounds(len(in.Rounds)), group(float64(in.Sessions)),
+	w("%s; **%s sessions** in each store, validated uniformly at random (`--zipf 0`); closed loop, %s connections, %s measured after %s warm-up; allocation runs %s with no warm-up. `studio serve` at its default settings (L1 of 100 000 entries for 5 s, `GOGC=400`) except `STUDIO_WARM_ON_START=false`.\n\n",
+		rounds(len(in.Rounds)), group(float64(in.Sessions)),
 		orDash(in.Params["concurrency"]), orDash(in.Params["duration"]), orDash(in.Params["warmup"]), orDash(in.Params["alloc_duration"]))
 	writeMachine(w, in.machine)
 	writeScaleGoals(w, in)

@@ -67,7 +67,7 @@ func TestRenderScale(t *testing.T) {
 		t.Errorf("the profile's header is in the section:\n%s", md)
 	}
 	for _, want := range []string{
-		"Run 2026-12-01T10:00:00Z – 2026-12-01T10:30:00Z (UTC); 1 round; **1 000 000 sessions** in each store",
+		"1 round; **1 000 000 sessions** in each store",
 		"closed loop, 32 connections, 10s measured after 2s warm-up; allocation runs 5s with no warm-up",
 		"| CPU placement | load generator of the HTTP runs on CPUs 0; studio serve and the baseline servers on CPUs 1 |",
 		"| sqlite | 1 000 000 | 31.5 s | 31 746 |",

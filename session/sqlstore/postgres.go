@@ -350,19 +350,29 @@ func (b *pgBackend) notApplied(err error) bool {
 }
 
 func (b *pgBackend) create(ctx context.Context, rec *session.Record) error {
+	args, err := pgRecordArgs(rec)
+	if err != nil {
+		return err
+	}
+	_, err = b.pool.Exec(ctx, pgInsert, args...)
+	return pgInsertError(err)
+}
+
+// pgRecordArgs are a record's values for pgInsert's parameters, in order
+// (pgCopyColumns without the final token_mac).
+func pgRecordArgs(rec *session.Record) ([]any, error) {
 	s := &rec.Session
 	md, err := encodeMetadata(s.Metadata)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var revoked *time.Time
 	if s.RevokedAt != nil {
 		r := ms(*s.RevokedAt)
 		revoked = &r
 	}
-	_, err = b.pool.Exec(ctx, pgInsert, rec.Hash[:], s.ID, s.UserID,
-		ms(s.CreatedAt), ms(s.LastSeenAt), ms(s.ExpiresAt), s.IdleTimeout.Milliseconds(), revoked, nullJSON(md))
-	return pgInsertError(err)
+	return []any{rec.Hash[:], s.ID, s.UserID, ms(s.CreatedAt), ms(s.LastSeenAt), ms(s.ExpiresAt),
+		s.IdleTimeout.Milliseconds(), revoked, nullJSON(md)}, nil
 }
 
 // pgInsertError maps a failed INSERT's (or COPY's) unique violations to
@@ -390,18 +400,11 @@ var pgCopyColumns = []string{"token_hash", "id", "user_id", "created_at", "last_
 func (b *pgBackend) createBatch(ctx context.Context, recs []session.Record) error {
 	rows := make([][]any, len(recs))
 	for i := range recs {
-		s := &recs[i].Session
-		md, err := encodeMetadata(s.Metadata)
+		args, err := pgRecordArgs(&recs[i])
 		if err != nil {
 			return err
 		}
-		var revoked *time.Time
-		if s.RevokedAt != nil {
-			r := ms(*s.RevokedAt)
-			revoked = &r
-		}
-		rows[i] = []any{recs[i].Hash[:], s.ID, s.UserID, ms(s.CreatedAt), ms(s.LastSeenAt), ms(s.ExpiresAt),
-			s.IdleTimeout.Milliseconds(), revoked, nullJSON(md), true}
+		rows[i] = append(args, true)
 	}
 	_, err := b.pool.CopyFrom(ctx, pgx.Identifier{"sessions"}, pgCopyColumns, pgx.CopyFromRows(rows))
 	return pgInsertError(err)

@@ -27,6 +27,9 @@ func FillRevocationIndex(s *Service, n int) {
 	}
 }
 
+// TouchBatch is how many uses one Store.Touch call of the flusher names.
+const TouchBatch = touchBatch
+
 // FlushTouches runs one pass of s's last-seen flusher now.
 func FlushTouches(ctx context.Context, s *Service) error { return s.flushTouches(ctx) }
 

@@ -161,8 +161,11 @@ func (t *toucher) requeue(ps []pendingTouch) {
 	}
 }
 
-// touchBatch bounds one Store.Touch call.
-const touchBatch = 500
+// touchBatch bounds one Store.Touch call: one statement on PostgreSQL,
+// two on SQLite, in one transaction, which on SQLite holds the write lock
+// that Create and Revoke wait for (about 0.1 s at a million sessions on
+// the machine of docs/PERFORMANCE.md).
+const touchBatch = 2000
 
 func (s *Service) flushLoop(ctx context.Context) {
 	defer s.wg.Done()
@@ -173,18 +176,18 @@ func (s *Service) flushLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
-			if err := s.flushTouches(fctx); err != nil {
+			if err := s.flushTouches(ctx); err != nil {
 				s.log.Warn("writing last_seen_at failed; will retry", "error", err)
 			}
-			cancel()
 		}
 	}
 }
 
 // flushTouches writes pending uses to the store in batches of
-// touchBatch, and extends the Redis copies of the sessions each batch
-// found live (extend.go); what fails to be written is requeued.
+// touchBatch, each within StoreTimeout (a backlog of many batches is
+// written whole, however long it takes, while ctx lasts), and extends the
+// Redis copies of the sessions each batch found live (extend.go); what
+// fails to be written is requeued.
 func (s *Service) flushTouches(ctx context.Context) error {
 	parts := s.touches.drain(s.now().UnixMilli(), s.opts.TouchInterval.Milliseconds())
 	batch := make([]Touch, 0, touchBatch)
@@ -194,7 +197,10 @@ func (s *Service) flushTouches(ctx context.Context) error {
 			if len(batch) < touchBatch && (i < len(part)-1 || pi < len(parts)-1) {
 				continue
 			}
-			if err := s.writeTouches(ctx, batch); err != nil {
+			bctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
+			err := s.writeTouches(bctx, batch)
+			cancel()
+			if err != nil {
 				for _, tc := range batch {
 					s.touches.requeue([]pendingTouch{{h: tc.Hash, ms: tc.At.UnixMilli()}})
 				}

@@ -1,6 +1,8 @@
 package session_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,5 +45,41 @@ func TestLastSeenWrittenInBatches(t *testing.T) {
 		if lag := e.clock.Now().Sub(s.LastSeenAt); lag > 70*time.Second {
 			t.Fatalf("last_seen_at lags the last use by %v", lag)
 		}
+	}
+}
+
+// slowFirstTouch is the store, whose first Touch takes all the time its
+// context gives it and then writes anyway, as a batch that only just
+// makes its deadline does.
+type slowFirstTouch struct {
+	session.Store
+	calls atomic.Int64
+}
+
+func (s *slowFirstTouch) Touch(ctx context.Context, ts []session.Touch, now time.Time) ([]session.Touched, error) {
+	if s.calls.Add(1) == 1 {
+		<-ctx.Done()
+		ctx = context.WithoutCancel(ctx)
+	}
+	return s.Store.Touch(ctx, ts, now)
+}
+
+// TestFlushBoundsEachBatch: StoreTimeout bounds each batch of a flush,
+// not the whole flush, so a backlog of several batches is written in one
+// flush even when a batch takes nearly all of its time: no batch fails
+// and is tried again.
+func TestFlushBoundsEachBatch(t *testing.T) {
+	e := newEnv(t)
+	st := &slowFirstTouch{Store: e.store}
+	svc := e.service(func(o *session.Options) {
+		o.Store = st
+		o.FlushInterval = 20 * time.Millisecond
+		o.StoreTimeout = 200 * time.Millisecond
+	})
+	const n = session.TouchBatch + 1
+	session.FillTouches(svc, n)
+	waitFor(t, 10*time.Second, "the uses written", func() bool { return svc.Stats().TouchesWritten == n })
+	if calls := st.calls.Load(); calls != 2 {
+		t.Fatalf("%d Touch calls for two batches: one failed and was tried again", calls)
 	}
 }

@@ -27,6 +27,14 @@ const memoryPath = ":memory:"
 // by another connection (in this process or another) before SQLITE_BUSY.
 const sqliteBusyTimeoutMS = 10000
 
+// sqliteWriteCacheKiB is the page cache of the one write connection
+// (SQLite's default is 2 MiB). A batch of last-seen writes dirties about
+// two pages per session, and the cache must hold them until the commit,
+// with the B-trees' interior pages, or SQLite spills them to the WAL early
+// and reads them back: at a million sessions a 2 000-session batch needs
+// about 16 MiB. Memory is taken only as pages are read.
+const sqliteWriteCacheKiB = 32 << 10
+
 // sqliteMigrations are applied in order; migration i brings the schema to
 // version i+1. Never edit one that has shipped: append a new one. Times are
 // INTEGER Unix milliseconds (UTC).
@@ -82,12 +90,6 @@ const (
 	liteRevokeUser = `UPDATE sessions SET revoked_at = ?
 		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
 		RETURNING token_hash, id, expires_at, revoked_at`
-	// liteTouch writes every row it names (max() keeps last_seen_at from
-	// moving backward), so that RETURNING reads, in the write, whether
-	// each session is still live.
-	liteTouch = `UPDATE sessions SET last_seen_at = max(last_seen_at, ?)
-		WHERE token_hash = ?
-		RETURNING last_seen_at, expires_at, idle_timeout_ms, revoked_at IS NULL`
 	liteRecent = `SELECT token_hash, ` + liteSessionCols + ` FROM sessions
 		WHERE revoked_at IS NULL AND expires_at > ?
 		  AND (idle_timeout_ms <= 0 OR last_seen_at + idle_timeout_ms > ?)
@@ -107,7 +109,8 @@ type liteBackend struct {
 	read, write *sql.DB
 	memory      bool
 
-	lookupStmt, insertStmt, touchStmt *sql.Stmt
+	lookupStmt, insertStmt *sql.Stmt
+	touchStmt              *sql.Stmt // liteTouchSQL(liteTouchChunk)
 }
 
 func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger) (_ *liteBackend, err error) {
@@ -133,7 +136,8 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 		if err := createPrivate(path); err != nil {
 			return nil, err
 		}
-		w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+		w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"+
+			fmt.Sprintf("&_pragma=cache_size(-%d)", sqliteWriteCacheKiB))
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +173,7 @@ func openSQLite(ctx context.Context, path string, opts Options, log *slog.Logger
 	if b.insertStmt, err = b.write.PrepareContext(ctx, liteInsert); err != nil {
 		return nil, fmt.Errorf("prepare insert: %w", err)
 	}
-	if b.touchStmt, err = b.write.PrepareContext(ctx, liteTouch); err != nil {
+	if b.touchStmt, err = b.write.PrepareContext(ctx, liteTouchSQL(liteTouchChunk)); err != nil {
 		return nil, fmt.Errorf("prepare touch: %w", err)
 	}
 	if err := b.ping(ctx); err != nil {
@@ -562,44 +566,6 @@ func liteScanRevocation(rows *sql.Rows) (session.Revocation, error) {
 	r.ExpiresAt = fromMS(expires)
 	r.RevokedAt = fromMS(revoked)
 	return r, nil
-}
-
-func (b *liteBackend) touch(ctx context.Context, touches []session.Touch, now time.Time) ([]session.Touched, error) {
-	tx, err := b.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	stmt := tx.StmtContext(ctx, b.touchStmt)
-	n := unixMS(now)
-	live := make([]session.Touched, 0, len(touches))
-	seen := make(map[session.TokenHash]int, len(touches))
-	for i := range touches {
-		var (
-			lastSeen, expires, idleMS int64
-			unrevoked                 bool
-		)
-		err := stmt.QueryRowContext(ctx, unixMS(touches[i].At), touches[i].Hash[:]).Scan(&lastSeen, &expires, &idleMS, &unrevoked)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			continue
-		case err != nil:
-			return nil, err
-		case !unrevoked || expires <= n:
-			continue
-		}
-		t := session.Touched{Hash: touches[i].Hash, LastSeenAt: fromMS(lastSeen), ExpiresAt: fromMS(expires), IdleTimeout: time.Duration(idleMS) * time.Millisecond}
-		if j, ok := seen[t.Hash]; ok {
-			live[j] = t // the later statement saw the later last_seen_at
-			continue
-		}
-		seen[t.Hash] = len(live)
-		live = append(live, t)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	return live, nil
 }
 
 func (b *liteBackend) recent(ctx context.Context, now time.Time, limit int, fn func(session.Record) error) error {

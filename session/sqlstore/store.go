@@ -465,12 +465,14 @@ func (s *Store) RevokeUser(ctx context.Context, userID string, at time.Time) (re
 }
 
 // Touch sets last_seen_at to the later of its current value and each
-// entry's At, for all entries in one statement (PostgreSQL) or one
-// transaction (SQLite), and returns the sessions named that are live at
-// now (not revoked, expiring after now), read in that same statement or
-// transaction. Unknown hashes are ignored; an empty batch does nothing.
-// When a hash appears more than once the latest At wins and the session
-// is returned once.
+// entry's At, and returns the sessions named that are live at now (not
+// revoked, expiring after now), read in the same statement or
+// transaction. PostgreSQL: one statement for the batch. SQLite: one
+// transaction, holding the file's write lock, with an UPDATE … FROM
+// (VALUES …) per 2 000 sessions and, for the rows it did not move, a
+// read. Only rows whose last_seen_at moves are written. Unknown hashes
+// are ignored; an empty batch does nothing. When a hash appears more than
+// once the latest At wins and the session is returned once.
 func (s *Store) Touch(ctx context.Context, touches []session.Touch, now time.Time) (live []session.Touched, err error) {
 	if len(touches) == 0 {
 		return nil, nil

@@ -661,3 +661,51 @@ func TestQueryHook(t *testing.T) {
 		})
 	}
 }
+
+// TestTouchWritesOnlyRowsItMoves: a touch at or before the row's
+// last_seen_at leaves the row unwritten (a write would cost the same I/O
+// as a real one); a later touch writes it once. A trigger counts the
+// row writes.
+func TestTouchWritesOnlyRowsItMoves(t *testing.T) {
+	for _, d := range dialects {
+		if d.fresh {
+			continue // no second connection to an in-memory database
+		}
+		t.Run(d.name, func(t *testing.T) {
+			ctx := t.Context()
+			dsn := d.dsn(t)
+			s := open(t, dsn)
+			exec, query := rawDB(t, dsn)
+			exec(`CREATE TABLE touch_writes (n INTEGER NOT NULL)`)
+			exec(`INSERT INTO touch_writes VALUES (0)`)
+			if d.name == "postgres" {
+				exec(`CREATE FUNCTION count_touch() RETURNS trigger LANGUAGE plpgsql AS
+					'BEGIN UPDATE touch_writes SET n = n + 1; RETURN NEW; END'`)
+				exec(`CREATE TRIGGER count_touch AFTER UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION count_touch()`)
+			} else {
+				exec(`CREATE TRIGGER count_touch AFTER UPDATE ON sessions BEGIN UPDATE touch_writes SET n = n + 1; END`)
+			}
+			base := now()
+			rec := storetest.NewRecord(t, "u1", base)
+			rec.Session.LastSeenAt = base.Add(time.Minute)
+			if err := s.Create(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range []time.Time{base, base.Add(time.Minute)} {
+				live, err := s.Touch(ctx, []session.Touch{{Hash: rec.Hash, At: at}}, base)
+				if err != nil || len(live) != 1 || !live[0].LastSeenAt.Equal(base.Add(time.Minute)) {
+					t.Fatalf("Touch at %v: %v, %v; want the session, last seen a minute later", at.Sub(base), live, err)
+				}
+			}
+			if n := query(`SELECT n FROM touch_writes`); n != 0 {
+				t.Fatalf("touches not moving last_seen_at wrote the row %d times", n)
+			}
+			if _, err := s.Touch(ctx, []session.Touch{{Hash: rec.Hash, At: base.Add(2 * time.Minute)}}, base); err != nil {
+				t.Fatal(err)
+			}
+			if n := query(`SELECT n FROM touch_writes`); n != 1 {
+				t.Fatalf("a touch moving last_seen_at wrote the row %d times, want 1", n)
+			}
+		})
+	}
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) session.Store) {
 		{"RevokedSince", testRevokedSince},
 		{"Touch", testTouch},
 		{"TouchEmpty", testTouchEmpty},
+		{"TouchLargeBatch", testTouchLargeBatch},
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceledContext},
 		{"TokenTags", testTokenTags},
@@ -660,6 +661,71 @@ func testTouchEmpty(t *testing.T, s session.Store) {
 	if live, err := s.Touch(ctx, []session.Touch{}, now()); err != nil || live != nil {
 		t.Fatalf("Touch(empty): %v, %v", live, err)
 	}
+}
+
+// touchLargeSessions is how many sessions testTouchLargeBatch names: more
+// than a store is likely to put in one statement (SQLite binds a few
+// parameters per session, up to 32 766 a statement; a store that splits a
+// batch must keep the contract across its parts).
+const touchLargeSessions = 1500
+
+// testTouchLargeBatch: one batch naming many sessions, each twice in
+// shuffled order (the later At wins, wherever the two fall), with
+// unknown hashes, revoked and expired sessions (written, not returned)
+// and sessions already seen after both entries (not moved, returned).
+func testTouchLargeBatch(t *testing.T, s session.Store) {
+	ctx := ctxFor(t)
+	base := now()
+	user := newUser()
+	type kind int
+	const (
+		moved kind = iota
+		ahead      // last_seen_at already past both entries
+		revoked
+		expired
+	)
+	recs := make([]session.Record, touchLargeSessions)
+	kinds := make([]kind, len(recs))
+	var ts []session.Touch
+	for i := range recs {
+		kinds[i] = []kind{moved, moved, moved, ahead, revoked, expired}[i%6]
+		r := newRecord(t, user, base)
+		switch kinds[i] {
+		case ahead:
+			r.Session.LastSeenAt = base.Add(time.Minute)
+		case revoked:
+			r.Session.RevokedAt = ptr(base)
+		case expired:
+			r = newRecord(t, user, base.Add(-2*time.Hour))
+		}
+		recs[i] = r
+		mustCreate(t, ctx, s, r)
+		at := base.Add(time.Duration(i%50+1) * time.Second)
+		ts = append(ts, session.Touch{Hash: r.Hash, At: at}, session.Touch{Hash: r.Hash, At: at.Add(-time.Second)})
+		if i%100 == 0 {
+			ts = append(ts, session.Touch{Hash: newHash(t), At: at})
+		}
+	}
+	mrand.Shuffle(len(ts), func(i, j int) { ts[i], ts[j] = ts[j], ts[i] })
+
+	live, err := s.Touch(ctx, ts, base)
+	if err != nil {
+		t.Fatalf("Touch of %d entries: %v", len(ts), err)
+	}
+	var want []session.Touched
+	for i, r := range recs {
+		latest := base.Add(time.Duration(i%50+1) * time.Second)
+		w := r.Session
+		switch kinds[i] {
+		case moved, revoked, expired:
+			w.LastSeenAt = latest
+		}
+		checkSame(t, mustLookup(t, ctx, s, r.Hash), w)
+		if kinds[i] == moved || kinds[i] == ahead {
+			want = append(want, touched(r, w.LastSeenAt))
+		}
+	}
+	checkTouched(t, live, want)
 }
 
 // testConcurrent runs creates, lookups, overlapping touch batches (in

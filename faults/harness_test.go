@@ -49,12 +49,14 @@ type env struct {
 	rdb     redis.UniversalClient
 	store   *sqlstore.Store
 	svc     *session.Service
+	// svcOpts adjust the Options of every Service the env opens.
+	svcOpts []func(*session.Options)
 }
 
 // newEnv opens the store (dsn "" means a SQLite file in a temp dir) and a
 // Service on rc. With rc.Sentinels a MasterFollower is started, as serve
-// does.
-func newEnv(t *testing.T, rc redisconn.Config, dsn string) *env {
+// does. opts adjust the Options of every Service it opens.
+func newEnv(t *testing.T, rc redisconn.Config, dsn string, opts ...func(*session.Options)) *env {
 	t.Helper()
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(t.TempDir(), "sessions.db")
@@ -64,7 +66,7 @@ func newEnv(t *testing.T, rc redisconn.Config, dsn string) *env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &env{t: t, rc: rc, store: store}
+	e := &env{t: t, rc: rc, store: store, svcOpts: opts}
 	e.breaker = redisconn.NewBreaker(redisconn.BreakerOptions{})
 	orc := rc
 	orc.Breaker = e.breaker
@@ -93,7 +95,11 @@ func (e *env) open(rc redisconn.Config) (redis.UniversalClient, *session.Service
 		e.t.Fatalf("open redis: %v", err)
 	}
 	e.t.Cleanup(func() { rdb.Close() })
-	svc, err := session.NewService(session.Options{Store: e.store, Redis: rdb})
+	o := session.Options{Store: e.store, Redis: rdb}
+	for _, f := range e.svcOpts {
+		f(&o)
+	}
+	svc, err := session.NewService(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -2,7 +2,7 @@ package session
 
 import (
 	"encoding/hex"
-	"strings"
+	"unsafe"
 )
 
 // DefaultWarmKeyPrefix starts the bookkeeping keys a Service's Warmers
@@ -29,12 +29,14 @@ func SessionKey(keyPrefix string, h TokenHash) string {
 	if keyPrefix == "" {
 		keyPrefix = "studio:"
 	}
-	var hx [2 * len(h)]byte
-	hex.Encode(hx[:], h[:])
-	var b strings.Builder
-	b.Grow(len(keyPrefix) + 2 + len(hx))
-	b.WriteString(keyPrefix)
-	b.WriteString("s:")
-	b.Write(hx[:])
-	return b.String()
+	b := appendSessionKey(make([]byte, 0, len(keyPrefix)+len("s:")+hex.EncodedLen(len(h))), keyPrefix, h)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again
+}
+
+// appendSessionKey appends the Redis key of h under keyPrefix (already
+// defaulted) to b: the one place the key's form is written.
+func appendSessionKey(b []byte, keyPrefix string, h TokenHash) []byte {
+	b = append(b, keyPrefix...)
+	b = append(b, "s:"...)
+	return hex.AppendEncode(b, h[:])
 }

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"encoding/hex"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,9 +131,7 @@ var keyBufs = sync.Pool{New: func() any { return new([]byte) }}
 // retain the key beyond the call.
 func (s *Service) observeKey(h TokenHash) {
 	bp := keyBufs.Get().(*[]byte)
-	b := append((*bp)[:0], s.opts.KeyPrefix...)
-	b = append(b, "s:"...)
-	b = hex.AppendEncode(b, h[:])
+	b := appendSessionKey((*bp)[:0], s.opts.KeyPrefix, h)
 	s.keys.ObserveKey(unsafe.String(unsafe.SliceData(b), len(b)))
 	*bp = b
 	keyBufs.Put(bp)

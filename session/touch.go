@@ -201,9 +201,15 @@ func (s *Service) flushTouches(ctx context.Context) error {
 			err := s.writeTouches(bctx, batch)
 			cancel()
 			if err != nil {
-				for _, tc := range batch {
-					s.touches.requeue([]pendingTouch{{h: tc.Hash, ms: tc.At.UnixMilli()}})
+				// The failed batch is the len(batch) uses up to and
+				// including part[i] (carried over from earlier parts
+				// when they were shorter than a batch): requeue it and
+				// every use after it.
+				failed := make([]pendingTouch, len(batch))
+				for j, tc := range batch {
+					failed[j] = pendingTouch{h: tc.Hash, ms: tc.At.UnixMilli()}
 				}
+				s.touches.requeue(failed)
 				s.touches.requeue(part[i+1:])
 				for _, rest := range parts[pi+1:] {
 					s.touches.requeue(rest)

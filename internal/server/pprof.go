@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"runtime/pprof"
@@ -95,38 +96,33 @@ func handleProfile(w http.ResponseWriter, r *http.Request) {
 // the profile. One CPU profile runs at a time: another request meanwhile
 // is 409. A duration the server's write timeout would cut is 400.
 func handleCPUProfile(w http.ResponseWriter, r *http.Request) {
-	d, ok := profileDuration(w, r)
-	if !ok {
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="profile"`)
-	if err := pprof.StartCPUProfile(w); err != nil {
-		w.Header().Del("Content-Disposition")
-		writeError(w, http.StatusConflict, "profiling", "a CPU profile is already being taken: "+err.Error())
-		return
-	}
-	sleep.Ctx(r.Context(), d)
-	pprof.StopCPUProfile()
+	record(w, r, "profile", "a CPU profile is already being taken", pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // handleTrace records a runtime execution trace (`go tool trace`) for
 // ?seconds= (default 10). One trace runs at a time: another request
 // meanwhile is 409.
 func handleTrace(w http.ResponseWriter, r *http.Request) {
+	record(w, r, "trace", "a trace is already being recorded", trace.Start, trace.Stop)
+}
+
+// record streams a recording started by start into the answer (a file
+// named filename) for ?seconds=, or until the request ends, then stops
+// it; when start refuses (one is running) the answer is 409 with busy.
+func record(w http.ResponseWriter, r *http.Request, filename, busy string, start func(io.Writer) error, stop func()) {
 	d, ok := profileDuration(w, r)
 	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="trace"`)
-	if err := trace.Start(w); err != nil {
+	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
+	if err := start(w); err != nil {
 		w.Header().Del("Content-Disposition")
-		writeError(w, http.StatusConflict, "profiling", "a trace is already being recorded: "+err.Error())
+		writeError(w, http.StatusConflict, "profiling", busy+": "+err.Error())
 		return
 	}
 	sleep.Ctx(r.Context(), d)
-	trace.Stop()
+	stop()
 }
 
 // profileDuration reads ?seconds= of a CPU profile or trace; on a bad
@@ -148,12 +144,9 @@ func profileDuration(w http.ResponseWriter, r *http.Request) (time.Duration, boo
 // s), otherwise a whole number from 1 to 300, under writeTimeout when
 // that is positive (the answer is written at the end).
 func profileSeconds(v string, writeTimeout time.Duration) (time.Duration, error) {
-	n := defaultProfileSeconds
-	if v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > maxProfileSeconds {
-			return 0, fmt.Errorf("seconds must be a whole number from 1 to %d", maxProfileSeconds)
-		}
+	n, err := wholeIn("seconds", v, defaultProfileSeconds, 1, maxProfileSeconds)
+	if err != nil {
+		return 0, err
 	}
 	d := time.Duration(n) * time.Second
 	if writeTimeout > 0 && d >= writeTimeout {
@@ -165,7 +158,12 @@ func profileSeconds(v string, writeTimeout time.Duration) (time.Duration, error)
 // queryInt reads the whole-number query parameter name, def when absent,
 // which must lie in [lo, hi].
 func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := r.URL.Query().Get(name)
+	return wholeIn(name, r.URL.Query().Get(name), def, lo, hi)
+}
+
+// wholeIn parses v, the value of the parameter name: def when empty,
+// otherwise a whole number in [lo, hi].
+func wholeIn(name, v string, def, lo, hi int) (int, error) {
 	if v == "" {
 		return def, nil
 	}

@@ -26,7 +26,8 @@
 #     (/metrics) of Studio and of the plain-GET handler after (a).
 #  d. Allocations: bytes each server allocated (go_gc_heap_allocs_bytes_total)
 #     over an ALLOC_DURATION run with no warm-up, less a scrape's own,
-#     divided by the validations.
+#     divided by the validations; and its CPU time over the same run
+#     (process_cpu_seconds_total) per validation.
 #  e. Scale-out (SCALE_OUT > 1): 1, then SCALE_OUT `studio serve`
 #     instances on the same SQLite file and Redis, the workers spread over
 #     them (--url U1,U2,…): all instances share the servers' CPUs.
@@ -185,13 +186,17 @@ allocs() {
 	python3 - "$out/r$round-scale-alloc-$name-run.json" \
 		"$(metric_sum "$work/alloc-a" go_gc_heap_allocs_bytes_total)" \
 		"$(metric_sum "$work/alloc-b" go_gc_heap_allocs_bytes_total)" \
-		"$(metric_sum "$work/alloc-c" go_gc_heap_allocs_bytes_total)" >"$out/r$round-scale-alloc-$name.json" <<'PY'
+		"$(metric_sum "$work/alloc-c" go_gc_heap_allocs_bytes_total)" \
+		"$(metric_sum "$work/alloc-b" process_cpu_seconds_total)" \
+		"$(metric_sum "$work/alloc-c" process_cpu_seconds_total)" >"$out/r$round-scale-alloc-$name.json" <<'PY'
 import json, sys
-run, a, b, c = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+run, a, b, c, cpu_b, cpu_c = sys.argv[1], *map(float, sys.argv[2:])
 n = json.load(open(run))["validate"]["count"]
 scrape = b - a
 total = c - b - scrape
-print(json.dumps({"bytes": total, "scrape_bytes": scrape, "validations": n, "bytes_per_validation": total / n if n else 0}))
+cpu = cpu_c - cpu_b
+print(json.dumps({"bytes": total, "scrape_bytes": scrape, "validations": n, "bytes_per_validation": total / n if n else 0,
+                  "cpu_seconds": cpu, "cpu_us_per_validation": cpu * 1e6 / n if n else 0}))
 PY
 }
 
@@ -225,6 +230,7 @@ profile_run() {
 	refill
 	length=$((PROFILE_SECONDS + TRACE_SECONDS + 4))
 	echo "== profiled run: CPU ${PROFILE_SECONDS}s, allocations, trace ${TRACE_SECONDS}s" >&2
+	echo "profile_seconds $PROFILE_SECONDS" >>"$out/scale-params"
 	logline "# the profiled run, with the profiles taken from studio serve meanwhile:"
 	logline "${gen_pin[*]} $studio bench --target http --url $scale_url --tokens $toks --zipf 0 --concurrency $CONCURRENCY --duration ${length}s --warmup $WARMUP --json &"
 	"${gen_pin[@]}" "$studio" bench --target http --url "$scale_url" --tokens "$toks" --zipf 0 --concurrency "$CONCURRENCY" \
@@ -242,10 +248,11 @@ profile_run() {
 	curl -fsS "${auth[@]}" "$scale_url/debug/pprof/allocs" -o "$out/studio-allocs-after.pb.gz"
 	wait "$run_pid"
 	$GO tool pprof -top -nodecount=40 "$studio" "$out/studio-cpu.pb.gz" >"$out/studio-cpu-top.txt" 2>/dev/null
-	$GO tool pprof -top -cum -nodecount=40 "$studio" "$out/studio-cpu.pb.gz" >"$out/studio-cpu-top-cum.txt" 2>/dev/null
+	$GO tool pprof -top -cum -nodecount=2000 "$studio" "$out/studio-cpu.pb.gz" >"$out/studio-cpu-top-cum.txt" 2>/dev/null
 	$GO tool pprof -sample_index=alloc_space -top -nodecount=40 -base "$out/studio-allocs-before.pb.gz" "$studio" \
 		"$out/studio-allocs-after.pb.gz" >"$out/studio-allocs-top.txt" 2>/dev/null
 	logline "go tool pprof -top -nodecount=40 bin/studio studio-cpu.pb.gz"
+	logline "go tool pprof -top -cum -nodecount=2000 bin/studio studio-cpu.pb.gz   # the breakdown's source"
 	logline "go tool pprof -sample_index=alloc_space -top -nodecount=40 -base studio-allocs-before.pb.gz bin/studio studio-allocs-after.pb.gz"
 }
 

@@ -8,11 +8,12 @@ package main
 //	scale-seed-<store>.json                                 `studio bench --seed --json`
 //	rN-scale-redis-get.json, rN-scale-studio.json            (a) the Redis path
 //	rN-scale-mem-<studio|redis-get>.json                     (c) VmRSS, VmHWM, Go heap
-//	rN-scale-alloc-<studio|redis-get>.json                   (d) bytes per validation
+//	rN-scale-alloc-<studio|redis-get>.json                   (d) bytes and CPU per validation
 //	rN-scale-out-1.json, rN-scale-out-K.json                 (e) 1 and K instances
 //	rN-scale-miss-<store>-<baseline|studio>.json             (b) Redis copies gone
 //	rN-scale-<run>-tiers.json                                Studio's validations by tier
 //	studio-cpu-top.txt, studio-allocs-top.txt                the profiled run's tops
+//	studio-cpu-top-cum.txt, scale-profiled-run.json          its breakdown (pprof -top -cum)
 
 import (
 	"encoding/json"
@@ -60,6 +61,7 @@ type allocFigures struct {
 	ScrapeBytes float64 `json:"scrape_bytes"`
 	Validations float64 `json:"validations"`
 	PerOp       float64 `json:"bytes_per_validation"`
+	CPUPerOp    float64 `json:"cpu_us_per_validation"` // µs of the process's CPU time
 }
 
 // seedFigures is what --seed printed.
@@ -87,6 +89,7 @@ type scaleInput struct {
 	Rounds             []scaleRound
 	Commands           []string
 	CPUTop, AllocTop   []string
+	Breakdown          []breakdownRow
 }
 
 // loadScale reads the scale section's results; an error wrapping
@@ -129,6 +132,9 @@ func loadScale(dir string) (*scaleInput, error) {
 		return nil, fmt.Errorf("no scale rounds (r1-scale-*.json) in %s", dir)
 	}
 	in.CPUTop, in.AllocTop = topLines(dir, "studio-cpu-top.txt"), topLines(dir, "studio-allocs-top.txt")
+	if in.Breakdown, err = loadBreakdown(dir, in.Params["profile_seconds"]); err != nil {
+		return nil, err
+	}
 	return in, nil
 }
 
@@ -327,6 +333,7 @@ func renderScale(in *scaleInput) string {
 	writeScaleTiers(w, in)
 	writeScaleMemory(w, in)
 	writeScaleOut(w, in)
+	writeScaleBreakdown(w, in)
 	writeScaleProfile(w, in)
 	if len(in.Commands) > 0 {
 		w("\nThe exact commands, in the order they ran (`$TMP` the run's temporary directory):\n\n```sh\n")
@@ -419,8 +426,8 @@ func writeScaleTiers(w func(string, ...any), in *scaleInput) {
 }
 
 func writeScaleMemory(w func(string, ...any), in *scaleInput) {
-	w("\nMemory after (a) (`/proc/PID/status`; the Go heap from `/metrics`), and bytes allocated per validation over an allocation run (`go_gc_heap_allocs_bytes_total` before and after, less one scrape's own):\n\n")
-	w("| process | round | VmRSS | VmHWM | Go heap in use | Go heap live + garbage | Go runtime total | allocated per validation | validations |\n|---|---|---|---|---|---|---|---|---|\n")
+	w("\nMemory after (a) (`/proc/PID/status`; the Go heap from `/metrics`), and bytes allocated and CPU time spent per validation over an allocation run (`go_gc_heap_allocs_bytes_total`, less one scrape's own, and `process_cpu_seconds_total`, before and after):\n\n")
+	w("| process | round | VmRSS | VmHWM | Go heap in use | Go heap live + garbage | Go runtime total | allocated per validation | CPU per validation | validations |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range []string{"studio", "redis-get"} {
 		for i, r := range in.Rounds {
 			m, ok := r.Mem[p]
@@ -432,16 +439,19 @@ func writeScaleMemory(w func(string, ...any), in *scaleInput) {
 			if p == "redis-get" {
 				label = "plain-GET handler"
 			}
-			per, n := "—", "—"
+			per, cpu, n := "—", "—", "—"
 			if aok {
 				per, n = bytesOf(a.PerOp), group(a.Validations)
+				if a.CPUPerOp > 0 {
+					cpu = fmt.Sprintf("%.1f µs", a.CPUPerOp)
+				}
 			}
 			if !ok {
-				w("| %s | %d | — | — | — | — | — | %s | %s |\n", label, i+1, per, n)
+				w("| %s | %d | — | — | — | — | — | %s | %s | %s |\n", label, i+1, per, cpu, n)
 				continue
 			}
-			w("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", label, i+1, mb(m.VmRSSKB*1024), mb(m.VmHWMKB*1024),
-				mb(m.HeapInuse), mb(m.HeapAlloc), mb(m.GoSys), per, n)
+			w("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", label, i+1, mb(m.VmRSSKB*1024), mb(m.VmHWMKB*1024),
+				mb(m.HeapInuse), mb(m.HeapAlloc), mb(m.GoSys), per, cpu, n)
 		}
 	}
 }

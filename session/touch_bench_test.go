@@ -17,14 +17,15 @@ import (
 )
 
 // touchBenchSessions is how many sessions BenchmarkValidateTouch seeds.
-const touchBenchSessions = 200_000
+const touchBenchSessions = 1_000_000
 
-// BenchmarkValidateTouch: validations uniformly at random over 200 000
+// BenchmarkValidateTouch: validations uniformly at random over 1 000 000
 // sessions (seeded in SQLite in one transaction, copied to Redis by a warm
 // run), 32 goroutines, default options but a 1 s FlushInterval, with the
 // recording of uses on (touch_on: nearly every validation records one,
 // and the flusher writes them to SQLite every second and extends the Redis
-// copies) and off (touch_off, the baseline). Each reports the p50 and p99
+// copies) and off (touch_off, the baseline, run first so that no backlog
+// of touch_on is being written meanwhile). Each reports the p50 and p99
 // of single validations (µs) and touches/s written.
 func BenchmarkValidateTouch(b *testing.B) {
 	ctx := context.Background()
@@ -45,7 +46,7 @@ func BenchmarkValidateTouch(b *testing.B) {
 	if res, err := w.Run(ctx); err != nil || res.Written != touchBenchSessions {
 		b.Fatalf("warm: %+v, %v", res, err)
 	}
-	for _, mode := range []string{"touch_on", "touch_off"} {
+	for _, mode := range []string{"touch_off", "touch_on"} {
 		b.Run(mode, func(b *testing.B) {
 			session.SkipTouches(svc, mode == "touch_off")
 			if err := session.FlushTouches(ctx, svc); err != nil {

@@ -34,12 +34,15 @@ var breakdownParts = []struct {
 	{"github.com/studiohq/studio/session.(*Service).redisGet", "its Redis GET (go-redis with Studio's hooks and breaker)", 3},
 	{"github.com/studiohq/studio/session.(*Service).l1Put", "the L1 insert (otter, evictions included)", 3},
 	{"github.com/studiohq/studio/session.(*toucher).record", "recording the use for last_seen_at", 3},
+	{"github.com/studiohq/studio/session.decodeCached", "decoding the Redis value", 3},
 	{"github.com/studiohq/studio/session.(*Service).observeKey", "hot-key observation", 3},
 	{"github.com/studiohq/studio/internal/server.writeSession", "the session's JSON", 2},
+	{"github.com/studiohq/studio/internal/server.(*accessLog).write", "the access log (default `sampled`: errors, slow requests, a route's first each second)", 2},
 	{"net/http.(*response).finishRequest", "writing the response to the socket (`net/http`)", 1},
 	{"github.com/studiohq/studio/session.(*Service).flushTouches", "the last_seen_at flusher (background)", 0},
 	{"github.com/studiohq/studio/session/sqlstore.(*Store).Touch", "the store's batched UPDATE (`Store.Touch`)", 1},
 	{"github.com/studiohq/studio/session.(*Service).extendCopies", "extending the Redis copies of live sessions", 1},
+	{"github.com/studiohq/studio/session.(*Service).refreshLoop", "refresh-ahead of L1 entries near expiry (background)", 0},
 	{"runtime.gcBgMarkWorker", "the garbage collector's background marking", 0},
 }
 

@@ -573,6 +573,23 @@ func waitOne(t *testing.T, query func(string) int64, q, what string) {
 	}
 }
 
+// waitPGIndexes waits until every index Open builds in the background on
+// PostgreSQL (pgIndexes) is valid.
+func waitPGIndexes(t *testing.T, query func(string) int64) {
+	t.Helper()
+	names := make([]string, len(sqlstore.PGIndexNames))
+	for i, n := range sqlstore.PGIndexNames {
+		names[i] = "'" + n + "'"
+	}
+	q := `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indisvalid AND c.relname IN (` + strings.Join(names, ", ") + `)`
+	for deadline := time.Now().Add(15 * time.Second); query(q) != int64(len(names)); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the background index builds (%s) not all valid after 15 s", strings.Join(names, ", "))
+		}
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func ids(rs []session.Record) []string {
@@ -679,6 +696,10 @@ func TestTouchWritesOnlyRowsItMoves(t *testing.T) {
 			exec(`CREATE TABLE touch_writes (n INTEGER NOT NULL)`)
 			exec(`INSERT INTO touch_writes VALUES (0)`)
 			if d.name == "postgres" {
+				// CREATE TRIGGER's lock on sessions deadlocks with the
+				// index builds Open starts in the background (CREATE INDEX
+				// CONCURRENTLY): let them finish first.
+				waitPGIndexes(t, query)
 				exec(`CREATE FUNCTION count_touch() RETURNS trigger LANGUAGE plpgsql AS
 					'BEGIN UPDATE touch_writes SET n = n + 1; RETURN NEW; END'`)
 				exec(`CREATE TRIGGER count_touch AFTER UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION count_touch()`)

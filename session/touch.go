@@ -107,12 +107,19 @@ func (t *toucher) record(h TokenHash, nowMs, interval int64) int64 {
 	}
 	sh.cur[key] = uint32(nowMs)
 	delete(sh.prev, key) // each session in one generation: at most one entry
+	t.enqueue(sh, pendingTouch{h: h, ms: nowMs})
+	return nowMs
+}
+
+// enqueue adds p to sh's uses waiting to be written, within the bound
+// (maxPendingTouches over the shards); past it p is dropped and counted.
+// The caller holds sh.mu.
+func (t *toucher) enqueue(sh *touchShard, p pendingTouch) {
 	if len(sh.pending) >= maxPendingTouches/toucherShards {
 		t.dropped.Add(1)
-		return nowMs
+		return
 	}
-	sh.pending = append(sh.pending, pendingTouch{h: h, ms: nowMs})
-	return nowMs
+	sh.pending = append(sh.pending, p)
 }
 
 // last returns the last use recorded for h within interval of nowMs, or
@@ -152,11 +159,7 @@ func (t *toucher) requeue(ps []pendingTouch) {
 	for _, p := range ps {
 		sh := t.shard(p.h)
 		sh.mu.Lock()
-		if len(sh.pending) < maxPendingTouches/toucherShards {
-			sh.pending = append(sh.pending, p)
-		} else {
-			t.dropped.Add(1)
-		}
+		t.enqueue(sh, p)
 		sh.mu.Unlock()
 	}
 }

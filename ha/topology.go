@@ -345,6 +345,10 @@ func (st *state) applyEvent(ev Event) {
 		s.tilt, s.flagsAt = ev.Kind == KindTilt, ev.Time
 	case KindSwitchMaster:
 		st.switchLocked(s, ev)
+	default:
+		if failoverAborted(ev.Kind) && ev.Role == "master" {
+			st.abortLocked(ev)
+		}
 	}
 
 	for sub := range st.subs {
@@ -447,10 +451,18 @@ func (st *state) downLocked(s *sentinelState, ev Event) {
 		p.odown = ev.Time
 	case ev.Kind == KindSDownEnd && p != nil:
 		delete(p.sdownBy, s.addr)
-		if len(p.sdownBy) == 0 {
+		// Once a leader has begun the failover it goes on although the
+		// master answers again, so its detection is kept for the switch.
+		if len(p.sdownBy) == 0 && p.started.IsZero() {
 			delete(st.pending, ev.Addr) // back without a failover
 		}
 	}
+}
+
+// failoverAborted reports whether kind ends a failover attempt without a
+// switch.
+func failoverAborted(kind string) bool {
+	return strings.HasPrefix(kind, "-failover-abort") || kind == "+failover-end-for-timeout"
 }
 
 // failoverStepLocked records +try-failover, +elected-leader and
@@ -477,6 +489,20 @@ func (st *state) failoverStepLocked(ev Event) {
 		p.leader = ev.Sentinel
 	case KindFailoverEnd:
 		p.ended = ev.Time
+	}
+}
+
+// abortLocked handles a failover attempt of the master at ev.Addr that
+// ended without a switch: the next attempt is timed from its own start,
+// and a detection no Sentinel still holds is dropped.
+func (st *state) abortLocked(ev Event) {
+	p := st.pending[ev.Addr]
+	if p == nil {
+		return
+	}
+	p.started, p.leader, p.ended = time.Time{}, "", time.Time{}
+	if len(p.sdownBy) == 0 {
+		delete(st.pending, ev.Addr)
 	}
 }
 

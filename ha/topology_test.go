@@ -297,6 +297,68 @@ func TestSDownRecoveredWithoutFailover(t *testing.T) {
 	}
 }
 
+// A master that answers again after a leader has begun its failover is
+// still failed over (Sentinel does not stop it): the switch keeps the
+// detection. Sequence as three Sentinels reported a promoted replica that
+// missed pings for 1 s on a loaded machine.
+func TestSDownClearedDuringFailover(t *testing.T) {
+	f := newFixture(t)
+	f.pollAll("10.0.0.1:6379", 1)
+	detected := f.clock.now()
+	for i := range 3 {
+		f.event(t, i, "+sdown", "master mymaster 10.0.0.1 6379")
+	}
+	f.event(t, 1, "+odown", "master mymaster 10.0.0.1 6379 #quorum 3/2")
+	f.event(t, 1, "+try-failover", "master mymaster 10.0.0.1 6379")
+	f.clock.advance(60 * time.Millisecond)
+	for i := range 3 {
+		f.event(t, i, "-sdown", "master mymaster 10.0.0.1 6379")
+	}
+	f.event(t, 1, "-odown", "master mymaster 10.0.0.1 6379")
+	f.event(t, 1, "+elected-leader", "master mymaster 10.0.0.1 6379")
+	f.clock.advance(1100 * time.Millisecond)
+	f.event(t, 1, "+switch-master", "mymaster 10.0.0.1 6379 10.0.0.2 6379")
+	lf := f.st.topology().LastFailover
+	if !lf.DetectedAt.Equal(detected) || lf.DurationSeconds != 1.16 || lf.Leader != testSentinels[1] {
+		t.Errorf("last failover %+v; want detected at %v, 1.16 s, led by %s", lf, detected, testSentinels[1])
+	}
+	if len(f.st.pending) != 0 {
+		t.Errorf("pending detections left: %v", f.st.pending)
+	}
+}
+
+// An aborted failover attempt of a master that is back leaves no
+// detection behind; one whose master is still down keeps it.
+func TestAbortedFailover(t *testing.T) {
+	f := newFixture(t)
+	f.pollAll("10.0.0.1:6379", 1)
+	f.event(t, 0, "+sdown", "master mymaster 10.0.0.1 6379")
+	f.event(t, 0, "+try-failover", "master mymaster 10.0.0.1 6379")
+	f.event(t, 0, "-sdown", "master mymaster 10.0.0.1 6379")
+	if len(f.st.pending) != 1 {
+		t.Fatalf("a started failover's detection was dropped on -sdown: %v", f.st.pending)
+	}
+	f.event(t, 0, "-failover-abort-not-elected", "master mymaster 10.0.0.1 6379")
+	if len(f.st.pending) != 0 {
+		t.Fatalf("an aborted failover of a master that is back left a detection: %v", f.st.pending)
+	}
+
+	f.clock.advance(time.Hour)
+	detected := f.clock.now()
+	f.event(t, 2, "+sdown", "master mymaster 10.0.0.1 6379")
+	f.event(t, 2, "+try-failover", "master mymaster 10.0.0.1 6379")
+	f.event(t, 2, "-failover-abort-not-elected", "master mymaster 10.0.0.1 6379")
+	f.clock.advance(3 * time.Second)
+	f.event(t, 2, "+try-failover", "master mymaster 10.0.0.1 6379")
+	started := f.clock.now()
+	f.clock.advance(time.Second)
+	f.event(t, 2, "+switch-master", "mymaster 10.0.0.1 6379 10.0.0.2 6379")
+	lf := f.st.topology().LastFailover
+	if !lf.DetectedAt.Equal(detected) || !lf.StartedAt.Equal(started) || lf.DurationSeconds != 4 {
+		t.Errorf("last failover %+v; want detected at %v, started at %v, 4 s", lf, detected, started)
+	}
+}
+
 // A Sentinel's +sdown of the old master arriving after the switch leaves
 // no detection behind: failing back later is timed from its own +sdown.
 func TestLateSDownAfterSwitch(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/studiohq/studio/ha/drill"
+	"github.com/studiohq/studio/health"
 	"github.com/studiohq/studio/internal/redistest"
 	"github.com/studiohq/studio/redisconn"
 	"github.com/studiohq/studio/session"
@@ -410,47 +412,63 @@ func TestServeFailoverWriteGap(t *testing.T) {
 	}
 	defer func() { close(stop); wg.Wait() }()
 
+	// On a loaded machine the Sentinels may fail the promoted master over
+	// again (it missed their pings for down-after-milliseconds), and
+	// Studio's last failover is then that second one. So every failover
+	// Studio shows while the drill runs is kept, and the drill's is the one
+	// compared.
+	var (
+		mu   sync.Mutex
+		seen = map[string]health.Failover{} // by "from→to"
+	)
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for pollCtx.Err() == nil {
+			if f, err := readLastFailover(pollCtx, srv.base, admin); err == nil && f.From != "" {
+				mu.Lock()
+				seen[f.From+"→"+f.To] = f
+				mu.Unlock()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	r := runKillDrill(t, topo)
-	var lf struct {
-		From, To        string
-		DetectedAt      time.Time `json:"detected_at"`
-		SwitchedAt      time.Time `json:"switched_at"`
-		DurationSeconds float64   `json:"duration_seconds"`
-		WriteGapStatus  string    `json:"write_gap_status"`
-		WriteGapSeconds float64   `json:"write_gap_seconds"`
-		LastAnswerAt    time.Time `json:"last_answer_at"`
-		FirstFailureAt  time.Time `json:"first_failure_at"`
-		WritesBackAt    time.Time `json:"writes_back_at"`
-		FailedCommands  uint64    `json:"failed_commands"`
-	}
+	var lf health.Failover
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, body := send(t, "GET", srv.base+"/health/redis", admin, "")
-		var s struct {
-			Topology struct {
-				LastFailover json.RawMessage `json:"last_failover"`
-			} `json:"topology"`
+		mu.Lock()
+		lf = seen[r.MasterBefore+"→"+r.MasterAfter]
+		var others []string
+		for k := range seen {
+			if k != r.MasterBefore+"→"+r.MasterAfter {
+				others = append(others, k)
+			}
 		}
-		if err := json.Unmarshal([]byte(body), &s); err != nil {
-			t.Fatalf("snapshot: %v: %s", err, body)
-		}
-		_ = json.Unmarshal(s.Topology.LastFailover, &lf)
+		mu.Unlock()
 		if lf.WriteGapStatus == "measured" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the write gap was never measured: last failover %s", s.Topology.LastFailover)
+			t.Fatalf("the write gap of the drill's failover %s → %s was never measured: %+v (Studio's other failovers: %v)", r.MasterBefore, r.MasterAfter, lf, others)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	stopPoll()
+	<-polled
+	mu.Lock()
+	for k, f := range seen {
+		if k != r.MasterBefore+"→"+r.MasterAfter {
+			t.Logf("a further failover the Sentinels made on their own: %+v", f)
+		}
+	}
+	mu.Unlock()
 	drillGap := r.WriteUnavailableMS / 1000
 	t.Logf("MEASURED failover %s → %s with %d requests sent: Studio's write gap %.3f s (%d failed commands; last answer %s before detection, writes back %s after the switch); Sentinel detection → switch %.3f s; drill write unavailability %.3f s (first write on the new master %.0f ms after the kill)",
 		lf.From, lf.To, sent.Load(), lf.WriteGapSeconds, lf.FailedCommands,
 		lf.DetectedAt.Sub(lf.LastAnswerAt).Round(time.Millisecond), lf.WritesBackAt.Sub(lf.SwitchedAt).Round(time.Millisecond),
 		lf.DurationSeconds, drillGap, r.FirstWriteMS)
-	if lf.From != r.MasterBefore || lf.To != r.MasterAfter {
-		t.Errorf("Studio's last failover %s → %s, the drill's %s → %s", lf.From, lf.To, r.MasterBefore, r.MasterAfter)
-	}
 	if lf.DurationSeconds <= 0 || lf.WriteGapSeconds < lf.DurationSeconds {
 		t.Errorf("write gap %.3f s shorter than the Sentinels' detection → switch %.3f s", lf.WriteGapSeconds, lf.DurationSeconds)
 	}
@@ -460,6 +478,34 @@ func TestServeFailoverWriteGap(t *testing.T) {
 	if d := math.Abs(lf.WriteGapSeconds - drillGap); d > 1.5 || lf.WriteGapSeconds > 10 {
 		t.Errorf("Studio's write gap %.3f s is %.3f s away from the drill's %.3f s (want within 1.5 s)", lf.WriteGapSeconds, d, drillGap)
 	}
+}
+
+// readLastFailover asks the server at base for its last failover; the
+// zero value before the first.
+func readLastFailover(ctx context.Context, base, admin string) (health.Failover, error) {
+	var f health.Failover
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/health/redis", nil)
+	if err != nil {
+		return f, err
+	}
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return f, err
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Topology struct {
+			LastFailover *health.Failover `json:"last_failover"`
+		} `json:"topology"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return f, fmt.Errorf("health snapshot (status %d): %w", resp.StatusCode, err)
+	}
+	if s.Topology.LastFailover != nil {
+		f = *s.Topology.LastFailover
+	}
+	return f, nil
 }
 
 // runKillDrill runs the failover drill's kill fault on topo with its own

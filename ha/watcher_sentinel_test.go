@@ -305,6 +305,77 @@ func TestWatcherFailover(t *testing.T) {
 	}
 }
 
+// A master that stops answering for just long enough for a failover to
+// begin, and answers again before the switch (a paused process, a long
+// fork, a starved machine), is still failed over: Sentinel goes on once a
+// leader has begun. The failover keeps its detection and duration.
+func TestWatcherFailoverOfAMasterThatCameBack(t *testing.T) {
+	topo := redistest.StartSentinel(t)
+	old := topo.DataNodes()[0]
+	r := startWatcher(t, topo)
+	waitFor(t, 15*time.Second, "healthy", func() (bool, string) { return healthy(r.w.Topology(), old.Addr()) })
+	for len(r.events) > 0 {
+		<-r.events
+	}
+
+	if err := old.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = old.Resume()
+		}
+	}()
+	paused := time.Now()
+	var seen []string
+	timeout := time.After(20 * time.Second)
+	for started := false; !started; {
+		select {
+		case ev := <-r.events:
+			seen = append(seen, ev.Kind)
+			started = ev.Kind == KindTryFailover && ev.Addr == old.Addr()
+		case <-timeout:
+			t.Fatalf("no +try-failover of the paused master in 20 s; events %v", seen)
+		}
+	}
+	if err := old.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	t.Logf("master paused for %v, until a leader began the failover", time.Since(paused).Round(time.Millisecond))
+
+	// The master answers again (-sdown), and the failover goes on to its
+	// switch.
+	backBeforeSwitch := false
+	timeout = time.After(20 * time.Second)
+	for switched := false; !switched; {
+		select {
+		case ev := <-r.events:
+			seen = append(seen, ev.Kind)
+			if ev.Kind == KindSDownEnd && ev.Addr == old.Addr() {
+				backBeforeSwitch = true
+			}
+			switched = ev.Kind == KindSwitchMaster && ev.OldAddr == old.Addr()
+		case <-timeout:
+			t.Fatalf("no +switch-master from the resumed master in 20 s; events %v", seen)
+		}
+	}
+	t.Logf("-sdown of the master before the switch: %v; events %v", backBeforeSwitch, seen)
+	lf := r.w.Topology().LastFailover
+	if lf == nil || lf.From != old.Addr() {
+		t.Fatalf("last failover %+v, want one from %s", lf, old.Addr())
+	}
+	if lf.DetectedAt.IsZero() || lf.StartedAt.IsZero() || lf.DurationSeconds <= 0 || lf.DurationSeconds > 20 {
+		t.Errorf("the failover of a master that came back lost its detection: %+v", lf)
+	}
+	if g := testutil.ToFloat64(r.w.m.failoverSeconds); g != lf.DurationSeconds {
+		t.Errorf("studio_redis_last_failover_duration_seconds %v, topology %v", g, lf.DurationSeconds)
+	}
+	t.Logf("failover %s → %s: pause → detection %v, detection → switch %.3f s",
+		lf.From, lf.To, lf.DetectedAt.Sub(paused).Round(time.Millisecond), lf.DurationSeconds)
+}
+
 func TestWatcherPausedSentinel(t *testing.T) {
 	topo := redistest.StartSentinel(t)
 	r := startWatcher(t, topo)

@@ -396,8 +396,7 @@ func (st *state) logEvent(ev Event) {
 	if !ev.Duplicate {
 		switch {
 		case ev.Kind == KindSDown, ev.Kind == KindODown, ev.Kind == KindSwitchMaster, ev.Kind == KindTilt,
-			strings.HasPrefix(ev.Kind, "-failover-abort"), ev.Kind == "+failover-end-for-timeout",
-			ev.Kind == "-no-good-slave", ev.Kind == "-slave-reconf-sent-timeout":
+			failoverAborted(ev.Kind), ev.Kind == "-no-good-slave", ev.Kind == "-slave-reconf-sent-timeout":
 			level = slog.LevelWarn
 		case ev.Kind == KindSDownEnd, ev.Kind == KindODownEnd, ev.Kind == KindTiltEnd,
 			ev.Kind == KindTryFailover, ev.Kind == KindElected, ev.Kind == KindFailoverEnd,

@@ -435,35 +435,31 @@ func TestServeFailoverWriteGap(t *testing.T) {
 		}
 	}()
 	r := runKillDrill(t, topo)
+	drillKey := r.MasterBefore + "→" + r.MasterAfter
 	var lf health.Failover
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		mu.Lock()
-		lf = seen[r.MasterBefore+"→"+r.MasterAfter]
-		var others []string
-		for k := range seen {
-			if k != r.MasterBefore+"→"+r.MasterAfter {
-				others = append(others, k)
-			}
-		}
+		lf = seen[drillKey]
 		mu.Unlock()
 		if lf.WriteGapStatus == "measured" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the write gap of the drill's failover %s → %s was never measured: %+v (Studio's other failovers: %v)", r.MasterBefore, r.MasterAfter, lf, others)
+			mu.Lock()
+			all := fmt.Sprintf("%+v", seen)
+			mu.Unlock()
+			t.Fatalf("the write gap of the drill's failover %s was never measured; Studio's failovers: %s", drillKey, all)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	stopPoll()
-	<-polled
-	mu.Lock()
+	<-polled // seen is no longer written
 	for k, f := range seen {
-		if k != r.MasterBefore+"→"+r.MasterAfter {
+		if k != drillKey {
 			t.Logf("a further failover the Sentinels made on their own: %+v", f)
 		}
 	}
-	mu.Unlock()
 	drillGap := r.WriteUnavailableMS / 1000
 	t.Logf("MEASURED failover %s → %s with %d requests sent: Studio's write gap %.3f s (%d failed commands; last answer %s before detection, writes back %s after the switch); Sentinel detection → switch %.3f s; drill write unavailability %.3f s (first write on the new master %.0f ms after the kill)",
 		lf.From, lf.To, sent.Load(), lf.WriteGapSeconds, lf.FailedCommands,

@@ -321,12 +321,7 @@ func TestWatcherFailoverOfAMasterThatCameBack(t *testing.T) {
 	if err := old.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = old.Resume()
-		}
-	}()
+	t.Cleanup(func() { _ = old.Resume() }) // a no-op once resumed
 	paused := time.Now()
 	var seen []string
 	timeout := time.After(20 * time.Second)
@@ -342,7 +337,6 @@ func TestWatcherFailoverOfAMasterThatCameBack(t *testing.T) {
 	if err := old.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	resumed = true
 	t.Logf("master paused for %v, until a leader began the failover", time.Since(paused).Round(time.Millisecond))
 
 	// The master answers again (-sdown), and the failover goes on to its
